@@ -1,0 +1,15 @@
+//! Database migrations, embedded in the `portal` binary and run at start-up (and by
+//! `portal migrate`). Add a migration as a new module and list it in `migrations()`; never edit
+//! one that has shipped.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_initial_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_initial_schema::Migration)]
+    }
+}

@@ -1,0 +1,314 @@
+//! Configuration from `PORTAL_*` environment variables, optionally mirrored by a `portal.toml`
+//! (keys are the variable names without the prefix, lower-cased: `database_url = "…"`); the
+//! environment wins. Everything is parsed here, at start-up, so a bad value stops the server
+//! with one line naming the variable, the problem and an example, instead of failing later.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::domain::Email;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub listen: SocketAddr,
+    pub public_url: url::Url,
+    pub smtp_url: Option<url::Url>,
+    pub mailbox_dir: PathBuf,
+    pub mail_from: lettre::message::Mailbox,
+    pub templates_dir: Option<PathBuf>,
+    pub bootstrap_operator: Email,
+    pub bootstrap_operator_password: Option<String>,
+    /// Origins allowed to call the API from a browser; empty means same-origin only.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+    pub max_body_bytes: usize,
+    pub graphql_max_depth: usize,
+    pub graphql_max_complexity: usize,
+    pub password_hashing: PasswordHashing,
+    /// How long in-flight requests get to finish after SIGTERM / Ctrl-C.
+    pub shutdown_grace: Duration,
+}
+
+/// argon2id cost. Production keeps the OWASP defaults; tests lower them through the
+/// environment to keep the suite fast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordHashing {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        PasswordHashing { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `path` is the database file (None for `sqlite::memory:`); its folder is created on start.
+    Sqlite { url: String, path: Option<PathBuf> },
+    Postgres { url: String },
+}
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        match self {
+            DatabaseUrl::Sqlite { url, .. } | DatabaseUrl::Postgres { url } => url,
+        }
+    }
+
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(self.as_str()) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("****"));
+                url.to_string()
+            }
+            _ => self.as_str().to_owned(),
+        }
+    }
+}
+
+/// A bad setting: `PORTAL_X: problem (example: good value)`, on one line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {problem} (example: {example})")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+    pub example: &'static str,
+}
+
+const PREFIX: &str = "PORTAL_";
+
+impl Config {
+    /// From the process environment and `portal.toml` (or the file named by `PORTAL_CONFIG`).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with(PREFIX)).collect();
+        let file = env.get("PORTAL_CONFIG").cloned();
+        let mut vars = read_toml(file.as_deref())?;
+        vars.extend(env);
+        Config::from_vars(&vars)
+    }
+
+    /// From explicit `PORTAL_*` variables; unset ones take their defaults.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let v = Vars(vars);
+        Ok(Config {
+            database: v.parse("DATABASE_URL", "sqlite://data/portal.db?mode=rwc", "postgres://portal@127.0.0.1:5432/portal", parse_database_url)?,
+            listen: v.parse("LISTEN", "127.0.0.1:8080", "0.0.0.0:8080", |s| {
+                s.parse().map_err(|_| "is not an address:port".to_owned())
+            })?,
+            public_url: v.parse("PUBLIC_URL", "http://127.0.0.1:8080", "https://portal.example.com", parse_http_url)?,
+            smtp_url: v.parse_optional("SMTP_URL", "smtp://user:pass@smtp.example.com:587", parse_smtp_url)?,
+            mailbox_dir: PathBuf::from(v.get("MAILBOX_DIR").unwrap_or("data/mailbox")),
+            mail_from: v.parse("MAIL_FROM", "Portal <no-reply@localhost>", "Portal <no-reply@example.com>", |s| {
+                s.parse().map_err(|_| "is not a mailbox (name and address)".to_owned())
+            })?,
+            templates_dir: v.parse_optional("TEMPLATES_DIR", "/etc/portal/email-templates", |s| {
+                let path = PathBuf::from(s);
+                if path.is_dir() { Ok(path) } else { Err(format!("`{s}` is not a directory")) }
+            })?,
+            bootstrap_operator: v.parse("BOOTSTRAP_OPERATOR", "operator@localhost", "ops@example.com", |s| {
+                Email::parse(s).map_err(|e| format!("`{s}` {e}"))
+            })?,
+            bootstrap_operator_password: v.get("BOOTSTRAP_OPERATOR_PASSWORD").map(str::to_owned),
+            cors_origins: v.parse("CORS_ORIGINS", "", "https://dashboard.example.com,https://admin.example.com", parse_origins)?,
+            max_body_bytes: v.parse("MAX_BODY_BYTES", "2097152", "2097152", |s| positive(s))?,
+            graphql_max_depth: v.parse("GRAPHQL_MAX_DEPTH", "10", "10", |s| positive(s))?,
+            graphql_max_complexity: v.parse("GRAPHQL_MAX_COMPLEXITY", "1000", "1000", |s| positive(s))?,
+            password_hashing: PasswordHashing {
+                memory_kib: v.parse("ARGON2_MEMORY_KIB", "19456", "19456", |s| at_least(s, 8))?,
+                iterations: v.parse("ARGON2_ITERATIONS", "2", "2", |s| at_least(s, 1))?,
+                parallelism: v.parse("ARGON2_PARALLELISM", "1", "1", |s| at_least(s, 1))?,
+            },
+            shutdown_grace: Duration::from_secs(v.parse("SHUTDOWN_GRACE_SECONDS", "30", "30", |s| positive(s))?),
+        })
+    }
+}
+
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    /// The value, if set and not blank.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(&format!("{PREFIX}{name}")).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    fn parse<T>(
+        &self,
+        name: &str,
+        default: &str,
+        example: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let value = self.get(name).unwrap_or(default);
+        parse(value).map_err(|problem| ConfigError { variable: format!("{PREFIX}{name}"), problem, example })
+    }
+
+    fn parse_optional<T>(
+        &self,
+        name: &str,
+        example: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(value) => parse(value)
+                .map(Some)
+                .map_err(|problem| ConfigError { variable: format!("{PREFIX}{name}"), problem, example }),
+        }
+    }
+}
+
+fn read_toml(path: Option<&str>) -> Result<HashMap<String, String>, ConfigError> {
+    let explicit = path.is_some();
+    let path = path.unwrap_or("portal.toml");
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(_) if !explicit => return Ok(HashMap::new()),
+        Err(e) => return Err(file_error(format!("cannot read `{path}`: {e}"))),
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        file_error(format!("`{path}` is not valid TOML: {}", e.message()))
+    })?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => return Err(file_error(format!("`{key}` must be a string or a number, not {}", other.type_str()))),
+            };
+            Ok((format!("{PREFIX}{}", key.to_uppercase()), value))
+        })
+        .collect()
+}
+
+fn file_error(problem: String) -> ConfigError {
+    ConfigError { variable: "PORTAL_CONFIG".into(), problem, example: "portal.toml" }
+}
+
+fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
+    if let Some(rest) = s.strip_prefix("sqlite:") {
+        let rest = rest.trim_start_matches("//");
+        let file = rest.split('?').next().unwrap_or_default();
+        if file.is_empty() {
+            return Err("names no database file".into());
+        }
+        let path = (file != ":memory:").then(|| PathBuf::from(file));
+        return Ok(DatabaseUrl::Sqlite { url: s.to_owned(), path });
+    }
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        let url = url::Url::parse(s).map_err(|e| format!("is not a valid URL ({e})"))?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("names no host".into());
+        }
+        if url.path().trim_start_matches('/').is_empty() {
+            return Err("names no database".into());
+        }
+        return Ok(DatabaseUrl::Postgres { url: s.to_owned() });
+    }
+    Err(format!("`{s}` is neither sqlite:… nor postgres://…"))
+}
+
+fn parse_http_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("`{s}` is not an http(s) URL"));
+    }
+    Ok(url)
+}
+
+fn parse_smtp_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("is not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+        return Err("must be smtp://host:port or smtps://host:port".into());
+    }
+    Ok(url)
+}
+
+fn parse_origins(s: &str) -> Result<Vec<axum::http::HeaderValue>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let url = parse_http_url(origin)?;
+            if url.path() != "/" || url.query().is_some() {
+                return Err(format!("`{origin}` is not an origin (scheme://host[:port], no path)"));
+            }
+            axum::http::HeaderValue::from_str(origin.trim_end_matches('/'))
+                .map_err(|_| format!("`{origin}` is not a valid header value"))
+        })
+        .collect()
+}
+
+fn positive<T: std::str::FromStr + PartialOrd + Default>(s: &str) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(n) if n > T::default() => Ok(n),
+        _ => Err(format!("`{s}` is not a positive whole number")),
+    }
+}
+
+fn at_least(s: &str, min: u32) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number of at least {min}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_sqlite_setup() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Sqlite { url: "sqlite://data/portal.db?mode=rwc".into(), path: Some("data/portal.db".into()) }
+        );
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.bootstrap_operator.as_str(), "operator@localhost");
+        assert_eq!(c.password_hashing, PasswordHashing::default());
+        assert!(c.smtp_url.is_none() && c.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_gives_an_example() {
+        let err = config(&[("PORTAL_DATABASE_URL", "mysql://x/y")]).unwrap_err();
+        assert_eq!(err.variable, "PORTAL_DATABASE_URL");
+        let line = err.to_string();
+        assert!(line.contains("neither sqlite") && line.contains("example: postgres://"), "{line}");
+        assert!(!line.contains('\n'));
+
+        for (var, value) in [
+            ("PORTAL_LISTEN", "localhost"),
+            ("PORTAL_PUBLIC_URL", "ftp://x"),
+            ("PORTAL_SMTP_URL", "http://mail"),
+            ("PORTAL_BOOTSTRAP_OPERATOR", "not-an-email"),
+            ("PORTAL_CORS_ORIGINS", "https://ok.example.com,https://x.example.com/path"),
+            ("PORTAL_GRAPHQL_MAX_DEPTH", "0"),
+            ("PORTAL_ARGON2_MEMORY_KIB", "lots"),
+            ("PORTAL_DATABASE_URL", "postgres:///nohost"),
+            ("PORTAL_TEMPLATES_DIR", "/does/not/exist"),
+        ] {
+            assert_eq!(config(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn postgres_passwords_are_redacted_in_logs() {
+        let c = config(&[("PORTAL_DATABASE_URL", "postgres://portal:s3cret@db:5432/portal")]).unwrap();
+        assert_eq!(c.database.redacted(), "postgres://portal:****@db:5432/portal");
+    }
+}

@@ -1,0 +1,34 @@
+//! `import_jobs`: see the migration for what each column means.
+
+use sea_orm::entity::prelude::*;
+use crate::domain::enums::ImportStatus;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "import_jobs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub started_by: Option<Uuid>,
+    pub status: ImportStatus,
+    pub dry_run: bool,
+    pub send_welcome_emails: bool,
+    pub file_name: Option<String>,
+    pub file_size: i64,
+    pub file_sha256: Option<String>,
+    pub total_rows: i32,
+    pub processed_rows: i32,
+    pub created_count: i32,
+    pub error_count: i32,
+    pub warning_count: i32,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub failure_message: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub started_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,28 @@
+//! `invitations`: see the migration for what each column means.
+
+use sea_orm::entity::prelude::*;
+use crate::domain::enums::{InvitationStatus, Role};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "invitations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub email: String,
+    pub role: Role,
+    pub status: InvitationStatus,
+    pub invited_by: Option<Uuid>,
+    pub send_count: i32,
+    pub last_sent_at: DateTimeUtc,
+    pub expires_at: DateTimeUtc,
+    pub accepted_at: Option<DateTimeUtc>,
+    pub revoked_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

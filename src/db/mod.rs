@@ -1,0 +1,64 @@
+//! SeaORM entities, one module per table (the migration in `migration/` is the source of truth),
+//! and the connection set-up.
+
+pub mod audit_events;
+pub mod companies;
+pub mod deliveries;
+pub mod delivery_attempts;
+pub mod environments;
+pub mod import_file_chunks;
+pub mod import_jobs;
+pub mod import_row_issues;
+pub mod invitations;
+pub mod link_tokens;
+pub mod models;
+pub mod outbox_events;
+pub mod password_history;
+pub mod project_members;
+pub mod projects;
+pub mod service_subscriptions;
+pub mod sessions;
+pub mod sub_accounts;
+pub mod subscription_members;
+pub mod support_contact_roles;
+pub mod support_contacts;
+pub mod support_tickets;
+pub mod user_modules;
+pub mod user_sub_accounts;
+pub mod users;
+pub mod webhook_endpoints;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::config::DatabaseUrl;
+
+/// Opens the pool; for SQLite, creates the database file's folder first (the `mode=rwc` in the
+/// default URL creates the file itself).
+pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
+    if let DatabaseUrl::Sqlite { path: Some(path), .. } = database
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
+    }
+    let mut options = ConnectOptions::new(database.as_str());
+    options
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging_level(log::LevelFilter::Debug);
+    if let DatabaseUrl::Postgres { .. } = database {
+        options.max_connections(20).min_connections(1);
+    }
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot connect to the database {}", database.redacted()))
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("database migration failed")
+}

@@ -1,0 +1,27 @@
+//! `sub_accounts`: see the migration for what each column means.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sub_accounts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub name: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::user_sub_accounts::Entity")]
+    UserSubAccounts,
+}
+
+impl Related<super::user_sub_accounts::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::UserSubAccounts.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

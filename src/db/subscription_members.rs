@@ -1,0 +1,22 @@
+//! `subscription_members`: see the migration for what each column means.
+
+use sea_orm::entity::prelude::*;
+use crate::domain::enums::{MemberStatus, SubscriptionRole};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "subscription_members")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub subscription_id: Uuid,
+    pub user_id: Uuid,
+    pub role: SubscriptionRole,
+    pub status: MemberStatus,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,23 @@
+//! `support_contacts`: see the migration for what each column means.
+
+use sea_orm::entity::prelude::*;
+use crate::domain::enums::ContactStatus;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "support_contacts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub subscription_id: Uuid,
+    pub user_id: Uuid,
+    pub is_primary: bool,
+    pub phone: Option<String>,
+    pub status: ContactStatus,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,40 @@
+//! `users`: see the migration for what each column means.
+
+use sea_orm::entity::prelude::*;
+use crate::domain::enums::{Role, UserStatus};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub company_id: Option<Uuid>,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub job_title: Option<String>,
+    pub manager_email: Option<String>,
+    pub country: Option<String>,
+    pub locale: String,
+    pub status: UserStatus,
+    pub role: Role,
+    #[sea_orm(column_type = "Text")]
+    pub search_key: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+    pub failed_login_count: i32,
+    pub first_failed_login_at: Option<DateTimeUtc>,
+    pub locked_until: Option<DateTimeUtc>,
+    pub password_changed_at: Option<DateTimeUtc>,
+    pub activated_at: Option<DateTimeUtc>,
+    pub deactivated_at: Option<DateTimeUtc>,
+    pub anonymized_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,97 @@
+//! `Email`: an address that has been checked and lower-cased. Holding one proves both.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Email(String);
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidEmail(&'static str);
+
+/// RFC 5321 limits: 64 octets of local part, 254 of address.
+const MAX_LEN: usize = 254;
+const MAX_LOCAL_LEN: usize = 64;
+
+impl Email {
+    /// Trims surrounding space and lower-cases; the whole address is compared case-insensitively
+    /// (as every mail provider in practice does), so `Ana@X.com` and `ana@x.com` are one user.
+    pub fn parse(input: &str) -> Result<Self, InvalidEmail> {
+        let address = input.trim().to_lowercase();
+        if address.is_empty() {
+            return Err(InvalidEmail("is required"));
+        }
+        if address.len() > MAX_LEN {
+            return Err(InvalidEmail("is longer than 254 characters"));
+        }
+        // `email_address` implements the RFC 5322 addr-spec grammar; display names ("Ana <a@x>")
+        // and quoted local parts are refused: they are valid mail syntax, never a login.
+        let parsed = email_address::EmailAddress::parse_with_options(
+            &address,
+            email_address::Options::default().without_display_text(),
+        )
+        .map_err(|_| InvalidEmail("is not a valid email address"))?;
+        let (local, domain) = (parsed.local_part(), parsed.domain());
+        if local.starts_with('"') || domain.starts_with('[') {
+            return Err(InvalidEmail("is not a valid email address"));
+        }
+        if local.len() > MAX_LOCAL_LEN {
+            return Err(InvalidEmail("has a part before @ longer than 64 characters"));
+        }
+        Ok(Email(address))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn local_part(&self) -> &str {
+        self.0.split('@').next().unwrap_or_default()
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl FromStr for Email {
+    type Err = InvalidEmail;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Email::parse(s)
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Email {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_cases_and_trims() {
+        assert_eq!(Email::parse("  Ana.Perez@Example.COM ").unwrap().as_str(), "ana.perez@example.com");
+        assert_eq!(Email::parse("operator@localhost").unwrap().local_part(), "operator");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_login_address() {
+        for bad in ["", "   ", "ana", "ana@", "@example.com", "ana@@example.com", "Ana <ana@example.com>",
+            "\"ana\"@example.com", "ana@[127.0.0.1]", "ana perez@example.com"]
+        {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert!(Email::parse(&long_local).is_err());
+    }
+}

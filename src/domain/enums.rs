@@ -1,0 +1,99 @@
+//! The closed sets of values of the domain. Each is stored as its SCREAMING_SNAKE_CASE name in a
+//! string column (never as a number, so the database stays readable and reordering is safe).
+
+use sea_orm::entity::prelude::StringLen;
+use sea_orm::{DeriveActiveEnum, EnumIter};
+use serde::{Deserialize, Serialize};
+
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(40))", rename_all = "SCREAMING_SNAKE_CASE")]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+    };
+}
+
+stored_enum! {
+    /// Platform staff roles (`Operator`, `SupportAgent`) and company roles.
+    Role { Operator, SupportAgent, Owner, Admin, User }
+}
+
+impl Role {
+    pub fn is_platform_staff(self) -> bool {
+        matches!(self, Role::Operator | Role::SupportAgent)
+    }
+
+    /// Owners and administrators hold every module.
+    pub fn is_company_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+stored_enum! {
+    /// Areas of the portal; every mutation belongs to one.
+    Module { Projects, Subscriptions, Support, Reports, Pricing, Payment, UserManagement }
+}
+
+impl Module {
+    /// Modules that only administrators hold; granting them to a `USER` is a validation error.
+    pub fn is_admin_only(self) -> bool {
+        matches!(self, Module::Pricing | Module::Payment | Module::UserManagement)
+    }
+}
+
+stored_enum! { UserStatus { Invited, Active, Inactive, Anonymized } }
+
+stored_enum! {
+    /// What a single-use link token is for.
+    LinkPurpose { PasswordReset, Activation, Invitation }
+}
+
+stored_enum! {
+    /// `EXPIRED` is never stored: it is derived from `expires_at` when read.
+    InvitationStatus { Pending, Accepted, Revoked, Expired }
+}
+
+stored_enum! { SubscriptionStatus { Active, Suspended, Cancelled } }
+
+stored_enum! { SubscriptionRole { Admin, User } }
+
+stored_enum! { MemberStatus { Active, PendingConfirmation } }
+
+stored_enum! { EnvironmentKind { Development, Test, Production, Other } }
+
+stored_enum! { ContactRole { Administrator, Support, Billing, License } }
+
+stored_enum! { ContactStatus { Active, Inactive } }
+
+stored_enum! { TicketKind { General, AdminDelegation, UserRemoval } }
+
+stored_enum! { TicketStatus { Open, Confirmed, Rejected, Closed } }
+
+stored_enum! {
+    ImportStatus { Validating, Validated, FailedValidation, Importing, Completed, Failed, Cancelled }
+}
+
+stored_enum! { IssueSeverity { Error, Warning } }
+
+stored_enum! { DeliveryStatus { Pending, Delivered, Failed, Dead } }
+
+stored_enum! { AttemptOutcome { Delivered, Transient, Permanent } }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ActiveEnum;
+
+    #[test]
+    fn enums_are_stored_by_screaming_snake_case_name() {
+        assert_eq!(Module::UserManagement.to_value(), "USER_MANAGEMENT");
+        assert_eq!(Role::SupportAgent.to_value(), "SUPPORT_AGENT");
+        assert_eq!(
+            ImportStatus::try_from_value(&"FAILED_VALIDATION".to_owned()).unwrap(),
+            ImportStatus::FailedValidation
+        );
+        assert!(UserStatus::try_from_value(&"active".to_owned()).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! The one error type of the domain layer. The GraphQL layer maps each variant to an
+//! `extensions.code` (see `graphql::error`); nothing here knows about GraphQL.
+
+use std::time::Duration;
+
+/// A problem with one input field, reported so a form can show it beside the field.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Every failing field at once, never just the first.
+    #[error("validation failed: {}", summarize(.0))]
+    Validation(Vec<FieldError>),
+    #[error("{message}")]
+    Conflict { field: Option<String>, message: String },
+    #[error("too many attempts: retry in {} s", .retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
+    /// Anything the client cannot fix. Logged with its cause; clients get a generic message.
+    #[error("internal error: {0:#}")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn summarize(fields: &[FieldError]) -> String {
+    fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        DomainError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        DomainError::Internal(error.into())
+    }
+}
+
+impl From<sea_orm::DbErr> for DomainError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        DomainError::Internal(error.into())
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<sea_orm::TransactionError<E>> for DomainError
+where
+    DomainError: From<E>,
+{
+    fn from(error: sea_orm::TransactionError<E>) -> Self {
+        match error {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(inner) => inner.into(),
+        }
+    }
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;

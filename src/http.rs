@@ -1,0 +1,143 @@
+//! The HTTP surface: routes and the middleware every request goes through.
+
+use std::time::Duration;
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use sea_orm::DatabaseConnection;
+use tower::ServiceBuilder;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::domain::DomainError;
+use crate::domain::principal::{self, Principal};
+use crate::graphql::error::request_error;
+use crate::graphql::{PortalSchema, RequestContext};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: PortalSchema,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState, config: &Config) -> Router {
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(cors(config))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", any(graphql_ws))
+        .route("/health", get(health))
+        .layer(middleware)
+        .with_state(state)
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    // No configured origin: no CORS headers at all, so browsers allow same-origin calls only.
+    if config.cors_origins.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(config.cors_origins.clone())
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600))
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("Portal GraphiQL").finish())
+}
+
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+    let token = match bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+        Ok(token) => token,
+        Err(error) => return error_response(error),
+    };
+    let principal = match resolve(&state.db, token).await {
+        Ok(principal) => principal,
+        Err(error) => return error_response(error),
+    };
+    let request = request.into_inner().data(RequestContext { principal });
+    state.schema.execute(request).await.into()
+}
+
+/// The token of an `Authorization: Bearer …` value; no header is anonymous, any other scheme
+/// is an error (a client that sends credentials wants to know they were not understood).
+fn bearer_token(value: Option<&str>) -> Result<Option<&str>, DomainError> {
+    let Some(value) = value else { return Ok(None) };
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(DomainError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())),
+    }
+}
+
+async fn resolve(db: &DatabaseConnection, token: Option<&str>) -> Result<Option<Principal>, DomainError> {
+    match token {
+        None => Ok(None),
+        Some(token) => principal::authenticate(db, token).await.map(Some),
+    }
+}
+
+fn error_response(error: DomainError) -> GraphQLResponse {
+    async_graphql::Response::from_errors(vec![request_error(error)]).into()
+}
+
+/// Subscriptions (and queries) over the `graphql-transport-ws` protocol. The session token
+/// comes in the `connection_init` payload: `{"Authorization": "Bearer …"}`.
+async fn graphql_ws(State(state): State<AppState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let db = state.db.clone();
+            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let value = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str());
+                    let principal = resolve(&db, bearer_token(value)?).await?;
+                    let mut data = Data::default();
+                    data.insert(RequestContext { principal });
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// Liveness and readiness: 200 when the database answers, 503 when it does not.
+async fn health(State(state): State<AppState>) -> Response {
+    let database = tokio::time::timeout(Duration::from_secs(3), state.db.ping()).await;
+    match database {
+        Ok(Ok(())) => Json(serde_json::json!({"status": "ok", "database": "ok"})).into_response(),
+        outcome => {
+            let reason = match outcome {
+                Ok(Err(error)) => error.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            tracing::warn!(reason, "health check: database unavailable");
+            let body = serde_json::json!({"status": "unavailable", "database": "unavailable"});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}

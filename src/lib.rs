@@ -1,0 +1,9 @@
+//! Portal: the GraphQL backend of a B2B customer portal. See README.md for the map.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod telemetry;

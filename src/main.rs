@@ -1,0 +1,94 @@
+//! The `portal` command.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use portal::app::{Application, shutdown_signal};
+use portal::config::Config;
+
+#[derive(Parser)]
+#[command(name = "portal", version, about = "Portal: the GraphQL backend of a B2B customer portal")]
+#[command(after_help = "Configuration comes from PORTAL_* environment variables (see README.md).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: migrate the database, then serve GraphQL on PORTAL_LISTEN (the default command)
+    Serve,
+    /// Apply, roll back or list the database migrations (embedded in this binary)
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Print the GraphQL schema (SDL) that the server serves
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration (the default)
+    Up,
+    /// Roll back the most recent migrations
+    Down {
+        /// How many migrations to roll back
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List the migrations and whether each is applied
+    Status,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", portal::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    portal::telemetry::init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate { action } => migrate(config, action.unwrap_or(MigrateAction::Up)).await,
+        Command::Schema => unreachable!("handled above"),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let public_url = config.public_url.clone();
+    let database = config.database.redacted();
+    let app = Application::build(config).await?;
+    tracing::info!(database, "Portal listening on http://{}", app.local_addr());
+    tracing::info!("GraphiQL: {}", public_url.join("graphql")?);
+    app.run_until(shutdown_signal()).await
+}
+
+async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {
+    let db = portal::db::connect(&config.database).await?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,
+        MigrateAction::Status => {}
+    }
+    for migration in Migrator::get_migration_with_status(&db).await? {
+        println!("{:?}\t{}", migration.status(), migration.name());
+    }
+    Ok(())
+}
