@@ -27,15 +27,28 @@ impl Application {
         let db = db::connect(&config.database).await?;
         db::migrate(&db).await?;
         let schema = graphql::build_schema(db.clone(), &config);
-        let router = http::router(AppState { db: db.clone(), schema }, &config);
+        let router = http::router(
+            AppState {
+                db: db.clone(),
+                schema,
+            },
+            &config,
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (PORTAL_LISTEN)", config.listen))?;
-        Ok(Application { config, db, listener, router })
+        Ok(Application {
+            config,
+            db,
+            listener,
+            router,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -44,15 +57,26 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests up to
     /// `PORTAL_SHUTDOWN_GRACE_SECONDS` to finish, and closes the database pool.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { config, db, listener, router } = self;
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            config,
+            db,
+            listener,
+            router,
+        } = self;
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing requests in flight");
-                let _ = stopping_tx.send(true);
-            });
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stopping_tx.send(true);
+        });
         // Long-lived connections (websockets) would hold a graceful shutdown forever.
         let grace = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;

@@ -42,15 +42,24 @@ pub struct PasswordHashing {
 
 impl Default for PasswordHashing {
     fn default() -> Self {
-        PasswordHashing { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        PasswordHashing {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `path` is the database file (None for `sqlite::memory:`); its folder is created on start.
-    Sqlite { url: String, path: Option<PathBuf> },
-    Postgres { url: String },
+    Sqlite {
+        url: String,
+        path: Option<PathBuf>,
+    },
+    Postgres {
+        url: String,
+    },
 }
 
 impl DatabaseUrl {
@@ -86,8 +95,9 @@ const PREFIX: &str = "PORTAL_";
 impl Config {
     /// From the process environment and `portal.toml` (or the file named by `PORTAL_CONFIG`).
     pub fn from_env() -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> =
-            std::env::vars().filter(|(k, _)| k.starts_with(PREFIX)).collect();
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(PREFIX))
+            .collect();
         let file = env.get("PORTAL_CONFIG").cloned();
         let mut vars = read_toml(file.as_deref())?;
         vars.extend(env);
@@ -98,34 +108,76 @@ impl Config {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let v = Vars(vars);
         Ok(Config {
-            database: v.parse("DATABASE_URL", "sqlite://data/portal.db?mode=rwc", "postgres://portal@127.0.0.1:5432/portal", parse_database_url)?,
+            database: v.parse(
+                "DATABASE_URL",
+                "sqlite://data/portal.db?mode=rwc",
+                "postgres://portal@127.0.0.1:5432/portal",
+                parse_database_url,
+            )?,
             listen: v.parse("LISTEN", "127.0.0.1:8080", "0.0.0.0:8080", |s| {
                 s.parse().map_err(|_| "is not an address:port".to_owned())
             })?,
-            public_url: v.parse("PUBLIC_URL", "http://127.0.0.1:8080", "https://portal.example.com", parse_http_url)?,
-            smtp_url: v.parse_optional("SMTP_URL", "smtp://user:pass@smtp.example.com:587", parse_smtp_url)?,
+            public_url: v.parse(
+                "PUBLIC_URL",
+                "http://127.0.0.1:8080",
+                "https://portal.example.com",
+                parse_http_url,
+            )?,
+            smtp_url: v.parse_optional(
+                "SMTP_URL",
+                "smtp://user:pass@smtp.example.com:587",
+                parse_smtp_url,
+            )?,
             mailbox_dir: PathBuf::from(v.get("MAILBOX_DIR").unwrap_or("data/mailbox")),
-            mail_from: v.parse("MAIL_FROM", "Portal <no-reply@localhost>", "Portal <no-reply@example.com>", |s| {
-                s.parse().map_err(|_| "is not a mailbox (name and address)".to_owned())
-            })?,
-            templates_dir: v.parse_optional("TEMPLATES_DIR", "/etc/portal/email-templates", |s| {
-                let path = PathBuf::from(s);
-                if path.is_dir() { Ok(path) } else { Err(format!("`{s}` is not a directory")) }
-            })?,
-            bootstrap_operator: v.parse("BOOTSTRAP_OPERATOR", "operator@localhost", "ops@example.com", |s| {
-                Email::parse(s).map_err(|e| format!("`{s}` {e}"))
-            })?,
+            mail_from: v.parse(
+                "MAIL_FROM",
+                "Portal <no-reply@localhost>",
+                "Portal <no-reply@example.com>",
+                |s| {
+                    s.parse()
+                        .map_err(|_| "is not a mailbox (name and address)".to_owned())
+                },
+            )?,
+            templates_dir: v.parse_optional(
+                "TEMPLATES_DIR",
+                "/etc/portal/email-templates",
+                |s| {
+                    let path = PathBuf::from(s);
+                    if path.is_dir() {
+                        Ok(path)
+                    } else {
+                        Err(format!("`{s}` is not a directory"))
+                    }
+                },
+            )?,
+            bootstrap_operator: v.parse(
+                "BOOTSTRAP_OPERATOR",
+                "operator@localhost",
+                "ops@example.com",
+                |s| Email::parse(s).map_err(|e| format!("`{s}` {e}")),
+            )?,
             bootstrap_operator_password: v.get("BOOTSTRAP_OPERATOR_PASSWORD").map(str::to_owned),
-            cors_origins: v.parse("CORS_ORIGINS", "", "https://dashboard.example.com,https://admin.example.com", parse_origins)?,
-            max_body_bytes: v.parse("MAX_BODY_BYTES", "2097152", "2097152", |s| positive(s))?,
-            graphql_max_depth: v.parse("GRAPHQL_MAX_DEPTH", "10", "10", |s| positive(s))?,
-            graphql_max_complexity: v.parse("GRAPHQL_MAX_COMPLEXITY", "1000", "1000", |s| positive(s))?,
+            cors_origins: v.parse(
+                "CORS_ORIGINS",
+                "",
+                "https://dashboard.example.com,https://admin.example.com",
+                parse_origins,
+            )?,
+            max_body_bytes: v.parse("MAX_BODY_BYTES", "2097152", "2097152", positive)?,
+            graphql_max_depth: v.parse("GRAPHQL_MAX_DEPTH", "10", "10", positive)?,
+            graphql_max_complexity: v
+                .parse("GRAPHQL_MAX_COMPLEXITY", "1000", "1000", positive)?,
             password_hashing: PasswordHashing {
                 memory_kib: v.parse("ARGON2_MEMORY_KIB", "19456", "19456", |s| at_least(s, 8))?,
                 iterations: v.parse("ARGON2_ITERATIONS", "2", "2", |s| at_least(s, 1))?,
                 parallelism: v.parse("ARGON2_PARALLELISM", "1", "1", |s| at_least(s, 1))?,
             },
-            shutdown_grace: Duration::from_secs(v.parse("SHUTDOWN_GRACE_SECONDS", "30", "30", |s| positive(s))?),
+            shutdown_grace: Duration::from_secs(v.parse(
+                "SHUTDOWN_GRACE_SECONDS",
+                "30",
+                "30",
+                positive,
+            )?),
         })
     }
 }
@@ -135,7 +187,10 @@ struct Vars<'a>(&'a HashMap<String, String>);
 impl Vars<'_> {
     /// The value, if set and not blank.
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(&format!("{PREFIX}{name}")).map(|s| s.trim()).filter(|s| !s.is_empty())
+        self.0
+            .get(&format!("{PREFIX}{name}"))
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
     }
 
     fn parse<T>(
@@ -146,7 +201,11 @@ impl Vars<'_> {
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
         let value = self.get(name).unwrap_or(default);
-        parse(value).map_err(|problem| ConfigError { variable: format!("{PREFIX}{name}"), problem, example })
+        parse(value).map_err(|problem| ConfigError {
+            variable: format!("{PREFIX}{name}"),
+            problem,
+            example,
+        })
     }
 
     fn parse_optional<T>(
@@ -157,9 +216,11 @@ impl Vars<'_> {
     ) -> Result<Option<T>, ConfigError> {
         match self.get(name) {
             None => Ok(None),
-            Some(value) => parse(value)
-                .map(Some)
-                .map_err(|problem| ConfigError { variable: format!("{PREFIX}{name}"), problem, example }),
+            Some(value) => parse(value).map(Some).map_err(|problem| ConfigError {
+                variable: format!("{PREFIX}{name}"),
+                problem,
+                example,
+            }),
         }
     }
 }
@@ -183,7 +244,12 @@ fn read_toml(path: Option<&str>) -> Result<HashMap<String, String>, ConfigError>
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Float(n) => n.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
-                other => return Err(file_error(format!("`{key}` must be a string or a number, not {}", other.type_str()))),
+                other => {
+                    return Err(file_error(format!(
+                        "`{key}` must be a string or a number, not {}",
+                        other.type_str()
+                    )));
+                }
             };
             Ok((format!("{PREFIX}{}", key.to_uppercase()), value))
         })
@@ -191,7 +257,11 @@ fn read_toml(path: Option<&str>) -> Result<HashMap<String, String>, ConfigError>
 }
 
 fn file_error(problem: String) -> ConfigError {
-    ConfigError { variable: "PORTAL_CONFIG".into(), problem, example: "portal.toml" }
+    ConfigError {
+        variable: "PORTAL_CONFIG".into(),
+        problem,
+        example: "portal.toml",
+    }
 }
 
 fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
@@ -202,7 +272,10 @@ fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
             return Err("names no database file".into());
         }
         let path = (file != ":memory:").then(|| PathBuf::from(file));
-        return Ok(DatabaseUrl::Sqlite { url: s.to_owned(), path });
+        return Ok(DatabaseUrl::Sqlite {
+            url: s.to_owned(),
+            path,
+        });
     }
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         let url = url::Url::parse(s).map_err(|e| format!("is not a valid URL ({e})"))?;
@@ -240,7 +313,9 @@ fn parse_origins(s: &str) -> Result<Vec<axum::http::HeaderValue>, String> {
         .map(|origin| {
             let url = parse_http_url(origin)?;
             if url.path() != "/" || url.query().is_some() {
-                return Err(format!("`{origin}` is not an origin (scheme://host[:port], no path)"));
+                return Err(format!(
+                    "`{origin}` is not an origin (scheme://host[:port], no path)"
+                ));
             }
             axum::http::HeaderValue::from_str(origin.trim_end_matches('/'))
                 .map_err(|_| format!("`{origin}` is not a valid header value"))
@@ -267,7 +342,12 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_vars(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Config::from_vars(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -275,7 +355,10 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(
             c.database,
-            DatabaseUrl::Sqlite { url: "sqlite://data/portal.db?mode=rwc".into(), path: Some("data/portal.db".into()) }
+            DatabaseUrl::Sqlite {
+                url: "sqlite://data/portal.db?mode=rwc".into(),
+                path: Some("data/portal.db".into())
+            }
         );
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.bootstrap_operator.as_str(), "operator@localhost");
@@ -288,7 +371,10 @@ mod tests {
         let err = config(&[("PORTAL_DATABASE_URL", "mysql://x/y")]).unwrap_err();
         assert_eq!(err.variable, "PORTAL_DATABASE_URL");
         let line = err.to_string();
-        assert!(line.contains("neither sqlite") && line.contains("example: postgres://"), "{line}");
+        assert!(
+            line.contains("neither sqlite") && line.contains("example: postgres://"),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
 
         for (var, value) in [
@@ -296,19 +382,33 @@ mod tests {
             ("PORTAL_PUBLIC_URL", "ftp://x"),
             ("PORTAL_SMTP_URL", "http://mail"),
             ("PORTAL_BOOTSTRAP_OPERATOR", "not-an-email"),
-            ("PORTAL_CORS_ORIGINS", "https://ok.example.com,https://x.example.com/path"),
+            (
+                "PORTAL_CORS_ORIGINS",
+                "https://ok.example.com,https://x.example.com/path",
+            ),
             ("PORTAL_GRAPHQL_MAX_DEPTH", "0"),
             ("PORTAL_ARGON2_MEMORY_KIB", "lots"),
             ("PORTAL_DATABASE_URL", "postgres:///nohost"),
             ("PORTAL_TEMPLATES_DIR", "/does/not/exist"),
         ] {
-            assert_eq!(config(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");
+            assert_eq!(
+                config(&[(var, value)]).unwrap_err().variable,
+                var,
+                "{var}={value}"
+            );
         }
     }
 
     #[test]
     fn postgres_passwords_are_redacted_in_logs() {
-        let c = config(&[("PORTAL_DATABASE_URL", "postgres://portal:s3cret@db:5432/portal")]).unwrap();
-        assert_eq!(c.database.redacted(), "postgres://portal:****@db:5432/portal");
+        let c = config(&[(
+            "PORTAL_DATABASE_URL",
+            "postgres://portal:s3cret@db:5432/portal",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.database.redacted(),
+            "postgres://portal:****@db:5432/portal"
+        );
     }
 }

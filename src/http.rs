@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
@@ -64,11 +64,25 @@ fn cors(config: &Config) -> CorsLayer {
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("Portal GraphiQL").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Portal GraphiQL")
+            .finish(),
+    )
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
-    let token = match bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let token = match bearer_token(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    ) {
         Ok(token) => token,
         Err(error) => return error_response(error),
     };
@@ -85,14 +99,21 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
 fn bearer_token(value: Option<&str>) -> Result<Option<&str>, DomainError> {
     let Some(value) = value else { return Ok(None) };
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
-        _ => Err(DomainError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())),
+        _ => Err(DomainError::Unauthenticated(
+            "the Authorization header must be `Bearer <token>`".into(),
+        )),
     }
 }
 
-async fn resolve(db: &DatabaseConnection, token: Option<&str>) -> Result<Option<Principal>, DomainError> {
+async fn resolve(
+    db: &DatabaseConnection,
+    token: Option<&str>,
+) -> Result<Option<Principal>, DomainError> {
     match token {
         None => Ok(None),
         Some(token) => principal::authenticate(db, token).await.map(Some),
@@ -105,7 +126,11 @@ fn error_response(error: DomainError) -> GraphQLResponse {
 
 /// Subscriptions (and queries) over the `graphql-transport-ws` protocol. The session token
 /// comes in the `connection_init` payload: `{"Authorization": "Bearer …"}`.
-async fn graphql_ws(State(state): State<AppState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| {

@@ -8,7 +8,11 @@ use portal::app::{Application, shutdown_signal};
 use portal::config::Config;
 
 #[derive(Parser)]
-#[command(name = "portal", version, about = "Portal: the GraphQL backend of a B2B customer portal")]
+#[command(
+    name = "portal",
+    version,
+    about = "Portal: the GraphQL backend of a B2B customer portal"
+)]
 #[command(after_help = "Configuration comes from PORTAL_* environment variables (see README.md).")]
 struct Cli {
     #[command(subcommand)]

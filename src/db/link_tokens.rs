@@ -1,7 +1,7 @@
 //! `link_tokens`: see the migration for what each column means.
 
-use sea_orm::entity::prelude::*;
 use crate::domain::enums::LinkPurpose;
+use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "link_tokens")]

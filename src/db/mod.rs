@@ -39,7 +39,9 @@ use crate::config::DatabaseUrl;
 /// Opens the pool; for SQLite, creates the database file's folder first (the `mode=rwc` in the
 /// default URL creates the file itself).
 pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
-    if let DatabaseUrl::Sqlite { path: Some(path), .. } = database
+    if let DatabaseUrl::Sqlite {
+        path: Some(path), ..
+    } = database
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
         std::fs::create_dir_all(dir)
@@ -60,5 +62,7 @@ pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnectio
 
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("database migration failed")
+    Migrator::up(db, None)
+        .await
+        .context("database migration failed")
 }

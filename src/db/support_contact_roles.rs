@@ -1,7 +1,7 @@
 //! `support_contact_roles`: see the migration for what each column means.
 
-use sea_orm::entity::prelude::*;
 use crate::domain::enums::ContactRole;
+use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "support_contact_roles")]

@@ -1,7 +1,7 @@
 //! `support_tickets`: see the migration for what each column means.
 
-use sea_orm::entity::prelude::*;
 use crate::domain::enums::{TicketKind, TicketStatus};
+use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "support_tickets")]

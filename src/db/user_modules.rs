@@ -1,7 +1,7 @@
 //! `user_modules`: see the migration for what each column means.
 
-use sea_orm::entity::prelude::*;
 use crate::domain::enums::Module;
+use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "user_modules")]

@@ -13,7 +13,11 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(belongs_to = "super::sub_accounts::Entity", from = "Column::SubAccountId", to = "super::sub_accounts::Column::Id")]
+    #[sea_orm(
+        belongs_to = "super::sub_accounts::Entity",
+        from = "Column::SubAccountId",
+        to = "super::sub_accounts::Column::Id"
+    )]
     SubAccount,
 }
 

@@ -10,7 +10,11 @@ pub struct Country {
 
 impl From<&rust_iso3166::CountryCode> for Country {
     fn from(c: &rust_iso3166::CountryCode) -> Self {
-        Country { code: c.alpha2, alpha3: c.alpha3, name: c.name }
+        Country {
+            code: c.alpha2,
+            alpha3: c.alpha3,
+            name: c.name,
+        }
     }
 }
 
@@ -46,7 +50,10 @@ mod tests {
     fn has_the_whole_iso_list() {
         let all = all();
         assert_eq!(all.len(), 249);
-        assert!(all.iter().all(|c| c.code.len() == 2 && c.code.chars().all(|ch| ch.is_ascii_uppercase())));
+        assert!(
+            all.iter()
+                .all(|c| c.code.len() == 2 && c.code.chars().all(|ch| ch.is_ascii_uppercase()))
+        );
     }
 
     #[test]

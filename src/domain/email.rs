@@ -37,7 +37,9 @@ impl Email {
             return Err(InvalidEmail("is not a valid email address"));
         }
         if local.len() > MAX_LOCAL_LEN {
-            return Err(InvalidEmail("has a part before @ longer than 64 characters"));
+            return Err(InvalidEmail(
+                "has a part before @ longer than 64 characters",
+            ));
         }
         Ok(Email(address))
     }
@@ -80,15 +82,30 @@ mod tests {
 
     #[test]
     fn lower_cases_and_trims() {
-        assert_eq!(Email::parse("  Ana.Perez@Example.COM ").unwrap().as_str(), "ana.perez@example.com");
-        assert_eq!(Email::parse("operator@localhost").unwrap().local_part(), "operator");
+        assert_eq!(
+            Email::parse("  Ana.Perez@Example.COM ").unwrap().as_str(),
+            "ana.perez@example.com"
+        );
+        assert_eq!(
+            Email::parse("operator@localhost").unwrap().local_part(),
+            "operator"
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_login_address() {
-        for bad in ["", "   ", "ana", "ana@", "@example.com", "ana@@example.com", "Ana <ana@example.com>",
-            "\"ana\"@example.com", "ana@[127.0.0.1]", "ana perez@example.com"]
-        {
+        for bad in [
+            "",
+            "   ",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@@example.com",
+            "Ana <ana@example.com>",
+            "\"ana\"@example.com",
+            "ana@[127.0.0.1]",
+            "ana perez@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
         let long_local = format!("{}@example.com", "a".repeat(65));

@@ -22,7 +22,10 @@ pub struct Principal {
 
 /// Hex SHA-256 of a token: what the database stores and looks up.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Resolves a bearer token. An unknown, expired or revoked token, or one whose user is no
@@ -33,11 +36,15 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> DomainResult<
         .find_also_related(users::Entity)
         .one(db)
         .await?;
-    let rejected = || DomainError::Unauthenticated("the session token is invalid or has expired".into());
+    let rejected =
+        || DomainError::Unauthenticated("the session token is invalid or has expired".into());
     let (session, Some(user)) = found.ok_or_else(rejected)? else {
         return Err(rejected());
     };
-    if session.revoked_at.is_some() || session.expires_at <= Utc::now() || user.status != UserStatus::Active {
+    if session.revoked_at.is_some()
+        || session.expires_at <= Utc::now()
+        || user.status != UserStatus::Active
+    {
         return Err(rejected());
     }
     Ok(Principal {

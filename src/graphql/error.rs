@@ -56,17 +56,19 @@ impl From<DomainError> for async_graphql::Error {
                 coded(ErrorCode::ValidationFailed, error.to_string())
                     .extend_with(|_, ext| ext.set("fields", fields.clone()))
             }
-            DomainError::Conflict { field, message } => {
-                coded(ErrorCode::Conflict, message).extend_with(|_, ext| {
+            DomainError::Conflict { field, message } => coded(ErrorCode::Conflict, message)
+                .extend_with(|_, ext| {
                     if let Some(field) = &field {
                         ext.set("field", field.as_str());
                     }
-                })
-            }
+                }),
             DomainError::RateLimited { retry_after } => {
                 let seconds = retry_after.as_secs().max(1);
-                coded(ErrorCode::RateLimited, format!("Too many attempts; try again in {seconds} seconds"))
-                    .extend_with(|_, ext| ext.set("retryAfterSeconds", seconds))
+                coded(
+                    ErrorCode::RateLimited,
+                    format!("Too many attempts; try again in {seconds} seconds"),
+                )
+                .extend_with(|_, ext| ext.set("retryAfterSeconds", seconds))
             }
             DomainError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error");
@@ -114,8 +116,19 @@ mod tests {
             (DomainError::Unauthenticated("x".into()), "UNAUTHENTICATED"),
             (DomainError::Forbidden("x".into()), "FORBIDDEN"),
             (DomainError::NotFound("user"), "NOT_FOUND"),
-            (DomainError::Conflict { field: Some("email".into()), message: "taken".into() }, "CONFLICT"),
-            (DomainError::RateLimited { retry_after: std::time::Duration::from_secs(90) }, "RATE_LIMITED"),
+            (
+                DomainError::Conflict {
+                    field: Some("email".into()),
+                    message: "taken".into(),
+                },
+                "CONFLICT",
+            ),
+            (
+                DomainError::RateLimited {
+                    retry_after: std::time::Duration::from_secs(90),
+                },
+                "RATE_LIMITED",
+            ),
         ];
         for (error, code) in cases {
             assert_eq!(extensions(error.into())["code"], code);

@@ -24,7 +24,9 @@ pub struct RequestContext {
 pub fn build_schema(db: DatabaseConnection, config: &Config) -> PortalSchema {
     Schema::build(Query, EmptyMutation, EmptySubscription)
         .data(db)
-        .extension(extensions::DepthLimit { max: config.graphql_max_depth })
+        .extension(extensions::DepthLimit {
+            max: config.graphql_max_depth,
+        })
         .extension(extensions::DefaultErrorCode)
         .limit_complexity(config.graphql_max_complexity)
         .finish()
@@ -32,5 +34,7 @@ pub fn build_schema(db: DatabaseConnection, config: &Config) -> PortalSchema {
 
 /// The SDL the server serves (what `portal schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query, EmptyMutation, EmptySubscription).finish().sdl()
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
 }

@@ -16,7 +16,10 @@ impl Query {
             return Ok(None);
         };
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let user = users::Entity::find_by_id(principal.user_id).one(db).await.map_err(DomainError::from)?;
+        let user = users::Entity::find_by_id(principal.user_id)
+            .one(db)
+            .await
+            .map_err(DomainError::from)?;
         Ok(user.map(User))
     }
 

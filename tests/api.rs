@@ -1,0 +1,384 @@
+//! The HTTP and GraphQL surface of the foundation: health, GraphiQL, introspection, the public
+//! queries, the error model, the request limits, authentication and the websocket endpoint.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{TestApp, data, error_code};
+use portal::db::{sessions, users};
+use portal::domain::principal::hash_token;
+use portal::domain::{Role, UserStatus};
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::{Value, json};
+
+backend_tests!(
+    health_reports_the_database,
+    health_is_unavailable_when_the_database_is_down,
+    graphiql_is_served_to_browsers,
+    introspection_works_like_graphiql_asks_it,
+    countries_lists_every_iso_country,
+    password_policy_is_data,
+    viewer_is_null_without_a_token,
+    viewer_is_the_user_of_a_valid_session,
+    bad_tokens_are_unauthenticated,
+    deeply_nested_queries_are_refused,
+    too_complex_queries_are_refused,
+    graphql_errors_carry_a_code,
+    oversized_bodies_are_refused,
+    websocket_speaks_graphql_transport_ws,
+    websocket_refuses_a_bad_token_at_connection_init,
+);
+
+async fn health_reports_the_database(app: TestApp) {
+    let response = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "every response carries a request id"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"status": "ok", "database": "ok"}));
+}
+
+async fn health_is_unavailable_when_the_database_is_down(app: TestApp) {
+    // The test shares the application's pool: closing it is the database going away.
+    app.db.clone().close().await.unwrap();
+    let response = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "unavailable");
+
+    // Any request that needs the database now gets INTERNAL, without the database's words.
+    let body = app
+        .graphql_as(Some("some-token"), "{ viewer { id } }", json!({}))
+        .await;
+    assert_eq!(error_code(&body), "INTERNAL");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Internal error; it has been logged"
+    );
+}
+
+async fn graphiql_is_served_to_browsers(app: TestApp) {
+    let response = app
+        .http
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("graphiql") && page.contains("/graphql/ws"),
+        "GraphiQL page wired to both endpoints"
+    );
+}
+
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}"#;
+
+async fn introspection_works_like_graphiql_asks_it(app: TestApp) {
+    // 13 levels deep: introspection is exempt from the depth limit, or GraphiQL breaks.
+    let body = app.graphql(INTROSPECTION, json!({})).await;
+    let schema = &data(&body)["__schema"];
+    assert_eq!(schema["queryType"]["name"], "Query");
+    let types: Vec<&str> = schema["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for expected in [
+        "User",
+        "Country",
+        "PasswordPolicy",
+        "Module",
+        "Role",
+        "UserStatus",
+    ] {
+        assert!(
+            types.contains(&expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+}
+
+async fn countries_lists_every_iso_country(app: TestApp) {
+    let body = app
+        .graphql("{ countries { code alpha3 name } }", json!({}))
+        .await;
+    let countries = data(&body)["countries"].as_array().unwrap();
+    assert_eq!(countries.len(), 249);
+    assert!(countries.contains(&json!({"code": "CO", "alpha3": "COL", "name": "Colombia"})));
+    let names: Vec<&str> = countries
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "ordered by name");
+}
+
+async fn password_policy_is_data(app: TestApp) {
+    let body = app
+        .graphql(
+            "{ passwordPolicy { minLength maxLength historySize rules { code description } } }",
+            json!({}),
+        )
+        .await;
+    let policy = &data(&body)["passwordPolicy"];
+    assert_eq!(policy["minLength"], 12);
+    assert_eq!(policy["maxLength"], 128);
+    assert_eq!(policy["historySize"], 5);
+    let codes: Vec<&str> = policy["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "MIN_LENGTH",
+            "MAX_LENGTH",
+            "UPPERCASE",
+            "LOWERCASE",
+            "DIGIT",
+            "SYMBOL",
+            "NOT_EMAIL",
+            "NOT_RECENTLY_USED"
+        ]
+    );
+    assert_eq!(policy["rules"][0]["description"], "At least 12 characters");
+}
+
+async fn viewer_is_null_without_a_token(app: TestApp) {
+    let body = app.graphql("{ viewer { id } }", json!({})).await;
+    assert_eq!(data(&body)["viewer"], Value::Null);
+}
+
+/// A user and a session written straight into the database (login itself is another issue's).
+async fn seed_session(app: &TestApp, email: &str, expires_in: Duration) -> String {
+    let now = Utc::now();
+    let user = users::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        company_id: Set(None),
+        email: Set(email.to_owned()),
+        given_name: Set(Some("Olga".into())),
+        surname: Set(Some("Operator".into())),
+        job_title: Set(None),
+        manager_email: Set(None),
+        country: Set(Some("CO".into())),
+        locale: Set("en".into()),
+        status: Set(UserStatus::Active),
+        role: Set(Role::Operator),
+        search_key: Set(format!("olga operator {email}")),
+        password_hash: Set(None),
+        must_change_password: Set(false),
+        failed_login_count: Set(0),
+        first_failed_login_at: Set(None),
+        locked_until: Set(None),
+        password_changed_at: Set(None),
+        activated_at: Set(Some(now)),
+        deactivated_at: Set(None),
+        anonymized_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let token = format!("test-token-{}", uuid::Uuid::new_v4());
+    sessions::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        user_id: Set(user.id),
+        token_hash: Set(hash_token(&token)),
+        created_at: Set(now),
+        expires_at: Set(now + expires_in),
+        last_seen_at: Set(now),
+        revoked_at: Set(None),
+        client_address: Set(None),
+        user_agent: Set(None),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    token
+}
+
+async fn viewer_is_the_user_of_a_valid_session(app: TestApp) {
+    let token = seed_session(&app, "olga@example.com", Duration::hours(1)).await;
+    let body = app
+        .graphql_as(
+            Some(&token),
+            "{ viewer { email givenName role status country modules subAccounts { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data(&body)["viewer"],
+        json!({"email": "olga@example.com", "givenName": "Olga", "role": "OPERATOR", "status": "ACTIVE",
+               "country": "CO", "modules": [], "subAccounts": []})
+    );
+}
+
+async fn bad_tokens_are_unauthenticated(app: TestApp) {
+    let expired = seed_session(&app, "old@example.com", Duration::seconds(-1)).await;
+    for token in ["not-a-session", expired.as_str()] {
+        let body = app
+            .graphql_as(Some(token), "{ viewer { id } }", json!({}))
+            .await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{token}");
+        assert_eq!(body["data"], Value::Null);
+    }
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("authorization", "Basic b2xnYTpzZWNyZXQ=")
+        .json(&json!({"query": "{ viewer { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Bearer")
+    );
+}
+
+/// `{ f { f { … } } }`, `levels` fields deep.
+fn nested(levels: usize) -> String {
+    format!(
+        "{{ {}{} }}",
+        "viewer { ".repeat(levels - 1) + "id",
+        " }".repeat(levels - 1)
+    )
+}
+
+async fn deeply_nested_queries_are_refused(app: TestApp) {
+    let body = app.graphql(&nested(12), json!({})).await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Query is nested too deeply: 12 levels, at most 10 allowed"
+    );
+    assert_eq!(body["data"], Value::Null);
+
+    // Ten levels pass the depth check (and then fail validation: `viewer` has no `viewer`).
+    let body = app.graphql(&nested(10), json!({})).await;
+    assert!(
+        !body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too deeply"),
+        "{body}"
+    );
+
+    // Fragments do not hide depth.
+    let query = format!("query {{ ...A }} fragment A on Query {}", nested(12));
+    let body = app.graphql(&query, json!({})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too deeply"),
+        "{body}"
+    );
+}
+
+async fn too_complex_queries_are_refused(app: TestApp) {
+    let fields: String = (0..600)
+        .map(|i| format!("c{i}: countries {{ code }} "))
+        .collect();
+    let body = app.graphql(&format!("{{ {fields} }}"), json!({})).await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex"),
+        "{body}"
+    );
+}
+
+async fn graphql_errors_carry_a_code(app: TestApp) {
+    for query in [
+        "{ nope }",
+        "{ countries { code ",
+        "query ($n: Int!) { countries { code } }",
+    ] {
+        let body = app.graphql(query, json!({})).await;
+        assert_eq!(error_code(&body), "VALIDATION_FAILED", "{query}: {body}");
+    }
+}
+
+async fn oversized_bodies_are_refused(app: TestApp) {
+    let padding = "x".repeat(3 * 1024 * 1024);
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({"query": "{ viewer { id } }", "variables": {"padding": padding}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+async fn websocket_speaks_graphql_transport_ws(app: TestApp) {
+    let token = seed_session(&app, "ws@example.com", Duration::hours(1)).await;
+    let mut client = app
+        .ws(json!({"Authorization": format!("Bearer {token}")}))
+        .await
+        .expect("accepted");
+    let result = client
+        .execute("{ viewer { email } countries { code } }", json!({}))
+        .await;
+    assert_eq!(data(&result)["viewer"]["email"], "ws@example.com");
+    assert_eq!(data(&result)["countries"].as_array().unwrap().len(), 249);
+
+    let mut anonymous = app
+        .ws(json!({}))
+        .await
+        .expect("anonymous connections are accepted");
+    let result = anonymous.execute("{ viewer { email } }", json!({})).await;
+    assert_eq!(data(&result)["viewer"], Value::Null);
+}
+
+async fn websocket_refuses_a_bad_token_at_connection_init(app: TestApp) {
+    let refused = app
+        .ws(json!({"Authorization": "Bearer not-a-session"}))
+        .await;
+    let closed = refused.err().expect("a bad token closes the connection");
+    // async-graphql closes a refused `connection_init` with 1002 and the reason (not 4403).
+    assert_eq!(closed.code, Some(1002), "{closed:?}");
+    assert_eq!(closed.reason, "the session token is invalid or has expired");
+}

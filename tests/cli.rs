@@ -1,0 +1,154 @@
+//! The `portal` binary as an operator uses it: configuration errors, `schema`, `migrate`, and a
+//! server that stops cleanly on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestDatabase};
+
+fn portal() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
+    // Only what each test sets: no stray PORTAL_* from the developer's shell.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PORTAL_")) {
+        command.env_remove(key);
+    }
+    command.env("NO_COLOR", "1").env("RUST_LOG", "info");
+    command
+}
+
+#[test]
+fn the_schema_file_is_what_the_server_serves() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql at the repository root");
+    assert!(
+        committed == portal::graphql::sdl(),
+        "schema.graphql is out of date: regenerate it with `cargo run -q -- schema > schema.graphql`"
+    );
+    let printed = portal().arg("schema").output().unwrap();
+    assert!(printed.status.success());
+    assert_eq!(String::from_utf8(printed.stdout).unwrap(), committed);
+}
+
+#[test]
+fn a_bad_setting_stops_the_server_with_one_line() {
+    let output = portal()
+        .env("PORTAL_DATABASE_URL", "mysql://localhost/portal")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: PORTAL_DATABASE_URL: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("example: postgres://"), "{stderr}");
+}
+
+#[test]
+fn help_explains_each_command() {
+    let output = portal().arg("--help").output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for command in ["serve", "migrate", "schema"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let output = portal().args(["migrate", "--help"]).output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for action in ["up", "down", "status"] {
+        assert!(help.contains(action), "{help}");
+    }
+}
+
+fn migrate(database_url: &str, args: &[&str]) -> String {
+    let output = portal()
+        .env("PORTAL_DATABASE_URL", database_url)
+        .arg("migrate")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+async fn migrate_up_down_status(backend: Backend) {
+    let database = TestDatabase::create(&backend).await;
+    let url = database.url.clone();
+    tokio::task::spawn_blocking(move || {
+        assert!(migrate(&url, &["status"]).starts_with("Pending\t"));
+        assert!(migrate(&url, &["up"]).starts_with("Applied\t"));
+        assert!(migrate(&url, &["down"]).starts_with("Pending\t"));
+        assert!(
+            migrate(&url, &[]).starts_with("Applied\t"),
+            "`migrate` alone means up"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn migrate_sqlite() {
+    migrate_up_down_status(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn migrate_postgres() {
+    if let Some(backend) = Backend::postgres() {
+        migrate_up_down_status(backend).await;
+    }
+}
+
+#[test]
+fn serve_creates_the_database_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = portal()
+        .current_dir(dir.path())
+        .env("PORTAL_LISTEN", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The default database URL is a file under ./data, created on first start.
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let address = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("Portal listening on http://")
+                .nth(1)
+                .map(|a| a.trim().to_owned())
+        })
+        .expect("the server logs where it listens");
+    let address = address.split_whitespace().next().unwrap().to_owned();
+    assert!(dir.path().join("data/portal.db").exists());
+
+    let health = std::net::TcpStream::connect(&address).is_ok();
+    assert!(health, "listening on {address}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}

@@ -1,0 +1,260 @@
+//! Test support: start the real application on 127.0.0.1, port 0, against a fresh database,
+//! and talk to it as a client would (HTTP and the `graphql-transport-ws` websocket protocol).
+//!
+//! Every scenario runs on SQLite (a fresh file) and on PostgreSQL (a fresh database, created
+//! and dropped) when `PORTAL_TEST_POSTGRES_URL` names a server, e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`. Use `backend_tests!` to declare them.
+#![allow(dead_code)]
+
+pub mod ws;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use portal::app::Application;
+use portal::config::Config;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const POSTGRES_VAR: &str = "PORTAL_TEST_POSTGRES_URL";
+
+/// Declares, for each `async fn name(app: TestApp)`, the tests `name::sqlite` and
+/// `name::postgres`. The PostgreSQL one is skipped (and says so) when `PORTAL_TEST_POSTGRES_URL`
+/// is unset, except under CI, where a missing PostgreSQL is a failure.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(backend) = $crate::common::Backend::postgres() else { return };
+                super::$name($crate::common::TestApp::spawn(backend).await).await
+            }
+        }
+    )*};
+}
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// Admin URL of a PostgreSQL server on which test databases are created.
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when configured; None (after saying why) when not.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var(POSTGRES_VAR) {
+            Ok(url) if !url.trim().is_empty() => Some(Backend::Postgres(url)),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("{POSTGRES_VAR} must be set under CI: the suite runs on PostgreSQL too")
+            }
+            _ => {
+                eprintln!(
+                    "skipped: {POSTGRES_VAR} is not set, so the PostgreSQL variant does not run"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A database made for one test, removed when dropped.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>, // (admin url, database name)
+}
+
+impl TestDatabase {
+    pub async fn create(backend: &Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("portal.db").display()
+                );
+                TestDatabase {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                }
+            }
+            Backend::Postgres(admin_url) => {
+                let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .expect("connect to PostgreSQL admin URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let mut url = url::Url::parse(admin_url).expect("valid PostgreSQL URL");
+                url.set_path(&name);
+                TestDatabase {
+                    url: url.to_string(),
+                    _dir: None,
+                    postgres: Some((admin_url.clone(), name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(admin_url.as_str()).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    /// The application's own pool, for checks that look at the database directly.
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    pub mailbox_dir: std::path::PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _work_dir: tempfile::TempDir,
+    // Last: dropped after the server is gone.
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, &[]).await
+    }
+
+    /// With extra `PORTAL_*` settings on top of the test defaults.
+    pub async fn spawn_with(backend: Backend, settings: &[(&str, &str)]) -> TestApp {
+        portal::telemetry::init_for_tests();
+        let database = TestDatabase::create(&backend).await;
+        let work_dir = tempfile::tempdir().expect("temp dir");
+        let mailbox_dir = work_dir.path().join("mailbox");
+        let mut vars: HashMap<String, String> = [
+            ("PORTAL_DATABASE_URL", database.url.as_str()),
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_MAILBOX_DIR", mailbox_dir.to_str().unwrap()),
+            // Cheap hashing keeps the suite fast; production keeps the OWASP defaults.
+            ("PORTAL_ARGON2_MEMORY_KIB", "64"),
+            ("PORTAL_ARGON2_ITERATIONS", "1"),
+            ("PORTAL_SHUTDOWN_GRACE_SECONDS", "2"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_vars(&vars).expect("test configuration is valid");
+        let app = Application::build(config)
+            .await
+            .expect("application starts");
+        let addr = app.local_addr();
+        let db = app.db().clone();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stop.await;
+        }));
+        TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            db,
+            backend,
+            mailbox_dir,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _work_dir: work_dir,
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POST /graphql anonymously; returns the whole response body (`data`, `errors`).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as(None, query, variables).await
+    }
+
+    pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("POST /graphql");
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        response.json().await.expect("a JSON body")
+    }
+
+    /// A websocket client that has completed `connection_init` with `init_payload`.
+    pub async fn ws(&self, init_payload: Value) -> Result<ws::WsClient, ws::Closed> {
+        ws::WsClient::connect(&format!("ws://{}/graphql/ws", self.addr), init_payload).await
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// The `extensions.code` of the first error, panicking with the body when there is none.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error, got {body}"))
+}
+
+/// `data`, panicking with the body when there are errors.
+pub fn data(body: &Value) -> &Value {
+    assert!(
+        body.get("errors").is_none_or(Value::is_null),
+        "unexpected errors: {body}"
+    );
+    &body["data"]
+}
