@@ -165,8 +165,7 @@ impl Config {
             )?,
             max_body_bytes: v.parse("MAX_BODY_BYTES", "2097152", "2097152", positive)?,
             graphql_max_depth: v.parse("GRAPHQL_MAX_DEPTH", "10", "10", positive)?,
-            graphql_max_complexity: v
-                .parse("GRAPHQL_MAX_COMPLEXITY", "1000", "1000", positive)?,
+            graphql_max_complexity: v.parse("GRAPHQL_MAX_COMPLEXITY", "1000", "1000", positive)?,
             password_hashing: PasswordHashing {
                 memory_kib: v.parse("ARGON2_MEMORY_KIB", "19456", "19456", |s| at_least(s, 8))?,
                 iterations: v.parse("ARGON2_ITERATIONS", "2", "2", |s| at_least(s, 1))?,
