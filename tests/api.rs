@@ -27,7 +27,80 @@ backend_tests!(
     oversized_bodies_are_refused,
     websocket_speaks_graphql_transport_ws,
     websocket_refuses_a_bad_token_at_connection_init,
+    request_ids_are_kept_or_made,
 );
+
+backend_tests!(cors_allows_only_configured_origins);
+
+async fn request_ids_are_kept_or_made(app: TestApp) {
+    let response = app
+        .http
+        .get(app.url("/health"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+    let a = app.http.get(app.url("/health")).send().await.unwrap();
+    let b = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_ne!(a.headers()["x-request-id"], b.headers()["x-request-id"]);
+}
+
+async fn cors_allows_only_configured_origins(app: TestApp) {
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    // The default app allows no cross-origin caller.
+    let response = preflight("https://dashboard.example.com").await.unwrap();
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let configured = TestApp::spawn_with(
+        app.backend.clone(),
+        &[("PORTAL_CORS_ORIGINS", "https://dashboard.example.com")],
+    )
+    .await;
+    let response = configured
+        .http
+        .request(reqwest::Method::OPTIONS, configured.url("/graphql"))
+        .header("origin", "https://dashboard.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://dashboard.example.com"
+    );
+    let response = configured
+        .http
+        .request(reqwest::Method::OPTIONS, configured.url("/graphql"))
+        .header("origin", "https://evil.example.net")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}
 
 async fn health_reports_the_database(app: TestApp) {
     let response = app.http.get(app.url("/health")).send().await.unwrap();
