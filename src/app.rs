@@ -1,35 +1,96 @@
-//! Putting the parts together: database, schema, router, listener; and running until told to
-//! stop, letting requests in flight finish.
+//! Putting the parts together: database, services, notification worker, schema, router,
+//! listener; and running until told to stop, letting requests in flight finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::companies::{self, Bootstrap};
+use crate::domain::passwords::Passwords;
+use crate::domain::rate_limit::AddressLimiter;
+use crate::domain::services::{Services, Settings};
 use crate::http::{self, AppState};
+use crate::notify::plugin::Registry;
+use crate::notify::templates::Templates;
+use crate::notify::worker::Worker;
 use crate::{db, graphql};
 
 pub struct Application {
     config: Config,
-    db: DatabaseConnection,
+    services: Services,
+    worker: Worker,
     listener: TcpListener,
     router: axum::Router,
 }
 
+/// The services and the outbox worker, without HTTP: what the server and the CLI commands share.
+pub async fn services(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Services, Worker)> {
+    // sqlx and lettre use ring while reqwest could pull another provider: pick one, once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let templates = Templates::load(config.templates_dir.as_deref())?;
+    let registry = Registry::from_config(config)?;
+    let db = db::connect(&config.database).await?;
+    db::migrate(&db).await?;
+    let services = Services {
+        db: db.clone(),
+        clock: clock.clone(),
+        passwords: Passwords::new(config.password_hashing)?,
+        settings: Arc::new(Settings {
+            public_url: config.public_url.clone(),
+            session_ttl: chrono::Duration::from_std(config.session_ttl)?,
+        }),
+        login_limiter: Arc::new(AddressLimiter::per_minute(config.login_attempts_per_minute)),
+        outbox_wakeup: Arc::new(Notify::new()),
+    };
+    let worker = Worker::new(
+        db,
+        registry,
+        Arc::new(templates),
+        clock,
+        services.outbox_wakeup.clone(),
+    );
+    Ok((services, worker))
+}
+
 impl Application {
-    /// Connects, migrates and binds (port 0 picks a free port: see `local_addr`).
+    /// Connects, migrates, creates the first operator if there is none, and binds (port 0
+    /// picks a free port: see `local_addr`).
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        // sqlx and lettre use ring while reqwest could pull another provider: pick one, once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let db = db::connect(&config.database).await?;
-        db::migrate(&db).await?;
-        let schema = graphql::build_schema(db.clone(), &config);
+        Application::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// With a clock of the caller's: tests move time forward instead of sleeping.
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let (services, worker) = services(&config, clock).await?;
+        let password = config.bootstrap_operator_password.as_deref();
+        match companies::bootstrap_operator(&services, &config.bootstrap_operator, password).await?
+        {
+            Bootstrap::AlreadyThere => {}
+            Bootstrap::Created { email } => tracing::info!(%email, "created the platform operator"),
+            Bootstrap::CreatedWithTemporaryPassword { email, password } => {
+                // Printed once, on purpose outside the log filter: nobody can read it later.
+                eprintln!(
+                    "\nPlatform operator created: {email}\nTemporary password (shown only now; you will be asked to change it): {password}\nSign in at {}\n",
+                    config.public_url.join("graphql")?
+                );
+            }
+        }
+        let schema = graphql::build_schema(services.clone(), &config);
         let router = http::router(
             AppState {
-                db: db.clone(),
+                services: services.clone(),
                 schema,
             },
             &config,
@@ -39,7 +100,8 @@ impl Application {
             .with_context(|| format!("cannot listen on {} (PORTAL_LISTEN)", config.listen))?;
         Ok(Application {
             config,
-            db,
+            services,
+            worker,
             listener,
             router,
         })
@@ -51,23 +113,26 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests up to
-    /// `PORTAL_SHUTDOWN_GRACE_SECONDS` to finish, and closes the database pool.
+    /// `PORTAL_SHUTDOWN_GRACE_SECONDS` to finish, lets the outbox worker finish its batch, and
+    /// closes the database pool.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Application {
             config,
-            db,
+            services,
+            worker,
             listener,
             router,
         } = self;
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(worker.run(stopping_rx.clone()));
         let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -86,7 +151,12 @@ impl Application {
             result = server => result.context("server error")?,
             () = grace => tracing::warn!("grace period over: closing the remaining connections"),
         }
-        db.close().await.context("closing the database pool")?;
+        let _ = worker.await;
+        services
+            .db
+            .close()
+            .await
+            .context("closing the database pool")?;
         tracing::info!("stopped");
         Ok(())
     }

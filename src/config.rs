@@ -29,6 +29,9 @@ pub struct Config {
     pub password_hashing: PasswordHashing,
     /// How long in-flight requests get to finish after SIGTERM / Ctrl-C.
     pub shutdown_grace: Duration,
+    pub session_ttl: Duration,
+    /// Login attempts allowed per client address and minute.
+    pub login_attempts_per_minute: std::num::NonZeroU32,
 }
 
 /// argon2id cost. Production keeps the OWASP defaults; tests lower them through the
@@ -171,6 +174,13 @@ impl Config {
                 iterations: v.parse("ARGON2_ITERATIONS", "2", "2", |s| at_least(s, 1))?,
                 parallelism: v.parse("ARGON2_PARALLELISM", "1", "1", |s| at_least(s, 1))?,
             },
+            session_ttl: Duration::from_secs(
+                3600 * v.parse("SESSION_HOURS", "12", "12", positive::<u64>)?,
+            ),
+            login_attempts_per_minute: v.parse("LOGIN_ATTEMPTS_PER_MINUTE", "20", "20", |s| {
+                s.parse()
+                    .map_err(|_| format!("`{s}` is not a positive whole number"))
+            })?,
             shutdown_grace: Duration::from_secs(v.parse(
                 "SHUTDOWN_GRACE_SECONDS",
                 "30",

@@ -1,16 +1,16 @@
 //! The HTTP surface: routes and the middleware every request goes through.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
-use sea_orm::DatabaseConnection;
 use tower::ServiceBuilder;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -18,14 +18,15 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::domain::DomainError;
 use crate::domain::principal::{self, Principal};
+use crate::domain::{DomainError, Services};
 use crate::graphql::error::request_error;
 use crate::graphql::{PortalSchema, RequestContext};
+use crate::pages;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub services: Services,
     pub schema: PortalSchema,
 }
 
@@ -47,6 +48,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", any(graphql_ws))
         .route("/health", get(health))
+        .route("/reset-password", get(pages::reset_password))
+        .route("/accept-invitation", get(pages::accept_invitation))
         .layer(middleware)
         .with_state(state)
 }
@@ -75,6 +78,7 @@ async fn graphiql() -> Html<String> {
 
 async fn graphql(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
@@ -86,11 +90,14 @@ async fn graphql(
         Ok(token) => token,
         Err(error) => return error_response(error),
     };
-    let principal = match resolve(&state.db, token).await {
+    let principal = match resolve(&state.services, token).await {
         Ok(principal) => principal,
         Err(error) => return error_response(error),
     };
-    let request = request.into_inner().data(RequestContext { principal });
+    let request = request.into_inner().data(RequestContext {
+        principal,
+        client_address: Some(client.ip()),
+    });
     state.schema.execute(request).await.into()
 }
 
@@ -111,12 +118,14 @@ fn bearer_token(value: Option<&str>) -> Result<Option<&str>, DomainError> {
 }
 
 async fn resolve(
-    db: &DatabaseConnection,
+    services: &Services,
     token: Option<&str>,
 ) -> Result<Option<Principal>, DomainError> {
     match token {
         None => Ok(None),
-        Some(token) => principal::authenticate(db, token).await.map(Some),
+        Some(token) => principal::authenticate(&services.db, token, services.clock.now())
+            .await
+            .map(Some),
     }
 }
 
@@ -128,22 +137,26 @@ fn error_response(error: DomainError) -> GraphQLResponse {
 /// comes in the `connection_init` payload: `{"Authorization": "Bearer …"}`.
 async fn graphql_ws(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| {
-            let db = state.db.clone();
+            let services = state.services.clone();
             GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
                     let value = payload
                         .get("Authorization")
                         .or_else(|| payload.get("authorization"))
                         .and_then(|v| v.as_str());
-                    let principal = resolve(&db, bearer_token(value)?).await?;
+                    let principal = resolve(&services, bearer_token(value)?).await?;
                     let mut data = Data::default();
-                    data.insert(RequestContext { principal });
+                    data.insert(RequestContext {
+                        principal,
+                        client_address: Some(client.ip()),
+                    });
                     Ok(data)
                 })
                 .serve()
@@ -152,7 +165,7 @@ async fn graphql_ws(
 
 /// Liveness and readiness: 200 when the database answers, 503 when it does not.
 async fn health(State(state): State<AppState>) -> Response {
-    let database = tokio::time::timeout(Duration::from_secs(3), state.db.ping()).await;
+    let database = tokio::time::timeout(Duration::from_secs(3), state.services.db.ping()).await;
     match database {
         Ok(Ok(())) => Json(serde_json::json!({"status": "ok", "database": "ok"})).into_response(),
         outcome => {

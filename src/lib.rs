@@ -6,4 +6,6 @@ pub mod db;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod notify;
+pub mod pages;
 pub mod telemetry;

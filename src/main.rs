@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use portal::app::{Application, shutdown_signal};
 use portal::config::Config;
+use portal::domain::DomainError;
+use portal::domain::clock::SystemClock;
+use portal::domain::companies::{self, ProvisionCompany};
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +34,22 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL) that the server serves
     Schema,
+    /// Create a company and its owner; the owner gets a welcome email with a temporary password
+    ProvisionCompany {
+        /// The company's name (unique)
+        #[arg(long)]
+        name: String,
+        /// The owner's email: they sign in with it
+        #[arg(long)]
+        owner_email: String,
+        #[arg(long)]
+        owner_given_name: String,
+        #[arg(long)]
+        owner_surname: String,
+        /// Language of the owner's emails (en, es)
+        #[arg(long)]
+        owner_locale: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -65,6 +85,22 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(config, action.unwrap_or(MigrateAction::Up)).await,
         Command::Schema => unreachable!("handled above"),
+        Command::ProvisionCompany {
+            name,
+            owner_email,
+            owner_given_name,
+            owner_surname,
+            owner_locale,
+        } => {
+            let input = ProvisionCompany {
+                name,
+                owner_email,
+                owner_given_name,
+                owner_surname,
+                owner_locale,
+            };
+            provision_company(config, input).await
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,6 +118,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(database, "Portal listening on http://{}", app.local_addr());
     tracing::info!("GraphiQL: {}", public_url.join("graphql")?);
     app.run_until(shutdown_signal()).await
+}
+
+async fn provision_company(config: Config, input: ProvisionCompany) -> anyhow::Result<()> {
+    let (services, worker) = portal::app::services(&config, Arc::new(SystemClock)).await?;
+    let company = match companies::provision_company(&services, None, input).await {
+        Ok(company) => company,
+        Err(DomainError::Validation(fields)) => {
+            let problems: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect();
+            anyhow::bail!("{}", problems.join("; "))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    println!("Company {} created (id {}).", company.name, company.id);
+    // Send the welcome email now rather than waiting for a running server's worker.
+    worker.drain_once().await?;
+    println!("The welcome email with the temporary password is on its way to the owner.");
+    Ok(())
 }
 
 async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::{TestApp, data, error_code};
 use portal::db::{sessions, users};
-use portal::domain::principal::hash_token;
+use portal::domain::tokens::hash_token;
 use portal::domain::{Role, UserStatus};
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};

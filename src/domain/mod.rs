@@ -1,13 +1,23 @@
 //! The rules of the portal. Knows the database (through `crate::db`) but nothing of GraphQL or
 //! HTTP: resolvers and CLI commands call in here.
 
+pub mod accounts;
+pub mod audit;
+pub mod clock;
+pub mod companies;
 pub mod countries;
 pub mod email;
 pub mod enums;
 pub mod error;
 pub mod password_policy;
+pub mod passwords;
 pub mod principal;
+pub mod rate_limit;
+pub mod services;
+pub mod tokens;
+pub mod users;
 
 pub use email::Email;
 pub use enums::*;
 pub use error::{DomainError, DomainResult, FieldError};
+pub use services::Services;

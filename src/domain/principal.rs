@@ -1,14 +1,12 @@
-//! Who is calling: the user behind a bearer session token. Tokens are random, shown once and
-//! stored only as their SHA-256 (a fast hash is right here: tokens carry 256 bits of entropy,
-//! unlike passwords).
+//! Who is calling, and the one place that decides what they may do.
 
-use chrono::Utc;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use sha2::{Digest, Sha256};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter};
 use uuid::Uuid;
 
-use super::{DomainError, DomainResult, Role, UserStatus};
-use crate::db::{sessions, users};
+use super::tokens::hash_token;
+use super::{DomainError, DomainResult, Module, Role, UserStatus};
+use crate::db::{sessions, user_modules, users};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -17,20 +15,75 @@ pub struct Principal {
     /// None for platform staff.
     pub company_id: Option<Uuid>,
     pub role: Role,
+    /// Owners and administrators hold every module.
+    pub modules: Vec<Module>,
     pub must_change_password: bool,
 }
 
-/// Hex SHA-256 of a token: what the database stores and looks up.
-pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// What an operation requires of its caller. Every resolver names one; `Principal::authorize`
+/// is the only code that interprets them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Any signed-in user, even one who must still change a temporary password (`viewer`,
+    /// `changePassword`, `logout`).
+    SignedInEvenWithTemporaryPassword,
+    /// Any signed-in user of a company.
+    CompanyMember,
+    /// A company user holding the module (owners and administrators hold all).
+    Module(Module),
+    /// The company's owner or an administrator.
+    CompanyAdmin,
+    /// The company's owner.
+    CompanyOwner,
+    Operator,
+    SupportAgent,
+}
+
+impl Principal {
+    pub fn authorize(&self, access: Access) -> DomainResult<()> {
+        if self.must_change_password && access != Access::SignedInEvenWithTemporaryPassword {
+            return Err(DomainError::Forbidden(
+                "You signed in with a temporary password: change it (changePassword) before doing anything else".into(),
+            ));
+        }
+        let allowed = match access {
+            Access::SignedInEvenWithTemporaryPassword => true,
+            Access::CompanyMember => self.company_id.is_some(),
+            Access::Module(module) => self.company_id.is_some() && self.modules.contains(&module),
+            Access::CompanyAdmin => self.company_id.is_some() && self.role.is_company_admin(),
+            Access::CompanyOwner => self.company_id.is_some() && self.role == Role::Owner,
+            Access::Operator => self.role == Role::Operator,
+            Access::SupportAgent => self.role == Role::SupportAgent,
+        };
+        if allowed {
+            return Ok(());
+        }
+        Err(DomainError::Forbidden(match access {
+            Access::Module(module) => {
+                format!("This needs the {module:?} module, which you do not hold")
+            }
+            Access::CompanyAdmin => "Only company administrators may do this".into(),
+            Access::CompanyOwner => "Only the company's owner may do this".into(),
+            Access::Operator => "Only platform operators may do this".into(),
+            Access::SupportAgent => "Only support agents may do this".into(),
+            _ => "This is only for users of a company".into(),
+        }))
+    }
+
+    /// The caller's company, for scoping every query; platform staff have none.
+    pub fn company(&self) -> DomainResult<Uuid> {
+        self.company_id
+            .ok_or_else(|| DomainError::Forbidden("This is only for users of a company".into()))
+    }
 }
 
 /// Resolves a bearer token. An unknown, expired or revoked token, or one whose user is no
 /// longer active, is `Unauthenticated` (the client must log in again), never a silent anonymous.
-pub async fn authenticate(db: &DatabaseConnection, token: &str) -> DomainResult<Principal> {
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    token: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<Principal> {
     let found = sessions::Entity::find()
         .filter(sessions::Column::TokenHash.eq(hash_token(token)))
         .find_also_related(users::Entity)
@@ -42,27 +95,80 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> DomainResult<
         return Err(rejected());
     };
     if session.revoked_at.is_some()
-        || session.expires_at <= Utc::now()
+        || session.expires_at <= now
         || user.status != UserStatus::Active
     {
         return Err(rejected());
     }
+    // Read per request, so a change of permissions applies to live sessions at once.
+    let modules = if user.role.is_company_admin() {
+        Module::iter().collect()
+    } else {
+        user_modules::Entity::find()
+            .filter(user_modules::Column::UserId.eq(user.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| row.module)
+            .collect()
+    };
     Ok(Principal {
         user_id: user.id,
         session_id: session.id,
         company_id: user.company_id,
         role: user.role,
+        modules,
         must_change_password: user.must_change_password,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn principal(role: Role, modules: Vec<Module>, must_change_password: bool) -> Principal {
+        let company_id = (!role.is_platform_staff()).then(Uuid::now_v7);
+        Principal {
+            user_id: Uuid::now_v7(),
+            session_id: Uuid::now_v7(),
+            company_id,
+            role,
+            modules,
+            must_change_password,
+        }
+    }
+
     #[test]
-    fn token_hash_is_hex_sha256() {
-        assert_eq!(
-            super::hash_token("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    fn a_temporary_password_allows_only_changing_it() {
+        let owner = principal(Role::Owner, Module::iter().collect(), true);
+        assert!(
+            owner
+                .authorize(Access::SignedInEvenWithTemporaryPassword)
+                .is_ok()
         );
+        assert!(
+            matches!(owner.authorize(Access::CompanyMember), Err(DomainError::Forbidden(m)) if m.contains("temporary password"))
+        );
+    }
+
+    #[test]
+    fn roles_and_modules() {
+        let user = principal(Role::User, vec![Module::Reports], false);
+        assert!(user.authorize(Access::Module(Module::Reports)).is_ok());
+        assert!(
+            user.authorize(Access::Module(Module::UserManagement))
+                .is_err()
+        );
+        assert!(user.authorize(Access::CompanyAdmin).is_err());
+        let operator = principal(Role::Operator, vec![], false);
+        assert!(operator.authorize(Access::Operator).is_ok());
+        assert!(
+            operator.authorize(Access::CompanyMember).is_err(),
+            "staff are not company users"
+        );
+        assert!(operator.company().is_err());
+        let admin = principal(Role::Admin, Module::iter().collect(), false);
+        assert!(admin.authorize(Access::CompanyAdmin).is_ok());
+        assert!(admin.authorize(Access::CompanyOwner).is_err());
     }
 }

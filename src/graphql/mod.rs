@@ -1,29 +1,40 @@
-//! The GraphQL API. Resolvers are thin: parse, authorize, call `domain`, map the result.
+//! The GraphQL API. Resolvers are thin: parse, authorize (`guard`), call `domain`, map.
+//! Each area has its own file with its part of `Query` and `Mutation`, merged here.
 
+mod accounts;
 pub mod error;
 pub mod extensions;
+pub mod guard;
 mod query;
 pub mod types;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
-use sea_orm::DatabaseConnection;
+use std::net::IpAddr;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::config::Config;
+use crate::domain::Services;
 use crate::domain::principal::Principal;
 
-pub use query::Query;
+#[derive(MergedObject, Default)]
+pub struct Query(query::BaseQuery, accounts::AccountQuery);
 
-pub type PortalSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+#[derive(MergedObject, Default)]
+pub struct Mutation(accounts::AccountMutation);
 
-/// What a request carries into the resolvers: who is calling (None when anonymous).
+pub type PortalSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// What a request carries into the resolvers.
 #[derive(Clone, Debug, Default)]
 pub struct RequestContext {
+    /// Who is calling; None when anonymous.
     pub principal: Option<Principal>,
+    pub client_address: Option<IpAddr>,
 }
 
-pub fn build_schema(db: DatabaseConnection, config: &Config) -> PortalSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
-        .data(db)
+pub fn build_schema(services: Services, config: &Config) -> PortalSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(services)
         .extension(extensions::DepthLimit {
             max: config.graphql_max_depth,
         })
@@ -34,7 +45,7 @@ pub fn build_schema(db: DatabaseConnection, config: &Config) -> PortalSchema {
 
 /// The SDL the server serves (what `portal schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .finish()
         .sdl()
 }

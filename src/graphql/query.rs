@@ -1,23 +1,25 @@
 use async_graphql::{Context, Object, Result};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::EntityTrait;
 
-use super::RequestContext;
+use super::guard::{authorize, request, services};
 use super::types::{Country, PasswordPolicy, User};
 use crate::db::users;
+use crate::domain::principal::Access;
 use crate::domain::{DomainError, countries, password_policy};
 
-pub struct Query;
+#[derive(Default)]
+pub struct BaseQuery;
 
 #[Object]
-impl Query {
+impl BaseQuery {
     /// The signed-in user; null without a session token.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(principal) = &ctx.data_unchecked::<RequestContext>().principal else {
+        if request(ctx).principal.is_none() {
             return Ok(None);
-        };
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        }
+        let principal = authorize(ctx, Access::SignedInEvenWithTemporaryPassword)?;
         let user = users::Entity::find_by_id(principal.user_id)
-            .one(db)
+            .one(&services(ctx).db)
             .await
             .map_err(DomainError::from)?;
         Ok(user.map(User))

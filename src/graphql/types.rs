@@ -3,9 +3,11 @@
 
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::db::{sub_accounts, user_modules, user_sub_accounts, users};
+use super::guard::services;
+
+use crate::db::{companies, sub_accounts, user_modules, user_sub_accounts, users};
 use crate::domain::{self, DomainError, password_policy::PasswordRule};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +82,7 @@ impl User {
         if self.0.role.is_company_admin() {
             return Ok(domain::Module::iter().map(Module::from).collect());
         }
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let db = &services(ctx).db;
         let rows = user_modules::Entity::find()
             .filter(user_modules::Column::UserId.eq(self.0.id))
             .all(db)
@@ -92,7 +94,7 @@ impl User {
     }
     /// The sub-accounts the user is limited to; empty means the whole company.
     async fn sub_accounts(&self, ctx: &Context<'_>) -> Result<Vec<SubAccount>> {
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let db = &services(ctx).db;
         let rows = sub_accounts::Entity::find()
             .inner_join(user_sub_accounts::Entity)
             .filter(user_sub_accounts::Column::UserId.eq(self.0.id))
@@ -101,6 +103,21 @@ impl User {
             .await
             .map_err(DomainError::from)?;
         Ok(rows.into_iter().map(SubAccount).collect())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub struct Company(pub companies::Model);
+
+#[Object]
+impl Company {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -6,19 +6,26 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`. Use `backend_tests!` to declare them.
 #![allow(dead_code)]
 
+pub mod mail;
 pub mod ws;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use portal::app::Application;
 use portal::config::Config;
+use portal::domain::Services;
+use portal::domain::clock::ManualClock;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub const POSTGRES_VAR: &str = "PORTAL_TEST_POSTGRES_URL";
+/// The platform operator every test app starts with.
+pub const OPERATOR_EMAIL: &str = "operator@localhost";
+pub const OPERATOR_PASSWORD: &str = "Platform-Keeper-42!";
 
 /// Declares, for each `async fn name(app: TestApp)`, the tests `name::sqlite` and
 /// `name::postgres`. The PostgreSQL one is skipped (and says so) when `PORTAL_TEST_POSTGRES_URL`
@@ -138,6 +145,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The application's own pool, for checks that look at the database directly.
     pub db: DatabaseConnection,
+    pub services: Services,
+    /// The application's clock: `clock.advance(…)` instead of sleeping.
+    pub clock: Arc<ManualClock>,
     pub backend: Backend,
     pub mailbox_dir: std::path::PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
@@ -166,17 +176,20 @@ impl TestApp {
             ("PORTAL_ARGON2_MEMORY_KIB", "64"),
             ("PORTAL_ARGON2_ITERATIONS", "1"),
             ("PORTAL_SHUTDOWN_GRACE_SECONDS", "2"),
+            ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", OPERATOR_PASSWORD),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_vars(&vars).expect("test configuration is valid");
-        let app = Application::build(config)
+        let clock = Arc::new(ManualClock::default());
+        let app = Application::build_with_clock(config, clock.clone())
             .await
             .expect("application starts");
         let addr = app.local_addr();
-        let db = app.db().clone();
+        let services = app.services().clone();
+        let db = services.db.clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stop.await;
@@ -185,6 +198,8 @@ impl TestApp {
             addr,
             http: reqwest::Client::new(),
             db,
+            services,
+            clock,
             backend,
             mailbox_dir,
             shutdown: Some(shutdown),
@@ -214,6 +229,24 @@ impl TestApp {
         let response = request.send().await.expect("POST /graphql");
         assert!(response.status().is_success(), "HTTP {}", response.status());
         response.json().await.expect("a JSON body")
+    }
+
+    /// Signs in; panics unless it works. Returns the session token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let body = self
+            .graphql(
+                "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                json!({"e": email, "p": password}),
+            )
+            .await;
+        data(&body)["login"]["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    pub async fn operator_token(&self) -> String {
+        self.login(OPERATOR_EMAIL, OPERATOR_PASSWORD).await
     }
 
     /// A websocket client that has completed `connection_init` with `init_payload`.

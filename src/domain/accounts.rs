@@ -1,0 +1,391 @@
+//! Signing in and out, passwords, reset links, lockout (design section 3, seed 000).
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::AuditEvent;
+use super::password_policy::{POLICY, PasswordRule};
+use super::principal::Principal;
+use super::services::Services;
+use super::tokens::{hash_token, new_token};
+use super::users::{find_by_email, greeting_name};
+use super::{DomainError, DomainResult, Email, LinkPurpose, UserStatus};
+use crate::db::{link_tokens, password_history, sessions, users};
+use crate::notify::{self, EmailNotification, Notification, Template};
+
+/// Failed logins within `LOCKOUT_WINDOW` that lock the account for `LOCKOUT_DURATION`.
+pub const LOCKOUT_THRESHOLD: i32 = 5;
+pub const LOCKOUT_WINDOW: Duration = Duration::minutes(15);
+pub const LOCKOUT_DURATION: Duration = Duration::minutes(15);
+pub const RESET_LINK_VALIDITY: Duration = Duration::minutes(5);
+
+pub struct NewSession {
+    /// Shown once; only its hash is stored.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: users::Model,
+}
+
+fn wrong_credentials() -> DomainError {
+    DomainError::Unauthenticated("Email or password is incorrect".into())
+}
+
+pub async fn login(
+    svc: &Services,
+    email: &str,
+    password: &str,
+    client: Option<IpAddr>,
+) -> DomainResult<NewSession> {
+    if let Some(address) = client {
+        svc.login_limiter.check(address)?;
+    }
+    let now = svc.clock.now();
+    // An unparseable address cannot be an account: the same answer as a wrong password.
+    let user = match Email::parse(email) {
+        Ok(email) => find_by_email(&svc.db, &email).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user.filter(|u| u.status == UserStatus::Active) else {
+        svc.passwords.verify(password, None).await?; // same cost as a real check
+        return Err(wrong_credentials());
+    };
+    if let Some(locked_until) = user.locked_until.filter(|until| *until > now) {
+        return Err(DomainError::RateLimited {
+            retry_after: (locked_until - now).to_std().unwrap_or_default(),
+        });
+    }
+    if !svc
+        .passwords
+        .verify(password, user.password_hash.as_deref())
+        .await?
+    {
+        record_failed_login(svc, user, now).await?;
+        return Err(wrong_credentials());
+    }
+
+    let tx = svc.begin().await?;
+    let token = new_token();
+    let expires_at = now + svc.settings.session_ttl;
+    sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user.id),
+        token_hash: Set(hash_token(&token)),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        last_seen_at: Set(now),
+        revoked_at: Set(None),
+        client_address: Set(client.map(|a| a.to_string())),
+        user_agent: Set(None),
+    }
+    .insert(&tx)
+    .await?;
+    let mut active = user.clone().into_active_model();
+    active.failed_login_count = Set(0);
+    active.first_failed_login_at = Set(None);
+    active.locked_until = Set(None);
+    let user = active.update(&tx).await?;
+    AuditEvent::new("user.logged_in", "user", user.id)
+        .company(user.company_id)
+        .actor(Some(user.id))
+        .after(json!({"clientAddress": client.map(|a| a.to_string())}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(NewSession {
+        token,
+        expires_at,
+        user,
+    })
+}
+
+/// Counts a failure in the current window; the fifth within it locks the account.
+async fn record_failed_login(
+    svc: &Services,
+    user: users::Model,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let window_open = user
+        .first_failed_login_at
+        .is_some_and(|first| now - first < LOCKOUT_WINDOW);
+    let (count, first) = if window_open {
+        (user.failed_login_count + 1, user.first_failed_login_at)
+    } else {
+        (1, Some(now))
+    };
+    let locked = count >= LOCKOUT_THRESHOLD;
+    let tx = svc.begin().await?;
+    let (user_id, company_id) = (user.id, user.company_id);
+    let mut active = user.into_active_model();
+    active.failed_login_count = Set(if locked { 0 } else { count });
+    active.first_failed_login_at = Set(if locked { None } else { first });
+    if locked {
+        active.locked_until = Set(Some(now + LOCKOUT_DURATION));
+    }
+    active.update(&tx).await?;
+    let action = if locked {
+        "user.locked_out"
+    } else {
+        "user.login_failed"
+    };
+    AuditEvent::new(action, "user", user_id)
+        .company(company_id)
+        .after(json!({"failedAttempts": count}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await
+}
+
+pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
+    let now = svc.clock.now();
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(principal.session_id))
+        .exec(&svc.db)
+        .await?;
+    Ok(())
+}
+
+pub async fn change_password(
+    svc: &Services,
+    principal: &Principal,
+    current: &str,
+    new: &str,
+) -> DomainResult<()> {
+    let user = users::Entity::find_by_id(principal.user_id)
+        .one(&svc.db)
+        .await?
+        .ok_or(DomainError::NotFound("user"))?;
+    if !svc
+        .passwords
+        .verify(current, user.password_hash.as_deref())
+        .await?
+    {
+        return Err(DomainError::invalid(
+            "currentPassword",
+            "is not your current password",
+        ));
+    }
+    let tx = svc.begin().await?;
+    let now = svc.clock.now();
+    set_password(svc, &tx, user, new, Some(principal.session_id), now).await?;
+    svc.commit(tx).await
+}
+
+/// Checks the policy (every broken rule reported on `newPassword`), stores the new hash,
+/// clears the temporary-password flag and the lockout, and ends every session but `keep`.
+async fn set_password(
+    svc: &Services,
+    tx: &impl ConnectionTrait,
+    user: users::Model,
+    new: &str,
+    keep: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> DomainResult<users::Model> {
+    let email = Email::parse(&user.email).ok();
+    let mut broken = POLICY.broken_rules(new, email.as_ref());
+    let recent: Vec<String> = password_history::Entity::find()
+        .filter(password_history::Column::UserId.eq(user.id))
+        .order_by_desc(password_history::Column::CreatedAt)
+        .limit(POLICY.history_size as u64)
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|row| row.password_hash)
+        .collect();
+    if broken.is_empty() && svc.passwords.matches_any(new, recent).await? {
+        broken.push(PasswordRule::NotRecentlyUsed);
+    }
+    if !broken.is_empty() {
+        return Err(DomainError::Validation(
+            POLICY.field_errors("newPassword", &broken),
+        ));
+    }
+    let hash = svc.passwords.hash(new).await?;
+    remember_password(tx, user.id, &hash, now).await?;
+    let (user_id, company_id, was_temporary) =
+        (user.id, user.company_id, user.must_change_password);
+    let mut active = user.into_active_model();
+    active.password_hash = Set(Some(hash));
+    active.must_change_password = Set(false);
+    active.password_changed_at = Set(Some(now));
+    active.failed_login_count = Set(0);
+    active.first_failed_login_at = Set(None);
+    active.locked_until = Set(None);
+    active.updated_at = Set(now);
+    let user = active.update(tx).await?;
+    let mut others = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        others = others.filter(sessions::Column::Id.ne(keep));
+    }
+    others.exec(tx).await?;
+    AuditEvent::new("user.password_changed", "user", user_id)
+        .company(company_id)
+        .actor(Some(user_id))
+        .after(json!({"wasTemporary": was_temporary, "viaResetLink": keep.is_none()}))
+        .record(tx, now)
+        .await?;
+    Ok(user)
+}
+
+/// Adds a hash to the history the "not one of the last N" rule checks.
+pub async fn remember_password(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    password_history::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        password_hash: Set(hash.to_owned()),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Emails a reset link to an active user. Answers the same whether or not the address is
+/// known, so the form cannot be used to find out who has an account.
+pub async fn request_password_reset(svc: &Services, email: &str) -> DomainResult<()> {
+    let email = Email::parse(email).map_err(|e| DomainError::invalid("email", e.to_string()))?;
+    let Some(user) = find_by_email(&svc.db, &email)
+        .await?
+        .filter(|u| u.status == UserStatus::Active)
+    else {
+        return Ok(());
+    };
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let token = issue_link(
+        &tx,
+        user.id,
+        LinkPurpose::PasswordReset,
+        now + RESET_LINK_VALIDITY,
+        now,
+    )
+    .await?;
+    let vars = json!({
+        "givenName": greeting_name(&user),
+        "resetUrl": svc.link(&format!("reset-password?token={token}")),
+        "validMinutes": RESET_LINK_VALIDITY.num_minutes(),
+    });
+    notify::enqueue(
+        &tx,
+        now,
+        Notification {
+            company_id: user.company_id,
+            event_type: "user.password_reset_requested",
+            data: json!({"userId": user.id}),
+            email: Some(EmailNotification::new(
+                &email,
+                Template::ResetPassword,
+                &user.locale,
+                vars,
+            )),
+        },
+    )
+    .await?;
+    AuditEvent::new("user.password_reset_requested", "user", user.id)
+        .company(user.company_id)
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await
+}
+
+/// A new single-use link for `purpose`; any earlier unused one for the same purpose is void.
+pub async fn issue_link(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    purpose: LinkPurpose,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DomainResult<String> {
+    link_tokens::Entity::update_many()
+        .col_expr(link_tokens::Column::VoidedAt, Expr::value(now))
+        .filter(link_tokens::Column::UserId.eq(user_id))
+        .filter(link_tokens::Column::Purpose.eq(purpose))
+        .filter(link_tokens::Column::UsedAt.is_null())
+        .filter(link_tokens::Column::VoidedAt.is_null())
+        .exec(db)
+        .await?;
+    let token = new_token();
+    link_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        purpose: Set(purpose),
+        token_hash: Set(hash_token(&token)),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        voided_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// The live link behind `token`, marked used; unknown, used, voided and expired links get one
+/// and the same error.
+pub async fn redeem_link(
+    db: &impl ConnectionTrait,
+    token: &str,
+    purpose: LinkPurpose,
+    now: DateTime<Utc>,
+) -> DomainResult<link_tokens::Model> {
+    let invalid = || {
+        DomainError::invalid(
+            "token",
+            "This link is invalid, has already been used, or has expired: ask for a new one",
+        )
+    };
+    let link = link_tokens::Entity::find()
+        .filter(link_tokens::Column::TokenHash.eq(hash_token(token.trim())))
+        .filter(link_tokens::Column::Purpose.eq(purpose))
+        .one(db)
+        .await?
+        .ok_or_else(invalid)?;
+    if link.used_at.is_some() || link.voided_at.is_some() || link.expires_at <= now {
+        return Err(invalid());
+    }
+    // Conditional on still being unused: of two concurrent redemptions, one wins.
+    let claimed = link_tokens::Entity::update_many()
+        .col_expr(link_tokens::Column::UsedAt, Expr::value(now))
+        .filter(link_tokens::Column::Id.eq(link.id))
+        .filter(link_tokens::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Err(invalid());
+    }
+    Ok(link)
+}
+
+pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> DomainResult<()> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let link = redeem_link(&tx, token, LinkPurpose::PasswordReset, now).await?;
+    let user = users::Entity::find_by_id(link.user_id)
+        .one(&tx)
+        .await?
+        .filter(|u| u.status == UserStatus::Active)
+        .ok_or_else(|| {
+            DomainError::invalid(
+                "token",
+                "This link is invalid, has already been used, or has expired: ask for a new one",
+            )
+        })?;
+    set_password(svc, &tx, user, new_password, None, now).await?;
+    svc.commit(tx).await
+}

@@ -1,0 +1,72 @@
+//! The audit trail: append-only events (actor, action, target, before/after, time), written in
+//! the same transaction as the change they describe.
+
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::DomainResult;
+use crate::db::audit_events;
+
+pub struct AuditEvent<'a> {
+    pub company_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    /// `subject.verb`, e.g. `user.login_failed`, `company.provisioned`.
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: Option<Uuid>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+impl<'a> AuditEvent<'a> {
+    /// An event about `target_id` with no before/after snapshot.
+    pub fn new(action: &'a str, target_type: &'a str, target_id: Uuid) -> Self {
+        AuditEvent {
+            company_id: None,
+            actor_id: None,
+            action,
+            target_type,
+            target_id: Some(target_id),
+            before: None,
+            after: None,
+        }
+    }
+
+    pub fn company(mut self, company_id: Option<Uuid>) -> Self {
+        self.company_id = company_id;
+        self
+    }
+
+    pub fn actor(mut self, actor_id: Option<Uuid>) -> Self {
+        self.actor_id = actor_id;
+        self
+    }
+
+    pub fn after(mut self, after: Value) -> Self {
+        self.after = Some(after);
+        self
+    }
+
+    pub async fn record(
+        self,
+        db: &impl ConnectionTrait,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> DomainResult<()> {
+        audit_events::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            company_id: Set(self.company_id),
+            actor_id: Set(self.actor_id),
+            action: Set(self.action.to_owned()),
+            target_type: Set(self.target_type.to_owned()),
+            target_id: Set(self.target_id),
+            before: Set(self.before),
+            after: Set(self.after),
+            request_id: Set(None),
+            created_at: Set(at),
+        }
+        .insert(db)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! Companies and the people who run the platform: the first operator, and provisioning a
+//! company with its owner (seed 000).
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::accounts::remember_password;
+use super::audit::AuditEvent;
+use super::password_policy::POLICY;
+use super::services::Services;
+use super::tokens::temporary_password;
+use super::users::{NewUser, find_by_email};
+use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
+use crate::db::{companies, users};
+use crate::notify::{self, EmailNotification, Notification, Template};
+
+/// What start-up did about the platform operator.
+pub enum Bootstrap {
+    /// An operator already exists: nothing done.
+    AlreadyThere,
+    /// Created with the configured password.
+    Created { email: Email },
+    /// Created with a random password, shown once, to be changed at first sign-in.
+    CreatedWithTemporaryPassword { email: Email, password: String },
+}
+
+/// On a database with no operator, creates one. Never again once any operator exists.
+pub async fn bootstrap_operator(
+    svc: &Services,
+    email: &Email,
+    password: Option<&str>,
+) -> DomainResult<Bootstrap> {
+    let operators = users::Entity::find()
+        .filter(users::Column::Role.eq(Role::Operator))
+        .count(&svc.db)
+        .await?;
+    if operators > 0 {
+        return Ok(Bootstrap::AlreadyThere);
+    }
+    if let Some(password) = password {
+        let broken = POLICY.broken_rules(password, Some(email));
+        if !broken.is_empty() {
+            return Err(DomainError::Validation(
+                POLICY.field_errors("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", &broken),
+            ));
+        }
+    }
+    let (password, temporary) = match password {
+        Some(password) => (password.to_owned(), false),
+        None => (temporary_password(), true),
+    };
+    let hash = svc.passwords.hash(&password).await?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    if find_by_email(&tx, email).await?.is_some() {
+        return Err(DomainError::Conflict {
+            field: Some("PORTAL_BOOTSTRAP_OPERATOR".into()),
+            message: format!("{email} already belongs to a user who is not an operator"),
+        });
+    }
+    let mut operator = NewUser {
+        email,
+        company_id: None,
+        role: Role::Operator,
+        status: UserStatus::Active,
+        given_name: Some("Platform".into()),
+        surname: Some("Operator".into()),
+        locale: "en".into(),
+    }
+    .into_active_model(now);
+    operator.password_hash = Set(Some(hash.clone()));
+    operator.must_change_password = Set(temporary);
+    let operator = operator.insert(&tx).await?;
+    remember_password(&tx, operator.id, &hash, now).await?;
+    AuditEvent::new("operator.bootstrapped", "user", operator.id)
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(if temporary {
+        Bootstrap::CreatedWithTemporaryPassword {
+            email: email.clone(),
+            password,
+        }
+    } else {
+        Bootstrap::Created {
+            email: email.clone(),
+        }
+    })
+}
+
+pub struct ProvisionCompany {
+    pub name: String,
+    pub owner_email: String,
+    pub owner_given_name: String,
+    pub owner_surname: String,
+    pub owner_locale: Option<String>,
+}
+
+/// Creates the company and its owner with a temporary password, and queues the welcome email
+/// that carries it, in one transaction. `actor` is the operator (None from the command line).
+pub async fn provision_company(
+    svc: &Services,
+    actor: Option<Uuid>,
+    input: ProvisionCompany,
+) -> DomainResult<companies::Model> {
+    let mut problems = Vec::new();
+    let name = required(&mut problems, "name", &input.name, 200);
+    let given_name = required(
+        &mut problems,
+        "ownerGivenName",
+        &input.owner_given_name,
+        200,
+    );
+    let surname = required(&mut problems, "ownerSurname", &input.owner_surname, 200);
+    let email = Email::parse(&input.owner_email)
+        .map_err(|e| problems.push(FieldError::new("ownerEmail", e.to_string())))
+        .ok();
+    let locale = input
+        .owner_locale
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "en".into());
+    let Some(email) = email.filter(|_| problems.is_empty()) else {
+        return Err(DomainError::Validation(problems));
+    };
+
+    let password = temporary_password();
+    let hash = svc.passwords.hash(&password).await?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    if companies::Entity::find()
+        .filter(companies::Column::Name.eq(&name))
+        .one(&tx)
+        .await?
+        .is_some()
+    {
+        return Err(DomainError::Conflict {
+            field: Some("name".into()),
+            message: format!("A company named {name} already exists"),
+        });
+    }
+    if find_by_email(&tx, &email).await?.is_some() {
+        return Err(DomainError::Conflict {
+            field: Some("ownerEmail".into()),
+            message: format!("{email} already has an account"),
+        });
+    }
+    let company = companies::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    let mut owner = NewUser {
+        email: &email,
+        company_id: Some(company.id),
+        role: Role::Owner,
+        status: UserStatus::Active,
+        given_name: Some(given_name.clone()),
+        surname: Some(surname),
+        locale: locale.clone(),
+    }
+    .into_active_model(now);
+    owner.password_hash = Set(Some(hash.clone()));
+    owner.must_change_password = Set(true);
+    let owner = owner.insert(&tx).await?;
+    remember_password(&tx, owner.id, &hash, now).await?;
+
+    let vars = json!({
+        "givenName": given_name,
+        "companyName": name,
+        "email": email.as_str(),
+        "loginUrl": svc.link(""),
+        "temporaryPassword": password,
+        "activationUrl": null,
+    });
+    notify::enqueue(
+        &tx,
+        now,
+        Notification {
+            company_id: Some(company.id),
+            event_type: "user.created",
+            data: json!({"userId": owner.id, "companyId": company.id, "role": "OWNER"}),
+            email: Some(EmailNotification::new(
+                &email,
+                Template::Welcome,
+                &locale,
+                vars,
+            )),
+        },
+    )
+    .await?;
+    AuditEvent::new("company.provisioned", "company", company.id)
+        .company(Some(company.id))
+        .actor(actor)
+        .after(json!({"name": company.name, "ownerId": owner.id, "ownerEmail": email.as_str()}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(company)
+}
+
+/// Trimmed, non-empty, at most `max` characters; a problem is recorded otherwise.
+fn required(problems: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        problems.push(FieldError::new(field, "is required"));
+    } else if value.chars().count() > max {
+        problems.push(FieldError::new(
+            field,
+            format!("is longer than {max} characters"),
+        ));
+    }
+    value.to_owned()
+}

@@ -1,0 +1,50 @@
+//! What the domain functions need, built once at start-up and shared (cheap to clone).
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use tokio::sync::Notify;
+
+use super::DomainResult;
+use super::clock::Clock;
+use super::passwords::Passwords;
+
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: Passwords,
+    pub settings: Arc<Settings>,
+    pub login_limiter: Arc<super::rate_limit::AddressLimiter>,
+    /// Rung after a commit that may have queued notifications: the outbox worker wakes at once.
+    pub outbox_wakeup: Arc<Notify>,
+}
+
+/// The slice of configuration the rules depend on.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Base of the links put in emails.
+    pub public_url: url::Url,
+    pub session_ttl: chrono::Duration,
+}
+
+impl Services {
+    pub async fn begin(&self) -> DomainResult<DatabaseTransaction> {
+        Ok(self.db.begin().await?)
+    }
+
+    /// Commits, then wakes the outbox worker for whatever the transaction queued.
+    pub async fn commit(&self, tx: DatabaseTransaction) -> DomainResult<()> {
+        tx.commit().await?;
+        self.outbox_wakeup.notify_one();
+        Ok(())
+    }
+
+    pub fn link(&self, path_and_query: &str) -> String {
+        self.settings
+            .public_url
+            .join(path_and_query)
+            .map(String::from)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,97 @@
+//! Company users: the pieces every way of creating or changing a user shares.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::{DomainResult, Email, Role, UserStatus};
+use crate::db::users;
+
+/// Lower-cased, accent-folded "given surname email": what `users(filter: {search})` matches,
+/// so "perez" finds "Pérez" on SQLite and PostgreSQL alike.
+pub fn search_key(given_name: Option<&str>, surname: Option<&str>, email: &str) -> String {
+    let joined = [
+        given_name.unwrap_or_default(),
+        surname.unwrap_or_default(),
+        email,
+    ]
+    .join(" ");
+    deunicode::deunicode(&joined).to_lowercase()
+}
+
+/// Normalizes a search term the way `search_key` normalizes names.
+pub fn search_term(input: &str) -> String {
+    deunicode::deunicode(input.trim()).to_lowercase()
+}
+
+/// The fields a new user starts with; callers set what differs.
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub company_id: Option<Uuid>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub locale: String,
+}
+
+impl NewUser<'_> {
+    pub fn into_active_model(self, now: DateTime<Utc>) -> users::ActiveModel {
+        users::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            company_id: Set(self.company_id),
+            email: Set(self.email.as_str().to_owned()),
+            search_key: Set(search_key(
+                self.given_name.as_deref(),
+                self.surname.as_deref(),
+                self.email.as_str(),
+            )),
+            given_name: Set(self.given_name),
+            surname: Set(self.surname),
+            job_title: Set(None),
+            manager_email: Set(None),
+            country: Set(None),
+            locale: Set(self.locale),
+            status: Set(self.status),
+            role: Set(self.role),
+            password_hash: Set(None),
+            must_change_password: Set(false),
+            failed_login_count: Set(0),
+            first_failed_login_at: Set(None),
+            locked_until: Set(None),
+            password_changed_at: Set(None),
+            activated_at: Set((self.status == UserStatus::Active).then_some(now)),
+            deactivated_at: Set(None),
+            anonymized_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+    }
+}
+
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &Email,
+) -> DomainResult<Option<users::Model>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// A person's name for greetings: the given name, else the address.
+pub fn greeting_name(user: &users::Model) -> String {
+    user.given_name
+        .clone()
+        .unwrap_or_else(|| user.email.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn search_keys_fold_case_and_accents() {
+        let key = super::search_key(Some("José"), Some("Pérez Núñez"), "jose@x.com");
+        assert_eq!(key, "jose perez nunez jose@x.com");
+        assert!(key.contains(&super::search_term(" NÚÑEZ ")));
+    }
+}

@@ -1,0 +1,165 @@
+//! The notification engine (design section 5).
+//!
+//! `enqueue` writes an event to the outbox, with one delivery per channel that should carry
+//! it, in the caller's transaction: the change and its notifications commit together or not at
+//! all. The `worker` claims due deliveries, renders them (`templates`) and hands each to the
+//! notifier plugin that accepts it (`plugin`: `smtp`, `mailbox`, `log`), recording every attempt
+//! and retrying transient failures with backoff.
+
+pub mod email;
+pub mod log;
+pub mod mailbox;
+pub mod plugin;
+pub mod smtp;
+pub mod templates;
+pub mod worker;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::{deliveries, outbox_events};
+use crate::domain::{DeliveryStatus, DomainResult, Email};
+
+/// Channel names stored on deliveries.
+pub const EMAIL_CHANNEL: &str = "email";
+
+/// The email templates that ship with Portal (`email-templates/NAME.*.hbs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Template {
+    #[serde(rename = "welcome")]
+    Welcome,
+    #[serde(rename = "reset-password")]
+    ResetPassword,
+    #[serde(rename = "invitation")]
+    Invitation,
+    #[serde(rename = "support-ticket-confirmation")]
+    SupportTicketConfirmation,
+}
+
+impl Template {
+    pub const ALL: [Template; 4] = [
+        Template::Welcome,
+        Template::ResetPassword,
+        Template::Invitation,
+        Template::SupportTicketConfirmation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::Welcome => "welcome",
+            Template::ResetPassword => "reset-password",
+            Template::Invitation => "invitation",
+            Template::SupportTicketConfirmation => "support-ticket-confirmation",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Template> {
+        Template::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// Something that happened and that someone should hear about.
+pub struct Notification {
+    pub company_id: Option<Uuid>,
+    /// Dotted event type, as webhook consumers see it: `user.created`, `password_reset.requested`.
+    pub event_type: &'static str,
+    /// The event's data (what a webhook would carry); never secrets.
+    pub data: Value,
+    pub email: Option<EmailNotification>,
+}
+
+/// An email to send for the event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EmailNotification {
+    pub to: String,
+    pub template: Template,
+    pub locale: String,
+    /// The template's variables. They may hold secrets (a temporary password, a link token):
+    /// the worker erases them once the email is delivered or dead.
+    pub vars: Value,
+}
+
+impl EmailNotification {
+    pub fn new(to: &Email, template: Template, locale: &str, vars: Value) -> Self {
+        EmailNotification {
+            to: to.as_str().to_owned(),
+            template,
+            locale: locale.to_owned(),
+            vars,
+        }
+    }
+}
+
+/// What the outbox row's payload holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Payload {
+    pub data: Value,
+    pub email: Option<EmailNotification>,
+}
+
+/// Writes the event and its deliveries with `db` (the caller's transaction). The caller
+/// commits through `Services::commit`, which wakes the worker.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    notification: Notification,
+) -> DomainResult<Uuid> {
+    let event_id = Uuid::now_v7();
+    let email = notification.email.clone();
+    let payload = Payload {
+        data: notification.data.clone(),
+        email: email.clone(),
+    };
+    outbox_events::ActiveModel {
+        id: Set(event_id),
+        company_id: Set(notification.company_id),
+        event_type: Set(notification.event_type.to_owned()),
+        payload: Set(serde_json::to_value(&payload).map_err(crate::domain::DomainError::internal)?),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    if let Some(email) = email {
+        new_delivery(
+            event_id,
+            &notification,
+            EMAIL_CHANNEL,
+            &email.to,
+            Some(email.template),
+            now,
+        )
+        .insert(db)
+        .await?;
+    }
+    Ok(event_id)
+}
+
+fn new_delivery(
+    event_id: Uuid,
+    notification: &Notification,
+    channel: &str,
+    recipient: &str,
+    template: Option<Template>,
+    now: DateTime<Utc>,
+) -> deliveries::ActiveModel {
+    deliveries::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event_id),
+        company_id: Set(notification.company_id),
+        channel: Set(channel.to_owned()),
+        recipient: Set(recipient.to_owned()),
+        template: Set(template.map(|t| t.name().to_owned())),
+        event_type: Set(notification.event_type.to_owned()),
+        status: Set(DeliveryStatus::Pending),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        lease_until: Set(None),
+        leased_by: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        delivered_at: Set(None),
+    }
+}

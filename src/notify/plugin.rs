@@ -1,0 +1,73 @@
+//! The notifier plugin interface. A plugin is one file implementing `Notifier`, plus one line
+//! in `Registry::from_config`.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::templates::RenderedEmail;
+
+/// One delivery, ready to hand over.
+pub struct Outgoing {
+    pub delivery_id: Uuid,
+    /// Stable across retries: consumers deduplicate on it.
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub channel: String,
+    pub recipient: String,
+    pub data: Value,
+    /// Rendered when the delivery is an email.
+    pub email: Option<RenderedEmail>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Worth retrying later (server down, timeout, 5xx, 429).
+    Transient(String),
+    /// Retrying cannot help (recipient rejected, 4xx): the delivery goes dead at once.
+    Permanent(String),
+}
+
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    /// Recorded on every attempt.
+    fn name(&self) -> &'static str;
+    fn accepts(&self, outgoing: &Outgoing) -> bool;
+    async fn deliver(&self, outgoing: &Outgoing) -> Outcome;
+}
+
+/// The plugins of this process, asked in order; the first that accepts a delivery carries it.
+#[derive(Clone, Default)]
+pub struct Registry {
+    plugins: Vec<Arc<dyn Notifier>>,
+}
+
+impl Registry {
+    pub fn new(plugins: Vec<Arc<dyn Notifier>>) -> Self {
+        Registry { plugins }
+    }
+
+    /// Email goes by SMTP when `PORTAL_SMTP_URL` is set, else to the mailbox directory.
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Registry> {
+        let email: Arc<dyn Notifier> = match &config.smtp_url {
+            Some(url) => Arc::new(super::smtp::SmtpNotifier::new(
+                url,
+                config.mail_from.clone(),
+            )?),
+            None => Arc::new(super::mailbox::MailboxNotifier::new(
+                config.mailbox_dir.clone(),
+                config.mail_from.clone(),
+            )),
+        };
+        Ok(Registry::new(vec![
+            email,
+            Arc::new(super::log::LogNotifier),
+        ]))
+    }
+
+    pub fn for_delivery(&self, outgoing: &Outgoing) -> Option<&Arc<dyn Notifier>> {
+        self.plugins.iter().find(|plugin| plugin.accepts(outgoing))
+    }
+}

@@ -1,0 +1,304 @@
+//! The outbox worker: claims due deliveries under a lease, renders, hands each to its plugin,
+//! records the attempt, and schedules retries.
+//!
+//! Claiming: on PostgreSQL, `SELECT … FOR UPDATE SKIP LOCKED` then a lease (`lease_until`,
+//! `leased_by`), so several server processes share the work and each delivery goes to exactly
+//! one; a process that dies holding a lease loses it when the lease expires. SQLite has a
+//! single writer, so the same statements without the lock clause are enough there.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use super::plugin::{Outcome, Outgoing, Registry};
+use super::templates::Templates;
+use super::{Payload, Template};
+use crate::db::{deliveries, delivery_attempts, outbox_events};
+use crate::domain::clock::Clock;
+use crate::domain::{AttemptOutcome, DeliveryStatus, DomainError, DomainResult};
+
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Wait before the 2nd, 3rd, … attempt; after the last, the delivery is dead.
+    pub backoff: Vec<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        RetryPolicy {
+            backoff: vec![
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                minutes(2),
+                minutes(10),
+                minutes(60),
+                minutes(360),
+            ],
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// After `attempts` failed attempts: when to try again (±20% jitter, so deliveries that
+    /// failed together do not all retry in the same second), or None when it is over.
+    fn next_delay(&self, attempts: usize) -> Option<Duration> {
+        let base = self.backoff.get(attempts.checked_sub(1)?)?;
+        let jitter = rand::rng().random_range(0.8..1.2);
+        Some(base.mul_f64(jitter))
+    }
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    pub db: DatabaseConnection,
+    pub registry: Registry,
+    pub templates: Arc<Templates>,
+    pub clock: Arc<dyn Clock>,
+    pub wakeup: Arc<Notify>,
+    pub retry: RetryPolicy,
+    /// Names this process in `leased_by`.
+    pub id: String,
+    pub batch_size: u64,
+    pub lease: Duration,
+    /// How often to look for due deliveries when nothing wakes the worker (retries, rows
+    /// written by other processes).
+    pub sweep_every: Duration,
+}
+
+impl Worker {
+    pub fn new(
+        db: DatabaseConnection,
+        registry: Registry,
+        templates: Arc<Templates>,
+        clock: Arc<dyn Clock>,
+        wakeup: Arc<Notify>,
+    ) -> Self {
+        Worker {
+            db,
+            registry,
+            templates,
+            clock,
+            wakeup,
+            retry: RetryPolicy::default(),
+            id: format!(
+                "{}-{}",
+                std::process::id(),
+                &Uuid::new_v4().simple().to_string()[..8]
+            ),
+            batch_size: 32,
+            lease: Duration::from_secs(120),
+            sweep_every: Duration::from_secs(2),
+        }
+    }
+
+    /// Works until `stop` turns true; the batch in hand is finished first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match self.drain_once().await {
+                Ok(handled) if handled as u64 >= self.batch_size => continue,
+                Ok(_) => {}
+                Err(error) => tracing::error!(error = %error, "outbox worker"),
+            }
+            tokio::select! {
+                () = self.wakeup.notified() => {}
+                () = tokio::time::sleep(self.sweep_every) => {}
+                changed = stop.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    /// Claims one batch of due deliveries and handles them; returns how many.
+    pub async fn drain_once(&self) -> DomainResult<usize> {
+        let claimed = self.claim().await?;
+        let count = claimed.len();
+        for delivery in claimed {
+            self.handle(delivery).await?;
+        }
+        Ok(count)
+    }
+
+    async fn claim(&self) -> DomainResult<Vec<deliveries::Model>> {
+        let now = self.clock.now();
+        let tx = self.db.begin().await?;
+        let mut due = deliveries::Entity::find()
+            .filter(
+                deliveries::Column::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Failed]),
+            )
+            .filter(deliveries::Column::NextAttemptAt.lte(now))
+            .filter(
+                Condition::any()
+                    .add(deliveries::Column::LeaseUntil.is_null())
+                    .add(deliveries::Column::LeaseUntil.lt(now)),
+            )
+            .order_by_asc(deliveries::Column::NextAttemptAt)
+            .limit(self.batch_size);
+        if self.db.get_database_backend() == DatabaseBackend::Postgres {
+            due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let due = due.all(&tx).await?;
+        if due.is_empty() {
+            tx.commit().await?;
+            return Ok(due);
+        }
+        let lease_until = now + self.lease;
+        deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::LeaseUntil, Expr::value(lease_until))
+            .col_expr(deliveries::Column::LeasedBy, Expr::value(self.id.clone()))
+            .filter(deliveries::Column::Id.is_in(due.iter().map(|d| d.id)))
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        Ok(due)
+    }
+
+    async fn handle(&self, delivery: deliveries::Model) -> DomainResult<()> {
+        let event = outbox_events::Entity::find_by_id(delivery.event_id)
+            .one(&self.db)
+            .await?
+            .ok_or(DomainError::NotFound("outbox event"))?;
+        let started = Instant::now();
+        let (plugin, outcome) = match self.prepare(&delivery, &event) {
+            Err(problem) => ("render", Outcome::Permanent(problem)),
+            Ok(outgoing) => match self.registry.for_delivery(&outgoing) {
+                Some(plugin) => (plugin.name(), plugin.deliver(&outgoing).await),
+                None => (
+                    "none",
+                    Outcome::Permanent(format!(
+                        "no notifier plugin accepts channel `{}`",
+                        delivery.channel
+                    )),
+                ),
+            },
+        };
+        let elapsed = started.elapsed();
+        self.record(delivery, event, plugin, outcome, elapsed).await
+    }
+
+    fn prepare(
+        &self,
+        delivery: &deliveries::Model,
+        event: &outbox_events::Model,
+    ) -> Result<Outgoing, String> {
+        let payload: Payload = serde_json::from_value(event.payload.clone())
+            .map_err(|e| format!("outbox payload: {e}"))?;
+        let email = match (&delivery.template, &payload.email) {
+            (Some(name), Some(email)) => {
+                let template = Template::from_name(name)
+                    .ok_or_else(|| format!("unknown template `{name}`"))?;
+                Some(
+                    self.templates
+                        .render(template, &email.locale, &email.vars)
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            _ => None,
+        };
+        Ok(Outgoing {
+            delivery_id: delivery.id,
+            event_id: event.id,
+            event_type: event.event_type.clone(),
+            channel: delivery.channel.clone(),
+            recipient: delivery.recipient.clone(),
+            data: payload.data,
+            email,
+        })
+    }
+
+    async fn record(
+        &self,
+        delivery: deliveries::Model,
+        event: outbox_events::Model,
+        plugin: &str,
+        outcome: Outcome,
+        elapsed: Duration,
+    ) -> DomainResult<()> {
+        let now = self.clock.now();
+        let attempts = delivery.attempts + 1;
+        let id = delivery.id;
+        let (status, error, next_attempt_at): (
+            DeliveryStatus,
+            Option<String>,
+            Option<DateTime<Utc>>,
+        ) = match &outcome {
+            Outcome::Delivered => (DeliveryStatus::Delivered, None, None),
+            Outcome::Permanent(error) => (DeliveryStatus::Dead, Some(error.clone()), None),
+            Outcome::Transient(error) => match self.retry.next_delay(attempts as usize) {
+                Some(delay) => (
+                    DeliveryStatus::Failed,
+                    Some(error.clone()),
+                    Some(now + delay),
+                ),
+                None => (DeliveryStatus::Dead, Some(error.clone()), None),
+            },
+        };
+        match &error {
+            Some(error) => {
+                tracing::warn!(delivery = %id, plugin, attempts, ?status, error, "notification not delivered")
+            }
+            None => tracing::debug!(delivery = %id, plugin, "notification delivered"),
+        }
+        let tx = self.db.begin().await?;
+        delivery_attempts::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            delivery_id: Set(id),
+            plugin: Set(plugin.to_owned()),
+            outcome: Set(match outcome {
+                Outcome::Delivered => AttemptOutcome::Delivered,
+                Outcome::Transient(_) => AttemptOutcome::Transient,
+                Outcome::Permanent(_) => AttemptOutcome::Permanent,
+            }),
+            error: Set(error.clone()),
+            duration_ms: Set(elapsed.as_millis().min(i32::MAX as u128) as i32),
+            attempted_at: Set(now),
+        }
+        .insert(&tx)
+        .await?;
+        let mut active = delivery.into_active_model();
+        active.status = Set(status);
+        active.attempts = Set(attempts);
+        active.last_error = Set(error);
+        active.lease_until = Set(None);
+        active.leased_by = Set(None);
+        if let Some(next) = next_attempt_at {
+            active.next_attempt_at = Set(next);
+        }
+        if status == DeliveryStatus::Delivered {
+            active.delivered_at = Set(Some(now));
+        }
+        active.update(&tx).await?;
+        if status == DeliveryStatus::Delivered {
+            erase_email_variables(&tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Once the email is out, its variables (which may hold a temporary password or a link token)
+/// have no reason to stay in the database.
+async fn erase_email_variables(
+    db: &impl sea_orm::ConnectionTrait,
+    event: outbox_events::Model,
+) -> DomainResult<()> {
+    let mut payload = event.payload.clone();
+    if let Some(vars) = payload.get_mut("email").and_then(|e| e.get_mut("vars")) {
+        *vars = serde_json::json!({"erased": "delivered"});
+        let mut active = event.into_active_model();
+        active.payload = Set(payload);
+        active.update(db).await?;
+    }
+    Ok(())
+}
