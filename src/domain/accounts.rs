@@ -87,11 +87,16 @@ pub async fn login(
     }
     .insert(&tx)
     .await?;
-    let mut active = user.clone().into_active_model();
-    active.failed_login_count = Set(0);
-    active.first_failed_login_at = Set(None);
-    active.locked_until = Set(None);
-    let user = active.update(&tx).await?;
+    // The counters are reset only when there is something to reset: a login is one write less.
+    let user = if user.failed_login_count > 0 || user.locked_until.is_some() {
+        let mut active = user.into_active_model();
+        active.failed_login_count = Set(0);
+        active.first_failed_login_at = Set(None);
+        active.locked_until = Set(None);
+        active.update(&tx).await?
+    } else {
+        user
+    };
     AuditEvent::new("user.logged_in", "user", user.id)
         .company(user.company_id)
         .actor(Some(user.id))

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::accounts::remember_password;
 use super::audit::AuditEvent;
 use super::password_policy::POLICY;
+use super::principal::Principal;
 use super::services::Services;
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email};
@@ -215,4 +216,12 @@ fn required(problems: &mut Vec<FieldError>, field: &str, value: &str, max: usize
         ));
     }
     value.to_owned()
+}
+
+/// The caller's own company: the only one a company user can ever read.
+pub async fn current(svc: &Services, principal: &Principal) -> DomainResult<companies::Model> {
+    companies::Entity::find_by_id(principal.company()?)
+        .one(&svc.db)
+        .await?
+        .ok_or(DomainError::NotFound("company"))
 }

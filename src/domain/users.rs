@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
+use super::principal::Principal;
+use super::services::Services;
 use super::{DomainResult, Email, Role, UserStatus};
 use crate::db::users;
 
@@ -77,6 +79,11 @@ pub async fn find_by_email(
         .filter(users::Column::Email.eq(email.as_str()))
         .one(db)
         .await?)
+}
+
+/// The signed-in user.
+pub async fn viewer(svc: &Services, principal: &Principal) -> DomainResult<Option<users::Model>> {
+    Ok(users::Entity::find_by_id(principal.user_id).one(&svc.db).await?)
 }
 
 /// A person's name for greetings: the given name, else the address.

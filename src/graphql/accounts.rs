@@ -2,14 +2,12 @@
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::EntityTrait;
 
 use super::guard::{authorize, request, services};
 use super::types::{Company, User};
-use crate::db::companies;
 use crate::domain::companies::ProvisionCompany;
 use crate::domain::principal::Access;
-use crate::domain::{DomainError, accounts, companies as company_rules};
+use crate::domain::{accounts, companies as company_rules};
 
 #[derive(SimpleObject)]
 pub struct Session {
@@ -51,12 +49,7 @@ impl AccountQuery {
     /// The signed-in user's company.
     async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
         let principal = authorize(ctx, Access::CompanyMember)?;
-        let company = companies::Entity::find_by_id(principal.company()?)
-            .one(&services(ctx).db)
-            .await
-            .map_err(DomainError::from)?
-            .ok_or(DomainError::NotFound("company"))?;
-        Ok(Company(company))
+        Ok(Company(company_rules::current(services(ctx), principal).await?))
     }
 }
 

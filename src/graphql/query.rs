@@ -1,11 +1,8 @@
 use async_graphql::{Context, Object, Result};
-use sea_orm::EntityTrait;
-
 use super::guard::{authorize, request, services};
 use super::types::{Country, PasswordPolicy, User};
-use crate::db::users;
 use crate::domain::principal::Access;
-use crate::domain::{DomainError, countries, password_policy};
+use crate::domain::{countries, password_policy, users};
 
 #[derive(Default)]
 pub struct BaseQuery;
@@ -18,11 +15,7 @@ impl BaseQuery {
             return Ok(None);
         }
         let principal = authorize(ctx, Access::SignedInEvenWithTemporaryPassword)?;
-        let user = users::Entity::find_by_id(principal.user_id)
-            .one(&services(ctx).db)
-            .await
-            .map_err(DomainError::from)?;
-        Ok(user.map(User))
+        Ok(users::viewer(services(ctx), principal).await?.map(User))
     }
 
     /// Every ISO 3166-1 country, ordered by English name.
