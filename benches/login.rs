@@ -116,10 +116,16 @@ async fn main() {
     let started = Instant::now();
     let clients: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, url, credentials, remaining) = (client.clone(), url.clone(), credentials.clone(), remaining.clone());
+            let (client, url, credentials, remaining) =
+                (client.clone(), url.clone(), credentials.clone(), remaining.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                while remaining.fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                while remaining
+                    .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+                        n.checked_sub(1)
+                    })
+                    .is_ok()
+                {
                     let started = Instant::now();
                     let body = post(&client, &url, None, login, credentials.clone()).await;
                     assert!(body["data"]["login"]["token"].is_string(), "{body}");

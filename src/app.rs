@@ -18,7 +18,7 @@ use crate::domain::services::{Services, Settings};
 use crate::http::{self, AppState};
 use crate::notify::plugin::Registry;
 use crate::notify::templates::Templates;
-use crate::notify::worker::Worker;
+use crate::notify::worker::{RetryPolicy, Worker};
 use crate::{db, graphql};
 
 pub struct Application {
@@ -30,16 +30,13 @@ pub struct Application {
 }
 
 /// The services and the outbox worker, without HTTP: what the server and the CLI commands share.
-pub async fn services(
-    config: &Config,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<(Services, Worker)> {
+pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Services, Worker)> {
     // sqlx and lettre use ring while reqwest could pull another provider: pick one, once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let templates = Templates::load(config.templates_dir.as_deref())?;
-    let registry = Registry::from_config(config)?;
     let db = db::connect(&config.database).await?;
     db::migrate(&db).await?;
+    let registry = Registry::from_config(config, db.clone(), clock.clone())?;
     let services = Services {
         db: db.clone(),
         clock: clock.clone(),
@@ -47,17 +44,13 @@ pub async fn services(
         settings: Arc::new(Settings {
             public_url: config.public_url.clone(),
             session_ttl: chrono::Duration::from_std(config.session_ttl)?,
+            webhook_allow_private: config.webhook_allow_private,
         }),
         login_limiter: Arc::new(AddressLimiter::per_minute(config.login_attempts_per_minute)),
         outbox_wakeup: Arc::new(Notify::new()),
     };
-    let worker = Worker::new(
-        db,
-        registry,
-        Arc::new(templates),
-        clock,
-        services.outbox_wakeup.clone(),
-    );
+    let mut worker = Worker::new(db, registry, Arc::new(templates), clock, services.outbox_wakeup.clone());
+    worker.retry = RetryPolicy { backoff: config.retry_schedule.clone() };
     Ok((services, worker))
 }
 
@@ -69,14 +62,10 @@ impl Application {
     }
 
     /// With a clock of the caller's: tests move time forward instead of sleeping.
-    pub async fn build_with_clock(
-        config: Config,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Application> {
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let (services, worker) = services(&config, clock).await?;
         let password = config.bootstrap_operator_password.as_deref();
-        match companies::bootstrap_operator(&services, &config.bootstrap_operator, password).await?
-        {
+        match companies::bootstrap_operator(&services, &config.bootstrap_operator, password).await? {
             Bootstrap::AlreadyThere => {}
             Bootstrap::Created { email } => tracing::info!(%email, "created the platform operator"),
             Bootstrap::CreatedWithTemporaryPassword { email, password } => {
@@ -88,29 +77,15 @@ impl Application {
             }
         }
         let schema = graphql::build_schema(services.clone(), &config);
-        let router = http::router(
-            AppState {
-                services: services.clone(),
-                schema,
-            },
-            &config,
-        );
+        let router = http::router(AppState { services: services.clone(), schema }, &config);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (PORTAL_LISTEN)", config.listen))?;
-        Ok(Application {
-            config,
-            services,
-            worker,
-            listener,
-            router,
-        })
+        Ok(Application { config, services, worker, listener, router })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn services(&self) -> &Services {
@@ -120,28 +95,16 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests up to
     /// `PORTAL_SHUTDOWN_GRACE_SECONDS` to finish, lets the outbox worker finish its batch, and
     /// closes the database pool.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let Application {
-            config,
-            services,
-            worker,
-            listener,
-            router,
-        } = self;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { config, services, worker, listener, router } = self;
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(worker.run(stopping_rx.clone()));
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests in flight");
-            let _ = stopping_tx.send(true);
-        });
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing requests in flight");
+                let _ = stopping_tx.send(true);
+            });
         // Long-lived connections (websockets) would hold a graceful shutdown forever.
         let grace = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
@@ -152,11 +115,7 @@ impl Application {
             () = grace => tracing::warn!("grace period over: closing the remaining connections"),
         }
         let _ = worker.await;
-        services
-            .db
-            .close()
-            .await
-            .context("closing the database pool")?;
+        services.db.close().await.context("closing the database pool")?;
         tracing::info!("stopped");
         Ok(())
     }

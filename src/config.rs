@@ -30,6 +30,10 @@ pub struct Config {
     /// How long in-flight requests get to finish after SIGTERM / Ctrl-C.
     pub shutdown_grace: Duration,
     pub session_ttl: Duration,
+    /// Waits between delivery attempts; after the last, a delivery is dead.
+    pub retry_schedule: Vec<Duration>,
+    /// Allow webhook endpoints on loopback, private and link-local addresses (tests, intranets).
+    pub webhook_allow_private: bool,
     /// Login attempts allowed per client address and minute.
     pub login_attempts_per_minute: std::num::NonZeroU32,
 }
@@ -45,11 +49,7 @@ pub struct PasswordHashing {
 
 impl Default for PasswordHashing {
     fn default() -> Self {
-        PasswordHashing {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        PasswordHashing { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -98,9 +98,7 @@ const PREFIX: &str = "PORTAL_";
 impl Config {
     /// From the process environment and `portal.toml` (or the file named by `PORTAL_CONFIG`).
     pub fn from_env() -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with(PREFIX))
-            .collect();
+        let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with(PREFIX)).collect();
         let file = env.get("PORTAL_CONFIG").cloned();
         let mut vars = read_toml(file.as_deref())?;
         vars.extend(env);
@@ -120,45 +118,19 @@ impl Config {
             listen: v.parse("LISTEN", "127.0.0.1:8080", "0.0.0.0:8080", |s| {
                 s.parse().map_err(|_| "is not an address:port".to_owned())
             })?,
-            public_url: v.parse(
-                "PUBLIC_URL",
-                "http://127.0.0.1:8080",
-                "https://portal.example.com",
-                parse_http_url,
-            )?,
-            smtp_url: v.parse_optional(
-                "SMTP_URL",
-                "smtp://user:pass@smtp.example.com:587",
-                parse_smtp_url,
-            )?,
+            public_url: v.parse("PUBLIC_URL", "http://127.0.0.1:8080", "https://portal.example.com", parse_http_url)?,
+            smtp_url: v.parse_optional("SMTP_URL", "smtp://user:pass@smtp.example.com:587", parse_smtp_url)?,
             mailbox_dir: PathBuf::from(v.get("MAILBOX_DIR").unwrap_or("data/mailbox")),
-            mail_from: v.parse(
-                "MAIL_FROM",
-                "Portal <no-reply@localhost>",
-                "Portal <no-reply@example.com>",
-                |s| {
-                    s.parse()
-                        .map_err(|_| "is not a mailbox (name and address)".to_owned())
-                },
-            )?,
-            templates_dir: v.parse_optional(
-                "TEMPLATES_DIR",
-                "/etc/portal/email-templates",
-                |s| {
-                    let path = PathBuf::from(s);
-                    if path.is_dir() {
-                        Ok(path)
-                    } else {
-                        Err(format!("`{s}` is not a directory"))
-                    }
-                },
-            )?,
-            bootstrap_operator: v.parse(
-                "BOOTSTRAP_OPERATOR",
-                "operator@localhost",
-                "ops@example.com",
-                |s| Email::parse(s).map_err(|e| format!("`{s}` {e}")),
-            )?,
+            mail_from: v.parse("MAIL_FROM", "Portal <no-reply@localhost>", "Portal <no-reply@example.com>", |s| {
+                s.parse().map_err(|_| "is not a mailbox (name and address)".to_owned())
+            })?,
+            templates_dir: v.parse_optional("TEMPLATES_DIR", "/etc/portal/email-templates", |s| {
+                let path = PathBuf::from(s);
+                if path.is_dir() { Ok(path) } else { Err(format!("`{s}` is not a directory")) }
+            })?,
+            bootstrap_operator: v.parse("BOOTSTRAP_OPERATOR", "operator@localhost", "ops@example.com", |s| {
+                Email::parse(s).map_err(|e| format!("`{s}` {e}"))
+            })?,
             bootstrap_operator_password: v.get("BOOTSTRAP_OPERATOR_PASSWORD").map(str::to_owned),
             cors_origins: v.parse(
                 "CORS_ORIGINS",
@@ -174,19 +146,18 @@ impl Config {
                 iterations: v.parse("ARGON2_ITERATIONS", "2", "2", |s| at_least(s, 1))?,
                 parallelism: v.parse("ARGON2_PARALLELISM", "1", "1", |s| at_least(s, 1))?,
             },
-            session_ttl: Duration::from_secs(
-                3600 * v.parse("SESSION_HOURS", "12", "12", positive::<u64>)?,
-            ),
+            session_ttl: Duration::from_secs(3600 * v.parse("SESSION_HOURS", "12", "12", positive::<u64>)?),
+            retry_schedule: v.parse(
+                "NOTIFY_RETRY_SCHEDULE",
+                "5s,30s,2m,10m,1h,6h",
+                "5s,30s,2m,10m,1h,6h",
+                parse_schedule,
+            )?,
+            webhook_allow_private: v.parse("WEBHOOK_ALLOW_PRIVATE", "false", "false", parse_bool)?,
             login_attempts_per_minute: v.parse("LOGIN_ATTEMPTS_PER_MINUTE", "20", "20", |s| {
-                s.parse()
-                    .map_err(|_| format!("`{s}` is not a positive whole number"))
+                s.parse().map_err(|_| format!("`{s}` is not a positive whole number"))
             })?,
-            shutdown_grace: Duration::from_secs(v.parse(
-                "SHUTDOWN_GRACE_SECONDS",
-                "30",
-                "30",
-                positive,
-            )?),
+            shutdown_grace: Duration::from_secs(v.parse("SHUTDOWN_GRACE_SECONDS", "30", "30", positive)?),
         })
     }
 }
@@ -196,10 +167,7 @@ struct Vars<'a>(&'a HashMap<String, String>);
 impl Vars<'_> {
     /// The value, if set and not blank.
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(&format!("{PREFIX}{name}"))
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
+        self.0.get(&format!("{PREFIX}{name}")).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
     fn parse<T>(
@@ -210,11 +178,7 @@ impl Vars<'_> {
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
         let value = self.get(name).unwrap_or(default);
-        parse(value).map_err(|problem| ConfigError {
-            variable: format!("{PREFIX}{name}"),
-            problem,
-            example,
-        })
+        parse(value).map_err(|problem| ConfigError { variable: format!("{PREFIX}{name}"), problem, example })
     }
 
     fn parse_optional<T>(
@@ -242,9 +206,9 @@ fn read_toml(path: Option<&str>) -> Result<HashMap<String, String>, ConfigError>
         Err(_) if !explicit => return Ok(HashMap::new()),
         Err(e) => return Err(file_error(format!("cannot read `{path}`: {e}"))),
     };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        file_error(format!("`{path}` is not valid TOML: {}", e.message()))
-    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_error(format!("`{path}` is not valid TOML: {}", e.message())))?;
     table
         .into_iter()
         .map(|(key, value)| {
@@ -254,10 +218,7 @@ fn read_toml(path: Option<&str>) -> Result<HashMap<String, String>, ConfigError>
                 toml::Value::Float(n) => n.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 other => {
-                    return Err(file_error(format!(
-                        "`{key}` must be a string or a number, not {}",
-                        other.type_str()
-                    )));
+                    return Err(file_error(format!("`{key}` must be a string or a number, not {}", other.type_str())));
                 }
             };
             Ok((format!("{PREFIX}{}", key.to_uppercase()), value))
@@ -266,11 +227,7 @@ fn read_toml(path: Option<&str>) -> Result<HashMap<String, String>, ConfigError>
 }
 
 fn file_error(problem: String) -> ConfigError {
-    ConfigError {
-        variable: "PORTAL_CONFIG".into(),
-        problem,
-        example: "portal.toml",
-    }
+    ConfigError { variable: "PORTAL_CONFIG".into(), problem, example: "portal.toml" }
 }
 
 fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
@@ -281,10 +238,7 @@ fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
             return Err("names no database file".into());
         }
         let path = (file != ":memory:").then(|| PathBuf::from(file));
-        return Ok(DatabaseUrl::Sqlite {
-            url: s.to_owned(),
-            path,
-        });
+        return Ok(DatabaseUrl::Sqlite { url: s.to_owned(), path });
     }
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         let url = url::Url::parse(s).map_err(|e| format!("is not a valid URL ({e})"))?;
@@ -322,9 +276,7 @@ fn parse_origins(s: &str) -> Result<Vec<axum::http::HeaderValue>, String> {
         .map(|origin| {
             let url = parse_http_url(origin)?;
             if url.path() != "/" || url.query().is_some() {
-                return Err(format!(
-                    "`{origin}` is not an origin (scheme://host[:port], no path)"
-                ));
+                return Err(format!("`{origin}` is not an origin (scheme://host[:port], no path)"));
             }
             axum::http::HeaderValue::from_str(origin.trim_end_matches('/'))
                 .map_err(|_| format!("`{origin}` is not a valid header value"))
@@ -339,6 +291,34 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(s: &str) -> Result<T, S
     }
 }
 
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("`{s}` is not true or false")),
+    }
+}
+
+/// `5s,30s,2m,1h`: one or more durations with a unit (s, m, h).
+fn parse_schedule(s: &str) -> Result<Vec<Duration>, String> {
+    s.split(',')
+        .map(|item| {
+            let item = item.trim();
+            let (number, unit) = item.split_at(item.len().saturating_sub(1));
+            let seconds = match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                _ => return Err(format!("`{item}` has no unit (s, m or h)")),
+            };
+            number
+                .parse::<u64>()
+                .map(|n| Duration::from_secs(n * seconds))
+                .map_err(|_| format!("`{item}` is not a duration"))
+        })
+        .collect()
+}
+
 fn at_least(s: &str, min: u32) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if n >= min => Ok(n),
@@ -351,12 +331,7 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_vars(
-            &pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Config::from_vars(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
@@ -364,15 +339,18 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(
             c.database,
-            DatabaseUrl::Sqlite {
-                url: "sqlite://data/portal.db?mode=rwc".into(),
-                path: Some("data/portal.db".into())
-            }
+            DatabaseUrl::Sqlite { url: "sqlite://data/portal.db?mode=rwc".into(), path: Some("data/portal.db".into()) }
         );
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.bootstrap_operator.as_str(), "operator@localhost");
         assert_eq!(c.password_hashing, PasswordHashing::default());
         assert!(c.smtp_url.is_none() && c.cors_origins.is_empty());
+        let minutes = |m| Duration::from_secs(60 * m);
+        assert_eq!(
+            c.retry_schedule,
+            [Duration::from_secs(5), Duration::from_secs(30), minutes(2), minutes(10), minutes(60), minutes(360)]
+        );
+        assert!(!c.webhook_allow_private);
     }
 
     #[test]
@@ -380,10 +358,7 @@ mod tests {
         let err = config(&[("PORTAL_DATABASE_URL", "mysql://x/y")]).unwrap_err();
         assert_eq!(err.variable, "PORTAL_DATABASE_URL");
         let line = err.to_string();
-        assert!(
-            line.contains("neither sqlite") && line.contains("example: postgres://"),
-            "{line}"
-        );
+        assert!(line.contains("neither sqlite") && line.contains("example: postgres://"), "{line}");
         assert!(!line.contains('\n'));
 
         for (var, value) in [
@@ -391,33 +366,21 @@ mod tests {
             ("PORTAL_PUBLIC_URL", "ftp://x"),
             ("PORTAL_SMTP_URL", "http://mail"),
             ("PORTAL_BOOTSTRAP_OPERATOR", "not-an-email"),
-            (
-                "PORTAL_CORS_ORIGINS",
-                "https://ok.example.com,https://x.example.com/path",
-            ),
+            ("PORTAL_CORS_ORIGINS", "https://ok.example.com,https://x.example.com/path"),
             ("PORTAL_GRAPHQL_MAX_DEPTH", "0"),
             ("PORTAL_ARGON2_MEMORY_KIB", "lots"),
             ("PORTAL_DATABASE_URL", "postgres:///nohost"),
             ("PORTAL_TEMPLATES_DIR", "/does/not/exist"),
+            ("PORTAL_NOTIFY_RETRY_SCHEDULE", "5s,soon"),
+            ("PORTAL_WEBHOOK_ALLOW_PRIVATE", "maybe"),
         ] {
-            assert_eq!(
-                config(&[(var, value)]).unwrap_err().variable,
-                var,
-                "{var}={value}"
-            );
+            assert_eq!(config(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");
         }
     }
 
     #[test]
     fn postgres_passwords_are_redacted_in_logs() {
-        let c = config(&[(
-            "PORTAL_DATABASE_URL",
-            "postgres://portal:s3cret@db:5432/portal",
-        )])
-        .unwrap();
-        assert_eq!(
-            c.database.redacted(),
-            "postgres://portal:****@db:5432/portal"
-        );
+        let c = config(&[("PORTAL_DATABASE_URL", "postgres://portal:s3cret@db:5432/portal")]).unwrap();
+        assert_eq!(c.database.redacted(), "postgres://portal:****@db:5432/portal");
     }
 }

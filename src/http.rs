@@ -82,11 +82,7 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let token = match bearer_token(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    ) {
+    let token = match bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
         Ok(token) => token,
         Err(error) => return error_response(error),
     };
@@ -94,10 +90,7 @@ async fn graphql(
         Ok(principal) => principal,
         Err(error) => return error_response(error),
     };
-    let request = request.into_inner().data(RequestContext {
-        principal,
-        client_address: Some(client.ip()),
-    });
+    let request = request.into_inner().data(RequestContext { principal, client_address: Some(client.ip()) });
     state.schema.execute(request).await.into()
 }
 
@@ -106,26 +99,17 @@ async fn graphql(
 fn bearer_token(value: Option<&str>) -> Result<Option<&str>, DomainError> {
     let Some(value) = value else { return Ok(None) };
     match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             Ok(Some(token.trim()))
         }
-        _ => Err(DomainError::Unauthenticated(
-            "the Authorization header must be `Bearer <token>`".into(),
-        )),
+        _ => Err(DomainError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())),
     }
 }
 
-async fn resolve(
-    services: &Services,
-    token: Option<&str>,
-) -> Result<Option<Principal>, DomainError> {
+async fn resolve(services: &Services, token: Option<&str>) -> Result<Option<Principal>, DomainError> {
     match token {
         None => Ok(None),
-        Some(token) => principal::authenticate(&services.db, token, services.clock.now())
-            .await
-            .map(Some),
+        Some(token) => principal::authenticate(&services.db, token, services.clock.now()).await.map(Some),
     }
 }
 
@@ -141,26 +125,19 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let services = state.services.clone();
-            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let value = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str());
-                    let principal = resolve(&services, bearer_token(value)?).await?;
-                    let mut data = Data::default();
-                    data.insert(RequestContext {
-                        principal,
-                        client_address: Some(client.ip()),
-                    });
-                    Ok(data)
-                })
-                .serve()
-        })
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
+        let services = state.services.clone();
+        GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+            .on_connection_init(move |payload| async move {
+                let value =
+                    payload.get("Authorization").or_else(|| payload.get("authorization")).and_then(|v| v.as_str());
+                let principal = resolve(&services, bearer_token(value)?).await?;
+                let mut data = Data::default();
+                data.insert(RequestContext { principal, client_address: Some(client.ip()) });
+                Ok(data)
+            })
+            .serve()
+    })
 }
 
 /// Liveness and readiness: 200 when the database answers, 503 when it does not.

@@ -12,11 +12,7 @@ use portal::domain::companies::{self, ProvisionCompany};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "portal",
-    version,
-    about = "Portal: the GraphQL backend of a B2B customer portal"
-)]
+#[command(name = "portal", version, about = "Portal: the GraphQL backend of a B2B customer portal")]
 #[command(after_help = "Configuration comes from PORTAL_* environment variables (see README.md).")]
 struct Cli {
     #[command(subcommand)]
@@ -85,20 +81,8 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(config, action.unwrap_or(MigrateAction::Up)).await,
         Command::Schema => unreachable!("handled above"),
-        Command::ProvisionCompany {
-            name,
-            owner_email,
-            owner_given_name,
-            owner_surname,
-            owner_locale,
-        } => {
-            let input = ProvisionCompany {
-                name,
-                owner_email,
-                owner_given_name,
-                owner_surname,
-                owner_locale,
-            };
+        Command::ProvisionCompany { name, owner_email, owner_given_name, owner_surname, owner_locale } => {
+            let input = ProvisionCompany { name, owner_email, owner_given_name, owner_surname, owner_locale };
             provision_company(config, input).await
         }
     };
@@ -125,10 +109,7 @@ async fn provision_company(config: Config, input: ProvisionCompany) -> anyhow::R
     let company = match companies::provision_company(&services, None, input).await {
         Ok(company) => company,
         Err(DomainError::Validation(fields)) => {
-            let problems: Vec<String> = fields
-                .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect();
+            let problems: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
             anyhow::bail!("{}", problems.join("; "))
         }
         Err(error) => return Err(error.into()),

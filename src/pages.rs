@@ -43,13 +43,7 @@ fn page(page: Page) -> Response {
     // Every rule but history is checked as the person types; the server checks them all again.
     let rules: String = PasswordRule::ALL
         .iter()
-        .map(|rule| {
-            format!(
-                "<li data-rule=\"{}\">{}</li>",
-                rule.code(),
-                POLICY.describe(*rule)
-            )
-        })
+        .map(|rule| format!("<li data-rule=\"{}\">{}</li>", rule.code(), POLICY.describe(*rule)))
         .collect();
     let mutation = serde_json::to_string(page.mutation).expect("a string serializes");
     let success = serde_json::to_string(page.success).expect("a string serializes");
@@ -137,12 +131,5 @@ form.addEventListener("submit", async (event) => {{
         max = POLICY.max_length,
     );
     // The token is in the URL: keep it out of Referer headers and caches.
-    (
-        [
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        Html(html),
-    )
-        .into_response()
+    ([(header::REFERRER_POLICY, "no-referrer"), (header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }

@@ -21,11 +21,8 @@ where
 {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(colours)
-        .with_writer(writer);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(colours).with_writer(writer);
     let result = if std::env::var("PORTAL_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {

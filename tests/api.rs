@@ -33,13 +33,7 @@ backend_tests!(
 backend_tests!(cors_allows_only_configured_origins);
 
 async fn request_ids_are_kept_or_made(app: TestApp) {
-    let response = app
-        .http
-        .get(app.url("/health"))
-        .header("x-request-id", "trace-me-42")
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.get(app.url("/health")).header("x-request-id", "trace-me-42").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
     let a = app.http.get(app.url("/health")).send().await.unwrap();
     let b = app.http.get(app.url("/health")).send().await.unwrap();
@@ -52,41 +46,25 @@ async fn cors_allows_only_configured_origins(app: TestApp) {
             .request(reqwest::Method::OPTIONS, app.url("/graphql"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "authorization,content-type",
-            )
+            .header("access-control-request-headers", "authorization,content-type")
             .send()
     };
     // The default app allows no cross-origin caller.
     let response = preflight("https://dashboard.example.com").await.unwrap();
-    assert!(
-        !response
-            .headers()
-            .contains_key("access-control-allow-origin")
-    );
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
 
-    let configured = TestApp::spawn_with(
-        app.backend.clone(),
-        &[("PORTAL_CORS_ORIGINS", "https://dashboard.example.com")],
-    )
-    .await;
+    let configured =
+        TestApp::spawn_with(app.backend.clone(), &[("PORTAL_CORS_ORIGINS", "https://dashboard.example.com")]).await;
     let response = configured
         .http
         .request(reqwest::Method::OPTIONS, configured.url("/graphql"))
         .header("origin", "https://dashboard.example.com")
         .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "authorization,content-type",
-        )
+        .header("access-control-request-headers", "authorization,content-type")
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        response.headers()["access-control-allow-origin"],
-        "https://dashboard.example.com"
-    );
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://dashboard.example.com");
     let response = configured
         .http
         .request(reqwest::Method::OPTIONS, configured.url("/graphql"))
@@ -95,20 +73,13 @@ async fn cors_allows_only_configured_origins(app: TestApp) {
         .send()
         .await
         .unwrap();
-    assert!(
-        !response
-            .headers()
-            .contains_key("access-control-allow-origin")
-    );
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
 }
 
 async fn health_reports_the_database(app: TestApp) {
     let response = app.http.get(app.url("/health")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers().contains_key("x-request-id"),
-        "every response carries a request id"
-    );
+    assert!(response.headers().contains_key("x-request-id"), "every response carries a request id");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"status": "ok", "database": "ok"}));
 }
@@ -122,36 +93,17 @@ async fn health_is_unavailable_when_the_database_is_down(app: TestApp) {
     assert_eq!(body["database"], "unavailable");
 
     // Any request that needs the database now gets INTERNAL, without the database's words.
-    let body = app
-        .graphql_as(Some("some-token"), "{ viewer { id } }", json!({}))
-        .await;
+    let body = app.graphql_as(Some("some-token"), "{ viewer { id } }", json!({})).await;
     assert_eq!(error_code(&body), "INTERNAL");
-    assert_eq!(
-        body["errors"][0]["message"],
-        "Internal error; it has been logged"
-    );
+    assert_eq!(body["errors"][0]["message"], "Internal error; it has been logged");
 }
 
 async fn graphiql_is_served_to_browsers(app: TestApp) {
-    let response = app
-        .http
-        .get(app.url("/graphql"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let page = response.text().await.unwrap();
-    assert!(
-        page.contains("graphiql") && page.contains("/graphql/ws"),
-        "GraphiQL page wired to both endpoints"
-    );
+    assert!(page.contains("graphiql") && page.contains("/graphql/ws"), "GraphiQL page wired to both endpoints");
 }
 
 const INTROSPECTION: &str = r#"
@@ -183,70 +135,33 @@ async fn introspection_works_like_graphiql_asks_it(app: TestApp) {
     let body = app.graphql(INTROSPECTION, json!({})).await;
     let schema = &data(&body)["__schema"];
     assert_eq!(schema["queryType"]["name"], "Query");
-    let types: Vec<&str> = schema["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    for expected in [
-        "User",
-        "Country",
-        "PasswordPolicy",
-        "Module",
-        "Role",
-        "UserStatus",
-    ] {
-        assert!(
-            types.contains(&expected),
-            "{expected} missing from {types:?}"
-        );
+    let types: Vec<&str> = schema["types"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    for expected in ["User", "Country", "PasswordPolicy", "Module", "Role", "UserStatus"] {
+        assert!(types.contains(&expected), "{expected} missing from {types:?}");
     }
 }
 
 async fn countries_lists_every_iso_country(app: TestApp) {
-    let body = app
-        .graphql("{ countries { code alpha3 name } }", json!({}))
-        .await;
+    let body = app.graphql("{ countries { code alpha3 name } }", json!({})).await;
     let countries = data(&body)["countries"].as_array().unwrap();
     assert_eq!(countries.len(), 249);
     assert!(countries.contains(&json!({"code": "CO", "alpha3": "COL", "name": "Colombia"})));
-    let names: Vec<&str> = countries
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = countries.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert!(names.windows(2).all(|w| w[0] <= w[1]), "ordered by name");
 }
 
 async fn password_policy_is_data(app: TestApp) {
     let body = app
-        .graphql(
-            "{ passwordPolicy { minLength maxLength historySize rules { code description } } }",
-            json!({}),
-        )
+        .graphql("{ passwordPolicy { minLength maxLength historySize rules { code description } } }", json!({}))
         .await;
     let policy = &data(&body)["passwordPolicy"];
     assert_eq!(policy["minLength"], 12);
     assert_eq!(policy["maxLength"], 128);
     assert_eq!(policy["historySize"], 5);
-    let codes: Vec<&str> = policy["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = policy["rules"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
     assert_eq!(
         codes,
-        [
-            "MIN_LENGTH",
-            "MAX_LENGTH",
-            "UPPERCASE",
-            "LOWERCASE",
-            "DIGIT",
-            "SYMBOL",
-            "NOT_EMAIL",
-            "NOT_RECENTLY_USED"
-        ]
+        ["MIN_LENGTH", "MAX_LENGTH", "UPPERCASE", "LOWERCASE", "DIGIT", "SYMBOL", "NOT_EMAIL", "NOT_RECENTLY_USED"]
     );
     assert_eq!(policy["rules"][0]["description"], "At least 12 characters");
 }
@@ -324,9 +239,7 @@ async fn viewer_is_the_user_of_a_valid_session(app: TestApp) {
 async fn bad_tokens_are_unauthenticated(app: TestApp) {
     let expired = seed_session(&app, "old@example.com", Duration::seconds(-1)).await;
     for token in ["not-a-session", expired.as_str()] {
-        let body = app
-            .graphql_as(Some(token), "{ viewer { id } }", json!({}))
-            .await;
+        let body = app.graphql_as(Some(token), "{ viewer { id } }", json!({})).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{token}");
         assert_eq!(body["data"], Value::Null);
     }
@@ -340,75 +253,39 @@ async fn bad_tokens_are_unauthenticated(app: TestApp) {
         .unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Bearer")
-    );
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("Bearer"));
 }
 
 /// `{ f { f { … } } }`, `levels` fields deep.
 fn nested(levels: usize) -> String {
-    format!(
-        "{{ {}{} }}",
-        "viewer { ".repeat(levels - 1) + "id",
-        " }".repeat(levels - 1)
-    )
+    format!("{{ {}{} }}", "viewer { ".repeat(levels - 1) + "id", " }".repeat(levels - 1))
 }
 
 async fn deeply_nested_queries_are_refused(app: TestApp) {
     let body = app.graphql(&nested(12), json!({})).await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED");
-    assert_eq!(
-        body["errors"][0]["message"],
-        "Query is nested too deeply: 12 levels, at most 10 allowed"
-    );
+    assert_eq!(body["errors"][0]["message"], "Query is nested too deeply: 12 levels, at most 10 allowed");
     assert_eq!(body["data"], Value::Null);
 
     // Ten levels pass the depth check (and then fail validation: `viewer` has no `viewer`).
     let body = app.graphql(&nested(10), json!({})).await;
-    assert!(
-        !body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("too deeply"),
-        "{body}"
-    );
+    assert!(!body["errors"][0]["message"].as_str().unwrap().contains("too deeply"), "{body}");
 
     // Fragments do not hide depth.
     let query = format!("query {{ ...A }} fragment A on Query {}", nested(12));
     let body = app.graphql(&query, json!({})).await;
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("too deeply"),
-        "{body}"
-    );
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too deeply"), "{body}");
 }
 
 async fn too_complex_queries_are_refused(app: TestApp) {
-    let fields: String = (0..600)
-        .map(|i| format!("c{i}: countries {{ code }} "))
-        .collect();
+    let fields: String = (0..600).map(|i| format!("c{i}: countries {{ code }} ")).collect();
     let body = app.graphql(&format!("{{ {fields} }}"), json!({})).await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("too complex"),
-        "{body}"
-    );
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too complex"), "{body}");
 }
 
 async fn graphql_errors_carry_a_code(app: TestApp) {
-    for query in [
-        "{ nope }",
-        "{ countries { code ",
-        "query ($n: Int!) { countries { code } }",
-    ] {
+    for query in ["{ nope }", "{ countries { code ", "query ($n: Int!) { countries { code } }"] {
         let body = app.graphql(query, json!({})).await;
         assert_eq!(error_code(&body), "VALIDATION_FAILED", "{query}: {body}");
     }
@@ -428,28 +305,18 @@ async fn oversized_bodies_are_refused(app: TestApp) {
 
 async fn websocket_speaks_graphql_transport_ws(app: TestApp) {
     let token = seed_session(&app, "ws@example.com", Duration::hours(1)).await;
-    let mut client = app
-        .ws(json!({"Authorization": format!("Bearer {token}")}))
-        .await
-        .expect("accepted");
-    let result = client
-        .execute("{ viewer { email } countries { code } }", json!({}))
-        .await;
+    let mut client = app.ws(json!({"Authorization": format!("Bearer {token}")})).await.expect("accepted");
+    let result = client.execute("{ viewer { email } countries { code } }", json!({})).await;
     assert_eq!(data(&result)["viewer"]["email"], "ws@example.com");
     assert_eq!(data(&result)["countries"].as_array().unwrap().len(), 249);
 
-    let mut anonymous = app
-        .ws(json!({}))
-        .await
-        .expect("anonymous connections are accepted");
+    let mut anonymous = app.ws(json!({})).await.expect("anonymous connections are accepted");
     let result = anonymous.execute("{ viewer { email } }", json!({})).await;
     assert_eq!(data(&result)["viewer"], Value::Null);
 }
 
 async fn websocket_refuses_a_bad_token_at_connection_init(app: TestApp) {
-    let refused = app
-        .ws(json!({"Authorization": "Bearer not-a-session"}))
-        .await;
+    let refused = app.ws(json!({"Authorization": "Bearer not-a-session"})).await;
     let closed = refused.err().expect("a bad token closes the connection");
     // async-graphql closes a refused `connection_init` with 1002 and the reason (not 4403).
     assert_eq!(closed.code, Some(1002), "{closed:?}");

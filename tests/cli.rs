@@ -34,17 +34,11 @@ fn the_schema_file_is_what_the_server_serves() {
 
 #[test]
 fn a_bad_setting_stops_the_server_with_one_line() {
-    let output = portal()
-        .env("PORTAL_DATABASE_URL", "mysql://localhost/portal")
-        .output()
-        .unwrap();
+    let output = portal().env("PORTAL_DATABASE_URL", "mysql://localhost/portal").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("error: PORTAL_DATABASE_URL: "),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("error: PORTAL_DATABASE_URL: "), "{stderr}");
     assert!(stderr.contains("example: postgres://"), "{stderr}");
 }
 
@@ -63,17 +57,8 @@ fn help_explains_each_command() {
 }
 
 fn migrate(database_url: &str, args: &[&str]) -> String {
-    let output = portal()
-        .env("PORTAL_DATABASE_URL", database_url)
-        .arg("migrate")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = portal().env("PORTAL_DATABASE_URL", database_url).arg("migrate").args(args).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -84,10 +69,7 @@ async fn migrate_up_down_status(backend: Backend) {
         assert!(migrate(&url, &["status"]).starts_with("Pending\t"));
         assert!(migrate(&url, &["up"]).starts_with("Applied\t"));
         assert!(migrate(&url, &["down"]).starts_with("Pending\t"));
-        assert!(
-            migrate(&url, &[]).starts_with("Applied\t"),
-            "`migrate` alone means up"
-        );
+        assert!(migrate(&url, &[]).starts_with("Applied\t"), "`migrate` alone means up");
     })
     .await
     .unwrap();
@@ -108,22 +90,14 @@ async fn migrate_postgres() {
 #[test]
 fn serve_creates_the_database_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = portal()
-        .current_dir(dir.path())
-        .env("PORTAL_LISTEN", "127.0.0.1:0")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server =
+        portal().current_dir(dir.path()).env("PORTAL_LISTEN", "127.0.0.1:0").stderr(Stdio::piped()).spawn().unwrap();
     // The default database URL is a file under ./data, created on first start.
     let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
     let address = lines
         .by_ref()
         .map_while(Result::ok)
-        .find_map(|line| {
-            line.split("Portal listening on http://")
-                .nth(1)
-                .map(|a| a.trim().to_owned())
-        })
+        .find_map(|line| line.split("Portal listening on http://").nth(1).map(|a| a.trim().to_owned()))
         .expect("the server logs where it listens");
     let address = address.split_whitespace().next().unwrap().to_owned();
     assert!(dir.path().join("data/portal.db").exists());
@@ -131,20 +105,14 @@ fn serve_creates_the_database_and_stops_cleanly_on_sigterm() {
     let health = std::net::TcpStream::connect(&address).is_ok();
     assert!(health, "listening on {address}");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(status.success());
     let started = Instant::now();
     let exit = loop {
         if let Some(exit) = server.try_wait().unwrap() {
             break exit;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "still running 20 s after SIGTERM"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "still running 20 s after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit:?}");

@@ -90,10 +90,7 @@ fn user(email: &str, company_id: Option<uuid::Uuid>) -> users::ActiveModel {
 }
 
 async fn emails_are_unique_and_stored_lower_cased(app: TestApp) {
-    user("ana@example.com", None)
-        .insert(&app.db)
-        .await
-        .expect("first insert");
+    user("ana@example.com", None).insert(&app.db).await.expect("first insert");
     let duplicate = user("ana@example.com", None).insert(&app.db).await;
     assert!(duplicate.is_err(), "the same email twice");
     let upper = user("Bob@Example.com", None).insert(&app.db).await;
@@ -101,36 +98,19 @@ async fn emails_are_unique_and_stored_lower_cased(app: TestApp) {
 }
 
 async fn foreign_keys_are_enforced(app: TestApp) {
-    let orphan = user("orphan@example.com", Some(uuid::Uuid::now_v7()))
-        .insert(&app.db)
-        .await;
+    let orphan = user("orphan@example.com", Some(uuid::Uuid::now_v7())).insert(&app.db).await;
     assert!(orphan.is_err(), "a user of a company that does not exist");
 
-    let saved = user("cleo@example.com", None)
-        .insert(&app.db)
-        .await
-        .unwrap();
-    user_modules::ActiveModel {
-        user_id: Set(saved.id),
-        module: Set(Module::Reports),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    users::Entity::delete_by_id(saved.id)
-        .exec(&app.db)
-        .await
-        .unwrap();
+    let saved = user("cleo@example.com", None).insert(&app.db).await.unwrap();
+    user_modules::ActiveModel { user_id: Set(saved.id), module: Set(Module::Reports) }.insert(&app.db).await.unwrap();
+    users::Entity::delete_by_id(saved.id).exec(&app.db).await.unwrap();
     let left = user_modules::Entity::find().all(&app.db).await.unwrap();
     assert!(left.is_empty(), "module grants go with their user");
 }
 
 async fn the_migration_rolls_back_and_forward(app: TestApp) {
     Migrator::down(&app.db, None).await.expect("down");
-    assert!(
-        users::Entity::find().all(&app.db).await.is_err(),
-        "tables are gone"
-    );
+    assert!(users::Entity::find().all(&app.db).await.is_err(), "tables are gone");
     Migrator::up(&app.db, None).await.expect("up again");
     select_each!(&app.db, users, webhook_endpoints);
 }

@@ -25,21 +25,16 @@ backend_tests!(
     the_reset_page_lists_the_rules_and_submits,
 );
 
-const PROVISION: &str =
-    "mutation ($input: ProvisionCompanyInput!) { provisionCompany(input: $input) { id name } }";
+const PROVISION: &str = "mutation ($input: ProvisionCompanyInput!) { provisionCompany(input: $input) { id name } }";
 const LOGIN: &str = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token mustChangePassword user { email role } } }";
-const CHANGE: &str =
-    "mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }";
+const CHANGE: &str = "mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }";
 const REQUEST_RESET: &str = "mutation ($e: String!) { requestPasswordReset(email: $e) }";
-const RESET: &str =
-    "mutation ($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
+const RESET: &str = "mutation ($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
 
 async fn provision(app: &TestApp, name: &str, owner: &str) -> Value {
     let operator = app.operator_token().await;
     let input = json!({"name": name, "ownerEmail": owner, "ownerGivenName": "Ana", "ownerSurname": "Pérez"});
-    let body = app
-        .graphql_as(Some(&operator), PROVISION, json!({"input": input}))
-        .await;
+    let body = app.graphql_as(Some(&operator), PROVISION, json!({"input": input})).await;
     data(&body)["provisionCompany"].clone()
 }
 
@@ -51,20 +46,10 @@ async fn nth_mailbox_email(app: &TestApp, n: usize) -> (String, String) {
         if emails.len() >= n {
             let raw = &emails[n - 1];
             let message = mail_parser::MessageParser::default().parse(raw).unwrap();
-            let to = message
-                .to()
-                .unwrap()
-                .first()
-                .unwrap()
-                .address()
-                .unwrap()
-                .to_owned();
+            let to = message.to().unwrap().first().unwrap().address().unwrap().to_owned();
             return (to, message.body_text(0).unwrap().into_owned());
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "email #{n} never arrived"
-        );
+        assert!(started.elapsed() < Duration::from_secs(15), "email #{n} never arrived");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -87,22 +72,13 @@ async fn first_access_story_through_smtp(app: TestApp) {
     assert!(raw.contains("multipart/alternative"), "{raw}");
     let email = received.parsed();
     assert!(email.date().is_some() && email.message_id().is_some());
-    assert_eq!(
-        email.from().unwrap().first().unwrap().address(),
-        Some("no-reply@localhost")
-    );
-    assert_eq!(
-        email.subject(),
-        Some("Welcome to the Acme Logistics customer portal, Ana")
-    );
+    assert_eq!(email.from().unwrap().first().unwrap().address(), Some("no-reply@localhost"));
+    assert_eq!(email.subject(), Some("Welcome to the Acme Logistics customer portal, Ana"));
     let html = email.body_html(0).unwrap();
     assert!(html.contains("<strong>Acme Logistics</strong>"));
     let text = email.body_text(0).unwrap();
     let temporary = value_after(&text, "Your temporary password is:");
-    assert!(
-        html.contains(&temporary),
-        "the HTML part carries the same password"
-    );
+    assert!(html.contains(&temporary), "the HTML part carries the same password");
 
     // 2. Signing in with it works, flagged: nothing but changing it is allowed.
     let body = login_body(&app, "ana.perez@acme.example", &temporary).await;
@@ -110,25 +86,12 @@ async fn first_access_story_through_smtp(app: TestApp) {
     assert_eq!(session["mustChangePassword"], true);
     assert_eq!(session["user"]["role"], "OWNER");
     let token = session["token"].as_str().unwrap().to_owned();
-    let body = app
-        .graphql_as(Some(&token), "{ company { name } }", json!({}))
-        .await;
+    let body = app.graphql_as(Some(&token), "{ company { name } }", json!({})).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("temporary password")
-    );
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("temporary password"));
 
     // 3. A weak new password: every broken rule at once.
-    let body = app
-        .graphql_as(
-            Some(&token),
-            CHANGE,
-            json!({"c": temporary, "n": "anaperez"}),
-        )
-        .await;
+    let body = app.graphql_as(Some(&token), CHANGE, json!({"c": temporary, "n": "anaperez"})).await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED");
     let messages: Vec<&str> = body["errors"][0]["extensions"]["fields"]
         .as_array()
@@ -146,49 +109,20 @@ async fn first_access_story_through_smtp(app: TestApp) {
         ]
     );
     // Reusing the temporary password is a reuse of a recent one.
-    let body = app
-        .graphql_as(
-            Some(&token),
-            CHANGE,
-            json!({"c": temporary, "n": temporary}),
-        )
-        .await;
-    assert!(
-        body["errors"][0]["extensions"]["fields"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("last 5")
-    );
+    let body = app.graphql_as(Some(&token), CHANGE, json!({"c": temporary, "n": temporary})).await;
+    assert!(body["errors"][0]["extensions"]["fields"][0]["message"].as_str().unwrap().contains("last 5"));
 
     // 4. A good one: the session works fully.
-    let body = app
-        .graphql_as(
-            Some(&token),
-            CHANGE,
-            json!({"c": temporary, "n": "Harbour-Lights-2026"}),
-        )
-        .await;
+    let body = app.graphql_as(Some(&token), CHANGE, json!({"c": temporary, "n": "Harbour-Lights-2026"})).await;
     assert_eq!(data(&body)["changePassword"], true);
-    let body = app
-        .graphql_as(
-            Some(&token),
-            "{ company { name } viewer { email } }",
-            json!({}),
-        )
-        .await;
+    let body = app.graphql_as(Some(&token), "{ company { name } viewer { email } }", json!({})).await;
     assert_eq!(data(&body)["company"]["name"], "Acme Logistics");
 
     // 5. Seed 000's other way: "Forgot your password", through SMTP too.
-    let body = app
-        .graphql(REQUEST_RESET, json!({"e": "ANA.PEREZ@acme.example"}))
-        .await;
+    let body = app.graphql(REQUEST_RESET, json!({"e": "ANA.PEREZ@acme.example"})).await;
     assert_eq!(data(&body)["requestPasswordReset"], true);
     let reset = loop {
-        let emails: Vec<_> = smtp
-            .received()
-            .into_iter()
-            .filter(|m| m.to == ["ana.perez@acme.example"])
-            .collect();
+        let emails: Vec<_> = smtp.received().into_iter().filter(|m| m.to == ["ana.perez@acme.example"]).collect();
         if emails.len() == 2 {
             break emails[1].clone();
         }
@@ -198,45 +132,20 @@ async fn first_access_story_through_smtp(app: TestApp) {
     assert!(text.contains("expires in 5 minutes"));
     let url = link(&text, "http://127.0.0.1:8080/reset-password?token=");
     let reset_token = url.split("token=").nth(1).unwrap();
-    let body = app
-        .graphql(RESET, json!({"t": reset_token, "p": "Northern-Pier-2027"}))
-        .await;
+    let body = app.graphql(RESET, json!({"t": reset_token, "p": "Northern-Pier-2027"})).await;
     assert_eq!(data(&body)["resetPassword"], true);
-    let body = app
-        .graphql_as(Some(&token), "{ viewer { email } }", json!({}))
-        .await;
-    assert_eq!(
-        error_code(&body),
-        "UNAUTHENTICATED",
-        "a reset ends every session"
-    );
+    let body = app.graphql_as(Some(&token), "{ viewer { email } }", json!({})).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "a reset ends every session");
     let body = login_body(&app, "ana.perez@acme.example", "Northern-Pier-2027").await;
     assert_eq!(data(&body)["login"]["mustChangePassword"], false);
 
     // The audit trail has the story.
-    let actions: Vec<String> = audit_events::Entity::find()
-        .all(&app.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
-    for action in [
-        "company.provisioned",
-        "user.logged_in",
-        "user.password_changed",
-        "user.password_reset_requested",
-    ] {
-        assert!(
-            actions.iter().any(|a| a == action),
-            "{action} missing from {actions:?}"
-        );
+    let actions: Vec<String> =
+        audit_events::Entity::find().all(&app.db).await.unwrap().into_iter().map(|e| e.action).collect();
+    for action in ["company.provisioned", "user.logged_in", "user.password_changed", "user.password_reset_requested"] {
+        assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
     }
-    assert_eq!(
-        smtp.count_to("ana.perez@acme.example"),
-        2,
-        "no duplicate emails"
-    );
+    assert_eq!(smtp.count_to("ana.perez@acme.example"), 2, "no duplicate emails");
 }
 
 async fn reset_links_are_single_use_superseded_and_short_lived(app: TestApp) {
@@ -246,25 +155,17 @@ async fn reset_links_are_single_use_superseded_and_short_lived(app: TestApp) {
     let session = app.login("owner@beta.example", &temporary).await;
 
     let token_of = |text: &str| {
-        link(text, "http://127.0.0.1:8080/reset-password?token=")
-            .split("token=")
-            .nth(1)
-            .unwrap()
-            .to_owned()
+        link(text, "http://127.0.0.1:8080/reset-password?token=").split("token=").nth(1).unwrap().to_owned()
     };
     let app = &app;
     let request = || app.graphql(REQUEST_RESET, json!({"e": "owner@beta.example"}));
     let reset = |token: String, password: &'static str| async move {
         app.graphql(RESET, json!({"t": token, "p": password})).await
     };
-    let same_error =
-        "This link is invalid, has already been used, or has expired: ask for a new one";
+    let same_error = "This link is invalid, has already been used, or has expired: ask for a new one";
     let assert_refused = |body: Value| {
         assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
-        assert_eq!(
-            body["errors"][0]["extensions"]["fields"][0],
-            json!({"field": "token", "message": same_error})
-        );
+        assert_eq!(body["errors"][0]["extensions"]["fields"][0], json!({"field": "token", "message": same_error}));
     };
 
     // Supersession: a second request voids the first link.
@@ -276,27 +177,18 @@ async fn reset_links_are_single_use_superseded_and_short_lived(app: TestApp) {
 
     // A password that breaks the policy does not use the link up.
     let body = reset(second.clone(), "short").await;
-    assert_eq!(
-        body["errors"][0]["extensions"]["fields"][0]["field"],
-        "newPassword"
-    );
-    assert_eq!(
-        data(&reset(second.clone(), "Quiet-Meadow-2026").await)["resetPassword"],
-        true
-    );
+    assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "newPassword");
+    assert_eq!(data(&reset(second.clone(), "Quiet-Meadow-2026").await)["resetPassword"], true);
     // Single use.
     assert_refused(reset(second, "Other-Meadow-2026").await);
     // The reset ended the session that was open.
-    let body = app
-        .graphql_as(Some(&session), "{ viewer { email } }", json!({}))
-        .await;
+    let body = app.graphql_as(Some(&session), "{ viewer { email } }", json!({})).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
 
     // Expiry: five minutes, on the application's clock.
     request().await;
     let late = token_of(&nth_mailbox_email(app, 4).await.1);
-    app.clock
-        .advance(chrono::Duration::minutes(5) + chrono::Duration::seconds(1));
+    app.clock.advance(chrono::Duration::minutes(5) + chrono::Duration::seconds(1));
     assert_refused(reset(late, "Late-Meadow-2026!").await);
     // Unknown tokens get the very same answer.
     assert_refused(reset("not-a-token".into(), "Late-Meadow-2026!").await);
@@ -307,20 +199,12 @@ async fn unknown_addresses_are_not_revealed(app: TestApp) {
     provision(&app, "Gamma", "known@gamma.example").await;
     nth_mailbox_email(&app, 1).await;
 
-    let known = app
-        .graphql(REQUEST_RESET, json!({"e": "known@gamma.example"}))
-        .await;
-    let unknown = app
-        .graphql(REQUEST_RESET, json!({"e": "nobody@gamma.example"}))
-        .await;
+    let known = app.graphql(REQUEST_RESET, json!({"e": "known@gamma.example"})).await;
+    let unknown = app.graphql(REQUEST_RESET, json!({"e": "nobody@gamma.example"})).await;
     assert_eq!(known, unknown);
     nth_mailbox_email(&app, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        mailbox(&app.mailbox_dir).len(),
-        2,
-        "no email for an unknown address"
-    );
+    assert_eq!(mailbox(&app.mailbox_dir).len(), 2, "no email for an unknown address");
 
     let wrong_password = login_body(&app, "known@gamma.example", "Wrong-Password-1!").await;
     let unknown_user = login_body(&app, "nobody@gamma.example", "Wrong-Password-1!").await;
@@ -330,17 +214,11 @@ async fn unknown_addresses_are_not_revealed(app: TestApp) {
 
 async fn repeated_failures_lock_the_account(app: TestApp) {
     provision(&app, "Delta", "owner@delta.example").await;
-    let temporary = value_after(
-        &nth_mailbox_email(&app, 1).await.1,
-        "Your temporary password is:",
-    );
+    let temporary = value_after(&nth_mailbox_email(&app, 1).await.1, "Your temporary password is:");
 
     // Four failures, then a success: the counter starts over.
     for _ in 0..4 {
-        assert_eq!(
-            error_code(&login_body(&app, "owner@delta.example", "Wrong-Password-1!").await),
-            "UNAUTHENTICATED"
-        );
+        assert_eq!(error_code(&login_body(&app, "owner@delta.example", "Wrong-Password-1!").await), "UNAUTHENTICATED");
     }
     app.login("owner@delta.example", &temporary).await;
     for _ in 0..4 {
@@ -354,12 +232,9 @@ async fn repeated_failures_lock_the_account(app: TestApp) {
     }
     let body = login_body(&app, "owner@delta.example", &temporary).await;
     assert_eq!(error_code(&body), "RATE_LIMITED");
-    let wait = body["errors"][0]["extensions"]["retryAfterSeconds"]
-        .as_u64()
-        .unwrap();
+    let wait = body["errors"][0]["extensions"]["retryAfterSeconds"].as_u64().unwrap();
     assert!((890..=900).contains(&wait), "{wait}");
-    app.clock
-        .advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    app.clock.advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
     app.login("owner@delta.example", &temporary).await;
 
     let locked = audit_events::Entity::find()
@@ -371,46 +246,25 @@ async fn repeated_failures_lock_the_account(app: TestApp) {
 }
 
 async fn login_attempts_are_limited_per_client_address(app: TestApp) {
-    let limited = TestApp::spawn_with(
-        app.backend.clone(),
-        &[("PORTAL_LOGIN_ATTEMPTS_PER_MINUTE", "3")],
-    )
-    .await;
+    let limited = TestApp::spawn_with(app.backend.clone(), &[("PORTAL_LOGIN_ATTEMPTS_PER_MINUTE", "3")]).await;
     for _ in 0..3 {
         let body = login_body(&limited, "someone@example.com", "Wrong-Password-1!").await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED");
     }
     let body = login_body(&limited, OPERATOR_EMAIL, OPERATOR_PASSWORD).await;
-    assert_eq!(
-        error_code(&body),
-        "RATE_LIMITED",
-        "even with the right password"
-    );
+    assert_eq!(error_code(&body), "RATE_LIMITED", "even with the right password");
 }
 
 async fn a_temporary_password_allows_only_changing_it(app: TestApp) {
     provision(&app, "Epsilon", "owner@epsilon.example").await;
-    let temporary = value_after(
-        &nth_mailbox_email(&app, 1).await.1,
-        "Your temporary password is:",
-    );
+    let temporary = value_after(&nth_mailbox_email(&app, 1).await.1, "Your temporary password is:");
     let token = app.login("owner@epsilon.example", &temporary).await;
-    let body = app
-        .graphql_as(Some(&token), "{ viewer { email } }", json!({}))
-        .await;
+    let body = app.graphql_as(Some(&token), "{ viewer { email } }", json!({})).await;
     assert_eq!(data(&body)["viewer"]["email"], "owner@epsilon.example");
-    let body = app
-        .graphql_as(Some(&token), "mutation { logout }", json!({}))
-        .await;
+    let body = app.graphql_as(Some(&token), "mutation { logout }", json!({})).await;
     assert_eq!(data(&body)["logout"], true);
-    let body = app
-        .graphql_as(Some(&token), "{ viewer { email } }", json!({}))
-        .await;
-    assert_eq!(
-        error_code(&body),
-        "UNAUTHENTICATED",
-        "logout revokes the session"
-    );
+    let body = app.graphql_as(Some(&token), "{ viewer { email } }", json!({})).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "logout revokes the session");
 }
 
 async fn owners_see_only_their_company(app: TestApp) {
@@ -424,43 +278,28 @@ async fn owners_see_only_their_company(app: TestApp) {
         let temporary = value_after(&text, "Your temporary password is:");
         let token = app.login(&owner, &temporary).await;
         let new = format!("{}-Harbour-2026", company.to_uppercase());
-        let body = app
-            .graphql_as(Some(&token), CHANGE, json!({"c": temporary, "n": new}))
-            .await;
+        let body = app.graphql_as(Some(&token), CHANGE, json!({"c": temporary, "n": new})).await;
         data(&body);
         tokens.push(token);
     }
-    let body = app
-        .graphql_as(
-            Some(&tokens[0]),
-            "{ company { name } viewer { email } }",
-            json!({}),
-        )
-        .await;
+    let body = app.graphql_as(Some(&tokens[0]), "{ company { name } viewer { email } }", json!({})).await;
     assert_eq!(data(&body)["company"]["name"], "North");
     assert_eq!(data(&body)["viewer"]["email"], "owner@north.example");
-    let body = app
-        .graphql_as(Some(&tokens[1]), "{ company { name } }", json!({}))
-        .await;
+    let body = app.graphql_as(Some(&tokens[1]), "{ company { name } }", json!({})).await;
     assert_eq!(data(&body)["company"]["name"], "South");
 
     // Only operators provision; an owner cannot create or claim another company.
     let input = json!({"name": "Annex", "ownerEmail": "x@annex.example", "ownerGivenName": "X", "ownerSurname": "Y"});
-    let body = app
-        .graphql_as(Some(&tokens[0]), PROVISION, json!({"input": input}))
-        .await;
+    let body = app.graphql_as(Some(&tokens[0]), PROVISION, json!({"input": input})).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
     // Staff have no company.
     let operator = app.operator_token().await;
-    let body = app
-        .graphql_as(Some(&operator), "{ company { name } }", json!({}))
-        .await;
+    let body = app.graphql_as(Some(&operator), "{ company { name } }", json!({})).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
     // Duplicates are conflicts naming the field.
-    let input = json!({"name": "North", "ownerEmail": "other@north.example", "ownerGivenName": "O", "ownerSurname": "N"});
-    let body = app
-        .graphql_as(Some(&operator), PROVISION, json!({"input": input}))
-        .await;
+    let input =
+        json!({"name": "North", "ownerEmail": "other@north.example", "ownerGivenName": "O", "ownerSurname": "N"});
+    let body = app.graphql_as(Some(&operator), PROVISION, json!({"input": input})).await;
     assert_eq!(error_code(&body), "CONFLICT");
     assert_eq!(body["errors"][0]["extensions"]["field"], "name");
 }
@@ -468,8 +307,7 @@ async fn owners_see_only_their_company(app: TestApp) {
 async fn the_reset_page_lists_the_rules_and_submits(app: TestApp) {
     provision(&app, "Zeta", "owner@zeta.example").await;
     nth_mailbox_email(&app, 1).await;
-    app.graphql(REQUEST_RESET, json!({"e": "owner@zeta.example"}))
-        .await;
+    app.graphql(REQUEST_RESET, json!({"e": "owner@zeta.example"})).await;
     let text = nth_mailbox_email(&app, 2).await.1;
     let url = link(&text, "http://127.0.0.1:8080/reset-password?token=");
     let path = url.trim_start_matches("http://127.0.0.1:8080");
@@ -478,32 +316,17 @@ async fn the_reset_page_lists_the_rules_and_submits(app: TestApp) {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     let page = response.text().await.unwrap();
-    for rule in [
-        "At least 12 characters",
-        "At least one digit",
-        "Is not one of your last 5 passwords",
-    ] {
+    for rule in ["At least 12 characters", "At least one digit", "Is not one of your last 5 passwords"] {
         assert!(page.contains(rule), "{rule} not listed");
     }
     assert!(page.contains("<button type=\"submit\">Change password</button>"));
     assert!(!page.contains("<script src"), "no script from the network");
 
     // Submit as the page's script does: the mutation text it embeds, the token from its URL.
-    let embedded = page
-        .split("query: ")
-        .nth(1)
-        .unwrap()
-        .split(", variables")
-        .next()
-        .unwrap();
+    let embedded = page.split("query: ").nth(1).unwrap().split(", variables").next().unwrap();
     let mutation: String = serde_json::from_str(embedded).unwrap();
     let token = url.split("token=").nth(1).unwrap();
-    let body = app
-        .graphql(
-            &mutation,
-            json!({"token": token, "password": "Zesty-Lemon-2026"}),
-        )
-        .await;
+    let body = app.graphql(&mutation, json!({"token": token, "password": "Zesty-Lemon-2026"})).await;
     assert_eq!(data(&body)["resetPassword"], true);
     app.login("owner@zeta.example", "Zesty-Lemon-2026").await;
 }
@@ -511,10 +334,7 @@ async fn the_reset_page_lists_the_rules_and_submits(app: TestApp) {
 /// Start-up creates the operator once: a restart (or a second replica) does not make another.
 #[tokio::test]
 async fn the_operator_is_bootstrapped_once() {
-    for backend in [Some(Backend::Sqlite), Backend::postgres()]
-        .into_iter()
-        .flatten()
-    {
+    for backend in [Some(Backend::Sqlite), Backend::postgres()].into_iter().flatten() {
         let database = TestDatabase::create(&backend).await;
         let dir = tempfile::tempdir().unwrap();
         let vars = [
@@ -538,10 +358,7 @@ async fn the_operator_is_bootstrapped_once() {
                 .unwrap();
             assert_eq!(operators.len(), 1);
             assert_eq!(operators[0].email, "ops@example.com");
-            assert!(
-                operators[0].must_change_password,
-                "a generated password is temporary"
-            );
+            assert!(operators[0].must_change_password, "a generated password is temporary");
             app.services().db.clone().close().await.unwrap();
         }
     }

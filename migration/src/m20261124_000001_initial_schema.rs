@@ -30,11 +30,7 @@ fn fk(
     to_table: impl IntoIden,
     on_delete: ForeignKeyAction,
 ) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from_table, from_col)
-        .to(to_table, Common::Id)
-        .on_delete(on_delete)
-        .take()
+    ForeignKey::create().from(from_table, from_col).to(to_table, Common::Id).on_delete(on_delete).take()
 }
 
 fn index(table: impl IntoTableRef, name: &str, cols: &[&'static str]) -> IndexCreateStatement {
@@ -60,12 +56,7 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(
-            index(Companies::Table, "ux_companies_name", &["name"])
-                .unique()
-                .take(),
-        )
-        .await?;
+        m.create_index(index(Companies::Table, "ux_companies_name", &["name"]).unique().take()).await?;
 
         m.create_table(
             Table::create()
@@ -74,23 +65,12 @@ impl MigrationTrait for Migration {
                 .col(uuid(Common::CompanyId))
                 .col(string_len(SubAccounts::Name, 200))
                 .col(created_at())
-                .foreign_key(&mut fk(
-                    SubAccounts::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(SubAccounts::Table, Common::CompanyId, Companies::Table, Cascade))
                 .take(),
         )
         .await?;
         m.create_index(
-            index(
-                SubAccounts::Table,
-                "ux_sub_accounts_company_name",
-                &["company_id", "name"],
-            )
-            .unique()
-            .take(),
+            index(SubAccounts::Table, "ux_sub_accounts_company_name", &["company_id", "name"]).unique().take(),
         )
         .await?;
 
@@ -128,56 +108,23 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null(Users::AnonymizedAt))
                 .col(created_at())
                 .col(updated_at())
-                .foreign_key(&mut fk(
-                    Users::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Restrict,
-                ))
+                .foreign_key(&mut fk(Users::Table, Common::CompanyId, Companies::Table, Restrict))
                 .take(),
         )
         .await?;
-        m.create_index(
-            index(Users::Table, "ux_users_email", &["email"])
-                .unique()
-                .take(),
-        )
-        .await?;
-        m.create_index(index(
-            Users::Table,
-            "ix_users_company_status",
-            &["company_id", "status"],
-        ))
-        .await?;
-        m.create_index(index(
-            Users::Table,
-            "ix_users_company_order",
-            &["company_id", "surname", "given_name", "id"],
-        ))
-        .await?;
-        m.create_index(index(
-            Users::Table,
-            "ix_users_manager_email",
-            &["manager_email"],
-        ))
-        .await?;
+        m.create_index(index(Users::Table, "ux_users_email", &["email"]).unique().take()).await?;
+        m.create_index(index(Users::Table, "ix_users_company_status", &["company_id", "status"])).await?;
+        m.create_index(index(Users::Table, "ix_users_company_order", &["company_id", "surname", "given_name", "id"]))
+            .await?;
+        m.create_index(index(Users::Table, "ix_users_manager_email", &["manager_email"])).await?;
 
         m.create_table(
             Table::create()
                 .table(UserModules::Table)
                 .col(uuid(UserModules::UserId))
                 .col(kind(UserModules::Module))
-                .primary_key(
-                    Index::create()
-                        .col(UserModules::UserId)
-                        .col(UserModules::Module),
-                )
-                .foreign_key(&mut fk(
-                    UserModules::Table,
-                    UserModules::UserId,
-                    Users::Table,
-                    Cascade,
-                ))
+                .primary_key(Index::create().col(UserModules::UserId).col(UserModules::Module))
+                .foreign_key(&mut fk(UserModules::Table, UserModules::UserId, Users::Table, Cascade))
                 .take(),
         )
         .await?;
@@ -187,17 +134,8 @@ impl MigrationTrait for Migration {
                 .table(UserSubAccounts::Table)
                 .col(uuid(UserSubAccounts::UserId))
                 .col(uuid(UserSubAccounts::SubAccountId))
-                .primary_key(
-                    Index::create()
-                        .col(UserSubAccounts::UserId)
-                        .col(UserSubAccounts::SubAccountId),
-                )
-                .foreign_key(&mut fk(
-                    UserSubAccounts::Table,
-                    UserSubAccounts::UserId,
-                    Users::Table,
-                    Cascade,
-                ))
+                .primary_key(Index::create().col(UserSubAccounts::UserId).col(UserSubAccounts::SubAccountId))
+                .foreign_key(&mut fk(UserSubAccounts::Table, UserSubAccounts::UserId, Users::Table, Cascade))
                 .foreign_key(&mut fk(
                     UserSubAccounts::Table,
                     UserSubAccounts::SubAccountId,
@@ -216,21 +154,11 @@ impl MigrationTrait for Migration {
                 .col(uuid(Common::UserId))
                 .col(text(PasswordHistory::PasswordHash))
                 .col(created_at())
-                .foreign_key(&mut fk(
-                    PasswordHistory::Table,
-                    Common::UserId,
-                    Users::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(PasswordHistory::Table, Common::UserId, Users::Table, Cascade))
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            PasswordHistory::Table,
-            "ix_password_history_user",
-            &["user_id", "created_at"],
-        ))
-        .await?;
+        m.create_index(index(PasswordHistory::Table, "ix_password_history_user", &["user_id", "created_at"])).await?;
 
         m.create_table(
             Table::create()
@@ -244,23 +172,12 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null(Sessions::RevokedAt))
                 .col(string_len_null(Sessions::ClientAddress, 64))
                 .col(string_len_null(Sessions::UserAgent, 400))
-                .foreign_key(&mut fk(
-                    Sessions::Table,
-                    Common::UserId,
-                    Users::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(Sessions::Table, Common::UserId, Users::Table, Cascade))
                 .take(),
         )
         .await?;
-        m.create_index(
-            index(Sessions::Table, "ux_sessions_token_hash", &["token_hash"])
-                .unique()
-                .take(),
-        )
-        .await?;
-        m.create_index(index(Sessions::Table, "ix_sessions_user", &["user_id"]))
-            .await?;
+        m.create_index(index(Sessions::Table, "ux_sessions_token_hash", &["token_hash"]).unique().take()).await?;
+        m.create_index(index(Sessions::Table, "ix_sessions_user", &["user_id"])).await?;
 
         // Single-use links: password reset, account activation, invitation.
         m.create_table(
@@ -274,31 +191,12 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone(LinkTokens::ExpiresAt))
                 .col(timestamp_with_time_zone_null(LinkTokens::UsedAt))
                 .col(timestamp_with_time_zone_null(LinkTokens::VoidedAt))
-                .foreign_key(&mut fk(
-                    LinkTokens::Table,
-                    Common::UserId,
-                    Users::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(LinkTokens::Table, Common::UserId, Users::Table, Cascade))
                 .take(),
         )
         .await?;
-        m.create_index(
-            index(
-                LinkTokens::Table,
-                "ux_link_tokens_token_hash",
-                &["token_hash"],
-            )
-            .unique()
-            .take(),
-        )
-        .await?;
-        m.create_index(index(
-            LinkTokens::Table,
-            "ix_link_tokens_user_purpose",
-            &["user_id", "purpose"],
-        ))
-        .await?;
+        m.create_index(index(LinkTokens::Table, "ux_link_tokens_token_hash", &["token_hash"]).unique().take()).await?;
+        m.create_index(index(LinkTokens::Table, "ix_link_tokens_user_purpose", &["user_id", "purpose"])).await?;
 
         // The invited person is a `users` row with status INVITED (so they are listed, and hold the
         // role, modules and sub-accounts granted); revoking deletes that row, the invitation stays.
@@ -318,24 +216,9 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null(Invitations::AcceptedAt))
                 .col(timestamp_with_time_zone_null(Invitations::RevokedAt))
                 .col(created_at())
-                .foreign_key(&mut fk(
-                    Invitations::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    Invitations::Table,
-                    Common::UserId,
-                    Users::Table,
-                    SetNull,
-                ))
-                .foreign_key(&mut fk(
-                    Invitations::Table,
-                    Invitations::InvitedBy,
-                    Users::Table,
-                    SetNull,
-                ))
+                .foreign_key(&mut fk(Invitations::Table, Common::CompanyId, Companies::Table, Cascade))
+                .foreign_key(&mut fk(Invitations::Table, Common::UserId, Users::Table, SetNull))
+                .foreign_key(&mut fk(Invitations::Table, Invitations::InvitedBy, Users::Table, SetNull))
                 .take(),
         )
         .await?;
@@ -345,12 +228,7 @@ impl MigrationTrait for Migration {
             &["company_id", "status", "created_at"],
         ))
         .await?;
-        m.create_index(index(
-            Invitations::Table,
-            "ix_invitations_email",
-            &["email"],
-        ))
-        .await?;
+        m.create_index(index(Invitations::Table, "ix_invitations_email", &["email"])).await?;
 
         m.create_table(
             Table::create()
@@ -363,33 +241,13 @@ impl MigrationTrait for Migration {
                 .col(kind(ServiceSubscriptions::Status))
                 .col(created_at())
                 .col(updated_at())
-                .foreign_key(&mut fk(
-                    ServiceSubscriptions::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    ServiceSubscriptions::Table,
-                    Common::OwnerId,
-                    Users::Table,
-                    Restrict,
-                ))
+                .foreign_key(&mut fk(ServiceSubscriptions::Table, Common::CompanyId, Companies::Table, Cascade))
+                .foreign_key(&mut fk(ServiceSubscriptions::Table, Common::OwnerId, Users::Table, Restrict))
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            ServiceSubscriptions::Table,
-            "ix_subscriptions_company",
-            &["company_id"],
-        ))
-        .await?;
-        m.create_index(index(
-            ServiceSubscriptions::Table,
-            "ix_subscriptions_owner",
-            &["owner_id"],
-        ))
-        .await?;
+        m.create_index(index(ServiceSubscriptions::Table, "ix_subscriptions_company", &["company_id"])).await?;
+        m.create_index(index(ServiceSubscriptions::Table, "ix_subscriptions_owner", &["owner_id"])).await?;
 
         m.create_table(
             Table::create()
@@ -407,31 +265,17 @@ impl MigrationTrait for Migration {
                     ServiceSubscriptions::Table,
                     Cascade,
                 ))
-                .foreign_key(&mut fk(
-                    SubscriptionMembers::Table,
-                    Common::UserId,
-                    Users::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(SubscriptionMembers::Table, Common::UserId, Users::Table, Cascade))
                 .take(),
         )
         .await?;
         m.create_index(
-            index(
-                SubscriptionMembers::Table,
-                "ux_subscription_members",
-                &["subscription_id", "user_id"],
-            )
-            .unique()
-            .take(),
+            index(SubscriptionMembers::Table, "ux_subscription_members", &["subscription_id", "user_id"])
+                .unique()
+                .take(),
         )
         .await?;
-        m.create_index(index(
-            SubscriptionMembers::Table,
-            "ix_subscription_members_user",
-            &["user_id"],
-        ))
-        .await?;
+        m.create_index(index(SubscriptionMembers::Table, "ix_subscription_members_user", &["user_id"])).await?;
 
         m.create_table(
             Table::create()
@@ -443,39 +287,17 @@ impl MigrationTrait for Migration {
                 .col(uuid(Common::OwnerId))
                 .col(created_at())
                 .col(updated_at())
-                .foreign_key(&mut fk(
-                    Projects::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    Projects::Table,
-                    Common::SubscriptionId,
-                    ServiceSubscriptions::Table,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    Projects::Table,
-                    Common::OwnerId,
-                    Users::Table,
-                    Restrict,
-                ))
+                .foreign_key(&mut fk(Projects::Table, Common::CompanyId, Companies::Table, Cascade))
+                .foreign_key(&mut fk(Projects::Table, Common::SubscriptionId, ServiceSubscriptions::Table, Cascade))
+                .foreign_key(&mut fk(Projects::Table, Common::OwnerId, Users::Table, Restrict))
                 .take(),
         )
         .await?;
         m.create_index(
-            index(
-                Projects::Table,
-                "ux_projects_subscription_name",
-                &["subscription_id", "name"],
-            )
-            .unique()
-            .take(),
+            index(Projects::Table, "ux_projects_subscription_name", &["subscription_id", "name"]).unique().take(),
         )
         .await?;
-        m.create_index(index(Projects::Table, "ix_projects_owner", &["owner_id"]))
-            .await?;
+        m.create_index(index(Projects::Table, "ix_projects_owner", &["owner_id"])).await?;
 
         m.create_table(
             Table::create()
@@ -485,23 +307,12 @@ impl MigrationTrait for Migration {
                 .col(kind(Environments::Kind))
                 .col(string_len(Environments::Name, 200))
                 .col(created_at())
-                .foreign_key(&mut fk(
-                    Environments::Table,
-                    Common::ProjectId,
-                    Projects::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(Environments::Table, Common::ProjectId, Projects::Table, Cascade))
                 .take(),
         )
         .await?;
         m.create_index(
-            index(
-                Environments::Table,
-                "ux_environments_project_name",
-                &["project_id", "name"],
-            )
-            .unique()
-            .take(),
+            index(Environments::Table, "ux_environments_project_name", &["project_id", "name"]).unique().take(),
         )
         .await?;
 
@@ -514,33 +325,13 @@ impl MigrationTrait for Migration {
                 .col(uuid(Common::OwnerId))
                 .col(created_at())
                 .col(updated_at())
-                .foreign_key(&mut fk(
-                    Models::Table,
-                    Common::ProjectId,
-                    Projects::Table,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    Models::Table,
-                    Common::OwnerId,
-                    Users::Table,
-                    Restrict,
-                ))
+                .foreign_key(&mut fk(Models::Table, Common::ProjectId, Projects::Table, Cascade))
+                .foreign_key(&mut fk(Models::Table, Common::OwnerId, Users::Table, Restrict))
                 .take(),
         )
         .await?;
-        m.create_index(index(Models::Table, "ix_models_owner", &["owner_id"]))
-            .await?;
-        m.create_index(
-            index(
-                Models::Table,
-                "ux_models_project_name",
-                &["project_id", "name"],
-            )
-            .unique()
-            .take(),
-        )
-        .await?;
+        m.create_index(index(Models::Table, "ix_models_owner", &["owner_id"])).await?;
+        m.create_index(index(Models::Table, "ux_models_project_name", &["project_id", "name"]).unique().take()).await?;
 
         m.create_table(
             Table::create()
@@ -549,37 +340,14 @@ impl MigrationTrait for Migration {
                 .col(uuid(Common::ProjectId))
                 .col(uuid(Common::UserId))
                 .col(created_at())
-                .foreign_key(&mut fk(
-                    ProjectMembers::Table,
-                    Common::ProjectId,
-                    Projects::Table,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    ProjectMembers::Table,
-                    Common::UserId,
-                    Users::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(ProjectMembers::Table, Common::ProjectId, Projects::Table, Cascade))
+                .foreign_key(&mut fk(ProjectMembers::Table, Common::UserId, Users::Table, Cascade))
                 .take(),
         )
         .await?;
-        m.create_index(
-            index(
-                ProjectMembers::Table,
-                "ux_project_members",
-                &["project_id", "user_id"],
-            )
-            .unique()
-            .take(),
-        )
-        .await?;
-        m.create_index(index(
-            ProjectMembers::Table,
-            "ix_project_members_user",
-            &["user_id"],
-        ))
-        .await?;
+        m.create_index(index(ProjectMembers::Table, "ux_project_members", &["project_id", "user_id"]).unique().take())
+            .await?;
+        m.create_index(index(ProjectMembers::Table, "ix_project_members_user", &["user_id"])).await?;
 
         m.create_table(
             Table::create()
@@ -598,42 +366,22 @@ impl MigrationTrait for Migration {
                     ServiceSubscriptions::Table,
                     Cascade,
                 ))
-                .foreign_key(&mut fk(
-                    SupportContacts::Table,
-                    Common::UserId,
-                    Users::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(SupportContacts::Table, Common::UserId, Users::Table, Cascade))
                 .take(),
         )
         .await?;
         m.create_index(
-            index(
-                SupportContacts::Table,
-                "ux_support_contacts",
-                &["subscription_id", "user_id"],
-            )
-            .unique()
-            .take(),
+            index(SupportContacts::Table, "ux_support_contacts", &["subscription_id", "user_id"]).unique().take(),
         )
         .await?;
-        m.create_index(index(
-            SupportContacts::Table,
-            "ix_support_contacts_user",
-            &["user_id"],
-        ))
-        .await?;
+        m.create_index(index(SupportContacts::Table, "ix_support_contacts_user", &["user_id"])).await?;
 
         m.create_table(
             Table::create()
                 .table(SupportContactRoles::Table)
                 .col(uuid(SupportContactRoles::ContactId))
                 .col(kind(SupportContactRoles::Role))
-                .primary_key(
-                    Index::create()
-                        .col(SupportContactRoles::ContactId)
-                        .col(SupportContactRoles::Role),
-                )
+                .primary_key(Index::create().col(SupportContactRoles::ContactId).col(SupportContactRoles::Role))
                 .foreign_key(&mut fk(
                     SupportContactRoles::Table,
                     SupportContactRoles::ContactId,
@@ -661,57 +409,28 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null(SupportTickets::ConfirmedAt))
                 .col(created_at())
                 .col(updated_at())
-                .foreign_key(&mut fk(
-                    SupportTickets::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(SupportTickets::Table, Common::CompanyId, Companies::Table, Cascade))
                 .foreign_key(&mut fk(
                     SupportTickets::Table,
                     Common::SubscriptionId,
                     ServiceSubscriptions::Table,
                     Cascade,
                 ))
-                .foreign_key(&mut fk(
-                    SupportTickets::Table,
-                    SupportTickets::OpenedBy,
-                    Users::Table,
-                    Restrict,
-                ))
-                .foreign_key(&mut fk(
-                    SupportTickets::Table,
-                    SupportTickets::RelatedUserId,
-                    Users::Table,
-                    SetNull,
-                ))
+                .foreign_key(&mut fk(SupportTickets::Table, SupportTickets::OpenedBy, Users::Table, Restrict))
+                .foreign_key(&mut fk(SupportTickets::Table, SupportTickets::RelatedUserId, Users::Table, SetNull))
                 .foreign_key(&mut fk(
                     SupportTickets::Table,
                     SupportTickets::RelatedMemberId,
                     SubscriptionMembers::Table,
                     SetNull,
                 ))
-                .foreign_key(&mut fk(
-                    SupportTickets::Table,
-                    SupportTickets::ConfirmedBy,
-                    Users::Table,
-                    SetNull,
-                ))
+                .foreign_key(&mut fk(SupportTickets::Table, SupportTickets::ConfirmedBy, Users::Table, SetNull))
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            SupportTickets::Table,
-            "ix_support_tickets_company",
-            &["company_id", "created_at"],
-        ))
-        .await?;
-        m.create_index(index(
-            SupportTickets::Table,
-            "ix_support_tickets_opened_by",
-            &["opened_by"],
-        ))
-        .await?;
+        m.create_index(index(SupportTickets::Table, "ix_support_tickets_company", &["company_id", "created_at"]))
+            .await?;
+        m.create_index(index(SupportTickets::Table, "ix_support_tickets_opened_by", &["opened_by"])).await?;
 
         m.create_table(
             Table::create()
@@ -734,27 +453,12 @@ impl MigrationTrait for Migration {
                 .col(created_at())
                 .col(timestamp_with_time_zone_null(ImportJobs::StartedAt))
                 .col(timestamp_with_time_zone_null(ImportJobs::FinishedAt))
-                .foreign_key(&mut fk(
-                    ImportJobs::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    ImportJobs::Table,
-                    ImportJobs::StartedBy,
-                    Users::Table,
-                    SetNull,
-                ))
+                .foreign_key(&mut fk(ImportJobs::Table, Common::CompanyId, Companies::Table, Cascade))
+                .foreign_key(&mut fk(ImportJobs::Table, ImportJobs::StartedBy, Users::Table, SetNull))
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            ImportJobs::Table,
-            "ix_import_jobs_company",
-            &["company_id", "created_at"],
-        ))
-        .await?;
+        m.create_index(index(ImportJobs::Table, "ix_import_jobs_company", &["company_id", "created_at"])).await?;
 
         // The uploaded file, kept in the database (in chunks) so that any replica can build the
         // error log or commit a dry run without a shared disk.
@@ -764,17 +468,8 @@ impl MigrationTrait for Migration {
                 .col(uuid(ImportFileChunks::JobId))
                 .col(integer(ImportFileChunks::Seq))
                 .col(blob(ImportFileChunks::Data))
-                .primary_key(
-                    Index::create()
-                        .col(ImportFileChunks::JobId)
-                        .col(ImportFileChunks::Seq),
-                )
-                .foreign_key(&mut fk(
-                    ImportFileChunks::Table,
-                    ImportFileChunks::JobId,
-                    ImportJobs::Table,
-                    Cascade,
-                ))
+                .primary_key(Index::create().col(ImportFileChunks::JobId).col(ImportFileChunks::Seq))
+                .foreign_key(&mut fk(ImportFileChunks::Table, ImportFileChunks::JobId, ImportJobs::Table, Cascade))
                 .take(),
         )
         .await?;
@@ -789,21 +484,11 @@ impl MigrationTrait for Migration {
                 .col(kind(ImportRowIssues::Severity))
                 .col(string_len(ImportRowIssues::Code, 60))
                 .col(text(ImportRowIssues::Message))
-                .foreign_key(&mut fk(
-                    ImportRowIssues::Table,
-                    ImportRowIssues::JobId,
-                    ImportJobs::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(ImportRowIssues::Table, ImportRowIssues::JobId, ImportJobs::Table, Cascade))
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            ImportRowIssues::Table,
-            "ix_import_row_issues_job",
-            &["job_id", "row_number"],
-        ))
-        .await?;
+        m.create_index(index(ImportRowIssues::Table, "ix_import_row_issues_job", &["job_id", "row_number"])).await?;
 
         // Append-only: no foreign keys, so that nothing (anonymization, removal) can change or
         // cascade-delete an event; ids keep pointing at what they named.
@@ -823,18 +508,8 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            AuditEvents::Table,
-            "ix_audit_events_company",
-            &["company_id", "created_at"],
-        ))
-        .await?;
-        m.create_index(index(
-            AuditEvents::Table,
-            "ix_audit_events_target",
-            &["target_id", "created_at"],
-        ))
-        .await?;
+        m.create_index(index(AuditEvents::Table, "ix_audit_events_company", &["company_id", "created_at"])).await?;
+        m.create_index(index(AuditEvents::Table, "ix_audit_events_target", &["target_id", "created_at"])).await?;
 
         // The transactional outbox: one row per event, written in the same transaction as the
         // change that caused it; then one delivery per notifier plugin that accepts it.
@@ -846,12 +521,7 @@ impl MigrationTrait for Migration {
                 .col(string_len(OutboxEvents::EventType, 80))
                 .col(json(OutboxEvents::Payload))
                 .col(created_at())
-                .foreign_key(&mut fk(
-                    OutboxEvents::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(OutboxEvents::Table, Common::CompanyId, Companies::Table, Cascade))
                 .take(),
         )
         .await?;
@@ -874,33 +544,13 @@ impl MigrationTrait for Migration {
                 .col(text_null(Deliveries::LastError))
                 .col(created_at())
                 .col(timestamp_with_time_zone_null(Deliveries::DeliveredAt))
-                .foreign_key(&mut fk(
-                    Deliveries::Table,
-                    Deliveries::EventId,
-                    OutboxEvents::Table,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    Deliveries::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(Deliveries::Table, Deliveries::EventId, OutboxEvents::Table, Cascade))
+                .foreign_key(&mut fk(Deliveries::Table, Common::CompanyId, Companies::Table, Cascade))
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            Deliveries::Table,
-            "ix_deliveries_due",
-            &["status", "next_attempt_at"],
-        ))
-        .await?;
-        m.create_index(index(
-            Deliveries::Table,
-            "ix_deliveries_company",
-            &["company_id", "created_at"],
-        ))
-        .await?;
+        m.create_index(index(Deliveries::Table, "ix_deliveries_due", &["status", "next_attempt_at"])).await?;
+        m.create_index(index(Deliveries::Table, "ix_deliveries_company", &["company_id", "created_at"])).await?;
 
         m.create_table(
             Table::create()
@@ -912,12 +562,7 @@ impl MigrationTrait for Migration {
                 .col(text_null(DeliveryAttempts::Error))
                 .col(integer(DeliveryAttempts::DurationMs))
                 .col(timestamp_with_time_zone(DeliveryAttempts::AttemptedAt))
-                .foreign_key(&mut fk(
-                    DeliveryAttempts::Table,
-                    DeliveryAttempts::DeliveryId,
-                    Deliveries::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(DeliveryAttempts::Table, DeliveryAttempts::DeliveryId, Deliveries::Table, Cascade))
                 .take(),
         )
         .await?;
@@ -941,21 +586,11 @@ impl MigrationTrait for Migration {
                 .col(string_len_null(WebhookEndpoints::Description, 400))
                 .col(boolean(WebhookEndpoints::Enabled).default(true))
                 .col(created_at())
-                .foreign_key(&mut fk(
-                    WebhookEndpoints::Table,
-                    Common::CompanyId,
-                    Companies::Table,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(WebhookEndpoints::Table, Common::CompanyId, Companies::Table, Cascade))
                 .take(),
         )
         .await?;
-        m.create_index(index(
-            WebhookEndpoints::Table,
-            "ix_webhook_endpoints_company",
-            &["company_id"],
-        ))
-        .await?;
+        m.create_index(index(WebhookEndpoints::Table, "ix_webhook_endpoints_company", &["company_id"])).await?;
 
         Ok(())
     }

@@ -39,13 +39,10 @@ use crate::config::DatabaseUrl;
 /// Opens the pool; for SQLite, creates the database file's folder first (the `mode=rwc` in the
 /// default URL creates the file itself).
 pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
-    if let DatabaseUrl::Sqlite {
-        path: Some(path), ..
-    } = database
+    if let DatabaseUrl::Sqlite { path: Some(path), .. } = database
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the database folder {}", dir.display()))?;
     }
     let mut options = ConnectOptions::new(database.as_str());
     options
@@ -55,14 +52,10 @@ pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnectio
     if let DatabaseUrl::Postgres { .. } = database {
         options.max_connections(20).min_connections(1);
     }
-    Database::connect(options)
-        .await
-        .with_context(|| format!("cannot connect to the database {}", database.redacted()))
+    Database::connect(options).await.with_context(|| format!("cannot connect to the database {}", database.redacted()))
 }
 
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
-        .await
-        .context("database migration failed")
+    Migrator::up(db, None).await.context("database migration failed")
 }

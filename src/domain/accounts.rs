@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -38,12 +38,7 @@ fn wrong_credentials() -> DomainError {
     DomainError::Unauthenticated("Email or password is incorrect".into())
 }
 
-pub async fn login(
-    svc: &Services,
-    email: &str,
-    password: &str,
-    client: Option<IpAddr>,
-) -> DomainResult<NewSession> {
+pub async fn login(svc: &Services, email: &str, password: &str, client: Option<IpAddr>) -> DomainResult<NewSession> {
     if let Some(address) = client {
         svc.login_limiter.check(address)?;
     }
@@ -58,15 +53,9 @@ pub async fn login(
         return Err(wrong_credentials());
     };
     if let Some(locked_until) = user.locked_until.filter(|until| *until > now) {
-        return Err(DomainError::RateLimited {
-            retry_after: (locked_until - now).to_std().unwrap_or_default(),
-        });
+        return Err(DomainError::RateLimited { retry_after: (locked_until - now).to_std().unwrap_or_default() });
     }
-    if !svc
-        .passwords
-        .verify(password, user.password_hash.as_deref())
-        .await?
-    {
+    if !svc.passwords.verify(password, user.password_hash.as_deref()).await? {
         record_failed_login(svc, user, now).await?;
         return Err(wrong_credentials());
     }
@@ -104,27 +93,14 @@ pub async fn login(
         .record(&tx, now)
         .await?;
     svc.commit(tx).await?;
-    Ok(NewSession {
-        token,
-        expires_at,
-        user,
-    })
+    Ok(NewSession { token, expires_at, user })
 }
 
 /// Counts a failure in the current window; the fifth within it locks the account.
-async fn record_failed_login(
-    svc: &Services,
-    user: users::Model,
-    now: DateTime<Utc>,
-) -> DomainResult<()> {
-    let window_open = user
-        .first_failed_login_at
-        .is_some_and(|first| now - first < LOCKOUT_WINDOW);
-    let (count, first) = if window_open {
-        (user.failed_login_count + 1, user.first_failed_login_at)
-    } else {
-        (1, Some(now))
-    };
+async fn record_failed_login(svc: &Services, user: users::Model, now: DateTime<Utc>) -> DomainResult<()> {
+    let window_open = user.first_failed_login_at.is_some_and(|first| now - first < LOCKOUT_WINDOW);
+    let (count, first) =
+        if window_open { (user.failed_login_count + 1, user.first_failed_login_at) } else { (1, Some(now)) };
     let locked = count >= LOCKOUT_THRESHOLD;
     let tx = svc.begin().await?;
     let (user_id, company_id) = (user.id, user.company_id);
@@ -135,11 +111,7 @@ async fn record_failed_login(
         active.locked_until = Set(Some(now + LOCKOUT_DURATION));
     }
     active.update(&tx).await?;
-    let action = if locked {
-        "user.locked_out"
-    } else {
-        "user.login_failed"
-    };
+    let action = if locked { "user.locked_out" } else { "user.login_failed" };
     AuditEvent::new(action, "user", user_id)
         .company(company_id)
         .after(json!({"failedAttempts": count}))
@@ -158,25 +130,10 @@ pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
     Ok(())
 }
 
-pub async fn change_password(
-    svc: &Services,
-    principal: &Principal,
-    current: &str,
-    new: &str,
-) -> DomainResult<()> {
-    let user = users::Entity::find_by_id(principal.user_id)
-        .one(&svc.db)
-        .await?
-        .ok_or(DomainError::NotFound("user"))?;
-    if !svc
-        .passwords
-        .verify(current, user.password_hash.as_deref())
-        .await?
-    {
-        return Err(DomainError::invalid(
-            "currentPassword",
-            "is not your current password",
-        ));
+pub async fn change_password(svc: &Services, principal: &Principal, current: &str, new: &str) -> DomainResult<()> {
+    let user = users::Entity::find_by_id(principal.user_id).one(&svc.db).await?.ok_or(DomainError::NotFound("user"))?;
+    if !svc.passwords.verify(current, user.password_hash.as_deref()).await? {
+        return Err(DomainError::invalid("currentPassword", "is not your current password"));
     }
     let tx = svc.begin().await?;
     let now = svc.clock.now();
@@ -209,14 +166,11 @@ async fn set_password(
         broken.push(PasswordRule::NotRecentlyUsed);
     }
     if !broken.is_empty() {
-        return Err(DomainError::Validation(
-            POLICY.field_errors("newPassword", &broken),
-        ));
+        return Err(DomainError::Validation(POLICY.field_errors("newPassword", &broken)));
     }
     let hash = svc.passwords.hash(new).await?;
     remember_password(tx, user.id, &hash, now).await?;
-    let (user_id, company_id, was_temporary) =
-        (user.id, user.company_id, user.must_change_password);
+    let (user_id, company_id, was_temporary) = (user.id, user.company_id, user.must_change_password);
     let mut active = user.into_active_model();
     active.password_hash = Set(Some(hash));
     active.must_change_password = Set(false);
@@ -265,22 +219,12 @@ pub async fn remember_password(
 /// known, so the form cannot be used to find out who has an account.
 pub async fn request_password_reset(svc: &Services, email: &str) -> DomainResult<()> {
     let email = Email::parse(email).map_err(|e| DomainError::invalid("email", e.to_string()))?;
-    let Some(user) = find_by_email(&svc.db, &email)
-        .await?
-        .filter(|u| u.status == UserStatus::Active)
-    else {
+    let Some(user) = find_by_email(&svc.db, &email).await?.filter(|u| u.status == UserStatus::Active) else {
         return Ok(());
     };
     let now = svc.clock.now();
     let tx = svc.begin().await?;
-    let token = issue_link(
-        &tx,
-        user.id,
-        LinkPurpose::PasswordReset,
-        now + RESET_LINK_VALIDITY,
-        now,
-    )
-    .await?;
+    let token = issue_link(&tx, user.id, LinkPurpose::PasswordReset, now + RESET_LINK_VALIDITY, now).await?;
     let vars = json!({
         "givenName": greeting_name(&user),
         "resetUrl": svc.link(&format!("reset-password?token={token}")),
@@ -293,19 +237,11 @@ pub async fn request_password_reset(svc: &Services, email: &str) -> DomainResult
             company_id: user.company_id,
             event_type: "user.password_reset_requested",
             data: json!({"userId": user.id}),
-            email: Some(EmailNotification::new(
-                &email,
-                Template::ResetPassword,
-                &user.locale,
-                vars,
-            )),
+            email: Some(EmailNotification::new(&email, Template::ResetPassword, &user.locale, vars)),
         },
     )
     .await?;
-    AuditEvent::new("user.password_reset_requested", "user", user.id)
-        .company(user.company_id)
-        .record(&tx, now)
-        .await?;
+    AuditEvent::new("user.password_reset_requested", "user", user.id).company(user.company_id).record(&tx, now).await?;
     svc.commit(tx).await
 }
 
@@ -350,10 +286,7 @@ pub async fn redeem_link(
     now: DateTime<Utc>,
 ) -> DomainResult<link_tokens::Model> {
     let invalid = || {
-        DomainError::invalid(
-            "token",
-            "This link is invalid, has already been used, or has expired: ask for a new one",
-        )
+        DomainError::invalid("token", "This link is invalid, has already been used, or has expired: ask for a new one")
     };
     let link = link_tokens::Entity::find()
         .filter(link_tokens::Column::TokenHash.eq(hash_token(token.trim())))
@@ -381,16 +314,15 @@ pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> 
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let link = redeem_link(&tx, token, LinkPurpose::PasswordReset, now).await?;
-    let user = users::Entity::find_by_id(link.user_id)
-        .one(&tx)
-        .await?
-        .filter(|u| u.status == UserStatus::Active)
-        .ok_or_else(|| {
-            DomainError::invalid(
-                "token",
-                "This link is invalid, has already been used, or has expired: ask for a new one",
-            )
-        })?;
+    let user =
+        users::Entity::find_by_id(link.user_id).one(&tx).await?.filter(|u| u.status == UserStatus::Active).ok_or_else(
+            || {
+                DomainError::invalid(
+                    "token",
+                    "This link is invalid, has already been used, or has expired: ask for a new one",
+                )
+            },
+        )?;
     set_password(svc, &tx, user, new_password, None, now).await?;
     svc.commit(tx).await
 }

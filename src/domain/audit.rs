@@ -48,11 +48,7 @@ impl<'a> AuditEvent<'a> {
         self
     }
 
-    pub async fn record(
-        self,
-        db: &impl ConnectionTrait,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> DomainResult<()> {
+    pub async fn record(self, db: &impl ConnectionTrait, at: chrono::DateTime<chrono::Utc>) -> DomainResult<()> {
         audit_events::ActiveModel {
             id: Set(Uuid::now_v7()),
             company_id: Set(self.company_id),

@@ -27,24 +27,15 @@ pub enum Bootstrap {
 }
 
 /// On a database with no operator, creates one. Never again once any operator exists.
-pub async fn bootstrap_operator(
-    svc: &Services,
-    email: &Email,
-    password: Option<&str>,
-) -> DomainResult<Bootstrap> {
-    let operators = users::Entity::find()
-        .filter(users::Column::Role.eq(Role::Operator))
-        .count(&svc.db)
-        .await?;
+pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<&str>) -> DomainResult<Bootstrap> {
+    let operators = users::Entity::find().filter(users::Column::Role.eq(Role::Operator)).count(&svc.db).await?;
     if operators > 0 {
         return Ok(Bootstrap::AlreadyThere);
     }
     if let Some(password) = password {
         let broken = POLICY.broken_rules(password, Some(email));
         if !broken.is_empty() {
-            return Err(DomainError::Validation(
-                POLICY.field_errors("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", &broken),
-            ));
+            return Err(DomainError::Validation(POLICY.field_errors("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", &broken)));
         }
     }
     let (password, temporary) = match password {
@@ -74,19 +65,12 @@ pub async fn bootstrap_operator(
     operator.must_change_password = Set(temporary);
     let operator = operator.insert(&tx).await?;
     remember_password(&tx, operator.id, &hash, now).await?;
-    AuditEvent::new("operator.bootstrapped", "user", operator.id)
-        .record(&tx, now)
-        .await?;
+    AuditEvent::new("operator.bootstrapped", "user", operator.id).record(&tx, now).await?;
     svc.commit(tx).await?;
     Ok(if temporary {
-        Bootstrap::CreatedWithTemporaryPassword {
-            email: email.clone(),
-            password,
-        }
+        Bootstrap::CreatedWithTemporaryPassword { email: email.clone(), password }
     } else {
-        Bootstrap::Created {
-            email: email.clone(),
-        }
+        Bootstrap::Created { email: email.clone() }
     })
 }
 
@@ -107,21 +91,12 @@ pub async fn provision_company(
 ) -> DomainResult<companies::Model> {
     let mut problems = Vec::new();
     let name = required(&mut problems, "name", &input.name, 200);
-    let given_name = required(
-        &mut problems,
-        "ownerGivenName",
-        &input.owner_given_name,
-        200,
-    );
+    let given_name = required(&mut problems, "ownerGivenName", &input.owner_given_name, 200);
     let surname = required(&mut problems, "ownerSurname", &input.owner_surname, 200);
-    let email = Email::parse(&input.owner_email)
-        .map_err(|e| problems.push(FieldError::new("ownerEmail", e.to_string())))
-        .ok();
-    let locale = input
-        .owner_locale
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "en".into());
+    let email =
+        Email::parse(&input.owner_email).map_err(|e| problems.push(FieldError::new("ownerEmail", e.to_string()))).ok();
+    let locale =
+        input.owner_locale.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).unwrap_or_else(|| "en".into());
     let Some(email) = email.filter(|_| problems.is_empty()) else {
         return Err(DomainError::Validation(problems));
     };
@@ -130,12 +105,7 @@ pub async fn provision_company(
     let hash = svc.passwords.hash(&password).await?;
     let now = svc.clock.now();
     let tx = svc.begin().await?;
-    if companies::Entity::find()
-        .filter(companies::Column::Name.eq(&name))
-        .one(&tx)
-        .await?
-        .is_some()
-    {
+    if companies::Entity::find().filter(companies::Column::Name.eq(&name)).one(&tx).await?.is_some() {
         return Err(DomainError::Conflict {
             field: Some("name".into()),
             message: format!("A company named {name} already exists"),
@@ -185,12 +155,7 @@ pub async fn provision_company(
             company_id: Some(company.id),
             event_type: "user.created",
             data: json!({"userId": owner.id, "companyId": company.id, "role": "OWNER"}),
-            email: Some(EmailNotification::new(
-                &email,
-                Template::Welcome,
-                &locale,
-                vars,
-            )),
+            email: Some(EmailNotification::new(&email, Template::Welcome, &locale, vars)),
         },
     )
     .await?;
@@ -210,18 +175,12 @@ fn required(problems: &mut Vec<FieldError>, field: &str, value: &str, max: usize
     if value.is_empty() {
         problems.push(FieldError::new(field, "is required"));
     } else if value.chars().count() > max {
-        problems.push(FieldError::new(
-            field,
-            format!("is longer than {max} characters"),
-        ));
+        problems.push(FieldError::new(field, format!("is longer than {max} characters")));
     }
     value.to_owned()
 }
 
 /// The caller's own company: the only one a company user can ever read.
 pub async fn current(svc: &Services, principal: &Principal) -> DomainResult<companies::Model> {
-    companies::Entity::find_by_id(principal.company()?)
-        .one(&svc.db)
-        .await?
-        .ok_or(DomainError::NotFound("company"))
+    companies::Entity::find_by_id(principal.company()?).one(&svc.db).await?.ok_or(DomainError::NotFound("company"))
 }

@@ -10,11 +10,7 @@ pub struct Country {
 
 impl From<&rust_iso3166::CountryCode> for Country {
     fn from(c: &rust_iso3166::CountryCode) -> Self {
-        Country {
-            code: c.alpha2,
-            alpha3: c.alpha3,
-            name: c.name,
-        }
+        Country { code: c.alpha2, alpha3: c.alpha3, name: c.name }
     }
 }
 
@@ -50,10 +46,7 @@ mod tests {
     fn has_the_whole_iso_list() {
         let all = all();
         assert_eq!(all.len(), 249);
-        assert!(
-            all.iter()
-                .all(|c| c.code.len() == 2 && c.code.chars().all(|ch| ch.is_ascii_uppercase()))
-        );
+        assert!(all.iter().all(|c| c.code.len() == 2 && c.code.chars().all(|ch| ch.is_ascii_uppercase())));
     }
 
     #[test]

@@ -37,9 +37,7 @@ impl Email {
             return Err(InvalidEmail("is not a valid email address"));
         }
         if local.len() > MAX_LOCAL_LEN {
-            return Err(InvalidEmail(
-                "has a part before @ longer than 64 characters",
-            ));
+            return Err(InvalidEmail("has a part before @ longer than 64 characters"));
         }
         Ok(Email(address))
     }
@@ -82,14 +80,8 @@ mod tests {
 
     #[test]
     fn lower_cases_and_trims() {
-        assert_eq!(
-            Email::parse("  Ana.Perez@Example.COM ").unwrap().as_str(),
-            "ana.perez@example.com"
-        );
-        assert_eq!(
-            Email::parse("operator@localhost").unwrap().local_part(),
-            "operator"
-        );
+        assert_eq!(Email::parse("  Ana.Perez@Example.COM ").unwrap().as_str(), "ana.perez@example.com");
+        assert_eq!(Email::parse("operator@localhost").unwrap().local_part(), "operator");
     }
 
     #[test]

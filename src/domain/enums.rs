@@ -39,10 +39,7 @@ stored_enum! {
 impl Module {
     /// Modules that only administrators hold; granting them to a `USER` is a validation error.
     pub fn is_admin_only(self) -> bool {
-        matches!(
-            self,
-            Module::Pricing | Module::Payment | Module::UserManagement
-        )
+        matches!(self, Module::Pricing | Module::Payment | Module::UserManagement)
     }
 }
 

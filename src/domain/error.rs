@@ -12,10 +12,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -31,10 +28,7 @@ pub enum DomainError {
     #[error("validation failed: {}", summarize(.0))]
     Validation(Vec<FieldError>),
     #[error("{message}")]
-    Conflict {
-        field: Option<String>,
-        message: String,
-    },
+    Conflict { field: Option<String>, message: String },
     #[error("too many attempts: retry in {} s", .retry_after.as_secs())]
     RateLimited { retry_after: Duration },
     /// Anything the client cannot fix. Logged with its cause; clients get a generic message.
@@ -43,11 +37,7 @@ pub enum DomainError {
 }
 
 fn summarize(fields: &[FieldError]) -> String {
-    fields
-        .iter()
-        .map(|f| format!("{}: {}", f.field, f.message))
-        .collect::<Vec<_>>()
-        .join("; ")
+    fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
 }
 
 impl DomainError {
@@ -66,8 +56,7 @@ impl From<sea_orm::DbErr> for DomainError {
     }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<sea_orm::TransactionError<E>>
-    for DomainError
+impl<E: std::error::Error + Send + Sync + 'static> From<sea_orm::TransactionError<E>> for DomainError
 where
     DomainError: From<E>,
 {

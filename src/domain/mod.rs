@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod services;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 pub use email::Email;
 pub use enums::*;

@@ -24,11 +24,7 @@ pub struct PasswordPolicy {
     pub history_size: usize,
 }
 
-pub const POLICY: PasswordPolicy = PasswordPolicy {
-    min_length: 12,
-    max_length: 128,
-    history_size: 5,
-};
+pub const POLICY: PasswordPolicy = PasswordPolicy { min_length: 12, max_length: 128, history_size: 5 };
 
 impl PasswordRule {
     pub const ALL: [PasswordRule; 8] = [
@@ -93,10 +89,7 @@ impl PasswordPolicy {
         if !password.chars().any(|c| c.is_ascii_digit()) {
             broken.push(PasswordRule::Digit);
         }
-        if !password
-            .chars()
-            .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
-        {
+        if !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
             broken.push(PasswordRule::Symbol);
         }
         if let Some(email) = email {
@@ -111,10 +104,7 @@ impl PasswordPolicy {
 
     /// The broken rules as field errors on `field`, one per rule.
     pub fn field_errors(&self, field: &str, broken: &[PasswordRule]) -> Vec<FieldError> {
-        broken
-            .iter()
-            .map(|rule| FieldError::new(field, self.describe(*rule)))
-            .collect()
+        broken.iter().map(|rule| FieldError::new(field, self.describe(*rule))).collect()
     }
 }
 
@@ -125,23 +115,14 @@ mod tests {
     #[test]
     fn a_strong_password_breaks_nothing() {
         let email = Email::parse("ana.perez@example.com").unwrap();
-        assert!(
-            POLICY
-                .broken_rules("Correct-Horse-42", Some(&email))
-                .is_empty()
-        );
+        assert!(POLICY.broken_rules("Correct-Horse-42", Some(&email)).is_empty());
     }
 
     #[test]
     fn reports_every_broken_rule() {
         assert_eq!(
             POLICY.broken_rules("abc", None),
-            vec![
-                PasswordRule::MinLength,
-                PasswordRule::Uppercase,
-                PasswordRule::Digit,
-                PasswordRule::Symbol
-            ]
+            vec![PasswordRule::MinLength, PasswordRule::Uppercase, PasswordRule::Digit, PasswordRule::Symbol]
         );
         let email = Email::parse("ana.perez@example.com").unwrap();
         assert_eq!(
@@ -149,9 +130,6 @@ mod tests {
             vec![PasswordRule::Lowercase, PasswordRule::NotEmailLocalPart]
         );
         let too_long = format!("Aa1!{}", "x".repeat(130));
-        assert_eq!(
-            POLICY.broken_rules(&too_long, None),
-            vec![PasswordRule::MaxLength]
-        );
+        assert_eq!(POLICY.broken_rules(&too_long, None), vec![PasswordRule::MaxLength]);
     }
 }

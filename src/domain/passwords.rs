@@ -23,28 +23,18 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new(settings: PasswordHashing) -> DomainResult<Passwords> {
-        let params = Params::new(
-            settings.memory_kib,
-            settings.iterations,
-            settings.parallelism,
-            None,
-        )
-        .map_err(|e| DomainError::internal(anyhow::anyhow!("argon2 parameters: {e}")))?;
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| DomainError::internal(anyhow::anyhow!("argon2 parameters: {e}")))?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let dummy_hash = hash_now(&params, &super::tokens::new_token())?;
-        Ok(Passwords {
-            params,
-            permits: Arc::new(Semaphore::new(cores)),
-            dummy_hash: Arc::new(dummy_hash),
-        })
+        Ok(Passwords { params, permits: Arc::new(Semaphore::new(cores)), dummy_hash: Arc::new(dummy_hash) })
     }
 
     /// A PHC string (`$argon2id$v=19$m=…`), with its own random salt.
     pub async fn hash(&self, password: &str) -> DomainResult<String> {
         let params = self.params.clone();
         let password = password.to_owned();
-        self.on_blocking_pool(move || hash_now(&params, &password))
-            .await
+        self.on_blocking_pool(move || hash_now(&params, &password)).await
     }
 
     /// Whether `password` matches `stored`; with no stored hash, spends the same time and says no.
@@ -54,31 +44,22 @@ impl Passwords {
             None => (false, self.dummy_hash.as_ref().clone()),
         };
         let password = password.to_owned();
-        let matches = self
-            .on_blocking_pool(move || Ok(verify_now(&password, &stored)))
-            .await?;
+        let matches = self.on_blocking_pool(move || Ok(verify_now(&password, &stored))).await?;
         Ok(known && matches)
     }
 
     /// Whether `password` matches any of `hashes` (the password history).
     pub async fn matches_any(&self, password: &str, hashes: Vec<String>) -> DomainResult<bool> {
         let password = password.to_owned();
-        self.on_blocking_pool(move || Ok(hashes.iter().any(|hash| verify_now(&password, hash))))
-            .await
+        self.on_blocking_pool(move || Ok(hashes.iter().any(|hash| verify_now(&password, hash)))).await
     }
 
     async fn on_blocking_pool<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> DomainResult<T> + Send + 'static,
     ) -> DomainResult<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(DomainError::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(DomainError::internal)?
+        let _permit = self.permits.acquire().await.map_err(DomainError::internal)?;
+        tokio::task::spawn_blocking(work).await.map_err(DomainError::internal)?
     }
 }
 
@@ -93,11 +74,7 @@ fn hash_now(params: &Params, password: &str) -> DomainResult<String> {
 /// Verifies with the parameters recorded in the hash itself, so hashes made with older
 /// settings keep working after the cost is raised.
 fn verify_now(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
+    PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
 #[cfg(test)]
@@ -105,12 +82,7 @@ mod tests {
     use super::*;
 
     fn cheap() -> Passwords {
-        Passwords::new(PasswordHashing {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap()
+        Passwords::new(PasswordHashing { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap()
     }
 
     #[tokio::test]
@@ -120,20 +92,10 @@ mod tests {
         let b = passwords.hash("Correct-Horse-42").await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{a}");
         assert_ne!(a, b);
-        assert!(
-            passwords
-                .verify("Correct-Horse-42", Some(&a))
-                .await
-                .unwrap()
-        );
+        assert!(passwords.verify("Correct-Horse-42", Some(&a)).await.unwrap());
         assert!(!passwords.verify("wrong", Some(&a)).await.unwrap());
         assert!(!passwords.verify("Correct-Horse-42", None).await.unwrap());
-        assert!(
-            passwords
-                .matches_any("Correct-Horse-42", vec![b])
-                .await
-                .unwrap()
-        );
+        assert!(passwords.matches_any("Correct-Horse-42", vec![b]).await.unwrap());
     }
 
     #[test]

@@ -72,32 +72,23 @@ impl Principal {
 
     /// The caller's company, for scoping every query; platform staff have none.
     pub fn company(&self) -> DomainResult<Uuid> {
-        self.company_id
-            .ok_or_else(|| DomainError::Forbidden("This is only for users of a company".into()))
+        self.company_id.ok_or_else(|| DomainError::Forbidden("This is only for users of a company".into()))
     }
 }
 
 /// Resolves a bearer token. An unknown, expired or revoked token, or one whose user is no
 /// longer active, is `Unauthenticated` (the client must log in again), never a silent anonymous.
-pub async fn authenticate(
-    db: &impl ConnectionTrait,
-    token: &str,
-    now: DateTime<Utc>,
-) -> DomainResult<Principal> {
+pub async fn authenticate(db: &impl ConnectionTrait, token: &str, now: DateTime<Utc>) -> DomainResult<Principal> {
     let found = sessions::Entity::find()
         .filter(sessions::Column::TokenHash.eq(hash_token(token)))
         .find_also_related(users::Entity)
         .one(db)
         .await?;
-    let rejected =
-        || DomainError::Unauthenticated("the session token is invalid or has expired".into());
+    let rejected = || DomainError::Unauthenticated("the session token is invalid or has expired".into());
     let (session, Some(user)) = found.ok_or_else(rejected)? else {
         return Err(rejected());
     };
-    if session.revoked_at.is_some()
-        || session.expires_at <= now
-        || user.status != UserStatus::Active
-    {
+    if session.revoked_at.is_some() || session.expires_at <= now || user.status != UserStatus::Active {
         return Err(rejected());
     }
     // Read per request, so a change of permissions applies to live sessions at once.
@@ -141,11 +132,7 @@ mod tests {
     #[test]
     fn a_temporary_password_allows_only_changing_it() {
         let owner = principal(Role::Owner, Module::iter().collect(), true);
-        assert!(
-            owner
-                .authorize(Access::SignedInEvenWithTemporaryPassword)
-                .is_ok()
-        );
+        assert!(owner.authorize(Access::SignedInEvenWithTemporaryPassword).is_ok());
         assert!(
             matches!(owner.authorize(Access::CompanyMember), Err(DomainError::Forbidden(m)) if m.contains("temporary password"))
         );
@@ -155,17 +142,11 @@ mod tests {
     fn roles_and_modules() {
         let user = principal(Role::User, vec![Module::Reports], false);
         assert!(user.authorize(Access::Module(Module::Reports)).is_ok());
-        assert!(
-            user.authorize(Access::Module(Module::UserManagement))
-                .is_err()
-        );
+        assert!(user.authorize(Access::Module(Module::UserManagement)).is_err());
         assert!(user.authorize(Access::CompanyAdmin).is_err());
         let operator = principal(Role::Operator, vec![], false);
         assert!(operator.authorize(Access::Operator).is_ok());
-        assert!(
-            operator.authorize(Access::CompanyMember).is_err(),
-            "staff are not company users"
-        );
+        assert!(operator.authorize(Access::CompanyMember).is_err(), "staff are not company users");
         assert!(operator.company().is_err());
         let admin = principal(Role::Admin, Module::iter().collect(), false);
         assert!(admin.authorize(Access::CompanyAdmin).is_ok());

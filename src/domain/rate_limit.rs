@@ -15,16 +15,12 @@ pub struct AddressLimiter {
 
 impl AddressLimiter {
     pub fn per_minute(attempts: NonZeroU32) -> Self {
-        AddressLimiter {
-            limiter: RateLimiter::keyed(Quota::per_minute(attempts)),
-        }
+        AddressLimiter { limiter: RateLimiter::keyed(Quota::per_minute(attempts)) }
     }
 
     pub fn check(&self, address: IpAddr) -> DomainResult<()> {
-        self.limiter
-            .check_key(&address)
-            .map_err(|not_until| DomainError::RateLimited {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            })
+        self.limiter.check_key(&address).map_err(|not_until| DomainError::RateLimited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
     }
 }

@@ -26,6 +26,7 @@ pub struct Settings {
     /// Base of the links put in emails.
     pub public_url: url::Url,
     pub session_ttl: chrono::Duration,
+    pub webhook_allow_private: bool,
 }
 
 impl Services {
@@ -41,10 +42,6 @@ impl Services {
     }
 
     pub fn link(&self, path_and_query: &str) -> String {
-        self.settings
-            .public_url
-            .join(path_and_query)
-            .map(String::from)
-            .unwrap_or_default()
+        self.settings.public_url.join(path_and_query).map(String::from).unwrap_or_default()
     }
 }

@@ -16,10 +16,7 @@ pub fn new_token() -> String {
 
 /// Hex SHA-256 of a token: what the database stores and looks up.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A 16-character password that meets the password policy: at least one character of each
@@ -32,10 +29,8 @@ pub fn temporary_password() -> String {
     const SYMBOL: &[u8] = b"!#%+-=?@";
     let mut rng = rand::rng();
     let all: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].concat();
-    let mut chars: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL]
-        .iter()
-        .map(|class| *class.choose(&mut rng).expect("non-empty class"))
-        .collect();
+    let mut chars: Vec<u8> =
+        [UPPER, LOWER, DIGIT, SYMBOL].iter().map(|class| *class.choose(&mut rng).expect("non-empty class")).collect();
     chars.extend((0..12).map(|_| *all.choose(&mut rng).expect("non-empty alphabet")));
     chars.shuffle(&mut rng);
     String::from_utf8(chars).expect("ASCII")
@@ -48,10 +43,7 @@ mod tests {
 
     #[test]
     fn token_hash_is_hex_sha256() {
-        assert_eq!(
-            hash_token("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash_token("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
@@ -65,10 +57,7 @@ mod tests {
     fn temporary_passwords_meet_the_policy() {
         for _ in 0..200 {
             let password = temporary_password();
-            assert!(
-                POLICY.broken_rules(&password, None).is_empty(),
-                "{password}"
-            );
+            assert!(POLICY.broken_rules(&password, None).is_empty(), "{password}");
         }
     }
 }

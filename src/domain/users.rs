@@ -12,12 +12,7 @@ use crate::db::users;
 /// Lower-cased, accent-folded "given surname email": what `users(filter: {search})` matches,
 /// so "perez" finds "Pérez" on SQLite and PostgreSQL alike.
 pub fn search_key(given_name: Option<&str>, surname: Option<&str>, email: &str) -> String {
-    let joined = [
-        given_name.unwrap_or_default(),
-        surname.unwrap_or_default(),
-        email,
-    ]
-    .join(" ");
+    let joined = [given_name.unwrap_or_default(), surname.unwrap_or_default(), email].join(" ");
     deunicode::deunicode(&joined).to_lowercase()
 }
 
@@ -43,11 +38,7 @@ impl NewUser<'_> {
             id: Set(Uuid::now_v7()),
             company_id: Set(self.company_id),
             email: Set(self.email.as_str().to_owned()),
-            search_key: Set(search_key(
-                self.given_name.as_deref(),
-                self.surname.as_deref(),
-                self.email.as_str(),
-            )),
+            search_key: Set(search_key(self.given_name.as_deref(), self.surname.as_deref(), self.email.as_str())),
             given_name: Set(self.given_name),
             surname: Set(self.surname),
             job_title: Set(None),
@@ -71,14 +62,8 @@ impl NewUser<'_> {
     }
 }
 
-pub async fn find_by_email(
-    db: &impl ConnectionTrait,
-    email: &Email,
-) -> DomainResult<Option<users::Model>> {
-    Ok(users::Entity::find()
-        .filter(users::Column::Email.eq(email.as_str()))
-        .one(db)
-        .await?)
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> DomainResult<Option<users::Model>> {
+    Ok(users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(db).await?)
 }
 
 /// The signed-in user.
@@ -88,9 +73,7 @@ pub async fn viewer(svc: &Services, principal: &Principal) -> DomainResult<Optio
 
 /// A person's name for greetings: the given name, else the address.
 pub fn greeting_name(user: &users::Model) -> String {
-    user.given_name
-        .clone()
-        .unwrap_or_else(|| user.email.clone())
+    user.given_name.clone().unwrap_or_else(|| user.email.clone())
 }
 
 #[cfg(test)]

@@ -62,9 +62,7 @@ impl AccountMutation {
     /// (`RATE_LIMITED`, with `retryAfterSeconds`).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<Session> {
         let client = request(ctx).client_address;
-        Ok(accounts::login(services(ctx), &email, &password, client)
-            .await?
-            .into())
+        Ok(accounts::login(services(ctx), &email, &password, client).await?.into())
     }
 
     /// Ends the current session.
@@ -82,36 +80,21 @@ impl AccountMutation {
     }
 
     /// Sets a new password with a reset link's token; ends every session of the user.
-    async fn reset_password(
-        &self,
-        ctx: &Context<'_>,
-        token: String,
-        new_password: String,
-    ) -> Result<bool> {
+    async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> Result<bool> {
         accounts::reset_password(services(ctx), &token, &new_password).await?;
         Ok(true)
     }
 
     /// Changes the signed-in user's password; ends their other sessions.
-    async fn change_password(
-        &self,
-        ctx: &Context<'_>,
-        current_password: String,
-        new_password: String,
-    ) -> Result<bool> {
+    async fn change_password(&self, ctx: &Context<'_>, current_password: String, new_password: String) -> Result<bool> {
         let principal = authorize(ctx, Access::SignedInEvenWithTemporaryPassword)?;
-        accounts::change_password(services(ctx), principal, &current_password, &new_password)
-            .await?;
+        accounts::change_password(services(ctx), principal, &current_password, &new_password).await?;
         Ok(true)
     }
 
     /// Creates a company and its owner, who gets a welcome email with a temporary password.
     /// Platform operators only.
-    async fn provision_company(
-        &self,
-        ctx: &Context<'_>,
-        input: ProvisionCompanyInput,
-    ) -> Result<Company> {
+    async fn provision_company(&self, ctx: &Context<'_>, input: ProvisionCompanyInput) -> Result<Company> {
         let principal = authorize(ctx, Access::Operator)?;
         let input = ProvisionCompany {
             name: input.name,
@@ -120,8 +103,7 @@ impl AccountMutation {
             owner_surname: input.owner_surname,
             owner_locale: input.owner_locale,
         };
-        let company =
-            company_rules::provision_company(services(ctx), Some(principal.user_id), input).await?;
+        let company = company_rules::provision_company(services(ctx), Some(principal.user_id), input).await?;
         Ok(Company(company))
     }
 }

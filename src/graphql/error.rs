@@ -51,24 +51,20 @@ impl From<DomainError> for async_graphql::Error {
             DomainError::Forbidden(message) => coded(ErrorCode::Forbidden, message),
             DomainError::NotFound(what) => coded(ErrorCode::NotFound, format!("{what} not found")),
             DomainError::Validation(ref fields) => {
-                let fields = async_graphql::Value::from_json(serde_json::json!(fields))
-                    .unwrap_or(async_graphql::Value::Null);
+                let fields =
+                    async_graphql::Value::from_json(serde_json::json!(fields)).unwrap_or(async_graphql::Value::Null);
                 coded(ErrorCode::ValidationFailed, error.to_string())
                     .extend_with(|_, ext| ext.set("fields", fields.clone()))
             }
-            DomainError::Conflict { field, message } => coded(ErrorCode::Conflict, message)
-                .extend_with(|_, ext| {
-                    if let Some(field) = &field {
-                        ext.set("field", field.as_str());
-                    }
-                }),
+            DomainError::Conflict { field, message } => coded(ErrorCode::Conflict, message).extend_with(|_, ext| {
+                if let Some(field) = &field {
+                    ext.set("field", field.as_str());
+                }
+            }),
             DomainError::RateLimited { retry_after } => {
                 let seconds = retry_after.as_secs().max(1);
-                coded(
-                    ErrorCode::RateLimited,
-                    format!("Too many attempts; try again in {seconds} seconds"),
-                )
-                .extend_with(|_, ext| ext.set("retryAfterSeconds", seconds))
+                coded(ErrorCode::RateLimited, format!("Too many attempts; try again in {seconds} seconds"))
+                    .extend_with(|_, ext| ext.set("retryAfterSeconds", seconds))
             }
             DomainError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error");
@@ -116,19 +112,8 @@ mod tests {
             (DomainError::Unauthenticated("x".into()), "UNAUTHENTICATED"),
             (DomainError::Forbidden("x".into()), "FORBIDDEN"),
             (DomainError::NotFound("user"), "NOT_FOUND"),
-            (
-                DomainError::Conflict {
-                    field: Some("email".into()),
-                    message: "taken".into(),
-                },
-                "CONFLICT",
-            ),
-            (
-                DomainError::RateLimited {
-                    retry_after: std::time::Duration::from_secs(90),
-                },
-                "RATE_LIMITED",
-            ),
+            (DomainError::Conflict { field: Some("email".into()), message: "taken".into() }, "CONFLICT"),
+            (DomainError::RateLimited { retry_after: std::time::Duration::from_secs(90) }, "RATE_LIMITED"),
         ];
         for (error, code) in cases {
             assert_eq!(extensions(error.into())["code"], code);

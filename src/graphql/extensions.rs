@@ -43,23 +43,15 @@ impl Extension for DepthLimitExtension {
         let depth = document
             .operations
             .iter()
-            .map(|(_, op)| {
-                selection_depth(&document, &op.node.selection_set.node, &mut HashSet::new())
-            })
+            .map(|(_, op)| selection_depth(&document, &op.node.selection_set.node, &mut HashSet::new()))
             .max()
             .unwrap_or(0);
         if depth > self.max {
             let mut error = ServerError::new(
-                format!(
-                    "Query is nested too deeply: {depth} levels, at most {} allowed",
-                    self.max
-                ),
+                format!("Query is nested too deeply: {depth} levels, at most {} allowed", self.max),
                 None,
             );
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("code", ErrorCode::ValidationFailed.as_str());
+            error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::ValidationFailed.as_str());
             return Err(error);
         }
         Ok(document)
@@ -68,27 +60,18 @@ impl Extension for DepthLimitExtension {
 
 /// Depth of a selection set, following fragment spreads (`visiting` breaks fragment cycles,
 /// which validation rejects afterwards anyway).
-fn selection_depth<'a>(
-    doc: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    visiting: &mut HashSet<&'a str>,
-) -> usize {
+fn selection_depth<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, visiting: &mut HashSet<&'a str>) -> usize {
     set.items
         .iter()
         .map(|item| match &item.node {
             Selection::Field(field) if field.node.name.node.starts_with("__") => 0,
-            Selection::Field(field) => {
-                1 + selection_depth(doc, &field.node.selection_set.node, visiting)
-            }
-            Selection::InlineFragment(fragment) => {
-                selection_depth(doc, &fragment.node.selection_set.node, visiting)
-            }
+            Selection::Field(field) => 1 + selection_depth(doc, &field.node.selection_set.node, visiting),
+            Selection::InlineFragment(fragment) => selection_depth(doc, &fragment.node.selection_set.node, visiting),
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
                 match doc.fragments.get(name) {
                     Some(fragment) if visiting.insert(name) => {
-                        let depth =
-                            selection_depth(doc, &fragment.node.selection_set.node, visiting);
+                        let depth = selection_depth(doc, &fragment.node.selection_set.node, visiting);
                         visiting.remove(name);
                         depth
                     }

@@ -8,14 +8,9 @@ use crate::domain::principal::{Access, Principal};
 use crate::domain::{DomainError, Services};
 
 pub fn authorize<'a>(ctx: &Context<'a>, access: Access) -> Result<&'a Principal, DomainError> {
-    let principal = ctx
-        .data_unchecked::<RequestContext>()
-        .principal
-        .as_ref()
-        .ok_or_else(|| {
-            DomainError::Unauthenticated(
-                "Sign in first: send `Authorization: Bearer <token>`".into(),
-            )
+    let principal =
+        ctx.data_unchecked::<RequestContext>().principal.as_ref().ok_or_else(|| {
+            DomainError::Unauthenticated("Sign in first: send `Authorization: Bearer <token>`".into())
         })?;
     principal.authorize(access)?;
     Ok(principal)

@@ -35,9 +35,7 @@ pub struct RequestContext {
 pub fn build_schema(services: Services, config: &Config) -> PortalSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(services)
-        .extension(extensions::DepthLimit {
-            max: config.graphql_max_depth,
-        })
+        .extension(extensions::DepthLimit { max: config.graphql_max_depth })
         .extension(extensions::DefaultErrorCode)
         .limit_complexity(config.graphql_max_complexity)
         .finish()
@@ -45,7 +43,5 @@ pub fn build_schema(services: Services, config: &Config) -> PortalSchema {
 
 /// The SDL the server serves (what `portal schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish().sdl()
 }

@@ -1,8 +1,8 @@
-use async_graphql::{Context, Object, Result};
 use super::guard::{authorize, request, services};
 use super::types::{Country, PasswordPolicy, User};
 use crate::domain::principal::Access;
 use crate::domain::{countries, password_policy, users};
+use async_graphql::{Context, Object, Result};
 
 #[derive(Default)]
 pub struct BaseQuery;

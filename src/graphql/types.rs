@@ -179,10 +179,7 @@ impl PasswordPolicy {
     async fn rules(&self) -> Vec<PasswordPolicyRule> {
         PasswordRule::ALL
             .iter()
-            .map(|rule| PasswordPolicyRule {
-                code: rule.code(),
-                description: self.0.describe(*rule),
-            })
+            .map(|rule| PasswordPolicyRule { code: rule.code(), description: self.0.describe(*rule) })
             .collect()
     }
 }

@@ -12,19 +12,24 @@ pub mod mailbox;
 pub mod plugin;
 pub mod smtp;
 pub mod templates;
+pub mod webhook;
 pub mod worker;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::db::{deliveries, outbox_events};
+use crate::db::{deliveries, outbox_events, webhook_endpoints};
 use crate::domain::{DeliveryStatus, DomainResult, Email};
 
 /// Channel names stored on deliveries.
 pub const EMAIL_CHANNEL: &str = "email";
+/// Recipient: the endpoint's id.
+pub const WEBHOOK_CHANNEL: &str = "webhook";
+/// PostgreSQL channel on which `enqueue` announces new rows to every server process.
+pub const PG_CHANNEL: &str = "portal_outbox";
 
 /// The email templates that ship with Portal (`email-templates/NAME.*.hbs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,12 +45,8 @@ pub enum Template {
 }
 
 impl Template {
-    pub const ALL: [Template; 4] = [
-        Template::Welcome,
-        Template::ResetPassword,
-        Template::Invitation,
-        Template::SupportTicketConfirmation,
-    ];
+    pub const ALL: [Template; 4] =
+        [Template::Welcome, Template::ResetPassword, Template::Invitation, Template::SupportTicketConfirmation];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -84,12 +85,7 @@ pub struct EmailNotification {
 
 impl EmailNotification {
     pub fn new(to: &Email, template: Template, locale: &str, vars: Value) -> Self {
-        EmailNotification {
-            to: to.as_str().to_owned(),
-            template,
-            locale: locale.to_owned(),
-            vars,
-        }
+        EmailNotification { to: to.as_str().to_owned(), template, locale: locale.to_owned(), vars }
     }
 }
 
@@ -100,19 +96,49 @@ pub struct Payload {
     pub email: Option<EmailNotification>,
 }
 
-/// Writes the event and its deliveries with `db` (the caller's transaction). The caller
-/// commits through `Services::commit`, which wakes the worker.
-pub async fn enqueue(
+/// Writes the event and its deliveries with `db` (the caller's transaction): the email, if
+/// any, and one webhook delivery per endpoint of the company subscribed to the event type.
+/// The caller commits through `Services::commit`, which wakes this process's worker; on
+/// PostgreSQL a NOTIFY, delivered at commit, wakes the others.
+pub async fn enqueue(db: &impl ConnectionTrait, now: DateTime<Utc>, notification: Notification) -> DomainResult<Uuid> {
+    let endpoints = match notification.company_id {
+        Some(company_id) => webhook_endpoints::Entity::find()
+            .filter(webhook_endpoints::Column::CompanyId.eq(company_id))
+            .filter(webhook_endpoints::Column::Enabled.eq(true))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|endpoint| subscribed(endpoint, notification.event_type))
+            .map(|endpoint| endpoint.id)
+            .collect(),
+        None => Vec::new(),
+    };
+    write(db, now, notification, &endpoints).await
+}
+
+/// Like `enqueue`, but the only webhook delivery is to `endpoint_id` (test events).
+pub async fn enqueue_to_endpoint(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     notification: Notification,
+    endpoint_id: Uuid,
+) -> DomainResult<Uuid> {
+    write(db, now, notification, &[endpoint_id]).await
+}
+
+fn subscribed(endpoint: &webhook_endpoints::Model, event_type: &str) -> bool {
+    endpoint.events.as_array().is_some_and(|events| events.iter().any(|e| e.as_str() == Some(event_type)))
+}
+
+async fn write(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    notification: Notification,
+    endpoints: &[Uuid],
 ) -> DomainResult<Uuid> {
     let event_id = Uuid::now_v7();
     let email = notification.email.clone();
-    let payload = Payload {
-        data: notification.data.clone(),
-        email: email.clone(),
-    };
+    let payload = Payload { data: notification.data.clone(), email: email.clone() };
     outbox_events::ActiveModel {
         id: Set(event_id),
         company_id: Set(notification.company_id),
@@ -123,16 +149,13 @@ pub async fn enqueue(
     .insert(db)
     .await?;
     if let Some(email) = email {
-        new_delivery(
-            event_id,
-            &notification,
-            EMAIL_CHANNEL,
-            &email.to,
-            Some(email.template),
-            now,
-        )
-        .insert(db)
-        .await?;
+        new_delivery(event_id, &notification, EMAIL_CHANNEL, &email.to, Some(email.template), now).insert(db).await?;
+    }
+    for endpoint in endpoints {
+        new_delivery(event_id, &notification, WEBHOOK_CHANNEL, &endpoint.to_string(), None, now).insert(db).await?;
+    }
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_unprepared(&format!("NOTIFY {PG_CHANNEL}")).await?;
     }
     Ok(event_id)
 }

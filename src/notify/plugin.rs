@@ -14,6 +14,8 @@ pub struct Outgoing {
     /// Stable across retries: consumers deduplicate on it.
     pub event_id: Uuid,
     pub event_type: String,
+    /// When the event happened (the outbox row's time).
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
     pub channel: String,
     pub recipient: String,
     pub data: Value,
@@ -49,22 +51,20 @@ impl Registry {
         Registry { plugins }
     }
 
-    /// Email goes by SMTP when `PORTAL_SMTP_URL` is set, else to the mailbox directory.
-    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Registry> {
+    /// Email goes by SMTP when `PORTAL_SMTP_URL` is set, else to the mailbox directory;
+    /// webhooks to the company's endpoints; the `log` channel to the log.
+    pub fn from_config(
+        config: &crate::config::Config,
+        db: sea_orm::DatabaseConnection,
+        clock: Arc<dyn crate::domain::clock::Clock>,
+    ) -> anyhow::Result<Registry> {
+        let from = config.mail_from.clone();
         let email: Arc<dyn Notifier> = match &config.smtp_url {
-            Some(url) => Arc::new(super::smtp::SmtpNotifier::new(
-                url,
-                config.mail_from.clone(),
-            )?),
-            None => Arc::new(super::mailbox::MailboxNotifier::new(
-                config.mailbox_dir.clone(),
-                config.mail_from.clone(),
-            )),
+            Some(url) => Arc::new(super::smtp::SmtpNotifier::new(url, from)?),
+            None => Arc::new(super::mailbox::MailboxNotifier::new(config.mailbox_dir.clone(), from)),
         };
-        Ok(Registry::new(vec![
-            email,
-            Arc::new(super::log::LogNotifier),
-        ]))
+        let webhook = super::webhook::WebhookNotifier::new(db, clock, config.webhook_allow_private)?;
+        Ok(Registry::new(vec![email, Arc::new(webhook), Arc::new(super::log::LogNotifier)]))
     }
 
     pub fn for_delivery(&self, outgoing: &Outgoing) -> Option<&Arc<dyn Notifier>> {

@@ -50,20 +50,15 @@ impl Templates {
         let mut files: BTreeMap<String, String> = Embedded::iter()
             .filter_map(|name| {
                 let file = Embedded::get(&name)?;
-                Some((
-                    name.to_string(),
-                    String::from_utf8_lossy(&file.data).into_owned(),
-                ))
+                Some((name.to_string(), String::from_utf8_lossy(&file.data).into_owned()))
             })
             .collect();
         if let Some(dir) = override_dir {
-            let entries =
-                std::fs::read_dir(dir).map_err(|e| error(&dir.display().to_string(), e))?;
+            let entries = std::fs::read_dir(dir).map_err(|e| error(&dir.display().to_string(), e))?;
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.ends_with(".hbs") || name.ends_with(".vars.json") {
-                    let text =
-                        std::fs::read_to_string(entry.path()).map_err(|e| error(&name, e))?;
+                    let text = std::fs::read_to_string(entry.path()).map_err(|e| error(&name, e))?;
                     files.insert(name, text);
                 }
             }
@@ -87,10 +82,7 @@ impl Templates {
                 let template = known(file, name)?;
                 let sample: Value = serde_json::from_str(text).map_err(|e| error(file, e))?;
                 if !sample.is_object() {
-                    return Err(error(
-                        file,
-                        "must be a JSON object of variable names and sample values",
-                    ));
+                    return Err(error(file, "must be a JSON object of variable names and sample values"));
                 }
                 samples.insert(template.name(), sample);
                 continue;
@@ -99,32 +91,10 @@ impl Templates {
                 continue;
             };
             match stem.split('.').collect::<Vec<_>>().as_slice() {
-                ["layout", "html"] => html
-                    .register_partial("layout", text)
-                    .map_err(|e| error(file, e))?,
-                ["layout", "text"] => plain
-                    .register_partial("layout", text)
-                    .map_err(|e| error(file, e))?,
-                [name, part] => register(
-                    &mut html,
-                    &mut plain,
-                    &mut locales,
-                    file,
-                    name,
-                    DEFAULT_LOCALE,
-                    part,
-                    text,
-                )?,
-                [name, locale, part] => register(
-                    &mut html,
-                    &mut plain,
-                    &mut locales,
-                    file,
-                    name,
-                    locale,
-                    part,
-                    text,
-                )?,
+                ["layout", "html"] => html.register_partial("layout", text).map_err(|e| error(file, e))?,
+                ["layout", "text"] => plain.register_partial("layout", text).map_err(|e| error(file, e))?,
+                [name, part] => register(&mut html, &mut plain, &mut locales, file, name, DEFAULT_LOCALE, part, text)?,
+                [name, locale, part] => register(&mut html, &mut plain, &mut locales, file, name, locale, part, text)?,
                 _ => return Err(error(file, "is not NAME[.LOCALE].PART.hbs")),
             }
         }
@@ -139,12 +109,7 @@ impl Templates {
                 }
             }
         }
-        Ok(Templates {
-            html,
-            plain,
-            samples,
-            locales,
-        })
+        Ok(Templates { html, plain, samples, locales })
     }
 
     /// Every template in every locale with its samples; also what `load` checks.
@@ -158,39 +123,21 @@ impl Templates {
     }
 
     /// The locale's variant if there is one (`es-CO`, then `es`), else English.
-    pub fn render(
-        &self,
-        template: Template,
-        locale: &str,
-        vars: &Value,
-    ) -> Result<RenderedEmail, TemplateError> {
+    pub fn render(&self, template: Template, locale: &str, vars: &Value) -> Result<RenderedEmail, TemplateError> {
         let available = &self.locales[template.name()];
         let language = locale.split(['-', '_']).next().unwrap_or_default();
-        let chosen = [locale, language]
-            .into_iter()
-            .find(|candidate| available.contains(*candidate))
-            .unwrap_or(DEFAULT_LOCALE);
+        let chosen =
+            [locale, language].into_iter().find(|candidate| available.contains(*candidate)).unwrap_or(DEFAULT_LOCALE);
         self.render_locale(template, chosen, vars)
     }
 
-    fn render_locale(
-        &self,
-        template: Template,
-        locale: &str,
-        vars: &Value,
-    ) -> Result<RenderedEmail, TemplateError> {
+    fn render_locale(&self, template: Template, locale: &str, vars: &Value) -> Result<RenderedEmail, TemplateError> {
         let name = template.name();
         let part = |registry: &Handlebars<'static>, part: &str| {
             let key = key(name, locale, part);
             // Parts a locale lacks fall back to English.
-            let key = if registry.has_template(&key) {
-                key
-            } else {
-                self::key(name, DEFAULT_LOCALE, part)
-            };
-            registry
-                .render(&key, vars)
-                .map_err(|e| error(&file_name(&key), e))
+            let key = if registry.has_template(&key) { key } else { self::key(name, DEFAULT_LOCALE, part) };
+            registry.render(&key, vars).map_err(|e| error(&file_name(&key), e))
         };
         Ok(RenderedEmail {
             subject: part(&self.plain, "subject")?.trim().to_owned(),
@@ -228,27 +175,15 @@ fn register(
     };
     // Both registries know every part, so `has_template` answers the same in either.
     let key = key(name, locale, part);
-    registry
-        .register_template_string(&key, text)
-        .map_err(|e| error(file, e))?;
-    let other = if part == "html" {
-        &mut *plain
-    } else {
-        &mut *html
-    };
-    other
-        .register_template_string(&key, text)
-        .map_err(|e| error(file, e))?;
-    locales
-        .entry(template.name())
-        .or_default()
-        .insert(locale.to_owned());
+    registry.register_template_string(&key, text).map_err(|e| error(file, e))?;
+    let other = if part == "html" { &mut *plain } else { &mut *html };
+    other.register_template_string(&key, text).map_err(|e| error(file, e))?;
+    locales.entry(template.name()).or_default().insert(locale.to_owned());
     Ok(())
 }
 
 fn known(file: &str, name: &str) -> Result<Template, TemplateError> {
-    Template::from_name(name)
-        .ok_or_else(|| error(file, format!("`{name}` is not a known template")))
+    Template::from_name(name).ok_or_else(|| error(file, format!("`{name}` is not a known template")))
 }
 
 fn key(name: &str, locale: &str, part: &str) -> String {
@@ -260,10 +195,7 @@ fn file_name(key: &str) -> String {
 }
 
 fn error(file: &str, problem: impl std::fmt::Display) -> TemplateError {
-    TemplateError {
-        file: file.to_owned(),
-        problem: problem.to_string(),
-    }
+    TemplateError { file: file.to_owned(), problem: problem.to_string() }
 }
 
 #[cfg(test)]
@@ -276,14 +208,9 @@ mod tests {
         for template in Template::ALL {
             assert_eq!(templates.locales(template), ["en", "es"], "{template:?}");
             for locale in ["en", "es"] {
-                let email = templates
-                    .render(template, locale, templates.sample(template))
-                    .unwrap();
+                let email = templates.render(template, locale, templates.sample(template)).unwrap();
                 assert!(!email.subject.is_empty() && !email.subject.contains('\n'));
-                assert!(
-                    email.html.contains("<html") && !email.text.contains("<html"),
-                    "{template:?} {locale}"
-                );
+                assert!(email.html.contains("<html") && !email.text.contains("<html"), "{template:?} {locale}");
             }
         }
     }
@@ -293,9 +220,7 @@ mod tests {
         let templates = Templates::load(None).unwrap();
         let mut vars = templates.sample(Template::Welcome).clone();
         vars.as_object_mut().unwrap().remove("givenName");
-        let error = templates
-            .render(Template::Welcome, "en", &vars)
-            .unwrap_err();
+        let error = templates.render(Template::Welcome, "en", &vars).unwrap_err();
         assert!(error.to_string().contains("givenName"), "{error}");
     }
 
@@ -313,24 +238,10 @@ mod tests {
     fn locales_fall_back_to_the_language_then_english() {
         let templates = Templates::load(None).unwrap();
         let sample = templates.sample(Template::ResetPassword);
-        let spanish = templates
-            .render(Template::ResetPassword, "es", sample)
-            .unwrap();
-        assert_eq!(
-            templates
-                .render(Template::ResetPassword, "es-CO", sample)
-                .unwrap(),
-            spanish
-        );
-        let english = templates
-            .render(Template::ResetPassword, "en", sample)
-            .unwrap();
-        assert_eq!(
-            templates
-                .render(Template::ResetPassword, "fr", sample)
-                .unwrap(),
-            english
-        );
+        let spanish = templates.render(Template::ResetPassword, "es", sample).unwrap();
+        assert_eq!(templates.render(Template::ResetPassword, "es-CO", sample).unwrap(), spanish);
+        let english = templates.render(Template::ResetPassword, "en", sample).unwrap();
+        assert_eq!(templates.render(Template::ResetPassword, "fr", sample).unwrap(), english);
         assert_ne!(spanish.subject, english.subject);
     }
 
@@ -340,20 +251,11 @@ mod tests {
         std::fs::write(dir.path().join("welcome.subject.hbs"), "Hi {{nickname}}").unwrap();
         let error = Templates::load(Some(dir.path())).err().expect("refused");
         let message = error.to_string();
-        assert!(
-            message.contains("welcome.subject.hbs") && message.contains("nickname"),
-            "{message}"
-        );
+        assert!(message.contains("welcome.subject.hbs") && message.contains("nickname"), "{message}");
 
-        std::fs::write(
-            dir.path().join("welcome.subject.hbs"),
-            "Bienvenue {{givenName}}",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("welcome.subject.hbs"), "Bienvenue {{givenName}}").unwrap();
         let templates = Templates::load(Some(dir.path())).unwrap();
-        let email = templates
-            .render(Template::Welcome, "en", templates.sample(Template::Welcome))
-            .unwrap();
+        let email = templates.render(Template::Welcome, "en", templates.sample(Template::Welcome)).unwrap();
         assert!(email.subject.starts_with("Bienvenue "));
     }
 }

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
@@ -90,11 +90,7 @@ impl Worker {
             clock,
             wakeup,
             retry: RetryPolicy::default(),
-            id: format!(
-                "{}-{}",
-                std::process::id(),
-                &Uuid::new_v4().simple().to_string()[..8]
-            ),
+            id: format!("{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]),
             batch_size: 32,
             lease: Duration::from_secs(120),
             sweep_every: Duration::from_secs(2),
@@ -103,8 +99,13 @@ impl Worker {
 
     /// Works until `stop` turns true; the batch in hand is finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let listener = (self.db.get_database_backend() == DatabaseBackend::Postgres)
+            .then(|| tokio::spawn(listen_for_new_rows(self.db.clone(), self.wakeup.clone())));
         loop {
             if *stop.borrow() {
+                if let Some(listener) = listener {
+                    listener.abort();
+                }
                 return;
             }
             match self.drain_once().await {
@@ -115,7 +116,12 @@ impl Worker {
             tokio::select! {
                 () = self.wakeup.notified() => {}
                 () = tokio::time::sleep(self.sweep_every) => {}
-                changed = stop.changed() => if changed.is_err() { return },
+                changed = stop.changed() => if changed.is_err() {
+                    if let Some(listener) = &listener {
+                        listener.abort();
+                    }
+                    return;
+                },
             }
         }
     }
@@ -134,9 +140,7 @@ impl Worker {
         let now = self.clock.now();
         let tx = self.db.begin().await?;
         let mut due = deliveries::Entity::find()
-            .filter(
-                deliveries::Column::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Failed]),
-            )
+            .filter(deliveries::Column::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Failed]))
             .filter(deliveries::Column::NextAttemptAt.lte(now))
             .filter(
                 Condition::any()
@@ -174,35 +178,22 @@ impl Worker {
             Err(problem) => ("render", Outcome::Permanent(problem)),
             Ok(outgoing) => match self.registry.for_delivery(&outgoing) {
                 Some(plugin) => (plugin.name(), plugin.deliver(&outgoing).await),
-                None => (
-                    "none",
-                    Outcome::Permanent(format!(
-                        "no notifier plugin accepts channel `{}`",
-                        delivery.channel
-                    )),
-                ),
+                None => {
+                    ("none", Outcome::Permanent(format!("no notifier plugin accepts channel `{}`", delivery.channel)))
+                }
             },
         };
         let elapsed = started.elapsed();
         self.record(delivery, event, plugin, outcome, elapsed).await
     }
 
-    fn prepare(
-        &self,
-        delivery: &deliveries::Model,
-        event: &outbox_events::Model,
-    ) -> Result<Outgoing, String> {
-        let payload: Payload = serde_json::from_value(event.payload.clone())
-            .map_err(|e| format!("outbox payload: {e}"))?;
+    fn prepare(&self, delivery: &deliveries::Model, event: &outbox_events::Model) -> Result<Outgoing, String> {
+        let payload: Payload =
+            serde_json::from_value(event.payload.clone()).map_err(|e| format!("outbox payload: {e}"))?;
         let email = match (&delivery.template, &payload.email) {
             (Some(name), Some(email)) => {
-                let template = Template::from_name(name)
-                    .ok_or_else(|| format!("unknown template `{name}`"))?;
-                Some(
-                    self.templates
-                        .render(template, &email.locale, &email.vars)
-                        .map_err(|e| e.to_string())?,
-                )
+                let template = Template::from_name(name).ok_or_else(|| format!("unknown template `{name}`"))?;
+                Some(self.templates.render(template, &email.locale, &email.vars).map_err(|e| e.to_string())?)
             }
             _ => None,
         };
@@ -210,6 +201,7 @@ impl Worker {
             delivery_id: delivery.id,
             event_id: event.id,
             event_type: event.event_type.clone(),
+            occurred_at: event.created_at,
             channel: delivery.channel.clone(),
             recipient: delivery.recipient.clone(),
             data: payload.data,
@@ -228,19 +220,11 @@ impl Worker {
         let now = self.clock.now();
         let attempts = delivery.attempts + 1;
         let id = delivery.id;
-        let (status, error, next_attempt_at): (
-            DeliveryStatus,
-            Option<String>,
-            Option<DateTime<Utc>>,
-        ) = match &outcome {
+        let (status, error, next_attempt_at): (DeliveryStatus, Option<String>, Option<DateTime<Utc>>) = match &outcome {
             Outcome::Delivered => (DeliveryStatus::Delivered, None, None),
             Outcome::Permanent(error) => (DeliveryStatus::Dead, Some(error.clone()), None),
             Outcome::Transient(error) => match self.retry.next_delay(attempts as usize) {
-                Some(delay) => (
-                    DeliveryStatus::Failed,
-                    Some(error.clone()),
-                    Some(now + delay),
-                ),
+                Some(delay) => (DeliveryStatus::Failed, Some(error.clone()), Some(now + delay)),
                 None => (DeliveryStatus::Dead, Some(error.clone()), None),
             },
         };
@@ -287,12 +271,30 @@ impl Worker {
     }
 }
 
+/// PostgreSQL: rows queued by any process (`NOTIFY` in `enqueue`) wake this worker at once.
+async fn listen_for_new_rows(db: DatabaseConnection, wakeup: Arc<Notify>) {
+    let pool = db.get_postgres_connection_pool().clone();
+    loop {
+        match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(error) = listener.listen(super::PG_CHANNEL).await {
+                    tracing::warn!(%error, "outbox: LISTEN failed");
+                } else {
+                    while listener.recv().await.is_ok() {
+                        wakeup.notify_one();
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "outbox: cannot open the LISTEN connection"),
+        }
+        // Lost the connection: the periodic sweep covers the gap until it is back.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Once the email is out, its variables (which may hold a temporary password or a link token)
 /// have no reason to stay in the database.
-async fn erase_email_variables(
-    db: &impl sea_orm::ConnectionTrait,
-    event: outbox_events::Model,
-) -> DomainResult<()> {
+async fn erase_email_variables(db: &impl sea_orm::ConnectionTrait, event: outbox_events::Model) -> DomainResult<()> {
     let mut payload = event.payload.clone();
     if let Some(vars) = payload.get_mut("email").and_then(|e| e.get_mut("vars")) {
         *vars = serde_json::json!({"erased": "delivered"});

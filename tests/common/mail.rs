@@ -19,9 +19,7 @@ pub struct Received {
 
 impl Received {
     pub fn parsed(&self) -> mail_parser::Message<'_> {
-        mail_parser::MessageParser::default()
-            .parse(&self.raw)
-            .expect("a MIME message")
+        mail_parser::MessageParser::default().parse(&self.raw).expect("a MIME message")
     }
 }
 
@@ -33,11 +31,7 @@ struct Collector {
 
 impl Handler for Collector {
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.current = Some(Received {
-            from: from.to_owned(),
-            to: to.to_vec(),
-            raw: Vec::new(),
-        });
+        self.current = Some(Received { from: from.to_owned(), to: to.to_vec(), raw: Vec::new() });
         response::OK
     }
 
@@ -93,27 +87,16 @@ impl SmtpSink {
     pub async fn wait_for(&self, recipient: &str) -> Received {
         let started = Instant::now();
         loop {
-            if let Some(found) = self
-                .received()
-                .into_iter()
-                .rev()
-                .find(|m| m.to.iter().any(|t| t == recipient))
-            {
+            if let Some(found) = self.received().into_iter().rev().find(|m| m.to.iter().any(|t| t == recipient)) {
                 return found;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "no email to {recipient} within 15 s"
-            );
+            assert!(started.elapsed() < Duration::from_secs(15), "no email to {recipient} within 15 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub fn count_to(&self, recipient: &str) -> usize {
-        self.received()
-            .iter()
-            .filter(|m| m.to.iter().any(|t| t == recipient))
-            .count()
+        self.received().iter().filter(|m| m.to.iter().any(|t| t == recipient)).count()
     }
 }
 
@@ -122,31 +105,20 @@ pub fn mailbox(dir: &Path) -> Vec<Vec<u8>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut files: Vec<_> = entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .map(|e| e.path())
-        .collect();
+    let mut files: Vec<_> =
+        entries.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "eml")).map(|e| e.path()).collect();
     files.sort();
-    files
-        .into_iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect()
+    files.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
 /// The text after `label` on its line, e.g. the temporary password in a welcome email.
 pub fn value_after(text: &str, label: &str) -> String {
-    let start = text
-        .find(label)
-        .unwrap_or_else(|| panic!("`{label}` not in:\n{text}"))
-        + label.len();
+    let start = text.find(label).unwrap_or_else(|| panic!("`{label}` not in:\n{text}")) + label.len();
     text[start..].lines().next().unwrap().trim().to_owned()
 }
 
 /// The first URL starting with `prefix` in `text`.
 pub fn link(text: &str, prefix: &str) -> String {
-    let start = text
-        .find(prefix)
-        .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"));
+    let start = text.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"));
     text[start..].split_whitespace().next().unwrap().to_owned()
 }

@@ -63,9 +63,7 @@ impl Backend {
                 panic!("{POSTGRES_VAR} must be set under CI: the suite runs on PostgreSQL too")
             }
             _ => {
-                eprintln!(
-                    "skipped: {POSTGRES_VAR} is not set, so the PostgreSQL variant does not run"
-                );
+                eprintln!("skipped: {POSTGRES_VAR} is not set, so the PostgreSQL variant does not run");
                 None
             }
         }
@@ -84,33 +82,17 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("portal.db").display()
-                );
-                TestDatabase {
-                    url,
-                    _dir: Some(dir),
-                    postgres: None,
-                }
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+                TestDatabase { url, _dir: Some(dir), postgres: None }
             }
             Backend::Postgres(admin_url) => {
                 let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(admin_url.as_str())
-                    .await
-                    .expect("connect to PostgreSQL admin URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create test database");
+                let admin = Database::connect(admin_url.as_str()).await.expect("connect to PostgreSQL admin URL");
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
                 admin.close().await.ok();
                 let mut url = url::Url::parse(admin_url).expect("valid PostgreSQL URL");
                 url.set_path(&name);
-                TestDatabase {
-                    url: url.to_string(),
-                    _dir: None,
-                    postgres: Some((admin_url.clone(), name)),
-                }
+                TestDatabase { url: url.to_string(), _dir: None, postgres: Some((admin_url.clone(), name)) }
             }
         }
     }
@@ -123,15 +105,10 @@ impl Drop for TestDatabase {
         };
         // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
                 if let Ok(admin) = Database::connect(admin_url.as_str()).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                     let _ = admin.close().await;
                 }
             });
@@ -184,9 +161,7 @@ impl TestApp {
         vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_vars(&vars).expect("test configuration is valid");
         let clock = Arc::new(ManualClock::default());
-        let app = Application::build_with_clock(config, clock.clone())
-            .await
-            .expect("application starts");
+        let app = Application::build_with_clock(config, clock.clone()).await.expect("application starts");
         let addr = app.local_addr();
         let services = app.services().clone();
         let db = services.db.clone();
@@ -219,10 +194,7 @@ impl TestApp {
     }
 
     pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .http
-            .post(self.url("/graphql"))
-            .json(&json!({"query": query, "variables": variables}));
+        let mut request = self.http.post(self.url("/graphql")).json(&json!({"query": query, "variables": variables}));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -239,10 +211,7 @@ impl TestApp {
                 json!({"e": email, "p": password}),
             )
             .await;
-        data(&body)["login"]["token"]
-            .as_str()
-            .expect("a token")
-            .to_owned()
+        data(&body)["login"]["token"].as_str().expect("a token").to_owned()
     }
 
     pub async fn operator_token(&self) -> String {
@@ -260,10 +229,7 @@ impl TestApp {
             let _ = shutdown.send(());
         }
         if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stops cleanly");
+            server.await.expect("server task").expect("server stops cleanly");
         }
     }
 }
@@ -278,16 +244,11 @@ impl Drop for TestApp {
 
 /// The `extensions.code` of the first error, panicking with the body when there is none.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected an error, got {body}"))
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("expected an error, got {body}"))
 }
 
 /// `data`, panicking with the body when there are errors.
 pub fn data(body: &Value) -> &Value {
-    assert!(
-        body.get("errors").is_none_or(Value::is_null),
-        "unexpected errors: {body}"
-    );
+    assert!(body.get("errors").is_none_or(Value::is_null), "unexpected errors: {body}");
     &body["data"]
 }

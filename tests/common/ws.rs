@@ -28,25 +28,15 @@ pub struct Closed {
 impl WsClient {
     pub async fn connect(url: &str, init_payload: Value) -> Result<WsClient, Closed> {
         let mut request = url.into_client_request().expect("websocket URL");
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static("graphql-transport-ws"),
-        );
-        let (socket, response) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket handshake");
+        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
         assert_eq!(
-            response
-                .headers()
-                .get("sec-websocket-protocol")
-                .and_then(|v| v.to_str().ok()),
+            response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()),
             Some("graphql-transport-ws"),
             "the server must speak graphql-transport-ws"
         );
         let mut client = WsClient { socket, next_id: 1 };
-        client
-            .send(json!({"type": "connection_init", "payload": init_payload}))
-            .await;
+        client.send(json!({"type": "connection_init", "payload": init_payload})).await;
         match client.receive().await? {
             message if message["type"] == "connection_ack" => Ok(client),
             other => panic!("expected connection_ack, got {other}"),
@@ -54,18 +44,14 @@ impl WsClient {
     }
 
     async fn send(&mut self, message: Value) {
-        self.socket
-            .send(Message::text(message.to_string()))
-            .await
-            .expect("websocket send");
+        self.socket.send(Message::text(message.to_string())).await.expect("websocket send");
     }
 
     /// The next protocol message (answering pings on the way), or how the connection closed.
     pub async fn receive(&mut self) -> Result<Value, Closed> {
         loop {
-            let frame = tokio::time::timeout(TIMEOUT, self.socket.next())
-                .await
-                .expect("no websocket message within 10 s");
+            let frame =
+                tokio::time::timeout(TIMEOUT, self.socket.next()).await.expect("no websocket message within 10 s");
             match frame {
                 Some(Ok(Message::Text(text))) => {
                     let message: Value = serde_json::from_str(&text).expect("JSON message");
@@ -83,10 +69,7 @@ impl WsClient {
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => {
-                    return Err(Closed {
-                        code: None,
-                        reason: "connection lost".into(),
-                    });
+                    return Err(Closed { code: None, reason: "connection lost".into() });
                 }
             }
         }
@@ -96,8 +79,7 @@ impl WsClient {
     pub async fn subscribe(&mut self, query: &str, variables: Value) -> String {
         let id = self.next_id.to_string();
         self.next_id += 1;
-        self.send(json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}))
-            .await;
+        self.send(json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}})).await;
         id
     }
 
@@ -120,8 +102,6 @@ impl WsClient {
     /// Runs a query or mutation and returns its single result.
     pub async fn execute(&mut self, query: &str, variables: Value) -> Value {
         let id = self.subscribe(query, variables).await;
-        self.next_payload(&id)
-            .await
-            .expect("a result before complete")
+        self.next_payload(&id).await.expect("a result before complete")
     }
 }
