@@ -76,7 +76,7 @@ impl Application {
                 );
             }
         }
-        let schema = graphql::build_schema(services.clone(), &config);
+        let schema = graphql::build_schema(services.clone(), worker.templates.clone(), &config);
         let router = http::router(AppState { services: services.clone(), schema }, &config);
         let listener = TcpListener::bind(config.listen)
             .await

@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(c.bootstrap_operator.as_str(), "operator@localhost");
         assert_eq!(c.password_hashing, PasswordHashing::default());
         assert!(c.smtp_url.is_none() && c.cors_origins.is_empty());
-        let minutes = |m| Duration::from_secs(60 * m);
+        let minutes = |m: u64| Duration::from_secs(60 * m);
         assert_eq!(
             c.retry_schedule,
             [Duration::from_secs(5), Duration::from_secs(30), minutes(2), minutes(10), minutes(60), minutes(360)]

@@ -37,6 +37,8 @@ pub enum Access {
     CompanyOwner,
     Operator,
     SupportAgent,
+    /// A company's owner or administrator, or a platform operator.
+    AnyAdministrator,
 }
 
 impl Principal {
@@ -54,6 +56,7 @@ impl Principal {
             Access::CompanyOwner => self.company_id.is_some() && self.role == Role::Owner,
             Access::Operator => self.role == Role::Operator,
             Access::SupportAgent => self.role == Role::SupportAgent,
+            Access::AnyAdministrator => self.role == Role::Operator || self.role.is_company_admin(),
         };
         if allowed {
             return Ok(());
@@ -62,7 +65,7 @@ impl Principal {
             Access::Module(module) => {
                 format!("This needs the {module:?} module, which you do not hold")
             }
-            Access::CompanyAdmin => "Only company administrators may do this".into(),
+            Access::CompanyAdmin | Access::AnyAdministrator => "Only administrators may do this".into(),
             Access::CompanyOwner => "Only the company's owner may do this".into(),
             Access::Operator => "Only platform operators may do this".into(),
             Access::SupportAgent => "Only support agents may do this".into(),

@@ -5,22 +5,26 @@ mod accounts;
 pub mod error;
 pub mod extensions;
 pub mod guard;
+pub mod ids;
+mod notifications;
 mod query;
 pub mod types;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::config::Config;
 use crate::domain::Services;
 use crate::domain::principal::Principal;
+use crate::notify::templates::Templates;
 
 #[derive(MergedObject, Default)]
-pub struct Query(query::BaseQuery, accounts::AccountQuery);
+pub struct Query(query::BaseQuery, accounts::AccountQuery, notifications::NotificationQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountMutation);
+pub struct Mutation(accounts::AccountMutation, notifications::NotificationMutation);
 
 pub type PortalSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -32,9 +36,10 @@ pub struct RequestContext {
     pub client_address: Option<IpAddr>,
 }
 
-pub fn build_schema(services: Services, config: &Config) -> PortalSchema {
+pub fn build_schema(services: Services, templates: Arc<Templates>, config: &Config) -> PortalSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(services)
+        .data(templates)
         .extension(extensions::DepthLimit { max: config.graphql_max_depth })
         .extension(extensions::DefaultErrorCode)
         .limit_complexity(config.graphql_max_complexity)

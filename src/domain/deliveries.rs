@@ -1,0 +1,101 @@
+//! What administrators see of the notification engine: their company's deliveries with every
+//! attempt, and a way to re-queue a dead one.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::AuditEvent;
+use super::page::{Page, PageRequest};
+use super::principal::Principal;
+use super::services::Services;
+use super::{DeliveryStatus, DomainError, DomainResult};
+use crate::db::{deliveries, delivery_attempts};
+
+pub struct DeliveryWithAttempts {
+    pub delivery: deliveries::Model,
+    /// Oldest first.
+    pub attempts: Vec<delivery_attempts::Model>,
+}
+
+fn of_company(principal: &Principal) -> DomainResult<Select<deliveries::Entity>> {
+    Ok(deliveries::Entity::find().filter(deliveries::Column::CompanyId.eq(principal.company()?)))
+}
+
+pub async fn list(
+    svc: &Services,
+    principal: &Principal,
+    status: Option<DeliveryStatus>,
+    page: PageRequest,
+) -> DomainResult<Page<DeliveryWithAttempts>> {
+    let mut query = of_company(principal)?;
+    if let Some(status) = status {
+        query = query.filter(deliveries::Column::Status.eq(status));
+    }
+    let total_count = query.clone().count(&svc.db).await?;
+    if let Some(after) = page.after {
+        query = query.filter(deliveries::Column::Id.lt(after));
+    }
+    let mut rows = query.order_by_desc(deliveries::Column::Id).limit(page.first + 1).all(&svc.db).await?;
+    let has_next_page = rows.len() as u64 > page.first;
+    rows.truncate(page.first as usize);
+    // One query for the attempts of the whole page.
+    let mut attempts: HashMap<Uuid, Vec<delivery_attempts::Model>> = HashMap::new();
+    for attempt in delivery_attempts::Entity::find()
+        .filter(delivery_attempts::Column::DeliveryId.is_in(rows.iter().map(|d| d.id)))
+        .order_by_asc(delivery_attempts::Column::AttemptedAt)
+        .all(&svc.db)
+        .await?
+    {
+        attempts.entry(attempt.delivery_id).or_default().push(attempt);
+    }
+    let items = rows
+        .into_iter()
+        .map(|delivery| DeliveryWithAttempts { attempts: attempts.remove(&delivery.id).unwrap_or_default(), delivery })
+        .collect();
+    Ok(Page { items, has_next_page, total_count })
+}
+
+/// Puts a dead (or waiting) delivery back in the queue, due now, with a fresh retry schedule.
+/// Its earlier attempts stay on record.
+pub async fn retry(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<DeliveryWithAttempts> {
+    let delivery = of_company(principal)?
+        .filter(deliveries::Column::Id.eq(id))
+        .one(&svc.db)
+        .await?
+        .ok_or(DomainError::NotFound("delivery"))?;
+    if matches!(delivery.status, DeliveryStatus::Delivered | DeliveryStatus::Pending) {
+        return Err(DomainError::Conflict {
+            field: Some("id".into()),
+            message: format!("This delivery is {:?}, not failed or dead: nothing to retry", delivery.status),
+        });
+    }
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let before = json!({"status": delivery.status, "attempts": delivery.attempts});
+    let mut active = delivery.into_active_model();
+    active.status = Set(DeliveryStatus::Pending);
+    active.attempts = Set(0);
+    active.next_attempt_at = Set(now);
+    active.lease_until = Set(None);
+    active.leased_by = Set(None);
+    let delivery = active.update(&tx).await?;
+    let mut audit = AuditEvent::new("delivery.retried", "delivery", delivery.id)
+        .company(delivery.company_id)
+        .actor(Some(principal.user_id))
+        .after(json!({"status": delivery.status}));
+    audit.before = Some(before);
+    audit.record(&tx, now).await?;
+    svc.commit(tx).await?;
+    let attempts = delivery_attempts::Entity::find()
+        .filter(delivery_attempts::Column::DeliveryId.eq(delivery.id))
+        .order_by_asc(delivery_attempts::Column::AttemptedAt)
+        .all(&svc.db)
+        .await?;
+    Ok(DeliveryWithAttempts { delivery, attempts })
+}
