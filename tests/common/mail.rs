@@ -62,7 +62,12 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        SmtpSink::start_on(0)
+    }
+
+    /// On a given port (an SMTP server coming back where the application expects it).
+    pub fn start_on(port: u16) -> SmtpSink {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let collector = Collector::default();
         let messages = collector.messages.clone();

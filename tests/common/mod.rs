@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod mail;
+pub mod receiver;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub const POSTGRES_VAR: &str = "PORTAL_TEST_POSTGRES_URL";
 /// The platform operator every test app starts with.
 pub const OPERATOR_EMAIL: &str = "operator@localhost";
 pub const OPERATOR_PASSWORD: &str = "Platform-Keeper-42!";
+/// The password `company_owner` sets.
+pub const OWNER_PASSWORD: &str = "Harbour-Lights-2026!";
 
 /// Declares, for each `async fn name(app: TestApp)`, the tests `name::sqlite` and
 /// `name::postgres`. The PostgreSQL one is skipped (and says so) when `PORTAL_TEST_POSTGRES_URL`
@@ -45,6 +48,13 @@ macro_rules! backend_tests {
             }
         }
     )*};
+}
+
+/// For tests that build the application themselves: logs through the test harness, and the
+/// TLS provider the application would install.
+pub fn init() {
+    portal::telemetry::init_for_tests();
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[derive(Clone, Debug)]
@@ -154,6 +164,8 @@ impl TestApp {
             ("PORTAL_ARGON2_ITERATIONS", "1"),
             ("PORTAL_SHUTDOWN_GRACE_SECONDS", "2"),
             ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", OPERATOR_PASSWORD),
+            // Webhook receivers in tests listen on 127.0.0.1.
+            ("PORTAL_WEBHOOK_ALLOW_PRIVATE", "true"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -216,6 +228,48 @@ impl TestApp {
 
     pub async fn operator_token(&self) -> String {
         self.login(OPERATOR_EMAIL, OPERATOR_PASSWORD).await
+    }
+
+    /// Provisions `company` with `owner` (mailbox transport), signs the owner in with the
+    /// emailed temporary password and sets `OWNER_PASSWORD`; returns the session token.
+    pub async fn company_owner(&self, company: &str, owner: &str) -> String {
+        let operator = self.operator_token().await;
+        let input = json!({"name": company, "ownerEmail": owner, "ownerGivenName": "Olive", "ownerSurname": "Owner"});
+        let body = self
+            .graphql_as(
+                Some(&operator),
+                "mutation ($input: ProvisionCompanyInput!) { provisionCompany(input: $input) { id } }",
+                json!({"input": input}),
+            )
+            .await;
+        data(&body);
+        let text = self.wait_for_email(owner).await.body_text(0).unwrap().into_owned();
+        let temporary = mail::value_after(&text, "Your temporary password is:");
+        let token = self.login(owner, &temporary).await;
+        let body = self
+            .graphql_as(
+                Some(&token),
+                "mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }",
+                json!({"c": temporary, "n": OWNER_PASSWORD}),
+            )
+            .await;
+        data(&body);
+        token
+    }
+
+    /// The latest email to `recipient` in the mailbox directory, waiting up to 15 s for one.
+    pub async fn wait_for_email(&self, recipient: &str) -> mail_parser::Message<'static> {
+        let started = std::time::Instant::now();
+        loop {
+            for raw in mail::mailbox(&self.mailbox_dir).into_iter().rev() {
+                let message = mail_parser::MessageParser::default().parse(&raw).unwrap().into_owned();
+                if message.to().and_then(|to| to.first()).and_then(|a| a.address()) == Some(recipient) {
+                    return message;
+                }
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(15), "no email to {recipient}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// A websocket client that has completed `connection_init` with `init_payload`.

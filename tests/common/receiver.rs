@@ -1,0 +1,73 @@
+//! A webhook consumer for tests: an HTTP server on a free port that keeps every request and
+//! answers with the status the test sets.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    requests: Arc<Mutex<Vec<Request>>>,
+    status: Arc<AtomicU16>,
+}
+
+pub struct Receiver {
+    pub addr: SocketAddr,
+    shared: Shared,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let shared = Shared::default();
+        shared.status.store(200, Ordering::SeqCst);
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                post(|State(shared): State<Shared>, headers: HeaderMap, body: Bytes| async move {
+                    shared.requests.lock().unwrap().push(Request { headers, body });
+                    StatusCode::from_u16(shared.status.load(Ordering::SeqCst)).unwrap()
+                }),
+            )
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { addr, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn answer_with(&self, status: u16) {
+        self.shared.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 15 s) for the `n`th request.
+    pub async fn nth(&self, n: usize) -> Request {
+        let started = Instant::now();
+        loop {
+            if let Some(request) = self.requests().get(n - 1) {
+                return request.clone();
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "request #{n} never came");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}

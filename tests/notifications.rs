@@ -1,0 +1,421 @@
+//! The notification engine: nothing lost when SMTP is down or the server restarts, exactly-once
+//! delivery with several workers, retries, dead deliveries, signed webhooks, templates.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::mail::SmtpSink;
+use common::receiver::Receiver;
+use common::{Backend, TestApp, TestDatabase, data, error_code};
+use portal::app::Application;
+use portal::config::Config;
+use portal::db::{deliveries, delivery_attempts, outbox_events};
+use portal::domain::clock::{Clock, SystemClock};
+use portal::domain::companies::{ProvisionCompany, provision_company};
+use portal::domain::{AttemptOutcome, DeliveryStatus};
+use portal::notify::plugin::{Notifier, Outcome, Outgoing, Registry};
+use portal::notify::templates::Templates;
+use portal::notify::worker::Worker;
+use portal::notify::{EmailNotification, Notification, Template};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use serde_json::{Value, json};
+
+backend_tests!(
+    webhooks_are_signed_per_the_standard,
+    a_rejected_webhook_goes_dead_and_can_be_retried,
+    a_failing_webhook_is_retried_with_backoff,
+    webhooks_to_internal_addresses_are_refused,
+    an_smtp_outage_loses_nothing,
+    templates_are_listed_and_previewed,
+);
+
+const CREATE_ENDPOINT: &str = "mutation ($input: CreateWebhookEndpointInput!) {
+    createWebhookEndpoint(input: $input) { secret endpoint { id url events } } }";
+const DELIVERIES: &str = "query ($status: DeliveryStatus) { notificationDeliveries(first: 10, status: $status) {
+    totalCount edges { node { id channel status attempts lastError nextAttemptAt attemptHistory { plugin outcome error } } } } }";
+
+async fn endpoint(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (String, String) {
+    let input = json!({"url": url, "events": events, "description": "tests"});
+    let body = app.graphql_as(Some(token), CREATE_ENDPOINT, json!({"input": input})).await;
+    let created = &data(&body)["createWebhookEndpoint"];
+    (created["endpoint"]["id"].as_str().unwrap().to_owned(), created["secret"].as_str().unwrap().to_owned())
+}
+
+async fn send_test(app: &TestApp, token: &str, id: &str) -> String {
+    let body =
+        app.graphql_as(Some(token), "mutation ($id: ID!) { testWebhookEndpoint(id: $id) }", json!({"id": id})).await;
+    data(&body)["testWebhookEndpoint"].as_str().unwrap().to_owned()
+}
+
+fn verify(secret: &str, request: &common::receiver::Request) -> bool {
+    standardwebhooks::Webhook::new(secret).unwrap().verify(&request.body, &request.headers).is_ok()
+}
+
+async fn webhooks_are_signed_per_the_standard(app: TestApp) {
+    let token = app.company_owner("Hooks Inc", "owner@hooks.example").await;
+    let receiver = Receiver::start().await;
+    let (id, secret) = endpoint(&app, &token, &receiver.url(), &["user.created", "import.completed"]).await;
+    assert!(secret.starts_with("whsec_"));
+
+    let message_id = send_test(&app, &token, &id).await;
+    let request = receiver.nth(1).await;
+    assert!(verify(&secret, &request), "an independent implementation accepts the signature");
+    assert_eq!(request.headers["webhook-id"], message_id.as_str());
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(body["data"]["endpointId"], id.as_str());
+    assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+    let mut tampered = request.clone();
+    tampered.body = axum::body::Bytes::from(request.body.iter().rev().copied().collect::<Vec<u8>>());
+    assert!(!verify(&secret, &tampered), "a changed body fails verification");
+
+    // Rotation: both secrets sign for a while.
+    let body = app
+        .graphql_as(
+            Some(&token),
+            "mutation ($id: ID!) { rotateWebhookSecret(id: $id) { secret endpoint { id } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let new_secret = data(&body)["rotateWebhookSecret"]["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    send_test(&app, &token, &id).await;
+    let request = receiver.nth(2).await;
+    assert_eq!(request.headers["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
+    assert!(verify(&new_secret, &request) && verify(&secret, &request));
+
+    let body = app.graphql_as(Some(&token), "{ webhookEndpoints { id events } }", json!({})).await;
+    assert_eq!(data(&body)["webhookEndpoints"], json!([{"id": id, "events": ["import.completed", "user.created"]}]));
+    // Another company cannot see or touch it.
+    let other = app.company_owner("Other Co", "owner@other.example").await;
+    let body = app.graphql_as(Some(&other), "{ webhookEndpoints { id } }", json!({})).await;
+    assert_eq!(data(&body)["webhookEndpoints"], json!([]));
+    let body =
+        app.graphql_as(Some(&other), "mutation ($id: ID!) { deleteWebhookEndpoint(id: $id) }", json!({"id": id})).await;
+    assert_eq!(error_code(&body), "NOT_FOUND");
+    let body =
+        app.graphql_as(Some(&token), "mutation ($id: ID!) { deleteWebhookEndpoint(id: $id) }", json!({"id": id})).await;
+    assert_eq!(data(&body)["deleteWebhookEndpoint"], true);
+}
+
+/// Waits until the company's only webhook delivery has `status`.
+async fn wait_for_status(app: &TestApp, token: &str, status: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let body = app.graphql_as(Some(token), DELIVERIES, json!({"status": status})).await;
+        let edges = data(&body)["notificationDeliveries"]["edges"].as_array().unwrap().clone();
+        if let Some(edge) = edges.into_iter().find(|e| e["node"]["channel"] == "webhook") {
+            return edge["node"].clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "no {status} webhook delivery");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_rejected_webhook_goes_dead_and_can_be_retried(app: TestApp) {
+    let token = app.company_owner("Dead Letters", "owner@dead.example").await;
+    let receiver = Receiver::start().await;
+    receiver.answer_with(400);
+    let (id, _) = endpoint(&app, &token, &receiver.url(), &["user.created"]).await;
+    let message_id = send_test(&app, &token, &id).await;
+    let dead = wait_for_status(&app, &token, "DEAD").await;
+    assert_eq!(dead["attempts"], 1, "a 4xx is permanent: no retry");
+    assert_eq!(dead["attemptHistory"][0]["outcome"], "PERMANENT");
+    assert!(dead["lastError"].as_str().unwrap().contains("400"));
+
+    receiver.answer_with(204);
+    let body = app
+        .graphql_as(
+            Some(&token),
+            "mutation ($id: ID!) { retryDelivery(id: $id) { status } }",
+            json!({"id": dead["id"]}),
+        )
+        .await;
+    assert_eq!(data(&body)["retryDelivery"]["status"], "PENDING");
+    let delivered = wait_for_status(&app, &token, "DELIVERED").await;
+    assert_eq!(delivered["attemptHistory"].as_array().unwrap().len(), 2, "the history keeps the first attempt");
+    let ids: Vec<String> =
+        receiver.requests().iter().map(|r| r.headers["webhook-id"].to_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, [message_id.clone(), message_id], "the same event keeps its id across attempts");
+
+    let body = app
+        .graphql_as(
+            Some(&token),
+            "mutation ($id: ID!) { retryDelivery(id: $id) { status } }",
+            json!({"id": dead["id"]}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "CONFLICT", "nothing to retry once delivered");
+}
+
+async fn a_failing_webhook_is_retried_with_backoff(app: TestApp) {
+    let token = app.company_owner("Flaky", "owner@flaky.example").await;
+    let receiver = Receiver::start().await;
+    receiver.answer_with(503);
+    let (id, _) = endpoint(&app, &token, &receiver.url(), &["user.created"]).await;
+    send_test(&app, &token, &id).await;
+    let failed = wait_for_status(&app, &token, "FAILED").await;
+    assert_eq!(failed["attemptHistory"][0]["outcome"], "TRANSIENT");
+    let next: chrono::DateTime<chrono::Utc> = failed["nextAttemptAt"].as_str().unwrap().parse().unwrap();
+    let wait = next - app.clock.now();
+    assert!(wait > chrono::Duration::seconds(3) && wait <= chrono::Duration::seconds(6), "about 5 s: {wait}");
+
+    receiver.answer_with(200);
+    app.clock.advance(chrono::Duration::seconds(7));
+    app.services.outbox_wakeup.notify_one();
+    let delivered = wait_for_status(&app, &token, "DELIVERED").await;
+    assert_eq!(delivered["attempts"], 2);
+    assert_eq!(receiver.requests().len(), 2);
+}
+
+async fn webhooks_to_internal_addresses_are_refused(app: TestApp) {
+    let strict = TestApp::spawn_with(app.backend.clone(), &[("PORTAL_WEBHOOK_ALLOW_PRIVATE", "false")]).await;
+    let token = strict.company_owner("Careful", "owner@careful.example").await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://10.1.2.3/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest",
+        "ftp://example.com/x",
+    ] {
+        let input = json!({"url": url, "events": ["user.created"]});
+        let body = strict.graphql_as(Some(&token), CREATE_ENDPOINT, json!({"input": input})).await;
+        assert_eq!(error_code(&body), "VALIDATION_FAILED", "{url}");
+        assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "url", "{url}");
+    }
+    let input = json!({"url": "http://127.0.0.1:9/hook", "events": ["user.created", "no.such.event"]});
+    let body = app
+        .graphql_as(
+            Some(&app.company_owner("Typos", "owner@typos.example").await),
+            CREATE_ENDPOINT,
+            json!({"input": input}),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "events[1]");
+}
+
+async fn an_smtp_outage_loses_nothing(app: TestApp) {
+    // A port nobody listens on (yet).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let smtp_url = format!("smtp://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(app.backend.clone(), &[("PORTAL_SMTP_URL", &smtp_url)]).await;
+    let operator = app.operator_token().await;
+    let input = json!({"name": "Outage", "ownerEmail": "owner@outage.example", "ownerGivenName": "Óscar", "ownerSurname": "Núñez", "ownerLocale": "es"});
+    let body = app
+        .graphql_as(
+            Some(&operator),
+            "mutation ($input: ProvisionCompanyInput!) { provisionCompany(input: $input) { id } }",
+            json!({"input": input}),
+        )
+        .await;
+    data(&body);
+
+    // The attempt fails and is recorded; the email waits.
+    let started = Instant::now();
+    let delivery = loop {
+        let found = deliveries::Entity::find().one(&app.db).await.unwrap().unwrap();
+        if found.status == DeliveryStatus::Failed {
+            break found;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "no failed attempt recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivery.attempts, 1);
+    assert!(delivery.last_error.as_deref().unwrap().starts_with("SMTP"), "{:?}", delivery.last_error);
+
+    // SMTP comes back; the retry delivers it, once.
+    let smtp = SmtpSink::start_on(port);
+    app.clock.advance(chrono::Duration::seconds(7));
+    app.services.outbox_wakeup.notify_one();
+    let received = smtp.wait_for("owner@outage.example").await;
+    let email = received.parsed();
+    assert_eq!(email.subject(), Some("Bienvenido al portal de clientes de Outage, Óscar"));
+    let raw = String::from_utf8_lossy(&received.raw).to_string();
+    assert!(
+        raw.contains("Subject: Bienvenido al portal de clientes de Outage, =?utf-8?b?"),
+        "a non-ASCII subject is encoded (RFC 2047): {raw}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.count_to("owner@outage.example"), 1, "no duplicate");
+
+    let delivery = deliveries::Entity::find_by_id(delivery.id).one(&app.db).await.unwrap().unwrap();
+    assert_eq!((delivery.status, delivery.attempts), (DeliveryStatus::Delivered, 2));
+    let outcomes: Vec<AttemptOutcome> = delivery_attempts::Entity::find()
+        .filter(delivery_attempts::Column::DeliveryId.eq(delivery.id))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes.contains(&AttemptOutcome::Transient) && outcomes.contains(&AttemptOutcome::Delivered));
+    // The temporary password does not stay in the outbox once delivered.
+    let event = outbox_events::Entity::find_by_id(delivery.event_id).one(&app.db).await.unwrap().unwrap();
+    assert!(!event.payload.to_string().contains("temporaryPassword"), "{}", event.payload);
+}
+
+async fn templates_are_listed_and_previewed(app: TestApp) {
+    let body = app.graphql("{ emailTemplates { name } }", json!({})).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    let token = app.company_owner("Templates", "owner@templates.example").await;
+    let body =
+        app.graphql_as(Some(&token), "{ emailTemplates { name locales variables { name sample } } }", json!({})).await;
+    let templates = data(&body)["emailTemplates"].as_array().unwrap().clone();
+    let names: Vec<&str> = templates.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["welcome", "reset-password", "invitation", "support-ticket-confirmation"]);
+    assert!(templates.iter().all(|t| t["locales"] == json!(["en", "es"])));
+    assert!(templates[0]["variables"].as_array().unwrap().iter().any(|v| v["name"] == "temporaryPassword"));
+
+    let preview = "query ($t: String!, $l: String) { previewEmail(template: $t, locale: $l) { subject html text } }";
+    let body = app.graphql_as(Some(&token), preview, json!({"t": "reset-password", "l": "es"})).await;
+    assert_eq!(data(&body)["previewEmail"]["subject"], "Restablezca su contraseña del portal de clientes");
+    let body = app.graphql_as(Some(&token), preview, json!({"t": "invitation"})).await;
+    assert!(data(&body)["previewEmail"]["html"].as_str().unwrap().contains("<li>REPORTS</li>"));
+    let body = app.graphql_as(Some(&token), preview, json!({"t": "newsletter"})).await;
+    assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "template");
+}
+
+fn test_config(database_url: &str, mailbox: &std::path::Path) -> Config {
+    let vars = [
+        ("PORTAL_DATABASE_URL", database_url),
+        ("PORTAL_LISTEN", "127.0.0.1:0"),
+        ("PORTAL_MAILBOX_DIR", mailbox.to_str().unwrap()),
+        ("PORTAL_ARGON2_MEMORY_KIB", "64"),
+        ("PORTAL_ARGON2_ITERATIONS", "1"),
+        ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", common::OPERATOR_PASSWORD),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    Config::from_vars(&vars).unwrap()
+}
+
+/// What was queued by a process that stopped before sending is sent by the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_delivers_what_was_queued() {
+    common::init();
+    for backend in [Some(Backend::Sqlite), Backend::postgres()].into_iter().flatten() {
+        let database = TestDatabase::create(&backend).await;
+        let mailbox = tempfile::tempdir().unwrap();
+        let config = test_config(&database.url, mailbox.path());
+
+        // First process: queues the welcome email, never runs its worker.
+        let first = Application::build(config.clone()).await.unwrap();
+        let input = ProvisionCompany {
+            name: "Restart Ltd".into(),
+            owner_email: "owner@restart.example".into(),
+            owner_given_name: "Rita".into(),
+            owner_surname: "Restart".into(),
+            owner_locale: None,
+        };
+        provision_company(first.services(), None, input).await.unwrap();
+        first.services().db.clone().close().await.unwrap();
+        drop(first);
+        assert!(common::mail::mailbox(mailbox.path()).is_empty());
+
+        // Second process: delivers it.
+        let second = Application::build(config).await.unwrap();
+        let db = second.services().db.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(second.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let started = Instant::now();
+        while common::mail::mailbox(mailbox.path()).is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(15), "{backend:?}: the queued email was not sent");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            deliveries::Entity::find()
+                .filter(deliveries::Column::Status.eq(DeliveryStatus::Delivered))
+                .count(&db)
+                .await
+                .unwrap(),
+            1
+        );
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+}
+
+/// Counts deliveries per id, as a consumer that could see duplicates would.
+struct Counting(Arc<Mutex<HashMap<uuid::Uuid, u32>>>);
+
+#[async_trait::async_trait]
+impl Notifier for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+    fn accepts(&self, outgoing: &Outgoing) -> bool {
+        outgoing.channel == "email"
+    }
+    async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
+        *self.0.lock().unwrap().entry(outgoing.delivery_id).or_default() += 1;
+        Outcome::Delivered
+    }
+}
+
+/// Two workers with their own connection pools (two server processes) share one PostgreSQL
+/// outbox: 500 emails, each delivered exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_postgres_deliver_each_email_once() {
+    common::init();
+    let Some(backend) = Backend::postgres() else { return };
+    let database = TestDatabase::create(&backend).await;
+    let mailbox = tempfile::tempdir().unwrap();
+    let config = test_config(&database.url, mailbox.path());
+    let templates = Arc::new(Templates::load(None).unwrap());
+    let sample = templates.sample(Template::Welcome).clone();
+
+    let first = portal::db::connect(&config.database).await.unwrap();
+    portal::db::migrate(&first).await.unwrap();
+    let tx = first.begin().await.unwrap();
+    let to = portal::domain::Email::parse("many@example.com").unwrap();
+    for i in 0..500 {
+        let notification = Notification {
+            company_id: None,
+            event_type: "user.created",
+            data: json!({"n": i}),
+            email: Some(EmailNotification::new(&to, Template::Welcome, "en", sample.clone())),
+        };
+        portal::notify::enqueue(&tx, chrono::Utc::now(), notification).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let counts = Arc::new(Mutex::new(HashMap::new()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let db = portal::db::connect(&config.database).await.unwrap();
+        let registry = Registry::new(vec![Arc::new(Counting(counts.clone()))]);
+        let mut worker =
+            Worker::new(db, registry, templates.clone(), Arc::new(SystemClock), Arc::new(tokio::sync::Notify::new()));
+        worker.batch_size = 16;
+        workers.push(tokio::spawn(worker.run(stopped.clone())));
+    }
+    let started = Instant::now();
+    loop {
+        let delivered = deliveries::Entity::find()
+            .filter(deliveries::Column::Status.eq(DeliveryStatus::Delivered))
+            .count(&first)
+            .await
+            .unwrap();
+        if delivered == 500 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "only {delivered} of 500 delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let counts = counts.lock().unwrap().clone();
+    assert_eq!(counts.len(), 500);
+    assert!(counts.values().all(|n| *n == 1), "a delivery was handed over twice");
+    assert_eq!(delivery_attempts::Entity::find().count(&first).await.unwrap(), 500);
+}
