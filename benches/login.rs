@@ -78,7 +78,7 @@ async fn main() {
         ("PORTAL_DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display())),
         ("PORTAL_LISTEN", "127.0.0.1:0".into()),
         ("PORTAL_MAILBOX_DIR", dir.path().join("mailbox").display().to_string()),
-        ("PORTAL_BOOTSTRAP_OPERATOR", "bench@example.com".into()),
+        ("PORTAL_BOOTSTRAP_OPERATOR", "storm@example.com".into()),
         ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", PASSWORD.into()),
         ("PORTAL_LOGIN_ATTEMPTS_PER_MINUTE", "1000000".into()),
     ]
@@ -90,7 +90,7 @@ async fn main() {
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::new();
     let login = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
-    let credentials = json!({"e": "bench@example.com", "p": PASSWORD});
+    let credentials = json!({"e": "storm@example.com", "p": PASSWORD});
     let token = post(&client, &url, None, login, credentials.clone()).await["data"]["login"]["token"]
         .as_str()
         .unwrap()
