@@ -126,3 +126,52 @@ fn serve_creates_the_database_and_stops_cleanly_on_sigterm() {
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+#[test]
+fn provision_company_from_the_command_line_sends_the_welcome_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let mailbox = dir.path().join("mailbox");
+    let run = |args: &[&str]| {
+        portal()
+            .env("PORTAL_DATABASE_URL", &database)
+            .env("PORTAL_MAILBOX_DIR", &mailbox)
+            .env("PORTAL_ARGON2_MEMORY_KIB", "64")
+            .env("PORTAL_ARGON2_ITERATIONS", "1")
+            .arg("provision-company")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let output = run(&[
+        "--name",
+        "Acme",
+        "--owner-email",
+        "Ana@Acme.example",
+        "--owner-given-name",
+        "Ana",
+        "--owner-surname",
+        "Pérez",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Company Acme created"));
+    let emails = common::mail::mailbox(&mailbox);
+    assert_eq!(emails.len(), 1, "the welcome email is sent before the command returns");
+    let text = String::from_utf8_lossy(&emails[0]).to_string();
+    assert!(text.contains("To: ana@acme.example") && text.contains("temporary password"), "{text}");
+
+    // The same company again: a clear refusal, nothing sent.
+    let output = run(&[
+        "--name",
+        "Acme",
+        "--owner-email",
+        "other@acme.example",
+        "--owner-given-name",
+        "O",
+        "--owner-surname",
+        "P",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("A company named Acme already exists"));
+    assert_eq!(common::mail::mailbox(&mailbox).len(), 1);
+}

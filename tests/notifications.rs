@@ -30,7 +30,35 @@ backend_tests!(
     webhooks_to_internal_addresses_are_refused,
     an_smtp_outage_loses_nothing,
     templates_are_listed_and_previewed,
+    a_lease_held_by_a_dead_process_expires,
 );
+
+/// A delivery claimed by a process that died stays untouched until its lease runs out, then
+/// another worker takes it.
+async fn a_lease_held_by_a_dead_process_expires(app: TestApp) {
+    let templates = Templates::load(None).unwrap();
+    let to = portal::domain::Email::parse("leased@example.com").unwrap();
+    let now = app.clock.now();
+    let tx = app.db.begin().await.unwrap();
+    let email = EmailNotification::new(&to, Template::Welcome, "en", templates.sample(Template::Welcome).clone());
+    let notification =
+        Notification { company_id: None, event_type: "user.created", data: json!({}), email: Some(email) };
+    portal::notify::enqueue(&tx, now, notification).await.unwrap();
+    deliveries::Entity::update_many()
+        .col_expr(deliveries::Column::LeaseUntil, sea_orm::sea_query::Expr::value(now + chrono::Duration::minutes(2)))
+        .col_expr(deliveries::Column::LeasedBy, sea_orm::sea_query::Expr::value("a-process-that-died"))
+        .exec(&tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    app.services.outbox_wakeup.notify_one();
+    tokio::time::sleep(Duration::from_millis(2500)).await; // longer than a sweep
+    assert!(common::mail::mailbox(&app.mailbox_dir).is_empty(), "the lease is respected");
+    app.clock.advance(chrono::Duration::minutes(2) + chrono::Duration::seconds(1));
+    app.services.outbox_wakeup.notify_one();
+    app.wait_for_email("leased@example.com").await;
+}
 
 const CREATE_ENDPOINT: &str = "mutation ($input: CreateWebhookEndpointInput!) {
     createWebhookEndpoint(input: $input) { secret endpoint { id url events } } }";

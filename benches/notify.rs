@@ -1,0 +1,102 @@
+//! Notification engine figures: templates rendered per second on one core, and how fast the
+//! outbox drains to a local SMTP server.
+//!
+//! `cargo bench --bench notify [-- --renders 50000 --emails 2000]`
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use mailin_embedded::response::{self, Response};
+use mailin_embedded::{Handler, Server};
+use portal::config::Config;
+use portal::domain::Email;
+use portal::domain::clock::SystemClock;
+use portal::notify::plugin::Registry;
+use portal::notify::templates::Templates;
+use portal::notify::worker::Worker;
+use portal::notify::{EmailNotification, Notification, Template};
+use sea_orm::TransactionTrait;
+use serde_json::json;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[derive(Clone)]
+struct CountingSink(Arc<AtomicUsize>);
+
+impl Handler for CountingSink {
+    fn data_end(&mut self) -> Response {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        response::OK
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let renders = arg("--renders", 50_000);
+    let emails = arg("--emails", 2_000);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    // 1. Rendering, one thread.
+    let templates = Arc::new(Templates::load(None).unwrap());
+    let vars = templates.sample(Template::Welcome).clone();
+    let started = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..renders {
+        let email = templates.render(Template::Welcome, "es", &vars).unwrap();
+        bytes += email.html.len() + email.text.len();
+    }
+    let rate = renders as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "rendering: {renders} welcome emails (subject, HTML, text) on one core: {rate:.0}/s ({} KiB)",
+        bytes / 1024
+    );
+
+    // 2. Draining the outbox to a local SMTP server.
+    let received = Arc::new(AtomicUsize::new(0));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = CountingSink(received.clone());
+    std::thread::spawn(move || {
+        let mut server = Server::new(sink);
+        server.with_tcp_listener(listener).with_num_threads(8);
+        let _ = server.serve();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let vars_map = [
+        ("PORTAL_DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display())),
+        ("PORTAL_SMTP_URL", format!("smtp://127.0.0.1:{port}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_vars(&vars_map).unwrap();
+    let db = portal::db::connect(&config.database).await.unwrap();
+    portal::db::migrate(&db).await.unwrap();
+    let to = Email::parse("reader@example.com").unwrap();
+    let tx = db.begin().await.unwrap();
+    for n in 0..emails {
+        let email = EmailNotification::new(&to, Template::Welcome, "en", vars.clone());
+        let notification =
+            Notification { company_id: None, event_type: "user.created", data: json!({"n": n}), email: Some(email) };
+        portal::notify::enqueue(&tx, chrono::Utc::now(), notification).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let clock = Arc::new(SystemClock);
+    let registry = Registry::from_config(&config, db.clone(), clock.clone()).unwrap();
+    let worker = Worker::new(db, registry, templates, clock, Arc::new(tokio::sync::Notify::new()));
+    let started = Instant::now();
+    while worker.drain_once().await.unwrap() > 0 {}
+    let elapsed = started.elapsed();
+    assert_eq!(received.load(Ordering::Relaxed), emails, "every email reached the SMTP server");
+    println!(
+        "outbox drain: {emails} emails rendered and sent over SMTP (SQLite outbox) in {:.2} s: {:.0}/s",
+        elapsed.as_secs_f64(),
+        emails as f64 / elapsed.as_secs_f64()
+    );
+}
