@@ -21,7 +21,7 @@ impl SmtpNotifier {
     pub fn new(url: &url::Url, from: Mailbox) -> anyhow::Result<Self> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())?
             .timeout(Some(Duration::from_secs(15)))
-            .pool_config(PoolConfig::new().max_size(4).idle_timeout(Duration::from_secs(60)))
+            .pool_config(PoolConfig::new().max_size(8).idle_timeout(Duration::from_secs(60)))
             .build();
         Ok(SmtpNotifier { transport, from })
     }

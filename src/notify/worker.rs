@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use rand::Rng;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
@@ -69,6 +70,8 @@ pub struct Worker {
     /// Names this process in `leased_by`.
     pub id: String,
     pub batch_size: u64,
+    /// Deliveries handled at the same time.
+    pub concurrency: usize,
     pub lease: Duration,
     /// How often to look for due deliveries when nothing wakes the worker (retries, rows
     /// written by other processes).
@@ -92,6 +95,7 @@ impl Worker {
             retry: RetryPolicy::default(),
             id: format!("{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]),
             batch_size: 32,
+            concurrency: 8,
             lease: Duration::from_secs(120),
             sweep_every: Duration::from_secs(2),
         }
@@ -130,9 +134,15 @@ impl Worker {
     pub async fn drain_once(&self) -> DomainResult<usize> {
         let claimed = self.claim().await?;
         let count = claimed.len();
-        for delivery in claimed {
-            self.handle(delivery).await?;
-        }
+        // Several at once: a slow webhook does not hold up the emails behind it, and SMTP
+        // uses its connection pool (lettre 0.11.23 leaves Nagle on, ~40 ms a message on one
+        // connection; see the README's benchmark notes).
+        let outcomes: Vec<DomainResult<()>> = futures_util::stream::iter(claimed)
+            .map(|delivery| self.handle(delivery))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        outcomes.into_iter().collect::<DomainResult<Vec<()>>>()?;
         Ok(count)
     }
 
