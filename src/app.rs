@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -34,7 +35,13 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     // sqlx and lettre use ring while reqwest could pull another provider: pick one, once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let templates = Templates::load(config.templates_dir.as_deref())?;
-    let db = db::connect(&config.database).await?;
+    let mut db = db::connect(&config.database).await?;
+    // Before any clone: every clone of the connection shares the callback.
+    let db_queries = Arc::new(AtomicU64::new(0));
+    let counter = db_queries.clone();
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
     db::migrate(&db).await?;
     let registry = Registry::from_config(config, db.clone(), clock.clone())?;
     let services = Services {
@@ -46,6 +53,7 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
             session_ttl: chrono::Duration::from_std(config.session_ttl)?,
             webhook_allow_private: config.webhook_allow_private,
         }),
+        db_queries,
         login_limiter: Arc::new(AddressLimiter::per_minute(config.login_attempts_per_minute)),
         outbox_wakeup: Arc::new(Notify::new()),
     };

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::Data;
+use async_graphql::dataloader::DataLoader;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
@@ -21,6 +22,7 @@ use crate::config::Config;
 use crate::domain::principal::{self, Principal};
 use crate::domain::{DomainError, Services};
 use crate::graphql::error::request_error;
+use crate::graphql::loaders::Loaders;
 use crate::graphql::{PortalSchema, RequestContext};
 use crate::pages;
 
@@ -49,6 +51,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/graphql/ws", any(graphql_ws))
         .route("/health", get(health))
         .route("/reset-password", get(pages::reset_password))
+        .route("/set-password", get(pages::set_password))
         .route("/accept-invitation", get(pages::accept_invitation))
         .layer(middleware)
         .with_state(state)
@@ -90,7 +93,10 @@ async fn graphql(
         Ok(principal) => principal,
         Err(error) => return error_response(error),
     };
-    let request = request.into_inner().data(RequestContext { principal, client_address: Some(client.ip()) });
+    let request = request
+        .into_inner()
+        .data(RequestContext { principal, client_address: Some(client.ip()) })
+        .data(loaders(&state.services));
     state.schema.execute(request).await.into()
 }
 
@@ -117,6 +123,11 @@ fn error_response(error: DomainError) -> GraphQLResponse {
     async_graphql::Response::from_errors(vec![request_error(error)]).into()
 }
 
+/// Fresh per request (or websocket connection): cached rows never cross callers.
+fn loaders(services: &Services) -> DataLoader<Loaders> {
+    DataLoader::new(Loaders { services: services.clone() }, tokio::spawn)
+}
+
 /// Subscriptions (and queries) over the `graphql-transport-ws` protocol. The session token
 /// comes in the `connection_init` payload: `{"Authorization": "Bearer …"}`.
 async fn graphql_ws(
@@ -134,6 +145,7 @@ async fn graphql_ws(
                 let principal = resolve(&services, bearer_token(value)?).await?;
                 let mut data = Data::default();
                 data.insert(RequestContext { principal, client_address: Some(client.ip()) });
+                data.insert(loaders(&services));
                 Ok(data)
             })
             .serve()

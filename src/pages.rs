@@ -18,6 +18,18 @@ pub async fn reset_password() -> Response {
     })
 }
 
+/// Where a new user's welcome email leads: the same mutation, with a 7-day activation link.
+pub async fn set_password() -> Response {
+    page(Page {
+        title: "Set your password",
+        intro: "Choose the password you will sign in with. The link in your welcome email works once.",
+        extra_fields: "",
+        button: "Set password",
+        mutation: "mutation ($token: String!, $password: String!) { resetPassword(token: $token, newPassword: $password) }",
+        success: "Your password is set. You can now sign in with it.",
+    })
+}
+
 pub async fn accept_invitation() -> Response {
     page(Page {
         title: "Accept your invitation",

@@ -187,6 +187,7 @@ async fn seed_session(app: &TestApp, email: &str, expires_in: Duration) -> Strin
         status: Set(UserStatus::Active),
         role: Set(Role::Operator),
         search_key: Set(format!("olga operator {email}")),
+        sort_key: Set("operator olga".into()),
         password_hash: Set(None),
         must_change_password: Set(false),
         failed_login_count: Set(0),

@@ -75,6 +75,7 @@ fn user(email: &str, company_id: Option<uuid::Uuid>) -> users::ActiveModel {
         status: Set(UserStatus::Invited),
         role: Set(Role::User),
         search_key: Set(email.to_owned()),
+        sort_key: Set(String::new()),
         password_hash: Set(None),
         must_change_password: Set(false),
         failed_login_count: Set(0),

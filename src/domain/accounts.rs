@@ -282,7 +282,7 @@ pub async fn issue_link(
 pub async fn redeem_link(
     db: &impl ConnectionTrait,
     token: &str,
-    purpose: LinkPurpose,
+    purposes: &[LinkPurpose],
     now: DateTime<Utc>,
 ) -> DomainResult<link_tokens::Model> {
     let invalid = || {
@@ -290,7 +290,7 @@ pub async fn redeem_link(
     };
     let link = link_tokens::Entity::find()
         .filter(link_tokens::Column::TokenHash.eq(hash_token(token.trim())))
-        .filter(link_tokens::Column::Purpose.eq(purpose))
+        .filter(link_tokens::Column::Purpose.is_in(purposes.iter().copied()))
         .one(db)
         .await?
         .ok_or_else(invalid)?;
@@ -313,7 +313,8 @@ pub async fn redeem_link(
 pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> DomainResult<()> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
-    let link = redeem_link(&tx, token, LinkPurpose::PasswordReset, now).await?;
+    // Reset links and the activation links of welcome emails both set a password.
+    let link = redeem_link(&tx, token, &[LinkPurpose::PasswordReset, LinkPurpose::Activation], now).await?;
     let user =
         users::Entity::find_by_id(link.user_id).one(&tx).await?.filter(|u| u.status == UserStatus::Active).ok_or_else(
             || {

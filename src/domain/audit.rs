@@ -66,3 +66,25 @@ impl<'a> AuditEvent<'a> {
         Ok(())
     }
 }
+
+/// The caller's company's audit trail, newest first; optionally about one target.
+pub async fn list(
+    svc: &super::Services,
+    principal: &super::principal::Principal,
+    target_id: Option<Uuid>,
+    page: super::page::PageRequest,
+) -> DomainResult<super::page::Page<audit_events::Model>> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut query = audit_events::Entity::find().filter(audit_events::Column::CompanyId.eq(principal.company()?));
+    if let Some(target_id) = target_id {
+        query = query.filter(audit_events::Column::TargetId.eq(target_id));
+    }
+    let total_count = query.clone().count(&svc.db).await?;
+    if let Some(after) = page.after {
+        query = query.filter(audit_events::Column::Id.lt(after));
+    }
+    let mut items = query.order_by_desc(audit_events::Column::Id).limit(page.first + 1).all(&svc.db).await?;
+    let has_next_page = items.len() as u64 > page.first;
+    items.truncate(page.first as usize);
+    Ok(super::page::Page { items, has_next_page, total_count })
+}

@@ -15,6 +15,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub passwords: Passwords,
     pub settings: Arc<Settings>,
+    /// Statements run so far (all connections): tests use it to show batching works.
+    pub db_queries: Arc<std::sync::atomic::AtomicU64>,
     pub login_limiter: Arc<super::rate_limit::AddressLimiter>,
     /// Rung after a commit that may have queued notifications: the outbox worker wakes at once.
     pub outbox_wakeup: Arc<Notify>,

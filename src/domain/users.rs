@@ -16,6 +16,12 @@ pub fn search_key(given_name: Option<&str>, surname: Option<&str>, email: &str) 
     deunicode::deunicode(&joined).to_lowercase()
 }
 
+/// The listing order: surname, then given name, accent-folded and lower-cased.
+pub fn sort_key(given_name: Option<&str>, surname: Option<&str>) -> String {
+    let joined = [surname.unwrap_or_default(), given_name.unwrap_or_default()].join(" ");
+    deunicode::deunicode(joined.trim()).to_lowercase()
+}
+
 /// Normalizes a search term the way `search_key` normalizes names.
 pub fn search_term(input: &str) -> String {
     deunicode::deunicode(input.trim()).to_lowercase()
@@ -39,6 +45,7 @@ impl NewUser<'_> {
             company_id: Set(self.company_id),
             email: Set(self.email.as_str().to_owned()),
             search_key: Set(search_key(self.given_name.as_deref(), self.surname.as_deref(), self.email.as_str())),
+            sort_key: Set(sort_key(self.given_name.as_deref(), self.surname.as_deref())),
             given_name: Set(self.given_name),
             surname: Set(self.surname),
             job_title: Set(None),

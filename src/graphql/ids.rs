@@ -32,6 +32,28 @@ pub fn parse_cursor(after: Option<&str>) -> Result<Option<Uuid>, DomainError> {
         .transpose()
 }
 
+/// A user listing cursor: the id's 16 bytes, then the sort key.
+pub fn user_cursor(cursor: &crate::domain::people::UserCursor) -> String {
+    let mut bytes = cursor.id.as_bytes().to_vec();
+    bytes.extend_from_slice(cursor.sort_key.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn parse_user_cursor(after: Option<&str>) -> Result<Option<crate::domain::people::UserCursor>, DomainError> {
+    after
+        .map(|cursor| {
+            let bytes = URL_SAFE_NO_PAD.decode(cursor).ok().filter(|b| b.len() >= 16);
+            bytes
+                .and_then(|b| {
+                    let id = Uuid::from_slice(&b[..16]).ok()?;
+                    let sort_key = String::from_utf8(b[16..].to_vec()).ok()?;
+                    Some(crate::domain::people::UserCursor { sort_key, id })
+                })
+                .ok_or_else(|| DomainError::invalid("after", "is not a cursor of this list"))
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

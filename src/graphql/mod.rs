@@ -6,9 +6,11 @@ pub mod error;
 pub mod extensions;
 pub mod guard;
 pub mod ids;
+pub mod loaders;
 mod notifications;
 mod query;
 pub mod types;
+mod users;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,10 +23,10 @@ use crate::domain::principal::Principal;
 use crate::notify::templates::Templates;
 
 #[derive(MergedObject, Default)]
-pub struct Query(query::BaseQuery, accounts::AccountQuery, notifications::NotificationQuery);
+pub struct Query(query::BaseQuery, accounts::AccountQuery, users::UserQuery, notifications::NotificationQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountMutation, notifications::NotificationMutation);
+pub struct Mutation(accounts::AccountMutation, users::UserMutation, notifications::NotificationMutation);
 
 pub type PortalSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -112,6 +112,12 @@ pub struct TotalCount {
     total_count: u64,
 }
 
+impl TotalCount {
+    pub fn new(total_count: u64) -> Self {
+        TotalCount { total_count }
+    }
+}
+
 pub type DeliveryConnection = Connection<String, Delivery, TotalCount>;
 
 #[derive(SimpleObject)]

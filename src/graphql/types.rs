@@ -1,14 +1,15 @@
 //! GraphQL object types over domain values. Enums mirror the domain ones (`remote`), so a
 //! variant added to one and not the other does not compile.
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::Iterable;
 
-use super::guard::services;
+use super::loaders::{ByEmail, Loaders, MembershipsOf, ModulesOf, SubAccountsOf, UserById};
 
-use crate::db::{companies, sub_accounts, user_modules, user_sub_accounts, users};
-use crate::domain::{self, DomainError, password_policy::PasswordRule};
+use crate::db::{companies, service_subscriptions, sub_accounts, subscription_members, users};
+use crate::domain::{self, password_policy::PasswordRule};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::Role")]
@@ -78,34 +79,101 @@ impl User {
     }
     /// The modules the user may use; owners and administrators hold all of them.
     async fn modules(&self, ctx: &Context<'_>) -> Result<Vec<Module>> {
-        use sea_orm::Iterable;
         if self.0.role.is_company_admin() {
             return Ok(domain::Module::iter().map(Module::from).collect());
         }
-        let db = &services(ctx).db;
-        let rows = user_modules::Entity::find()
-            .filter(user_modules::Column::UserId.eq(self.0.id))
-            .all(db)
-            .await
-            .map_err(DomainError::from)?;
-        let mut modules: Vec<domain::Module> = rows.into_iter().map(|row| row.module).collect();
-        modules.sort();
+        let modules = loader(ctx).load_one(ModulesOf(self.0.id)).await?.unwrap_or_default();
         Ok(modules.into_iter().map(Module::from).collect())
     }
     /// The sub-accounts the user is limited to; empty means the whole company.
     async fn sub_accounts(&self, ctx: &Context<'_>) -> Result<Vec<SubAccount>> {
-        let db = &services(ctx).db;
-        let rows = sub_accounts::Entity::find()
-            .inner_join(user_sub_accounts::Entity)
-            .filter(user_sub_accounts::Column::UserId.eq(self.0.id))
-            .order_by_asc(sub_accounts::Column::Name)
-            .all(db)
-            .await
-            .map_err(DomainError::from)?;
-        Ok(rows.into_iter().map(SubAccount).collect())
+        let list = loader(ctx).load_one(SubAccountsOf(self.0.id)).await?.unwrap_or_default();
+        Ok(list.into_iter().map(SubAccount).collect())
+    }
+    /// The user named by `managerEmail`, when they have an account in the company.
+    async fn manager(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let (Some(company_id), Some(email)) = (self.0.company_id, &self.0.manager_email) else { return Ok(None) };
+        Ok(loader(ctx).load_one(ByEmail(company_id, email.clone())).await?.map(User))
+    }
+    /// The service subscriptions the user is a member of.
+    async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
+        let list = loader(ctx).load_one(MembershipsOf(self.0.id)).await?.unwrap_or_default();
+        Ok(list.into_iter().map(|(member, subscription)| SubscriptionMember { member, subscription }).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loaders> {
+    ctx.data_unchecked::<DataLoader<Loaders>>()
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::SubscriptionRole")]
+pub enum SubscriptionRole {
+    Admin,
+    User,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::MemberStatus")]
+pub enum MemberStatus {
+    Active,
+    /// An ADMIN membership waits for a support agent to confirm an ADMIN_DELEGATION ticket.
+    PendingConfirmation,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::SubscriptionStatus")]
+pub enum SubscriptionStatus {
+    Active,
+    Suspended,
+    Cancelled,
+}
+
+pub struct ServiceSubscription(pub service_subscriptions::Model);
+
+#[Object]
+impl ServiceSubscription {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn product(&self) -> &str {
+        &self.0.product
+    }
+    async fn plan(&self) -> &str {
+        &self.0.plan
+    }
+    async fn status(&self) -> SubscriptionStatus {
+        self.0.status.into()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub struct SubscriptionMember {
+    pub member: subscription_members::Model,
+    pub subscription: service_subscriptions::Model,
+}
+
+#[Object]
+impl SubscriptionMember {
+    async fn id(&self) -> ID {
+        ID(self.member.id.to_string())
+    }
+    async fn subscription(&self) -> ServiceSubscription {
+        ServiceSubscription(self.subscription.clone())
+    }
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(loader(ctx).load_one(UserById(self.member.user_id)).await?.map(User))
+    }
+    async fn role(&self) -> SubscriptionRole {
+        self.member.role.into()
+    }
+    async fn status(&self) -> MemberStatus {
+        self.member.status.into()
     }
 }
 

@@ -1,0 +1,480 @@
+//! The end of a user's life in a company (seed 001 step 4): deactivation with transfer of what
+//! they own, reactivation, GDPR anonymization, removal of people who never joined.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable, QueryFilter, Set,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::audit::AuditEvent;
+use super::people::{get, snapshot};
+use super::principal::Principal;
+use super::services::Services;
+use super::users::{search_key, sort_key};
+use super::{DomainError, DomainResult, FieldError, InvitationStatus, Module, Role, UserStatus};
+use crate::db::{
+    invitations, link_tokens, models, password_history, project_members, projects, service_subscriptions, sessions,
+    subscription_members, support_contacts, user_modules, users,
+};
+use crate::notify::{self, Notification};
+
+/// Something a user owns or holds that must go to someone else before they leave.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Holding {
+    /// `SUBSCRIPTION`, `PROJECT`, `MODEL`, `SUBSCRIPTION_MEMBERSHIP`, `PROJECT_MEMBERSHIP`,
+    /// `SUPPORT_CONTACT`, `MODULE_PERMISSION`.
+    pub kind: &'static str,
+    pub id: String,
+    /// Human-readable: a product and plan, a project's name, a module.
+    pub name: String,
+    /// The module whoever takes it over must hold.
+    #[serde(skip)]
+    pub needs: Option<Module>,
+}
+
+/// What `userId` owns or holds.
+pub async fn plan(db: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<Vec<Holding>> {
+    let mut held = Vec::new();
+    let hold = |kind, id: Uuid, name: String, needs| Holding { kind, id: id.to_string(), name, needs };
+    for s in
+        service_subscriptions::Entity::find().filter(service_subscriptions::Column::OwnerId.eq(user_id)).all(db).await?
+    {
+        held.push(hold("SUBSCRIPTION", s.id, format!("{} {}", s.product, s.plan), Some(Module::Subscriptions)));
+    }
+    for p in projects::Entity::find().filter(projects::Column::OwnerId.eq(user_id)).all(db).await? {
+        held.push(hold("PROJECT", p.id, p.name, Some(Module::Projects)));
+    }
+    for m in models::Entity::find().filter(models::Column::OwnerId.eq(user_id)).all(db).await? {
+        held.push(hold("MODEL", m.id, m.name, Some(Module::Projects)));
+    }
+    for m in
+        subscription_members::Entity::find().filter(subscription_members::Column::UserId.eq(user_id)).all(db).await?
+    {
+        held.push(hold("SUBSCRIPTION_MEMBERSHIP", m.id, format!("{:?} member", m.role), Some(Module::Subscriptions)));
+    }
+    for m in project_members::Entity::find().filter(project_members::Column::UserId.eq(user_id)).all(db).await? {
+        held.push(hold("PROJECT_MEMBERSHIP", m.id, "project member".into(), Some(Module::Projects)));
+    }
+    for c in support_contacts::Entity::find().filter(support_contacts::Column::UserId.eq(user_id)).all(db).await? {
+        held.push(hold("SUPPORT_CONTACT", c.id, "support contact".into(), Some(Module::Support)));
+    }
+    for m in user_modules::Entity::find().filter(user_modules::Column::UserId.eq(user_id)).all(db).await? {
+        held.push(Holding {
+            kind: "MODULE_PERMISSION",
+            id: format!("{:?}", m.module),
+            name: format!("{:?}", m.module),
+            needs: None,
+        });
+    }
+    Ok(held)
+}
+
+/// Checks the heir and moves everything to them, one audit event per thing moved.
+async fn transfer(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    user: &users::Model,
+    transfer_to: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let held = plan(db, user.id).await?;
+    if held.is_empty() {
+        return Ok(());
+    }
+    let Some(heir_id) = transfer_to else {
+        let fields = held
+            .iter()
+            .map(|h| {
+                FieldError::new(
+                    "transferTo",
+                    format!("{} {} ({}) must be transferred to another user", h.kind, h.name, h.id),
+                )
+            })
+            .collect();
+        return Err(DomainError::Validation(fields));
+    };
+    if heir_id == user.id {
+        return Err(DomainError::invalid("transferTo", "cannot be the user themself"));
+    }
+    let heir = get(db, principal, heir_id)
+        .await
+        .map_err(|_| DomainError::invalid("transferTo", "is not a user of your company"))?;
+    if heir.status != UserStatus::Active {
+        return Err(DomainError::invalid("transferTo", "must be an active user"));
+    }
+    let heir_modules: BTreeSet<Module> = if heir.role.is_company_admin() {
+        Module::iter().collect()
+    } else {
+        user_modules::Entity::find()
+            .filter(user_modules::Column::UserId.eq(heir.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| m.module)
+            .collect()
+    };
+    let missing: BTreeSet<Module> = held.iter().filter_map(|h| h.needs).filter(|m| !heir_modules.contains(m)).collect();
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|m| format!("{m:?}")).collect();
+        return Err(DomainError::invalid(
+            "transferTo",
+            format!("lacks the modules these resources need: {}", names.join(", ")),
+        ));
+    }
+
+    for holding in &held {
+        move_holding(db, holding, user, &heir).await?;
+        let mut audit = AuditEvent::new("resource.transferred", holding.kind, user.id)
+            .company(user.company_id)
+            .actor(Some(principal.user_id))
+            .after(json!({"kind": holding.kind, "id": holding.id, "name": holding.name, "to": heir.id}));
+        audit.before = Some(json!({"kind": holding.kind, "id": holding.id, "from": user.id}));
+        audit.target_id = holding.id.parse().ok().or(Some(user.id));
+        audit.record(db, now).await?;
+    }
+    Ok(())
+}
+
+async fn move_holding(
+    db: &impl ConnectionTrait,
+    holding: &Holding,
+    from: &users::Model,
+    to: &users::Model,
+) -> DomainResult<()> {
+    let id: Option<Uuid> = holding.id.parse().ok();
+    match holding.kind {
+        "SUBSCRIPTION" => {
+            service_subscriptions::Entity::update_many()
+                .col_expr(service_subscriptions::Column::OwnerId, Expr::value(to.id))
+                .filter(service_subscriptions::Column::Id.eq(id))
+                .exec(db)
+                .await?;
+        }
+        "PROJECT" => {
+            projects::Entity::update_many()
+                .col_expr(projects::Column::OwnerId, Expr::value(to.id))
+                .filter(projects::Column::Id.eq(id))
+                .exec(db)
+                .await?;
+        }
+        "MODEL" => {
+            models::Entity::update_many()
+                .col_expr(models::Column::OwnerId, Expr::value(to.id))
+                .filter(models::Column::Id.eq(id))
+                .exec(db)
+                .await?;
+        }
+        // Memberships: the heir takes the place, unless they already have one there.
+        "SUBSCRIPTION_MEMBERSHIP" => {
+            let membership = subscription_members::Entity::find_by_id(id.unwrap_or_default()).one(db).await?;
+            if let Some(membership) = membership {
+                let exists = subscription_members::Entity::find()
+                    .filter(subscription_members::Column::SubscriptionId.eq(membership.subscription_id))
+                    .filter(subscription_members::Column::UserId.eq(to.id))
+                    .one(db)
+                    .await?
+                    .is_some();
+                if exists {
+                    subscription_members::Entity::delete_by_id(membership.id).exec(db).await?;
+                } else {
+                    let mut active = membership.into_active_model();
+                    active.user_id = Set(to.id);
+                    active.update(db).await?;
+                }
+            }
+        }
+        "PROJECT_MEMBERSHIP" => {
+            let membership = project_members::Entity::find_by_id(id.unwrap_or_default()).one(db).await?;
+            if let Some(membership) = membership {
+                let exists = project_members::Entity::find()
+                    .filter(project_members::Column::ProjectId.eq(membership.project_id))
+                    .filter(project_members::Column::UserId.eq(to.id))
+                    .one(db)
+                    .await?
+                    .is_some();
+                if exists {
+                    project_members::Entity::delete_by_id(membership.id).exec(db).await?;
+                } else {
+                    let mut active = membership.into_active_model();
+                    active.user_id = Set(to.id);
+                    active.update(db).await?;
+                }
+            }
+        }
+        "SUPPORT_CONTACT" => {
+            let contact = support_contacts::Entity::find_by_id(id.unwrap_or_default()).one(db).await?;
+            if let Some(contact) = contact {
+                let exists = support_contacts::Entity::find()
+                    .filter(support_contacts::Column::SubscriptionId.eq(contact.subscription_id))
+                    .filter(support_contacts::Column::UserId.eq(to.id))
+                    .one(db)
+                    .await?
+                    .is_some();
+                if exists {
+                    support_contacts::Entity::delete_by_id(contact.id).exec(db).await?;
+                } else {
+                    let mut active = contact.into_active_model();
+                    active.user_id = Set(to.id);
+                    active.update(db).await?;
+                }
+            }
+        }
+        "MODULE_PERMISSION" => {
+            let grant = user_modules::Entity::find()
+                .filter(user_modules::Column::UserId.eq(from.id))
+                .all(db)
+                .await?
+                .into_iter()
+                .find(|m| format!("{:?}", m.module) == holding.id);
+            if let Some(grant) = grant {
+                user_modules::Entity::delete_many()
+                    .filter(user_modules::Column::UserId.eq(from.id))
+                    .filter(user_modules::Column::Module.eq(grant.module))
+                    .exec(db)
+                    .await?;
+                // An administrator heir already holds every module; a user heir gains this one.
+                let heir_has = to.role.is_company_admin()
+                    || user_modules::Entity::find()
+                        .filter(user_modules::Column::UserId.eq(to.id))
+                        .filter(user_modules::Column::Module.eq(grant.module))
+                        .one(db)
+                        .await?
+                        .is_some();
+                if !heir_has && !(grant.module.is_admin_only() && to.role == Role::User) {
+                    user_modules::ActiveModel { user_id: Set(to.id), module: Set(grant.module) }.insert(db).await?;
+                }
+            }
+        }
+        other => return Err(DomainError::internal(anyhow::anyhow!("unknown holding kind {other}"))),
+    }
+    Ok(())
+}
+
+/// Only the owner deals with administrators; nobody deals with the owner or themself here.
+fn check_may_change(principal: &Principal, user: &users::Model, what: &str) -> DomainResult<()> {
+    if user.role == Role::Owner {
+        return Err(DomainError::invalid("id", format!("the owner cannot be {what}")));
+    }
+    if user.id == principal.user_id {
+        return Err(DomainError::invalid("id", format!("you cannot be {what} by yourself")));
+    }
+    if user.role == Role::Admin && principal.role != Role::Owner {
+        return Err(DomainError::Forbidden(format!("Only the owner may have an administrator {what}")));
+    }
+    Ok(())
+}
+
+async fn end_sessions(db: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Utc>) -> DomainResult<()> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn deactivate(
+    svc: &Services,
+    principal: &Principal,
+    id: Uuid,
+    transfer_to: Option<Uuid>,
+) -> DomainResult<users::Model> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let user = get(&tx, principal, id).await?;
+    check_may_change(principal, &user, "deactivated")?;
+    if user.status != UserStatus::Active {
+        return Err(DomainError::invalid(
+            "id",
+            format!("only an active user can be deactivated (this one is {:?})", user.status),
+        ));
+    }
+    transfer(&tx, principal, &user, transfer_to, now).await?;
+    end_sessions(&tx, user.id, now).await?;
+    let before = snapshot(&user);
+    let mut active = user.into_active_model();
+    active.status = Set(UserStatus::Inactive);
+    active.deactivated_at = Set(Some(now));
+    active.updated_at = Set(now);
+    let user = active.update(&tx).await?;
+    let mut audit = AuditEvent::new("user.deactivated", "user", user.id)
+        .company(user.company_id)
+        .actor(Some(principal.user_id))
+        .after(snapshot(&user));
+    audit.before = Some(before);
+    audit.record(&tx, now).await?;
+    let data = json!({"userId": user.id, "transferredTo": transfer_to});
+    notify::enqueue(
+        &tx,
+        now,
+        Notification { company_id: user.company_id, event_type: "user.deactivated", data, email: None },
+    )
+    .await?;
+    svc.commit(tx).await?;
+    Ok(user)
+}
+
+pub async fn reactivate(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<users::Model> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let user = get(&tx, principal, id).await?;
+    check_may_change(principal, &user, "reactivated")?;
+    if user.status != UserStatus::Inactive {
+        return Err(DomainError::invalid(
+            "id",
+            format!("only an inactive user can be reactivated (this one is {:?})", user.status),
+        ));
+    }
+    let mut active = user.into_active_model();
+    active.status = Set(UserStatus::Active);
+    active.deactivated_at = Set(None);
+    active.updated_at = Set(now);
+    let user = active.update(&tx).await?;
+    AuditEvent::new("user.reactivated", "user", user.id)
+        .company(user.company_id)
+        .actor(Some(principal.user_id))
+        .after(snapshot(&user))
+        .record(&tx, now)
+        .await?;
+    let data = json!({"userId": user.id});
+    notify::enqueue(
+        &tx,
+        now,
+        Notification { company_id: user.company_id, event_type: "user.reactivated", data, email: None },
+    )
+    .await?;
+    svc.commit(tx).await?;
+    Ok(user)
+}
+
+pub struct Anonymized {
+    pub user: users::Model,
+    /// The personal fields that were replaced or erased.
+    pub scrubbed: Vec<&'static str>,
+}
+
+/// A stable pseudonym from the id: the same user always gets the same one, and it reveals
+/// nothing of who they were.
+fn pseudonym(id: Uuid) -> String {
+    Sha256::digest(id.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// GDPR erasure: personal fields replaced irreversibly, secrets and sessions deleted; the row
+/// and the audit trail (which refers to the user by id) stay.
+pub async fn anonymize(
+    svc: &Services,
+    principal: &Principal,
+    id: Uuid,
+    transfer_to: Option<Uuid>,
+) -> DomainResult<Anonymized> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let user = get(&tx, principal, id).await?;
+    check_may_change(principal, &user, "anonymized")?;
+    if user.status == UserStatus::Anonymized {
+        return Err(DomainError::invalid("id", "this user is already anonymized"));
+    }
+    transfer(&tx, principal, &user, transfer_to, now).await?;
+    let tag = pseudonym(user.id);
+    let new_email = format!("anonymized-{tag}@anonymized.invalid");
+    let old_email = user.email.clone();
+    let mut scrubbed = vec!["email", "givenName", "surname"];
+    for (present, field) in [
+        (user.job_title.is_some(), "jobTitle"),
+        (user.manager_email.is_some(), "managerEmail"),
+        (user.country.is_some(), "country"),
+        (user.password_hash.is_some(), "password"),
+    ] {
+        if present {
+            scrubbed.push(field);
+        }
+    }
+    let given = "Anonymized".to_owned();
+    let surname = format!("User {tag}");
+    let company_id = user.company_id;
+    let mut active = user.into_active_model();
+    active.email = Set(new_email.clone());
+    active.given_name = Set(Some(given.clone()));
+    active.surname = Set(Some(surname.clone()));
+    active.job_title = Set(None);
+    active.manager_email = Set(None);
+    active.country = Set(None);
+    active.locale = Set("en".into());
+    active.password_hash = Set(None);
+    active.must_change_password = Set(false);
+    active.search_key = Set(search_key(Some(&given), Some(&surname), &new_email));
+    active.sort_key = Set(sort_key(Some(&given), Some(&surname)));
+    active.status = Set(UserStatus::Anonymized);
+    active.anonymized_at = Set(Some(now));
+    active.updated_at = Set(now);
+    let user = active.update(&tx).await?;
+
+    sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user.id)).exec(&tx).await?;
+    link_tokens::Entity::delete_many().filter(link_tokens::Column::UserId.eq(user.id)).exec(&tx).await?;
+    password_history::Entity::delete_many().filter(password_history::Column::UserId.eq(user.id)).exec(&tx).await?;
+    // The old address also appears where others point at this person.
+    users::Entity::update_many()
+        .col_expr(users::Column::ManagerEmail, Expr::value(new_email.clone()))
+        .filter(users::Column::CompanyId.eq(company_id))
+        .filter(users::Column::ManagerEmail.eq(old_email.clone()))
+        .exec(&tx)
+        .await?;
+    invitations::Entity::update_many()
+        .col_expr(invitations::Column::Email, Expr::value(new_email.clone()))
+        .filter(invitations::Column::Email.eq(old_email.clone()))
+        .exec(&tx)
+        .await?;
+    support_contacts::Entity::update_many()
+        .col_expr(support_contacts::Column::Phone, Expr::value(Option::<String>::None))
+        .filter(support_contacts::Column::UserId.eq(user.id))
+        .exec(&tx)
+        .await?;
+    crate::db::deliveries::Entity::update_many()
+        .col_expr(crate::db::deliveries::Column::Recipient, Expr::value(new_email.clone()))
+        .filter(crate::db::deliveries::Column::Recipient.eq(old_email))
+        .exec(&tx)
+        .await?;
+    AuditEvent::new("user.anonymized", "user", user.id)
+        .company(company_id)
+        .actor(Some(principal.user_id))
+        .after(json!({"scrubbed": scrubbed}))
+        .record(&tx, now)
+        .await?;
+    let data = json!({"userId": user.id});
+    notify::enqueue(&tx, now, Notification { company_id, event_type: "user.anonymized", data, email: None }).await?;
+    svc.commit(tx).await?;
+    Ok(Anonymized { user, scrubbed })
+}
+
+/// Removes someone who never accepted their invitation; the address can be invited again.
+pub async fn remove(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<()> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let user = get(&tx, principal, id).await?;
+    if user.status != UserStatus::Invited {
+        return Err(DomainError::invalid(
+            "id",
+            "only users who never activated can be removed; deactivate or anonymize this user, or open a USER_REMOVAL support ticket",
+        ));
+    }
+    invitations::Entity::update_many()
+        .col_expr(invitations::Column::Status, Expr::value(InvitationStatus::Revoked))
+        .col_expr(invitations::Column::RevokedAt, Expr::value(now))
+        .filter(invitations::Column::UserId.eq(user.id))
+        .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
+        .exec(&tx)
+        .await?;
+    users::Entity::delete_by_id(user.id).exec(&tx).await?;
+    let mut audit =
+        AuditEvent::new("user.removed", "user", user.id).company(user.company_id).actor(Some(principal.user_id));
+    audit.before = Some(snapshot(&user));
+    audit.record(&tx, now).await?;
+    svc.commit(tx).await
+}

@@ -1,0 +1,433 @@
+//! Company users as administrators manage them (seed 001): create, edit, read, list and search,
+//! administrators. Every query here is scoped to the caller's company: another company's user
+//! is "not found", exactly like a user that does not exist.
+
+use chrono::Duration;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::accounts::issue_link;
+use super::audit::AuditEvent;
+use super::countries;
+use super::page::Page;
+use super::principal::Principal;
+use super::services::Services;
+use super::users::{NewUser, find_by_email, search_key, search_term, sort_key};
+use super::{DomainError, DomainResult, Email, FieldError, LinkPurpose, Role, UserStatus};
+use crate::db::{companies, users};
+use crate::notify::{self, EmailNotification, Notification, Template};
+
+pub const ACTIVATION_LINK_VALIDITY: Duration = Duration::days(7);
+
+/// What a form sends; `None` leaves a field as it is (updates) or takes the default (creation).
+#[derive(Clone, Debug, Default)]
+pub struct PersonInput {
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub email: Option<String>,
+    pub job_title: Option<String>,
+    pub manager_email: Option<String>,
+    pub country: Option<String>,
+    pub locale: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// A person's fields, each checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub given_name: String,
+    pub surname: String,
+    pub email: Email,
+    pub job_title: String,
+    pub manager_email: Email,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    pub locale: String,
+    pub is_active: bool,
+}
+
+/// Every field's problem at once. `current` supplies the values an update leaves alone.
+pub fn parse_person(input: &PersonInput, current: Option<&Person>) -> Result<Person, Vec<FieldError>> {
+    let mut problems = Vec::new();
+    let mut text = |field: &str, value: &Option<String>, current: Option<&String>, max: usize| -> String {
+        let value = value.as_deref().map(str::trim).map(str::to_owned).or_else(|| current.cloned()).unwrap_or_default();
+        if value.is_empty() {
+            problems.push(FieldError::new(field, "is required"));
+        } else if value.chars().count() > max {
+            problems.push(FieldError::new(field, format!("is longer than {max} characters")));
+        }
+        value
+    };
+    let given_name = text("givenName", &input.given_name, current.map(|c| &c.given_name), 100);
+    let surname = text("surname", &input.surname, current.map(|c| &c.surname), 100);
+    let job_title = text("jobTitle", &input.job_title, current.map(|c| &c.job_title), 200);
+    let mut email_field = |field: &str, value: &Option<String>, current: Option<&Email>| match (value, current) {
+        (Some(value), _) => Email::parse(value).map_err(|e| problems.push(FieldError::new(field, e.to_string()))).ok(),
+        (None, Some(current)) => Some(current.clone()),
+        (None, None) => {
+            problems.push(FieldError::new(field, "is required"));
+            None
+        }
+    };
+    let email = email_field("email", &input.email, current.map(|c| &c.email));
+    let manager_email = email_field("managerEmail", &input.manager_email, current.map(|c| &c.manager_email));
+    if let (Some(email), Some(manager)) = (&email, &manager_email)
+        && email == manager
+    {
+        problems.push(FieldError::new("managerEmail", "cannot be the user's own address"));
+    }
+    let country = match input.country.as_deref().map(str::trim) {
+        Some("") => None,
+        Some(value) => match countries::find(value) {
+            Some(country) => Some(country.code.to_owned()),
+            None => {
+                problems.push(FieldError::new(
+                    "country",
+                    format!("`{value}` is not a known country (ISO code or English name)"),
+                ));
+                None
+            }
+        },
+        None => current.and_then(|c| c.country.clone()),
+    };
+    let locale = match input.locale.as_deref().map(str::trim) {
+        Some(value) if is_locale(value) => value.to_owned(),
+        Some(value) => {
+            problems.push(FieldError::new("locale", format!("`{value}` is not a locale such as en or es-CO")));
+            String::new()
+        }
+        None => current.map_or_else(|| "en".to_owned(), |c| c.locale.clone()),
+    };
+    let is_active = input.is_active.or(current.map(|c| c.is_active)).unwrap_or(true);
+    match (email, manager_email) {
+        (Some(email), Some(manager_email)) if problems.is_empty() => {
+            Ok(Person { given_name, surname, email, job_title, manager_email, country, locale, is_active })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn is_locale(value: &str) -> bool {
+    let mut parts = value.split(['-', '_']);
+    let language = parts.next().unwrap_or_default();
+    let region = parts.next();
+    (2..=3).contains(&language.len())
+        && language.chars().all(|c| c.is_ascii_lowercase())
+        && region.is_none_or(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_uppercase()))
+        && parts.next().is_none()
+}
+
+fn person_of(user: &users::Model) -> Option<Person> {
+    Some(Person {
+        given_name: user.given_name.clone().unwrap_or_default(),
+        surname: user.surname.clone().unwrap_or_default(),
+        email: Email::parse(&user.email).ok()?,
+        job_title: user.job_title.clone().unwrap_or_default(),
+        manager_email: Email::parse(user.manager_email.as_deref().unwrap_or_default()).ok()?,
+        country: user.country.clone(),
+        locale: user.locale.clone(),
+        is_active: user.status != UserStatus::Inactive,
+    })
+}
+
+/// Users of the caller's company.
+pub fn of_company(principal: &Principal) -> DomainResult<Select<users::Entity>> {
+    Ok(users::Entity::find().filter(users::Column::CompanyId.eq(principal.company()?)))
+}
+
+/// One user of the caller's company.
+pub async fn get(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> DomainResult<users::Model> {
+    of_company(principal)?.filter(users::Column::Id.eq(id)).one(db).await?.ok_or(DomainError::NotFound("user"))
+}
+
+/// The manager must be a user of the same company (the import accepts rows of the same file too).
+async fn check_manager(db: &impl ConnectionTrait, principal: &Principal, manager: &Email) -> DomainResult<()> {
+    let found = of_company(principal)?.filter(users::Column::Email.eq(manager.as_str())).count(db).await?;
+    if found == 0 {
+        return Err(DomainError::invalid("managerEmail", format!("{manager} is not a user of your company")));
+    }
+    Ok(())
+}
+
+async fn check_email_free(db: &impl ConnectionTrait, email: &Email) -> DomainResult<()> {
+    if find_by_email(db, email).await?.is_some() {
+        return Err(DomainError::Conflict {
+            field: Some("email".into()),
+            message: format!("{email} is already in use"),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the user; an active one gets the welcome email with a 7-day link to set a password.
+pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -> DomainResult<users::Model> {
+    let person = parse_person(&input, None).map_err(DomainError::Validation)?;
+    let company_id = principal.company()?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    check_email_free(&tx, &person.email).await?;
+    check_manager(&tx, principal, &person.manager_email).await?;
+    let status = if person.is_active { UserStatus::Active } else { UserStatus::Inactive };
+    let mut user = NewUser {
+        email: &person.email,
+        company_id: Some(company_id),
+        role: Role::User,
+        status,
+        given_name: Some(person.given_name.clone()),
+        surname: Some(person.surname.clone()),
+        locale: person.locale.clone(),
+    }
+    .into_active_model(now);
+    user.job_title = Set(Some(person.job_title.clone()));
+    user.manager_email = Set(Some(person.manager_email.as_str().to_owned()));
+    user.country = Set(person.country.clone());
+    let user = user.insert(&tx).await?;
+
+    let email = if person.is_active {
+        let company =
+            companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
+        let token = issue_link(&tx, user.id, LinkPurpose::Activation, now + ACTIVATION_LINK_VALIDITY, now).await?;
+        let vars = json!({
+            "givenName": person.given_name,
+            "companyName": company.name,
+            "email": person.email.as_str(),
+            "loginUrl": svc.link(""),
+            "temporaryPassword": null,
+            "activationUrl": svc.link(&format!("set-password?token={token}")),
+        });
+        Some(EmailNotification::new(&person.email, Template::Welcome, &person.locale, vars))
+    } else {
+        None
+    };
+    let data = json!({"userId": user.id, "email": user.email, "status": user.status, "role": user.role});
+    notify::enqueue(&tx, now, Notification { company_id: Some(company_id), event_type: "user.created", data, email })
+        .await?;
+    AuditEvent::new("user.created", "user", user.id)
+        .company(Some(company_id))
+        .actor(Some(principal.user_id))
+        .after(snapshot(&user))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(user)
+}
+
+pub async fn update(svc: &Services, principal: &Principal, id: Uuid, input: PersonInput) -> DomainResult<users::Model> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let user = get(&tx, principal, id).await?;
+    if user.status == UserStatus::Anonymized {
+        return Err(DomainError::invalid("id", "an anonymized user cannot be edited"));
+    }
+    if input.is_active.is_some() {
+        return Err(DomainError::invalid("isActive", "use deactivateUser or reactivateUser to change the status"));
+    }
+    // Users created before these fields were mandatory (owners, invited people) may lack some:
+    // the update must then provide them.
+    let current = person_of(&user);
+    let person = parse_person(&input, current.as_ref()).map_err(DomainError::Validation)?;
+    if person.email.as_str() != user.email {
+        check_email_free(&tx, &person.email).await?;
+    }
+    if input.manager_email.is_some() {
+        check_manager(&tx, principal, &person.manager_email).await?;
+    }
+    let before = snapshot(&user);
+    let mut active = user.into_active_model();
+    active.given_name = Set(Some(person.given_name.clone()));
+    active.surname = Set(Some(person.surname.clone()));
+    active.email = Set(person.email.as_str().to_owned());
+    active.job_title = Set(Some(person.job_title));
+    active.manager_email = Set(Some(person.manager_email.as_str().to_owned()));
+    active.country = Set(person.country);
+    active.locale = Set(person.locale);
+    active.search_key = Set(search_key(Some(&person.given_name), Some(&person.surname), person.email.as_str()));
+    active.sort_key = Set(sort_key(Some(&person.given_name), Some(&person.surname)));
+    active.updated_at = Set(now);
+    let user = active.update(&tx).await?;
+    let mut audit = AuditEvent::new("user.updated", "user", user.id)
+        .company(user.company_id)
+        .actor(Some(principal.user_id))
+        .after(snapshot(&user));
+    audit.before = Some(before);
+    audit.record(&tx, now).await?;
+    let data = json!({"userId": user.id});
+    notify::enqueue(
+        &tx,
+        now,
+        Notification { company_id: user.company_id, event_type: "user.updated", data, email: None },
+    )
+    .await?;
+    svc.commit(tx).await?;
+    Ok(user)
+}
+
+/// What the audit trail keeps of a user (no secrets).
+pub fn snapshot(user: &users::Model) -> serde_json::Value {
+    json!({
+        "email": user.email, "givenName": user.given_name, "surname": user.surname, "jobTitle": user.job_title,
+        "managerEmail": user.manager_email, "country": user.country, "locale": user.locale,
+        "status": user.status, "role": user.role,
+    })
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    pub search: Option<String>,
+    /// None: every status but ANONYMIZED.
+    pub status: Option<UserStatus>,
+    pub role: Option<Role>,
+}
+
+/// Position in the listing order (surname, given name, id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserCursor {
+    pub sort_key: String,
+    pub id: Uuid,
+}
+
+impl UserCursor {
+    pub fn of(user: &users::Model) -> Self {
+        UserCursor { sort_key: user.sort_key.clone(), id: user.id }
+    }
+}
+
+pub async fn list(
+    svc: &Services,
+    principal: &Principal,
+    filter: &UserFilter,
+    first: u64,
+    after: Option<UserCursor>,
+) -> DomainResult<Page<users::Model>> {
+    let mut query = of_company(principal)?;
+    query = match filter.status {
+        Some(status) => query.filter(users::Column::Status.eq(status)),
+        None => query.filter(users::Column::Status.ne(UserStatus::Anonymized)),
+    };
+    if let Some(role) = filter.role {
+        query = query.filter(users::Column::Role.eq(role));
+    }
+    // Every word must appear somewhere in "given surname email", accents and case folded.
+    for word in filter.search.as_deref().map(search_term).unwrap_or_default().split_whitespace() {
+        let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        query =
+            query.filter(Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+    }
+    let total_count = query.clone().count(&svc.db).await?;
+    if let Some(after) = after {
+        query =
+            query.filter(Condition::any().add(users::Column::SortKey.gt(after.sort_key.clone())).add(
+                Condition::all().add(users::Column::SortKey.eq(after.sort_key)).add(users::Column::Id.gt(after.id)),
+            ));
+    }
+    let mut items = query
+        .order_by_asc(users::Column::SortKey)
+        .order_by_asc(users::Column::Id)
+        .limit(first + 1)
+        .all(&svc.db)
+        .await?;
+    let has_next_page = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok(Page { items, has_next_page, total_count })
+}
+
+/// Managers of the given users, by their email, within the caller's company (for DataLoader).
+pub async fn by_emails(svc: &Services, company_id: Uuid, emails: &[String]) -> DomainResult<Vec<users::Model>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::CompanyId.eq(company_id))
+        .filter(users::Column::Email.is_in(emails.iter().cloned()))
+        .all(&svc.db)
+        .await?)
+}
+
+/// Makes an active user an administrator, or an administrator a user again. Only the owner may;
+/// the owner's own role never changes here.
+pub async fn set_admin(svc: &Services, principal: &Principal, id: Uuid, admin: bool) -> DomainResult<users::Model> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let user = get(&tx, principal, id).await?;
+    if user.role == Role::Owner {
+        return Err(DomainError::invalid("userId", "the owner is always an administrator"));
+    }
+    if admin && user.status != UserStatus::Active {
+        return Err(DomainError::invalid("userId", "only an active user can become an administrator"));
+    }
+    let (from, to) = if admin { (Role::User, Role::Admin) } else { (Role::Admin, Role::User) };
+    if user.role != from {
+        let message = if admin { "is already an administrator" } else { "is not an administrator" };
+        return Err(DomainError::invalid("userId", message));
+    }
+    let mut active = user.into_active_model();
+    active.role = Set(to);
+    active.updated_at = Set(now);
+    let user = active.update(&tx).await?;
+    let mut audit = AuditEvent::new(if admin { "user.admin_added" } else { "user.admin_removed" }, "user", user.id)
+        .company(user.company_id)
+        .actor(Some(principal.user_id))
+        .after(json!({"role": to}));
+    audit.before = Some(json!({"role": from}));
+    audit.record(&tx, now).await?;
+    svc.commit(tx).await?;
+    Ok(user)
+}
+
+/// The greeting and company name for emails about `user`.
+pub async fn company_name(db: &impl ConnectionTrait, user: &users::Model) -> DomainResult<String> {
+    let Some(company_id) = user.company_id else { return Ok(String::new()) };
+    Ok(companies::Entity::find_by_id(company_id).one(db).await?.map(|c| c.name).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> PersonInput {
+        PersonInput {
+            given_name: Some(" Ana ".into()),
+            surname: Some("Pérez".into()),
+            email: Some("Ana@X.com".into()),
+            job_title: Some("Buyer".into()),
+            manager_email: Some("boss@x.com".into()),
+            country: Some("colombia".into()),
+            locale: Some("es-CO".into()),
+            is_active: None,
+        }
+    }
+
+    #[test]
+    fn parses_and_normalizes() {
+        let person = parse_person(&input(), None).unwrap();
+        assert_eq!(person.given_name, "Ana");
+        assert_eq!(person.email.as_str(), "ana@x.com");
+        assert_eq!(person.country.as_deref(), Some("CO"));
+        assert!(person.is_active);
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let bad = PersonInput {
+            given_name: Some(" ".into()),
+            email: Some("not an email".into()),
+            job_title: None,
+            manager_email: Some("boss@x.com".into()),
+            country: Some("Atlantis".into()),
+            locale: Some("english".into()),
+            ..PersonInput::default()
+        };
+        let fields: Vec<String> = parse_person(&bad, None).unwrap_err().into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, ["givenName", "surname", "jobTitle", "email", "country", "locale"]);
+    }
+
+    #[test]
+    fn an_update_keeps_what_it_does_not_name() {
+        let current = parse_person(&input(), None).unwrap();
+        let change = PersonInput { job_title: Some("Head of buying".into()), ..PersonInput::default() };
+        let updated = parse_person(&change, Some(&current)).unwrap();
+        assert_eq!(updated, Person { job_title: "Head of buying".into(), ..current });
+    }
+}

@@ -1,0 +1,261 @@
+//! Company users and administrators (seed 001).
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::guard::{authorize, services};
+use super::ids::{cursor, id, parse_cursor, parse_id, parse_user_cursor, user_cursor};
+use super::notifications::TotalCount;
+use super::types::{Role, User, UserStatus, loader};
+use crate::db::audit_events;
+use crate::domain::lifecycle::{self, Holding};
+use crate::domain::page::PageRequest;
+use crate::domain::people::{self, PersonInput, UserCursor};
+use crate::domain::principal::Access;
+use crate::domain::{Module, audit};
+
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    /// Words to find in given name, surname and email (case and accents ignored).
+    search: Option<String>,
+    /// Default: every status but ANONYMIZED.
+    status: Option<UserStatus>,
+    role: Option<Role>,
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    given_name: String,
+    surname: String,
+    email: String,
+    job_title: String,
+    /// The email of a user of the company.
+    manager_email: String,
+    /// ISO 3166-1 code (or English name).
+    country: Option<String>,
+    /// `en` (default), `es`, `es-CO`…
+    locale: Option<String>,
+    /// Default true; an inactive user gets no welcome email.
+    is_active: Option<bool>,
+}
+
+/// Fields left out stay as they are.
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    given_name: Option<String>,
+    surname: Option<String>,
+    email: Option<String>,
+    job_title: Option<String>,
+    manager_email: Option<String>,
+    country: Option<String>,
+    locale: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct OwnedResource {
+    /// `SUBSCRIPTION`, `PROJECT`, `MODEL`, `SUBSCRIPTION_MEMBERSHIP`, `PROJECT_MEMBERSHIP`,
+    /// `SUPPORT_CONTACT`, `MODULE_PERMISSION`.
+    kind: &'static str,
+    id: String,
+    name: String,
+}
+
+impl From<Holding> for OwnedResource {
+    fn from(h: Holding) -> Self {
+        OwnedResource { kind: h.kind, id: h.id, name: h.name }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Anonymization {
+    user: User,
+    /// The personal fields that were replaced or erased.
+    scrubbed_fields: Vec<&'static str>,
+}
+
+pub struct AuditEvent(audit_events::Model);
+
+#[Object]
+impl AuditEvent {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    /// Who did it (null for the system).
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(actor) = self.0.actor_id else { return Ok(None) };
+        Ok(loader(ctx).load_one(super::loaders::UserById(actor)).await?.map(User))
+    }
+    async fn actor_id(&self) -> Option<ID> {
+        self.0.actor_id.map(id)
+    }
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    async fn target_type(&self) -> &str {
+        &self.0.target_type
+    }
+    async fn target_id(&self) -> Option<ID> {
+        self.0.target_id.map(id)
+    }
+    async fn before(&self) -> Option<Json<serde_json::Value>> {
+        self.0.before.clone().map(Json)
+    }
+    async fn after(&self) -> Option<Json<serde_json::Value>> {
+        self.0.after.clone().map(Json)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub type UserConnection = Connection<String, User, TotalCount>;
+pub type AuditEventConnection = Connection<String, AuditEvent, TotalCount>;
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The company's users by surname, given name; `first` at most 100 (default 20).
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<UserFilter>,
+    ) -> Result<UserConnection> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let page = PageRequest::new(first, None);
+        let after = parse_user_cursor(after.as_deref())?;
+        let filter = filter.unwrap_or_default();
+        let filter = people::UserFilter {
+            search: filter.search,
+            status: filter.status.map(Into::into),
+            role: filter.role.map(Into::into),
+        };
+        let found = people::list(services(ctx), principal, &filter, page.first, after.clone()).await?;
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            found.has_next_page,
+            TotalCount::new(found.total_count),
+        );
+        connection.edges.extend(found.items.into_iter().map(|u| Edge::new(user_cursor(&UserCursor::of(&u)), User(u))));
+        Ok(connection)
+    }
+
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let id = parse_id("id", &id)?;
+        match people::get(&services(ctx).db, principal, id).await {
+            Ok(user) => Ok(Some(User(user))),
+            Err(crate::domain::DomainError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// What the user owns or holds, which deactivation or anonymization must transfer.
+    async fn deactivation_plan(&self, ctx: &Context<'_>, user_id: ID) -> Result<Vec<OwnedResource>> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let user = people::get(&services(ctx).db, principal, parse_id("userId", &user_id)?).await?;
+        Ok(lifecycle::plan(&services(ctx).db, user.id).await?.into_iter().map(Into::into).collect())
+    }
+
+    /// The company's audit trail, newest first.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        target_id: Option<ID>,
+    ) -> Result<AuditEventConnection> {
+        let principal = authorize(ctx, Access::CompanyAdmin)?;
+        let request = PageRequest::new(first, parse_cursor(after.as_deref())?);
+        let target = target_id.map(|t| parse_id("targetId", &t)).transpose()?;
+        let found = audit::list(services(ctx), principal, target, request).await?;
+        let mut connection = Connection::with_additional_fields(
+            request.after.is_some(),
+            found.has_next_page,
+            TotalCount::new(found.total_count),
+        );
+        connection.edges.extend(found.items.into_iter().map(|e| Edge::new(cursor(e.id), AuditEvent(e))));
+        Ok(connection)
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Creates a user; an active one gets the welcome email with a 7-day link to set a password.
+    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let input = PersonInput {
+            given_name: Some(input.given_name),
+            surname: Some(input.surname),
+            email: Some(input.email),
+            job_title: Some(input.job_title),
+            manager_email: Some(input.manager_email),
+            country: input.country,
+            locale: input.locale,
+            is_active: input.is_active,
+        };
+        Ok(User(people::create(services(ctx), principal, input).await?))
+    }
+
+    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<User> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let input = PersonInput {
+            given_name: input.given_name,
+            surname: input.surname,
+            email: input.email,
+            job_title: input.job_title,
+            manager_email: input.manager_email,
+            country: input.country,
+            locale: input.locale,
+            is_active: None,
+        };
+        Ok(User(people::update(services(ctx), principal, parse_id("id", &id)?, input).await?))
+    }
+
+    /// Refused while the user owns or holds anything (see `deactivationPlan`) unless
+    /// `transferTo`, an active user of the company with the needed modules, takes it all over.
+    async fn deactivate_user(&self, ctx: &Context<'_>, id: ID, transfer_to: Option<ID>) -> Result<User> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let heir = transfer_to.map(|t| parse_id("transferTo", &t)).transpose()?;
+        Ok(User(lifecycle::deactivate(services(ctx), principal, parse_id("id", &id)?, heir).await?))
+    }
+
+    async fn reactivate_user(&self, ctx: &Context<'_>, id: ID) -> Result<User> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        Ok(User(lifecycle::reactivate(services(ctx), principal, parse_id("id", &id)?).await?))
+    }
+
+    /// GDPR erasure: same transfer rules as deactivation; personal data replaced irreversibly.
+    async fn anonymize_user(&self, ctx: &Context<'_>, id: ID, transfer_to: Option<ID>) -> Result<Anonymization> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let heir = transfer_to.map(|t| parse_id("transferTo", &t)).transpose()?;
+        let done = lifecycle::anonymize(services(ctx), principal, parse_id("id", &id)?, heir).await?;
+        Ok(Anonymization { user: User(done.user), scrubbed_fields: done.scrubbed })
+    }
+
+    /// Only for users who never activated (INVITED).
+    async fn remove_user(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        lifecycle::remove(services(ctx), principal, parse_id("id", &id)?).await?;
+        Ok(true)
+    }
+
+    /// The owner makes an active user an administrator.
+    async fn add_company_admin(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let principal = authorize(ctx, Access::CompanyOwner)?;
+        Ok(User(people::set_admin(services(ctx), principal, parse_id("userId", &user_id)?, true).await?))
+    }
+
+    /// The owner makes an administrator a user again.
+    async fn remove_company_admin(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let principal = authorize(ctx, Access::CompanyOwner)?;
+        Ok(User(people::set_admin(services(ctx), principal, parse_id("userId", &user_id)?, false).await?))
+    }
+}
