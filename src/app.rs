@@ -36,14 +36,16 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     let _ = rustls::crypto::ring::default_provider().install_default();
     let templates = Templates::load(config.templates_dir.as_deref())?;
     let mut db = db::connect(&config.database).await?;
-    // Before any clone: every clone of the connection shares the callback.
+    db::migrate(&db).await?;
+    // Same pool; this handle (the notification worker's) is cloned before the counting
+    // callback is set, so `db_queries` counts what requests run, not the worker's polling.
+    let worker_db = db.clone();
     let db_queries = Arc::new(AtomicU64::new(0));
     let counter = db_queries.clone();
     db.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    db::migrate(&db).await?;
-    let registry = Registry::from_config(config, db.clone(), clock.clone())?;
+    let registry = Registry::from_config(config, worker_db.clone(), clock.clone())?;
     let services = Services {
         db: db.clone(),
         clock: clock.clone(),
@@ -57,7 +59,7 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         login_limiter: Arc::new(AddressLimiter::per_minute(config.login_attempts_per_minute)),
         outbox_wakeup: Arc::new(Notify::new()),
     };
-    let mut worker = Worker::new(db, registry, Arc::new(templates), clock, services.outbox_wakeup.clone());
+    let mut worker = Worker::new(worker_db, registry, Arc::new(templates), clock, services.outbox_wakeup.clone());
     worker.retry = RetryPolicy { backoff: config.retry_schedule.clone() };
     Ok((services, worker))
 }

@@ -246,7 +246,8 @@ async fn move_holding(
                         .one(db)
                         .await?
                         .is_some();
-                if !heir_has && !(grant.module.is_admin_only() && to.role == Role::User) {
+                let forbidden_to_heir = grant.module.is_admin_only() && to.role == Role::User;
+                if !heir_has && !forbidden_to_heir {
                     user_modules::ActiveModel { user_id: Set(to.id), module: Set(grant.module) }.insert(db).await?;
                 }
             }

@@ -1,0 +1,562 @@
+//! Company users and administrators (seed 001): creation rules, search and paging, batching,
+//! administrators, deactivation with transfer, anonymization, removal, tenancy, permissions.
+
+mod common;
+
+use chrono::Utc;
+use common::mail::link;
+use common::{TestApp, data, error_code};
+use portal::db::{
+    audit_events, models, project_members, projects, service_subscriptions, subscription_members, user_modules, users,
+};
+use portal::domain::{MemberStatus, Module, SubscriptionRole, SubscriptionStatus, UserStatus};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+backend_tests!(
+    creating_a_user_follows_the_rules,
+    search_filters_and_cursors,
+    listing_costs_a_constant_number_of_queries,
+    only_the_owner_manages_administrators,
+    deactivation_transfers_everything_in_one_go,
+    anonymization_scrubs_personal_data_and_keeps_the_trail,
+    only_never_activated_users_can_be_removed,
+    another_company_sees_nothing,
+    a_user_without_user_management_is_forbidden,
+);
+
+const CREATE: &str = "mutation ($input: CreateUserInput!) { createUser(input: $input) { id email status role country locale givenName } }";
+
+fn person(given: &str, surname: &str, email: &str, manager: &str) -> Value {
+    json!({"givenName": given, "surname": surname, "email": email, "jobTitle": "Analyst", "managerEmail": manager})
+}
+
+async fn create(app: &TestApp, token: &str, input: Value) -> Value {
+    let body = app.graphql_as(Some(token), CREATE, json!({"input": input})).await;
+    data(&body)["createUser"].clone()
+}
+
+async fn create_id(app: &TestApp, token: &str, given: &str, surname: &str, email: &str, manager: &str) -> String {
+    create(app, token, person(given, surname, email, manager)).await["id"].as_str().unwrap().to_owned()
+}
+
+/// Follows the welcome email's link to set a password, then signs in.
+async fn activate(app: &TestApp, email: &str) -> String {
+    let text = app.wait_for_email(email).await.body_text(0).unwrap().into_owned();
+    let url = link(&text, "http://127.0.0.1:8080/set-password?token=");
+    let token = url.split("token=").nth(1).unwrap();
+    let body = app
+        .graphql(
+            "mutation ($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+            json!({"t": token, "p": "Fresh-Start-2026!"}),
+        )
+        .await;
+    data(&body);
+    app.login(email, "Fresh-Start-2026!").await
+}
+
+fn fields(body: &Value) -> Vec<String> {
+    body["errors"][0]["extensions"]["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fields in {body}"))
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn creating_a_user_follows_the_rules(app: TestApp) {
+    let owner = app.company_owner("Acme", "owner@acme.example").await;
+    let mut input = person("José", "Pérez", "Jose.Perez@Acme.example", "owner@acme.example");
+    input["country"] = json!("Colombia");
+    input["locale"] = json!("es");
+    let user = create(&app, &owner, input).await;
+    assert_eq!(
+        (&user["email"], &user["status"], &user["role"], &user["country"], &user["locale"]),
+        (&json!("jose.perez@acme.example"), &json!("ACTIVE"), &json!("USER"), &json!("CO"), &json!("es"))
+    );
+    // The welcome email (in Spanish) carries a link to set a password.
+    let welcome = app.wait_for_email("jose.perez@acme.example").await;
+    assert!(welcome.subject().unwrap().starts_with("Bienvenido"));
+    let token = activate(&app, "jose.perez@acme.example").await;
+    let body = app.graphql_as(Some(&token), "{ viewer { email } }", json!({})).await;
+    assert_eq!(data(&body)["viewer"]["email"], "jose.perez@acme.example");
+
+    // Everything wrong at once.
+    let blank = json!({"givenName": " ", "surname": "", "email": "nope", "jobTitle": "", "managerEmail": "", "country": "Atlantis"});
+    let body = app.graphql_as(Some(&owner), CREATE, json!({"input": blank})).await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED");
+    assert_eq!(fields(&body), ["givenName", "surname", "jobTitle", "email", "managerEmail", "country"]);
+
+    // The same address in other letters is a conflict naming the field.
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            CREATE,
+            json!({"input": person("J", "P", "JOSE.PEREZ@acme.example", "owner@acme.example")}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "CONFLICT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email");
+    // The manager must be a user of the company.
+    let body = app
+        .graphql_as(Some(&owner), CREATE, json!({"input": person("K", "L", "k@acme.example", "stranger@else.example")}))
+        .await;
+    assert_eq!(fields(&body), ["managerEmail"]);
+
+    // Inactive from the start: no welcome email.
+    let mut input = person("Ina", "Active", "ina@acme.example", "owner@acme.example");
+    input["isActive"] = json!(false);
+    assert_eq!(create(&app, &owner, input).await["status"], "INACTIVE");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let to_ina = common::mail::mailbox(&app.mailbox_dir)
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m).contains("To: ina@"))
+        .count();
+    assert_eq!(to_ina, 0);
+
+    // Updating: one field, the rest kept; audited with before and after.
+    let id = user["id"].as_str().unwrap();
+    let body = app
+        .graphql_as(Some(&owner), "mutation ($id: ID!) { updateUser(id: $id, input: {jobTitle: \"Head buyer\"}) { jobTitle givenName country } }", json!({"id": id}))
+        .await;
+    assert_eq!(data(&body)["updateUser"], json!({"jobTitle": "Head buyer", "givenName": "José", "country": "CO"}));
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "query ($t: ID!) { auditEvents(targetId: $t) { edges { node { action before after actor { email } } } } }",
+            json!({"t": id}),
+        )
+        .await;
+    let events = data(&body)["auditEvents"]["edges"].as_array().unwrap().clone();
+    let updated = events.iter().find(|e| e["node"]["action"] == "user.updated").expect("audited").clone();
+    assert_eq!(updated["node"]["before"]["jobTitle"], "Analyst");
+    assert_eq!(updated["node"]["after"]["jobTitle"], "Head buyer");
+    assert_eq!(updated["node"]["actor"]["email"], "owner@acme.example");
+}
+
+const LIST: &str = "query ($first: Int, $after: String, $filter: UserFilter) {
+    users(first: $first, after: $after, filter: $filter) {
+        totalCount pageInfo { hasNextPage endCursor } edges { node { email surname status } } } }";
+
+async fn list(app: &TestApp, token: &str, first: i32, after: Option<&str>, filter: Value) -> Value {
+    let body = app.graphql_as(Some(token), LIST, json!({"first": first, "after": after, "filter": filter})).await;
+    data(&body)["users"].clone()
+}
+
+fn emails(page: &Value) -> Vec<String> {
+    page["edges"].as_array().unwrap().iter().map(|e| e["node"]["email"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn search_filters_and_cursors(app: TestApp) {
+    let owner = app.company_owner("Searchers", "owner@search.example").await;
+    let m = "owner@search.example";
+    for (given, surname, email) in [
+        ("José", "Pérez", "jose@search.example"),
+        ("Ana", "Núñez", "ana@search.example"),
+        ("Zoe", "Adams", "zoe@search.example"),
+        ("Bruno", "Díaz", "bruno.diaz@search.example"),
+        ("Carla", "Pérez", "carla@search.example"),
+    ] {
+        create_id(&app, &owner, given, surname, email, m).await;
+    }
+    // Accents and case do not matter; every word must match.
+    assert_eq!(
+        emails(&list(&app, &owner, 10, None, json!({"search": "perez"})).await),
+        ["carla@search.example", "jose@search.example"]
+    );
+    assert_eq!(emails(&list(&app, &owner, 10, None, json!({"search": "NÚÑEZ"})).await), ["ana@search.example"]);
+    assert_eq!(emails(&list(&app, &owner, 10, None, json!({"search": "jose perez"})).await), ["jose@search.example"]);
+    assert_eq!(
+        emails(&list(&app, &owner, 10, None, json!({"search": "bruno.diaz@"})).await),
+        ["bruno.diaz@search.example"]
+    );
+    assert_eq!(
+        list(&app, &owner, 10, None, json!({"search": "100%_"})).await["totalCount"],
+        0,
+        "wildcards are literal"
+    );
+    assert_eq!(emails(&list(&app, &owner, 10, None, json!({"role": "OWNER"})).await), ["owner@search.example"]);
+
+    // Ordered by surname, given name; paged with cursors that survive insertions.
+    let first = list(&app, &owner, 2, None, json!({})).await;
+    assert_eq!(first["totalCount"], 6);
+    assert_eq!(emails(&first), ["zoe@search.example", "bruno.diaz@search.example"]);
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    create_id(&app, &owner, "Aaron", "Aalto", "aaron@search.example", m).await; // sorts before the cursor
+    create_id(&app, &owner, "Yves", "Zurich", "yves@search.example", m).await; // after it
+    let mut seen = emails(&first);
+    let mut cursor = first["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    loop {
+        let page = list(&app, &owner, 2, Some(&cursor), json!({})).await;
+        seen.extend(emails(&page));
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        cursor = page["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(
+        seen,
+        [
+            "zoe@search.example",
+            "bruno.diaz@search.example",
+            "ana@search.example",
+            "owner@search.example",
+            "carla@search.example",
+            "jose@search.example",
+            "yves@search.example"
+        ],
+        "no duplicate, nothing after the cursor skipped"
+    );
+
+    let body = app.graphql_as(Some(&owner), LIST, json!({"after": "garbage"})).await;
+    assert_eq!(fields(&body), ["after"]);
+    // Status filter, and ANONYMIZED is hidden unless asked for.
+    let id = create_id(&app, &owner, "Olga", "Old", "olga@search.example", m).await;
+    let body = app
+        .graphql_as(Some(&owner), "mutation ($id: ID!) { deactivateUser(id: $id) { status } }", json!({"id": id}))
+        .await;
+    assert_eq!(data(&body)["deactivateUser"]["status"], "INACTIVE");
+    assert_eq!(emails(&list(&app, &owner, 10, None, json!({"status": "INACTIVE"})).await), ["olga@search.example"]);
+    app.graphql_as(Some(&owner), "mutation ($id: ID!) { anonymizeUser(id: $id) { user { id } } }", json!({"id": id}))
+        .await;
+    assert_eq!(list(&app, &owner, 50, None, json!({})).await["totalCount"], 8);
+    assert_eq!(list(&app, &owner, 50, None, json!({"status": "ANONYMIZED"})).await["totalCount"], 1);
+}
+
+async fn seed_subscription(app: &TestApp, company_id: Uuid, owner_id: Uuid) -> service_subscriptions::Model {
+    let now = Utc::now();
+    service_subscriptions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(company_id),
+        product: Set("Automation Service".into()),
+        plan: Set("Enterprise".into()),
+        owner_id: Set(owner_id),
+        status: Set(SubscriptionStatus::Active),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn add_member(app: &TestApp, subscription: Uuid, user: Uuid) {
+    let now = Utc::now();
+    subscription_members::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        subscription_id: Set(subscription),
+        user_id: Set(user),
+        role: Set(SubscriptionRole::User),
+        status: Set(MemberStatus::Active),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+}
+
+async fn user_row(app: &TestApp, email: &str) -> users::Model {
+    users::Entity::find().filter(users::Column::Email.eq(email)).one(&app.db).await.unwrap().unwrap()
+}
+
+const WIDE: &str = "{ users(first: 100) { edges { node { email manager { email } modules subAccounts { name }
+    subscriptions { role status subscription { product } } } } } }";
+
+async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
+    let owner = app.company_owner("Batch", "owner@batch.example").await;
+    let owner_row = user_row(&app, "owner@batch.example").await;
+    let subscription = seed_subscription(&app, owner_row.company_id.unwrap(), owner_row.id).await;
+    let mut count_for = Vec::new();
+    for round in 0..2 {
+        for i in 0..15 {
+            let email = format!("u{round}-{i}@batch.example");
+            let id: Uuid = create_id(&app, &owner, "Some", &format!("One {round} {i}"), &email, "owner@batch.example")
+                .await
+                .parse()
+                .unwrap();
+            add_member(&app, subscription.id, id).await;
+        }
+        let before = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+        let body = app.graphql_as(Some(&owner), WIDE, json!({})).await;
+        let after = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+        let users = data(&body)["users"]["edges"].as_array().unwrap().clone();
+        assert_eq!(users.len(), 1 + 15 * (round + 1));
+        let member = users.iter().find(|u| u["node"]["email"] == "u0-0@batch.example").unwrap();
+        assert_eq!(member["node"]["manager"]["email"], "owner@batch.example");
+        assert_eq!(member["node"]["subscriptions"][0]["subscription"]["product"], "Automation Service");
+        count_for.push(after - before);
+    }
+    // Without batching each user would cost several queries (N+1): 16 and 31 users stay under one
+    // small bound. (Not strict equality: a DataLoader batch window on a loaded CI machine may
+    // split a batch in two.)
+    assert!(count_for.iter().all(|n| *n <= 12), "queries for 16 and 31 users: {count_for:?}");
+}
+
+async fn only_the_owner_manages_administrators(app: TestApp) {
+    let owner = app.company_owner("Admins", "owner@admins.example").await;
+    let m = "owner@admins.example";
+    let alice = create_id(&app, &owner, "Alice", "A", "alice@admins.example", m).await;
+    let bob = create_id(&app, &owner, "Bob", "B", "bob@admins.example", m).await;
+    let add = "mutation ($id: ID!) { addCompanyAdmin(userId: $id) { role } }";
+    let remove = "mutation ($id: ID!) { removeCompanyAdmin(userId: $id) { role } }";
+    assert_eq!(
+        data(&app.graphql_as(Some(&owner), add, json!({"id": alice})).await)["addCompanyAdmin"]["role"],
+        "ADMIN"
+    );
+
+    // An administrator holds every module but cannot make or unmake administrators.
+    let alice_token = activate(&app, "alice@admins.example").await;
+    let body = app.graphql_as(Some(&alice_token), "{ viewer { modules } }", json!({})).await;
+    assert_eq!(data(&body)["viewer"]["modules"].as_array().unwrap().len(), 7);
+    assert_eq!(error_code(&app.graphql_as(Some(&alice_token), add, json!({"id": bob})).await), "FORBIDDEN");
+    // Nor deactivate the owner, nor another administrator.
+    let owner_id = user_row(&app, "owner@admins.example").await.id.to_string();
+    let body = app
+        .graphql_as(
+            Some(&alice_token),
+            "mutation ($id: ID!) { deactivateUser(id: $id) { id } }",
+            json!({"id": owner_id}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED");
+    let body = app.graphql_as(Some(&owner), remove, json!({"id": owner_id})).await;
+    assert_eq!(fields(&body), ["userId"], "the owner cannot be demoted");
+
+    // An inactive user cannot become an administrator.
+    app.graphql_as(Some(&owner), "mutation ($id: ID!) { deactivateUser(id: $id) { id } }", json!({"id": bob})).await;
+    assert_eq!(error_code(&app.graphql_as(Some(&owner), add, json!({"id": bob})).await), "VALIDATION_FAILED");
+    assert_eq!(
+        data(&app.graphql_as(Some(&owner), remove, json!({"id": alice})).await)["removeCompanyAdmin"]["role"],
+        "USER"
+    );
+}
+
+async fn deactivation_transfers_everything_in_one_go(app: TestApp) {
+    let owner = app.company_owner("Transfer", "owner@transfer.example").await;
+    let m = "owner@transfer.example";
+    let leaver_id = create_id(&app, &owner, "Leo", "Leaver", "leo@transfer.example", m).await;
+    let plain_id = create_id(&app, &owner, "Pat", "Plain", "pat@transfer.example", m).await;
+    let heir_id = create_id(&app, &owner, "Hana", "Heir", "hana@transfer.example", m).await;
+    app.graphql_as(
+        Some(&owner),
+        "mutation ($id: ID!) { addCompanyAdmin(userId: $id) { role } }",
+        json!({"id": heir_id}),
+    )
+    .await;
+    let leaver = user_row(&app, "leo@transfer.example").await;
+    let company = leaver.company_id.unwrap();
+    let leo_token = activate(&app, "leo@transfer.example").await;
+
+    // Leo owns a subscription, a project and a model, and is a member of both.
+    let subscription = seed_subscription(&app, company, leaver.id).await;
+    add_member(&app, subscription.id, leaver.id).await;
+    let now = Utc::now();
+    let project = projects::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(company),
+        subscription_id: Set(subscription.id),
+        name: Set("Claims".into()),
+        owner_id: Set(leaver.id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    models::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        project_id: Set(project.id),
+        name: Set("Claim intake".into()),
+        owner_id: Set(leaver.id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    project_members::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        project_id: Set(project.id),
+        user_id: Set(leaver.id),
+        created_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    user_modules::ActiveModel { user_id: Set(leaver.id), module: Set(Module::Reports) }.insert(&app.db).await.unwrap();
+
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "query ($id: ID!) { deactivationPlan(userId: $id) { kind name } }",
+            json!({"id": leaver_id}),
+        )
+        .await;
+    let kinds: Vec<&str> =
+        data(&body)["deactivationPlan"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["SUBSCRIPTION", "PROJECT", "MODEL", "SUBSCRIPTION_MEMBERSHIP", "PROJECT_MEMBERSHIP", "MODULE_PERMISSION"]
+    );
+
+    let deactivate = "mutation ($id: ID!, $to: ID) { deactivateUser(id: $id, transferTo: $to) { status } }";
+    let body = app.graphql_as(Some(&owner), deactivate, json!({"id": leaver_id})).await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED");
+    assert_eq!(fields(&body).len(), 6, "every resource listed");
+    for (to, why) in [(&leaver_id, "themself"), (&plain_id, "modules")] {
+        let body = app.graphql_as(Some(&owner), deactivate, json!({"id": leaver_id, "to": to})).await;
+        assert!(body["errors"][0]["extensions"]["fields"][0]["message"].as_str().unwrap().contains(why), "{body}");
+    }
+    assert_eq!(user_row(&app, "leo@transfer.example").await.status, UserStatus::Active, "a refusal changes nothing");
+
+    let body = app.graphql_as(Some(&owner), deactivate, json!({"id": leaver_id, "to": heir_id})).await;
+    assert_eq!(data(&body)["deactivateUser"]["status"], "INACTIVE");
+    let heir = user_row(&app, "hana@transfer.example").await;
+    assert_eq!(
+        service_subscriptions::Entity::find_by_id(subscription.id).one(&app.db).await.unwrap().unwrap().owner_id,
+        heir.id
+    );
+    assert_eq!(projects::Entity::find_by_id(project.id).one(&app.db).await.unwrap().unwrap().owner_id, heir.id);
+    let models = models::Entity::find().filter(models::Column::OwnerId.eq(heir.id)).count(&app.db).await.unwrap();
+    assert_eq!(models, 1);
+    let memberships = subscription_members::Entity::find()
+        .filter(subscription_members::Column::UserId.eq(leaver.id))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(memberships, 0);
+    let transferred = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("resource.transferred"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(transferred, 6, "one audit event per moved resource");
+    let body = app.graphql_as(Some(&leo_token), "{ viewer { email } }", json!({})).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "the leaver's sessions ended");
+
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "mutation ($id: ID!) { reactivateUser(id: $id) { status } }",
+            json!({"id": leaver_id}),
+        )
+        .await;
+    assert_eq!(data(&body)["reactivateUser"]["status"], "ACTIVE");
+}
+
+async fn anonymization_scrubs_personal_data_and_keeps_the_trail(app: TestApp) {
+    let owner = app.company_owner("Privacy", "owner@privacy.example").await;
+    let m = "owner@privacy.example";
+    let gone = create_id(&app, &owner, "Greta", "Gone", "greta@privacy.example", m).await;
+    create_id(&app, &owner, "Rita", "Report", "rita@privacy.example", "greta@privacy.example").await;
+    let body = app
+        .graphql_as(Some(&owner), "mutation ($id: ID!) { anonymizeUser(id: $id) { scrubbedFields user { email givenName surname status jobTitle } } }", json!({"id": gone}))
+        .await;
+    let result = &data(&body)["anonymizeUser"];
+    assert_eq!(result["user"]["status"], "ANONYMIZED");
+    assert!(result["user"]["email"].as_str().unwrap().ends_with("@anonymized.invalid"));
+    assert_eq!(result["user"]["givenName"], "Anonymized");
+    assert_eq!(result["user"]["jobTitle"], Value::Null);
+    assert_eq!(result["scrubbedFields"], json!(["email", "givenName", "surname", "jobTitle", "managerEmail"]));
+    // Nothing personal is left in the row, nor where others pointed at her.
+    let row = users::Entity::find_by_id(gone.parse::<Uuid>().unwrap()).one(&app.db).await.unwrap().unwrap();
+    assert!(!format!("{row:?}").to_lowercase().contains("greta"));
+    assert_eq!(user_row(&app, "rita@privacy.example").await.manager_email.as_deref(), Some(row.email.as_str()));
+    // The audit trail still names her by id.
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "query ($t: ID!) { auditEvents(targetId: $t) { totalCount edges { node { action } } } }",
+            json!({"t": gone}),
+        )
+        .await;
+    let actions: Vec<&str> = data(&body)["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user.anonymized", "user.created"]);
+    let body = app
+        .graphql_as(Some(&owner), "mutation ($id: ID!) { anonymizeUser(id: $id) { user { id } } }", json!({"id": gone}))
+        .await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED", "once is enough");
+}
+
+async fn only_never_activated_users_can_be_removed(app: TestApp) {
+    let owner = app.company_owner("Removals", "owner@removals.example").await;
+    let active = create_id(&app, &owner, "Ann", "Active", "ann@removals.example", "owner@removals.example").await;
+    let owner_row = user_row(&app, "owner@removals.example").await;
+    // An invited person (the invitation flow writes such rows).
+    let email = portal::domain::Email::parse("ivan@removals.example").unwrap();
+    let invited = portal::domain::users::NewUser {
+        email: &email,
+        company_id: owner_row.company_id,
+        role: portal::domain::Role::User,
+        status: UserStatus::Invited,
+        given_name: None,
+        surname: None,
+        locale: "en".into(),
+    }
+    .into_active_model(Utc::now())
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let remove = "mutation ($id: ID!) { removeUser(id: $id) }";
+    let body = app.graphql_as(Some(&owner), remove, json!({"id": active})).await;
+    let message = body["errors"][0]["extensions"]["fields"][0]["message"].as_str().unwrap();
+    assert!(message.contains("anonymize") && message.contains("USER_REMOVAL"), "{message}");
+    let body = app.graphql_as(Some(&owner), remove, json!({"id": invited.id.to_string()})).await;
+    assert_eq!(data(&body)["removeUser"], true);
+    assert!(users::Entity::find_by_id(invited.id).one(&app.db).await.unwrap().is_none());
+}
+
+async fn another_company_sees_nothing(app: TestApp) {
+    let owner = app.company_owner("Mine", "owner@mine.example").await;
+    let target = create_id(&app, &owner, "Tom", "Target", "tom@mine.example", "owner@mine.example").await;
+    let other = app.company_owner("Theirs", "owner@theirs.example").await;
+    let id = json!({"id": target});
+    let body = app.graphql_as(Some(&other), "query ($id: ID!) { user(id: $id) { email } }", id.clone()).await;
+    assert_eq!(data(&body)["user"], Value::Null);
+    for mutation in [
+        "mutation ($id: ID!) { updateUser(id: $id, input: {jobTitle: \"x\"}) { id } }",
+        "mutation ($id: ID!) { deactivateUser(id: $id) { id } }",
+        "mutation ($id: ID!) { reactivateUser(id: $id) { id } }",
+        "mutation ($id: ID!) { anonymizeUser(id: $id) { user { id } } }",
+        "mutation ($id: ID!) { removeUser(id: $id) }",
+        "mutation ($id: ID!) { addCompanyAdmin(userId: $id) { id } }",
+        "mutation ($id: ID!) { removeCompanyAdmin(userId: $id) { id } }",
+        "query ($id: ID!) { deactivationPlan(userId: $id) { kind } }",
+    ] {
+        let body = app.graphql_as(Some(&other), mutation, id.clone()).await;
+        assert_eq!(error_code(&body), "NOT_FOUND", "{mutation}");
+    }
+    let page = list(&app, &other, 50, None, json!({"search": "tom"})).await;
+    assert_eq!(page["totalCount"], 0);
+    let body = app
+        .graphql_as(Some(&other), "query ($t: ID!) { auditEvents(targetId: $t) { totalCount } }", json!({"t": target}))
+        .await;
+    assert_eq!(data(&body)["auditEvents"]["totalCount"], 0);
+    assert_eq!(user_row(&app, "tom@mine.example").await.job_title.as_deref(), Some("Analyst"), "nothing changed");
+}
+
+async fn a_user_without_user_management_is_forbidden(app: TestApp) {
+    let owner = app.company_owner("Modules", "owner@modules.example").await;
+    create_id(&app, &owner, "Uma", "User", "uma@modules.example", "owner@modules.example").await;
+    let uma = activate(&app, "uma@modules.example").await;
+    for query in [
+        "{ users { totalCount } }".to_owned(),
+        format!(
+            "mutation {{ createUser(input: {{givenName: \"A\", surname: \"B\", email: \"ab@modules.example\", jobTitle: \"C\", managerEmail: \"{}\"}}) {{ id }} }}",
+            "owner@modules.example"
+        ),
+        "{ auditEvents { totalCount } }".to_owned(),
+    ] {
+        let body = app.graphql_as(Some(&uma), &query, json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{query}");
+    }
+    let body = app.graphql_as(Some(&uma), "{ viewer { modules } }", json!({})).await;
+    assert_eq!(data(&body)["viewer"]["modules"], json!([]));
+}
