@@ -60,8 +60,10 @@ async fn plain_users(State(plain): State<Plain>, Query(params): Query<HashMap<St
     let total = query.clone().count(&plain.db).await.unwrap();
     let page = query.order_by_asc(users::Column::SortKey).order_by_asc(users::Column::Id).limit(51).all(&plain.db).await.unwrap();
     let emails: Vec<String> = page.iter().filter_map(|u| u.manager_email.clone()).collect();
+    // The same shape as the DataLoader's query (`company_id IN (…)`), which lets SQLite pick the
+    // email index instead of walking the company's rows.
     let managers: HashMap<String, users::Model> = users::Entity::find()
-        .filter(users::Column::CompanyId.eq(plain.company_id))
+        .filter(users::Column::CompanyId.is_in([plain.company_id]))
         .filter(users::Column::Email.is_in(emails))
         .all(&plain.db)
         .await
@@ -222,9 +224,8 @@ async fn run(label: &str, database_url: String, user_count: usize, requests: usi
     active.update(&services.db).await.unwrap();
     let seeding = Instant::now();
     seed(&services.db, company.id, &owner, user_count).await;
-    if services.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        services.db.execute_unprepared("ANALYZE users; ANALYZE subscription_members").await.unwrap();
-    }
+    // Planner statistics, as a production database would have them.
+    services.db.execute_unprepared("ANALYZE").await.unwrap();
     println!("[{label}] seeded {user_count} users in {:.1} s", seeding.elapsed().as_secs_f64());
 
     let graphql = format!("http://{}/graphql", app.local_addr());
