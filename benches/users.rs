@@ -32,9 +32,31 @@ const GIVEN: [&str; 20] = [
     "Andrés", "Laura", "Tomás", "Julia", "Raúl", "Irene", "Óscar",
 ];
 const SURNAMES: [&str; 25] = [
-    "García", "Pérez", "Núñez", "Gómez", "Díaz", "Martín", "Sánchez", "López", "Rodríguez", "Fernández", "Muñoz",
-    "Álvarez", "Romero", "Navarro", "Torres", "Domínguez", "Vázquez", "Ramos", "Gil", "Ramírez", "Serrano", "Blanco",
-    "Molina", "Morales", "Ortega",
+    "García",
+    "Pérez",
+    "Núñez",
+    "Gómez",
+    "Díaz",
+    "Martín",
+    "Sánchez",
+    "López",
+    "Rodríguez",
+    "Fernández",
+    "Muñoz",
+    "Álvarez",
+    "Romero",
+    "Navarro",
+    "Torres",
+    "Domínguez",
+    "Vázquez",
+    "Ramos",
+    "Gil",
+    "Ramírez",
+    "Serrano",
+    "Blanco",
+    "Molina",
+    "Morales",
+    "Ortega",
 ];
 const PASSWORD: &str = "Bench-Keeper-2026!";
 
@@ -55,10 +77,17 @@ async fn plain_users(State(plain): State<Plain>, Query(params): Query<HashMap<St
         .filter(users::Column::CompanyId.eq(plain.company_id))
         .filter(users::Column::Status.ne(UserStatus::Anonymized));
     for word in params.get("q").map(|q| search_term(q)).unwrap_or_default().split_whitespace() {
-        query = query.filter(sea_orm::sea_query::Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{word}%"))));
+        query = query
+            .filter(sea_orm::sea_query::Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{word}%"))));
     }
     let total = query.clone().count(&plain.db).await.unwrap();
-    let page = query.order_by_asc(users::Column::SortKey).order_by_asc(users::Column::Id).limit(51).all(&plain.db).await.unwrap();
+    let page = query
+        .order_by_asc(users::Column::SortKey)
+        .order_by_asc(users::Column::Id)
+        .limit(51)
+        .all(&plain.db)
+        .await
+        .unwrap();
     let emails: Vec<String> = page.iter().filter_map(|u| u.manager_email.clone()).collect();
     // The same shape as the DataLoader's query (`company_id IN (…)`), which lets SQLite pick the
     // email index instead of walking the company's rows.
@@ -160,7 +189,10 @@ async fn seed(db: &DatabaseConnection, company_id: Uuid, owner: &users::Model, c
 }
 
 /// `requests` requests from 32 concurrent clients: (requests per second, p99).
-async fn load(requests: usize, make: impl Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static) -> (f64, Duration) {
+async fn load(
+    requests: usize,
+    make: impl Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> (f64, Duration) {
     let make = Arc::new(make);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -217,7 +249,12 @@ async fn run(label: &str, database_url: String, user_count: usize, requests: usi
         owner_locale: None,
     };
     let company = provision_company(&services, None, input).await.unwrap();
-    let owner = users::Entity::find().filter(users::Column::Email.eq("boss@bench.example")).one(&services.db).await.unwrap().unwrap();
+    let owner = users::Entity::find()
+        .filter(users::Column::Email.eq("boss@bench.example"))
+        .one(&services.db)
+        .await
+        .unwrap()
+        .unwrap();
     let mut active = owner.clone().into_active_model();
     active.password_hash = Set(Some(services.passwords.hash(PASSWORD).await.unwrap()));
     active.must_change_password = Set(false);
@@ -232,7 +269,9 @@ async fn run(label: &str, database_url: String, user_count: usize, requests: usi
     tokio::spawn(app.run_until(std::future::pending()));
     let plain_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plain_url = format!("http://{}/users", plain_listener.local_addr().unwrap());
-    let router = Router::new().route("/users", get(plain_users)).with_state(Plain { db: services.db.clone(), company_id: company.id });
+    let router = Router::new()
+        .route("/users", get(plain_users))
+        .with_state(Plain { db: services.db.clone(), company_id: company.id });
     tokio::spawn(async move { axum::serve(plain_listener, router).await.unwrap() });
 
     let client = reqwest::Client::new();
@@ -258,11 +297,9 @@ async fn run(label: &str, database_url: String, user_count: usize, requests: usi
         })
         .await;
         let (c, u) = (client.clone(), plain_url.clone());
-        let (plain_rps, plain_p99) = load(requests, move |_| {
-            match search {
-                Some(q) => c.get(format!("{u}?q={}", q.replace(' ', "%20"))),
-                None => c.get(&u),
-            }
+        let (plain_rps, plain_p99) = load(requests, move |_| match search {
+            Some(q) => c.get(format!("{u}?q={}", q.replace(' ', "%20"))),
+            None => c.get(&u),
         })
         .await;
         println!(

@@ -55,7 +55,12 @@ pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnectio
     Database::connect(options).await.with_context(|| format!("cannot connect to the database {}", database.redacted()))
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration. On SQLite, then refreshes the planner's statistics where
+/// they are stale (`PRAGMA optimize`), which PostgreSQL's autovacuum does by itself.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("database migration failed")
+    Migrator::up(db, None).await.context("database migration failed")?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        sea_orm::ConnectionTrait::execute_unprepared(db, "PRAGMA optimize").await.context("PRAGMA optimize")?;
+    }
+    Ok(())
 }

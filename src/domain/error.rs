@@ -55,7 +55,10 @@ impl From<sea_orm::DbErr> for DomainError {
         // A unique index beat a check made earlier in the same request (two requests racing):
         // the client's conflict, not our failure.
         if let Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) = error.sql_err() {
-            return DomainError::Conflict { field: None, message: "This already exists (it was created meanwhile)".into() };
+            return DomainError::Conflict {
+                field: None,
+                message: "This already exists (it was created meanwhile)".into(),
+            };
         }
         DomainError::Internal(error.into())
     }
