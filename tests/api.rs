@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::{TestApp, data, error_code};
-use portal::db::{sessions, users};
+use portal::db::sessions;
 use portal::domain::tokens::hash_token;
 use portal::domain::{Role, UserStatus};
 use sea_orm::{ActiveModelTrait, Set};
@@ -174,35 +174,19 @@ async fn viewer_is_null_without_a_token(app: TestApp) {
 /// A user and a session written straight into the database (login itself is another issue's).
 async fn seed_session(app: &TestApp, email: &str, expires_in: Duration) -> String {
     let now = Utc::now();
-    let user = users::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        company_id: Set(None),
-        email: Set(email.to_owned()),
-        given_name: Set(Some("Olga".into())),
-        surname: Set(Some("Operator".into())),
-        job_title: Set(None),
-        manager_email: Set(None),
-        country: Set(Some("CO".into())),
-        locale: Set("en".into()),
-        status: Set(UserStatus::Active),
-        role: Set(Role::Operator),
-        search_key: Set(format!("olga operator {email}")),
-        sort_key: Set("operator olga".into()),
-        password_hash: Set(None),
-        must_change_password: Set(false),
-        failed_login_count: Set(0),
-        first_failed_login_at: Set(None),
-        locked_until: Set(None),
-        password_changed_at: Set(None),
-        activated_at: Set(Some(now)),
-        deactivated_at: Set(None),
-        anonymized_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+    let address = portal::domain::Email::parse(email).unwrap();
+    let mut user = portal::domain::users::NewUser {
+        email: &address,
+        company_id: None,
+        role: Role::Operator,
+        status: UserStatus::Active,
+        given_name: Some("Olga".into()),
+        surname: Some("Operator".into()),
+        locale: "en".into(),
     }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    .into_active_model(now);
+    user.country = Set(Some("CO".into()));
+    let user = user.insert(&app.db).await.unwrap();
     let token = format!("test-token-{}", uuid::Uuid::new_v4());
     sessions::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),

@@ -141,6 +141,39 @@ async fn transfer(
     Ok(())
 }
 
+/// `UPDATE table SET column = heir WHERE id = …` (ownership).
+macro_rules! reassign {
+    ($table:ident, $column:ident, $id:expr, $heir:expr, $db:expr) => {{
+        $table::Entity::update_many()
+            .col_expr($table::Column::$column, Expr::value($heir))
+            .filter($table::Column::Id.eq($id))
+            .exec($db)
+            .await?;
+    }};
+}
+
+/// A membership row: the heir takes the place, unless they already have one in the same
+/// parent (then the leaver's row just goes).
+macro_rules! take_place {
+    ($table:ident, $parent:ident, $parent_column:ident, $id:expr, $heir:expr, $db:expr) => {{
+        if let Some(row) = $table::Entity::find_by_id($id.unwrap_or_default()).one($db).await? {
+            let heir_there = $table::Entity::find()
+                .filter($table::Column::$parent_column.eq(row.$parent))
+                .filter($table::Column::UserId.eq($heir))
+                .one($db)
+                .await?
+                .is_some();
+            if heir_there {
+                $table::Entity::delete_by_id(row.id).exec($db).await?;
+            } else {
+                let mut active = row.into_active_model();
+                active.user_id = Set($heir);
+                active.update($db).await?;
+            }
+        }
+    }};
+}
+
 async fn move_holding(
     db: &impl ConnectionTrait,
     holding: &Holding,
@@ -149,82 +182,12 @@ async fn move_holding(
 ) -> DomainResult<()> {
     let id: Option<Uuid> = holding.id.parse().ok();
     match holding.kind {
-        "SUBSCRIPTION" => {
-            service_subscriptions::Entity::update_many()
-                .col_expr(service_subscriptions::Column::OwnerId, Expr::value(to.id))
-                .filter(service_subscriptions::Column::Id.eq(id))
-                .exec(db)
-                .await?;
-        }
-        "PROJECT" => {
-            projects::Entity::update_many()
-                .col_expr(projects::Column::OwnerId, Expr::value(to.id))
-                .filter(projects::Column::Id.eq(id))
-                .exec(db)
-                .await?;
-        }
-        "MODEL" => {
-            models::Entity::update_many()
-                .col_expr(models::Column::OwnerId, Expr::value(to.id))
-                .filter(models::Column::Id.eq(id))
-                .exec(db)
-                .await?;
-        }
-        // Memberships: the heir takes the place, unless they already have one there.
-        "SUBSCRIPTION_MEMBERSHIP" => {
-            let membership = subscription_members::Entity::find_by_id(id.unwrap_or_default()).one(db).await?;
-            if let Some(membership) = membership {
-                let exists = subscription_members::Entity::find()
-                    .filter(subscription_members::Column::SubscriptionId.eq(membership.subscription_id))
-                    .filter(subscription_members::Column::UserId.eq(to.id))
-                    .one(db)
-                    .await?
-                    .is_some();
-                if exists {
-                    subscription_members::Entity::delete_by_id(membership.id).exec(db).await?;
-                } else {
-                    let mut active = membership.into_active_model();
-                    active.user_id = Set(to.id);
-                    active.update(db).await?;
-                }
-            }
-        }
-        "PROJECT_MEMBERSHIP" => {
-            let membership = project_members::Entity::find_by_id(id.unwrap_or_default()).one(db).await?;
-            if let Some(membership) = membership {
-                let exists = project_members::Entity::find()
-                    .filter(project_members::Column::ProjectId.eq(membership.project_id))
-                    .filter(project_members::Column::UserId.eq(to.id))
-                    .one(db)
-                    .await?
-                    .is_some();
-                if exists {
-                    project_members::Entity::delete_by_id(membership.id).exec(db).await?;
-                } else {
-                    let mut active = membership.into_active_model();
-                    active.user_id = Set(to.id);
-                    active.update(db).await?;
-                }
-            }
-        }
-        "SUPPORT_CONTACT" => {
-            let contact = support_contacts::Entity::find_by_id(id.unwrap_or_default()).one(db).await?;
-            if let Some(contact) = contact {
-                let exists = support_contacts::Entity::find()
-                    .filter(support_contacts::Column::SubscriptionId.eq(contact.subscription_id))
-                    .filter(support_contacts::Column::UserId.eq(to.id))
-                    .one(db)
-                    .await?
-                    .is_some();
-                if exists {
-                    support_contacts::Entity::delete_by_id(contact.id).exec(db).await?;
-                } else {
-                    let mut active = contact.into_active_model();
-                    active.user_id = Set(to.id);
-                    active.update(db).await?;
-                }
-            }
-        }
+        "SUBSCRIPTION" => reassign!(service_subscriptions, OwnerId, id, to.id, db),
+        "PROJECT" => reassign!(projects, OwnerId, id, to.id, db),
+        "MODEL" => reassign!(models, OwnerId, id, to.id, db),
+        "SUBSCRIPTION_MEMBERSHIP" => take_place!(subscription_members, subscription_id, SubscriptionId, id, to.id, db),
+        "PROJECT_MEMBERSHIP" => take_place!(project_members, project_id, ProjectId, id, to.id, db),
+        "SUPPORT_CONTACT" => take_place!(support_contacts, subscription_id, SubscriptionId, id, to.id, db),
         "MODULE_PERMISSION" => {
             let grant = user_modules::Entity::find()
                 .filter(user_modules::Column::UserId.eq(from.id))
