@@ -61,21 +61,7 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
     }
 
     let tx = svc.begin().await?;
-    let token = new_token();
-    let expires_at = now + svc.settings.session_ttl;
-    sessions::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(user.id),
-        token_hash: Set(hash_token(&token)),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-        last_seen_at: Set(now),
-        revoked_at: Set(None),
-        client_address: Set(client.map(|a| a.to_string())),
-        user_agent: Set(None),
-    }
-    .insert(&tx)
-    .await?;
+    let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;
     // The counters are reset only when there is something to reset: a login is one write less.
     let user = if user.failed_login_count > 0 || user.locked_until.is_some() {
         let mut active = user.into_active_model();
@@ -94,6 +80,32 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
         .await?;
     svc.commit(tx).await?;
     Ok(NewSession { token, expires_at, user })
+}
+
+/// A new session for `user_id`: the token (shown once) and when it expires.
+pub async fn open_session(
+    svc: &Services,
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> DomainResult<(String, DateTime<Utc>)> {
+    let token = new_token();
+    let expires_at = now + svc.settings.session_ttl;
+    sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        token_hash: Set(hash_token(&token)),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        last_seen_at: Set(now),
+        revoked_at: Set(None),
+        client_address: Set(client.map(|a| a.to_string())),
+        user_agent: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok((token, expires_at))
 }
 
 /// Counts a failure in the current window; the fifth within it locks the account.
@@ -143,7 +155,7 @@ pub async fn change_password(svc: &Services, principal: &Principal, current: &st
 
 /// Checks the policy (every broken rule reported on `newPassword`), stores the new hash,
 /// clears the temporary-password flag and the lockout, and ends every session but `keep`.
-async fn set_password(
+pub(crate) async fn set_password(
     svc: &Services,
     tx: &impl ConnectionTrait,
     user: users::Model,

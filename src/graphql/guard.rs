@@ -1,13 +1,24 @@
-//! The one way a resolver learns who is calling and whether they may: `authorize(ctx, access)`.
+//! The one way a resolver learns who is calling and whether they may: `authorize(ctx)`.
 //! The rules themselves live in `domain::principal::Principal::authorize`.
 
 use async_graphql::Context;
 
 use super::RequestContext;
-use crate::domain::principal::{Access, Principal};
+use super::access::{Requirement, requirement};
+use crate::domain::principal::Principal;
 use crate::domain::{DomainError, Services};
 
-pub fn authorize<'a>(ctx: &Context<'a>, access: Access) -> Result<&'a Principal, DomainError> {
+/// The caller, if they may run the operation being resolved: its requirement is looked up in
+/// `access::requirement` by the field's name, and judged by `Principal::authorize`.
+pub fn authorize<'a>(ctx: &Context<'a>) -> Result<&'a Principal, DomainError> {
+    let operation = ctx.field().name();
+    let access = match requirement(operation) {
+        Some(Requirement::Signed(access)) => access,
+        Some(Requirement::Public) => {
+            return Err(DomainError::internal(anyhow::anyhow!("{operation} is public but asked for the caller")));
+        }
+        None => return Err(DomainError::internal(anyhow::anyhow!("{operation} declares no requirement in access.rs"))),
+    };
     let principal =
         ctx.data_unchecked::<RequestContext>().principal.as_ref().ok_or_else(|| {
             DomainError::Unauthenticated("Sign in first: send `Authorization: Bearer <token>`".into())

@@ -1,11 +1,13 @@
 //! The GraphQL API. Resolvers are thin: parse, authorize (`guard`), call `domain`, map.
 //! Each area has its own file with its part of `Query` and `Mutation`, merged here.
 
+pub mod access;
 mod accounts;
 pub mod error;
 pub mod extensions;
 pub mod guard;
 pub mod ids;
+mod invitations;
 pub mod loaders;
 mod notifications;
 mod query;
@@ -23,10 +25,21 @@ use crate::domain::principal::Principal;
 use crate::notify::templates::Templates;
 
 #[derive(MergedObject, Default)]
-pub struct Query(query::BaseQuery, accounts::AccountQuery, users::UserQuery, notifications::NotificationQuery);
+pub struct Query(
+    query::BaseQuery,
+    accounts::AccountQuery,
+    users::UserQuery,
+    invitations::InvitationQuery,
+    notifications::NotificationQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountMutation, users::UserMutation, notifications::NotificationMutation);
+pub struct Mutation(
+    accounts::AccountMutation,
+    users::UserMutation,
+    invitations::InvitationMutation,
+    notifications::NotificationMutation,
+);
 
 pub type PortalSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -1,6 +1,5 @@
 use super::guard::{authorize, request, services};
 use super::types::{Country, PasswordPolicy, User};
-use crate::domain::principal::Access;
 use crate::domain::{countries, password_policy, users};
 use async_graphql::{Context, Object, Result};
 
@@ -14,7 +13,7 @@ impl BaseQuery {
         if request(ctx).principal.is_none() {
             return Ok(None);
         }
-        let principal = authorize(ctx, Access::SignedInEvenWithTemporaryPassword)?;
+        let principal = authorize(ctx)?;
         Ok(users::viewer(services(ctx), principal).await?.map(User))
     }
 

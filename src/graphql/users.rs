@@ -9,11 +9,10 @@ use super::ids::{cursor, id, parse_cursor, parse_id, parse_user_cursor, user_cur
 use super::notifications::TotalCount;
 use super::types::{Role, User, UserStatus, loader};
 use crate::db::audit_events;
+use crate::domain::audit;
 use crate::domain::lifecycle::{self, Holding};
 use crate::domain::page::PageRequest;
 use crate::domain::people::{self, PersonInput, UserCursor};
-use crate::domain::principal::Access;
-use crate::domain::{Module, audit};
 
 #[derive(InputObject, Default)]
 pub struct UserFilter {
@@ -125,7 +124,7 @@ impl UserQuery {
         after: Option<String>,
         filter: Option<UserFilter>,
     ) -> Result<UserConnection> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         let page = PageRequest::new(first, None);
         let after = parse_user_cursor(after.as_deref())?;
         let filter = filter.unwrap_or_default();
@@ -145,7 +144,7 @@ impl UserQuery {
     }
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         let id = parse_id("id", &id)?;
         match people::get(&services(ctx).db, principal, id).await {
             Ok(user) => Ok(Some(User(user))),
@@ -156,7 +155,7 @@ impl UserQuery {
 
     /// What the user owns or holds, which deactivation or anonymization must transfer.
     async fn deactivation_plan(&self, ctx: &Context<'_>, user_id: ID) -> Result<Vec<OwnedResource>> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         let user = people::get(&services(ctx).db, principal, parse_id("userId", &user_id)?).await?;
         Ok(lifecycle::plan(&services(ctx).db, user.id).await?.into_iter().map(Into::into).collect())
     }
@@ -169,7 +168,7 @@ impl UserQuery {
         after: Option<String>,
         target_id: Option<ID>,
     ) -> Result<AuditEventConnection> {
-        let principal = authorize(ctx, Access::CompanyAdmin)?;
+        let principal = authorize(ctx)?;
         let request = PageRequest::new(first, parse_cursor(after.as_deref())?);
         let target = target_id.map(|t| parse_id("targetId", &t)).transpose()?;
         let found = audit::list(services(ctx), principal, target, request).await?;
@@ -190,7 +189,7 @@ pub struct UserMutation;
 impl UserMutation {
     /// Creates a user; an active one gets the welcome email with a 7-day link to set a password.
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         let input = PersonInput {
             given_name: Some(input.given_name),
             surname: Some(input.surname),
@@ -205,7 +204,7 @@ impl UserMutation {
     }
 
     async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<User> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         let input = PersonInput {
             given_name: input.given_name,
             surname: input.surname,
@@ -222,19 +221,19 @@ impl UserMutation {
     /// Refused while the user owns or holds anything (see `deactivationPlan`) unless
     /// `transferTo`, an active user of the company with the needed modules, takes it all over.
     async fn deactivate_user(&self, ctx: &Context<'_>, id: ID, transfer_to: Option<ID>) -> Result<User> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         let heir = transfer_to.map(|t| parse_id("transferTo", &t)).transpose()?;
         Ok(User(lifecycle::deactivate(services(ctx), principal, parse_id("id", &id)?, heir).await?))
     }
 
     async fn reactivate_user(&self, ctx: &Context<'_>, id: ID) -> Result<User> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         Ok(User(lifecycle::reactivate(services(ctx), principal, parse_id("id", &id)?).await?))
     }
 
     /// GDPR erasure: same transfer rules as deactivation; personal data replaced irreversibly.
     async fn anonymize_user(&self, ctx: &Context<'_>, id: ID, transfer_to: Option<ID>) -> Result<Anonymization> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         let heir = transfer_to.map(|t| parse_id("transferTo", &t)).transpose()?;
         let done = lifecycle::anonymize(services(ctx), principal, parse_id("id", &id)?, heir).await?;
         Ok(Anonymization { user: User(done.user), scrubbed_fields: done.scrubbed })
@@ -242,20 +241,20 @@ impl UserMutation {
 
     /// Only for users who never activated (INVITED).
     async fn remove_user(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let principal = authorize(ctx, Access::Module(Module::UserManagement))?;
+        let principal = authorize(ctx)?;
         lifecycle::remove(services(ctx), principal, parse_id("id", &id)?).await?;
         Ok(true)
     }
 
     /// The owner makes an active user an administrator.
     async fn add_company_admin(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let principal = authorize(ctx, Access::CompanyOwner)?;
+        let principal = authorize(ctx)?;
         Ok(User(people::set_admin(services(ctx), principal, parse_id("userId", &user_id)?, true).await?))
     }
 
     /// The owner makes an administrator a user again.
     async fn remove_company_admin(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let principal = authorize(ctx, Access::CompanyOwner)?;
+        let principal = authorize(ctx)?;
         Ok(User(people::set_admin(services(ctx), principal, parse_id("userId", &user_id)?, false).await?))
     }
 }

@@ -1,0 +1,398 @@
+//! Inviting people by email (seed 004): many at once, 7-day links, resend, revoke, accept.
+//! An invited person is a `users` row with status INVITED (listed with the others, holding the
+//! role, modules and sub-accounts granted) plus an `invitations` row and a single-use link.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::accounts::{NewSession, issue_link, open_session, redeem_link, set_password};
+use super::audit::AuditEvent;
+use super::page::{Page, PageRequest};
+use super::permissions::{check_modules, check_sub_accounts, write};
+use super::principal::Principal;
+use super::services::Services;
+use super::users::{NewUser, find_by_email, greeting_name, search_key, sort_key};
+use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, LinkPurpose, Module, Role, UserStatus};
+use crate::db::{companies, invitations, link_tokens, users};
+use crate::notify::{self, EmailNotification, Notification, Template};
+
+pub const VALIDITY: Duration = Duration::days(7);
+pub const MAX_ADDRESSES: usize = 100;
+pub const MAX_RESENDS_PER_HOUR: u64 = 5;
+
+pub struct Invite {
+    pub emails: Vec<String>,
+    pub role: Role,
+    pub modules: Vec<Module>,
+    pub sub_account_ids: Vec<Uuid>,
+}
+
+/// The status a person sees: PENDING past its expiry is EXPIRED (derived, never stored, so it
+/// cannot lag behind the clock).
+pub fn status(invitation: &invitations::Model, now: DateTime<Utc>) -> InvitationStatus {
+    match invitation.status {
+        InvitationStatus::Pending if invitation.expires_at <= now => InvitationStatus::Expired,
+        other => other,
+    }
+}
+
+enum Plan {
+    New(Email),
+    Resend(invitations::Model),
+}
+
+/// Invites every address, or none: a problem with any address lists them all (`emails[i]`).
+pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> DomainResult<Vec<invitations::Model>> {
+    let company_id = principal.company()?;
+    let mut problems = Vec::new();
+    if !matches!(input.role, Role::Admin | Role::User) {
+        problems.push(FieldError::new("role", "must be ADMIN or USER"));
+    }
+    if input.emails.is_empty() || input.emails.len() > MAX_ADDRESSES {
+        problems.push(FieldError::new("emails", format!("give between 1 and {MAX_ADDRESSES} addresses")));
+    }
+    let modules = check_modules(input.role, &input.modules).map_err(|e| problems.push(e)).unwrap_or_default();
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let sub_accounts = check_sub_accounts(&tx, company_id, &input.sub_account_ids)
+        .await
+        .map_err(|e| problems.push(e))
+        .unwrap_or_default();
+
+    let mut plans = Vec::new();
+    let mut seen = Vec::new();
+    for (i, raw) in input.emails.iter().enumerate() {
+        let field = format!("emails[{i}]");
+        let email = match Email::parse(raw) {
+            Ok(email) => email,
+            Err(e) => {
+                problems.push(FieldError::new(field, format!("`{raw}` {e}")));
+                continue;
+            }
+        };
+        if seen.contains(&email) {
+            problems.push(FieldError::new(field, format!("{email} is listed twice")));
+            continue;
+        }
+        seen.push(email.clone());
+        match find_by_email(&tx, &email).await? {
+            None => plans.push(Plan::New(email)),
+            Some(user) if user.company_id == Some(company_id) && user.status == UserStatus::Invited => {
+                match pending_of(&tx, user.id).await? {
+                    Some(invitation) => plans.push(Plan::Resend(invitation)),
+                    None => {
+                        problems.push(FieldError::new(field, format!("{email} is already a member of the company")))
+                    }
+                }
+            }
+            Some(user) if user.company_id == Some(company_id) => {
+                problems.push(FieldError::new(field, format!("{email} is already a member of the company")));
+            }
+            Some(_) => problems.push(FieldError::new(field, format!("{email} already has an account elsewhere"))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(DomainError::Validation(problems));
+    }
+
+    let inviter = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let company = companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
+    let mut sent = Vec::new();
+    for plan in plans {
+        let invitation = match plan {
+            Plan::Resend(invitation) => send(svc, &tx, invitation, &inviter, &company, now).await?,
+            Plan::New(email) => {
+                let user = NewUser {
+                    email: &email,
+                    company_id: Some(company_id),
+                    role: input.role,
+                    status: UserStatus::Invited,
+                    given_name: None,
+                    surname: None,
+                    locale: "en".into(),
+                }
+                .into_active_model(now)
+                .insert(&tx)
+                .await?;
+                write(&tx, user.id, &modules, &sub_accounts).await?;
+                let invitation = invitations::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    company_id: Set(company_id),
+                    user_id: Set(Some(user.id)),
+                    email: Set(email.as_str().to_owned()),
+                    role: Set(input.role),
+                    status: Set(InvitationStatus::Pending),
+                    invited_by: Set(Some(principal.user_id)),
+                    send_count: Set(0),
+                    last_sent_at: Set(now),
+                    expires_at: Set(now + VALIDITY),
+                    accepted_at: Set(None),
+                    revoked_at: Set(None),
+                    created_at: Set(now),
+                }
+                .insert(&tx)
+                .await?;
+                AuditEvent::new("invitation.created", "invitation", invitation.id)
+                    .company(Some(company_id))
+                    .actor(Some(principal.user_id))
+                    .after(
+                        json!({"email": invitation.email, "role": input.role, "modules": modules, "userId": user.id}),
+                    )
+                    .record(&tx, now)
+                    .await?;
+                send(svc, &tx, invitation, &inviter, &company, now).await?
+            }
+        };
+        sent.push(invitation);
+    }
+    svc.commit(tx).await?;
+    Ok(sent)
+}
+
+async fn pending_of(db: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<Option<invitations::Model>> {
+    Ok(invitations::Entity::find()
+        .filter(invitations::Column::UserId.eq(user_id))
+        .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
+        .one(db)
+        .await?)
+}
+
+/// Issues a new link (voiding the previous one), restarts the 7 days, queues the email.
+async fn send(
+    svc: &Services,
+    db: &impl ConnectionTrait,
+    invitation: invitations::Model,
+    inviter: &users::Model,
+    company: &companies::Model,
+    now: DateTime<Utc>,
+) -> DomainResult<invitations::Model> {
+    let user_id = invitation.user_id.ok_or(DomainError::NotFound("invited user"))?;
+    let token = issue_link(db, user_id, LinkPurpose::Invitation, now + VALIDITY, now).await?;
+    let modules: Vec<Module> = if invitation.role == Role::User {
+        crate::db::user_modules::Entity::find()
+            .filter(crate::db::user_modules::Column::UserId.eq(user_id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| row.module)
+            .collect()
+    } else {
+        <Module as sea_orm::Iterable>::iter().collect()
+    };
+    let inviter_name = match (&inviter.given_name, &inviter.surname) {
+        (Some(given), Some(surname)) => format!("{given} {surname}"),
+        _ => greeting_name(inviter),
+    };
+    let vars = json!({
+        "inviterName": inviter_name,
+        "companyName": company.name,
+        "acceptUrl": svc.link(&format!("accept-invitation?token={token}")),
+        "validDays": VALIDITY.num_days(),
+        "modules": modules,
+    });
+    let email = Email::parse(&invitation.email).map_err(|e| DomainError::internal(anyhow::anyhow!("{e}")))?;
+    notify::enqueue(
+        db,
+        now,
+        Notification {
+            company_id: Some(invitation.company_id),
+            event_type: "invitation.sent",
+            data: json!({"invitationId": invitation.id, "email": invitation.email}),
+            email: Some(EmailNotification::new(&email, Template::Invitation, "en", vars)),
+        },
+    )
+    .await?;
+    let send_count = invitation.send_count + 1;
+    let mut active = invitation.into_active_model();
+    active.send_count = Set(send_count);
+    active.last_sent_at = Set(now);
+    active.expires_at = Set(now + VALIDITY);
+    Ok(active.update(db).await?)
+}
+
+fn of_company(principal: &Principal) -> DomainResult<sea_orm::Select<invitations::Entity>> {
+    Ok(invitations::Entity::find().filter(invitations::Column::CompanyId.eq(principal.company()?)))
+}
+
+async fn find(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> DomainResult<invitations::Model> {
+    of_company(principal)?
+        .filter(invitations::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("invitation"))
+}
+
+pub async fn list(
+    svc: &Services,
+    principal: &Principal,
+    wanted: Option<InvitationStatus>,
+    page: PageRequest,
+) -> DomainResult<Page<invitations::Model>> {
+    let now = svc.clock.now();
+    let mut query = of_company(principal)?;
+    query = match wanted {
+        Some(InvitationStatus::Pending) => query
+            .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
+            .filter(invitations::Column::ExpiresAt.gt(now)),
+        Some(InvitationStatus::Expired) => query
+            .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
+            .filter(invitations::Column::ExpiresAt.lte(now)),
+        Some(other) => query.filter(invitations::Column::Status.eq(other)),
+        None => query,
+    };
+    let total_count = query.clone().count(&svc.db).await?;
+    if let Some(after) = page.after {
+        query = query.filter(invitations::Column::Id.lt(after));
+    }
+    let mut items = query.order_by_desc(invitations::Column::Id).limit(page.first + 1).all(&svc.db).await?;
+    let has_next_page = items.len() as u64 > page.first;
+    items.truncate(page.first as usize);
+    Ok(Page { items, has_next_page, total_count })
+}
+
+/// A new link for a pending (or expired) invitation; at most 5 resends an hour.
+pub async fn resend(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<invitations::Model> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let invitation = find(&tx, principal, id).await?;
+    if invitation.status != InvitationStatus::Pending {
+        return Err(DomainError::Conflict {
+            field: Some("id".into()),
+            message: format!("This invitation is {:?}: invite the address again instead", invitation.status),
+        });
+    }
+    let user_id = invitation.user_id.ok_or(DomainError::NotFound("invited user"))?;
+    let hour_ago = now - Duration::hours(1);
+    let recent: Vec<DateTime<Utc>> = link_tokens::Entity::find()
+        .filter(link_tokens::Column::UserId.eq(user_id))
+        .filter(link_tokens::Column::Purpose.eq(LinkPurpose::Invitation))
+        .filter(link_tokens::Column::CreatedAt.gt(hour_ago))
+        .order_by_asc(link_tokens::Column::CreatedAt)
+        .all(&tx)
+        .await?
+        .into_iter()
+        .map(|t| t.created_at)
+        .collect();
+    // The first sending is not a resend.
+    let resends = recent.len() as u64 - u64::from(invitation.created_at > hour_ago).min(recent.len() as u64);
+    if resends >= MAX_RESENDS_PER_HOUR {
+        let oldest = recent.first().copied().unwrap_or(now);
+        let retry_after = (oldest + Duration::hours(1) - now).to_std().unwrap_or_default();
+        return Err(DomainError::RateLimited { retry_after });
+    }
+    let inviter = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let company =
+        companies::Entity::find_by_id(invitation.company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
+    let invitation = send(svc, &tx, invitation, &inviter, &company, now).await?;
+    AuditEvent::new("invitation.resent", "invitation", invitation.id)
+        .company(Some(invitation.company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"sendCount": invitation.send_count}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(invitation)
+}
+
+/// Voids the link and removes the invited person; the address can be invited again.
+pub async fn revoke(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<invitations::Model> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let invitation = find(&tx, principal, id).await?;
+    if invitation.status != InvitationStatus::Pending {
+        return Err(DomainError::Conflict {
+            field: Some("id".into()),
+            message: format!("This invitation is {:?}: nothing to revoke", invitation.status),
+        });
+    }
+    if let Some(user_id) = invitation.user_id {
+        // Deleting the INVITED user takes their grants and links with it (foreign keys).
+        users::Entity::delete_many()
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::Status.eq(UserStatus::Invited))
+            .exec(&tx)
+            .await?;
+    }
+    let mut active = invitation.into_active_model();
+    active.status = Set(InvitationStatus::Revoked);
+    active.revoked_at = Set(Some(now));
+    active.user_id = Set(None);
+    let invitation = active.update(&tx).await?;
+    AuditEvent::new("invitation.revoked", "invitation", invitation.id)
+        .company(Some(invitation.company_id))
+        .actor(Some(principal.user_id))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(invitation)
+}
+
+fn ask_again() -> DomainError {
+    DomainError::invalid(
+        "token",
+        "This invitation link is no longer valid (expired, revoked, used, or replaced by a newer one): ask for a new invitation",
+    )
+}
+
+/// Accepting: the person chooses a password (the policy applies) and becomes ACTIVE with the
+/// role, modules and sub-accounts they were invited with; they are signed in.
+pub async fn accept(
+    svc: &Services,
+    token: &str,
+    password: &str,
+    given_name: Option<String>,
+    surname: Option<String>,
+    client: Option<IpAddr>,
+) -> DomainResult<NewSession> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let link = redeem_link(&tx, token, &[LinkPurpose::Invitation], now).await.map_err(|_| ask_again())?;
+    let invitation = pending_of(&tx, link.user_id).await?.filter(|i| i.expires_at > now).ok_or_else(ask_again)?;
+    let user = users::Entity::find_by_id(link.user_id)
+        .one(&tx)
+        .await?
+        .filter(|u| u.status == UserStatus::Invited)
+        .ok_or_else(ask_again)?;
+    let clean = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let (given_name, surname) =
+        (clean(given_name).or(user.given_name.clone()), clean(surname).or(user.surname.clone()));
+    let user = set_password(svc, &tx, user, password, None, now).await?;
+    let mut active = user.into_active_model();
+    active.status = Set(UserStatus::Active);
+    active.activated_at = Set(Some(now));
+    active.search_key = Set(search_key(given_name.as_deref(), surname.as_deref(), &invitation.email));
+    active.sort_key = Set(sort_key(given_name.as_deref(), surname.as_deref()));
+    active.given_name = Set(given_name);
+    active.surname = Set(surname);
+    let user = active.update(&tx).await?;
+    invitations::Entity::update_many()
+        .col_expr(invitations::Column::Status, Expr::value(InvitationStatus::Accepted))
+        .col_expr(invitations::Column::AcceptedAt, Expr::value(now))
+        .filter(invitations::Column::Id.eq(invitation.id))
+        .exec(&tx)
+        .await?;
+    AuditEvent::new("invitation.accepted", "invitation", invitation.id)
+        .company(user.company_id)
+        .actor(Some(user.id))
+        .after(json!({"userId": user.id}))
+        .record(&tx, now)
+        .await?;
+    let data = json!({"invitationId": invitation.id, "userId": user.id, "email": user.email});
+    notify::enqueue(
+        &tx,
+        now,
+        Notification { company_id: user.company_id, event_type: "invitation.accepted", data, email: None },
+    )
+    .await?;
+    let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;
+    svc.commit(tx).await?;
+    Ok(NewSession { token, expires_at, user })
+}

@@ -1,0 +1,193 @@
+//! Module permissions and sub-account access (seed 004): who may use which part of the portal,
+//! and for which units of the company.
+
+use std::collections::BTreeSet;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::AuditEvent;
+use super::people::get;
+use super::principal::Principal;
+use super::services::Services;
+use super::{DomainError, DomainResult, FieldError, Module, Role};
+use crate::db::{sub_accounts, user_modules, user_sub_accounts, users};
+
+/// Checks a grant for `role`: a USER cannot hold PRICING, PAYMENT or USER_MANAGEMENT;
+/// administrators hold every module, so naming some is meaningless but harmless.
+pub fn check_modules(role: Role, modules: &[Module]) -> Result<BTreeSet<Module>, FieldError> {
+    let granted: BTreeSet<Module> = modules.iter().copied().collect();
+    if role == Role::User
+        && let Some(module) = granted.iter().find(|m| m.is_admin_only())
+    {
+        return Err(FieldError::new("modules", format!("{module:?} can only be held by administrators")));
+    }
+    Ok(if role.is_company_admin() { BTreeSet::new() } else { granted })
+}
+
+/// The sub-accounts, all of the caller's company.
+pub async fn check_sub_accounts(
+    db: &impl ConnectionTrait,
+    company_id: Uuid,
+    ids: &[Uuid],
+) -> Result<BTreeSet<Uuid>, FieldError> {
+    let wanted: BTreeSet<Uuid> = ids.iter().copied().collect();
+    let found = sub_accounts::Entity::find()
+        .filter(sub_accounts::Column::CompanyId.eq(company_id))
+        .filter(sub_accounts::Column::Id.is_in(wanted.iter().copied()))
+        .count(db)
+        .await
+        .map_err(|_| FieldError::new("subAccountIds", "could not be checked"))?;
+    if found as usize != wanted.len() {
+        return Err(FieldError::new("subAccountIds", "names a sub-account that is not your company's"));
+    }
+    Ok(wanted)
+}
+
+/// Replaces a user's grants.
+pub async fn write(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    modules: &BTreeSet<Module>,
+    sub_accounts: &BTreeSet<Uuid>,
+) -> DomainResult<()> {
+    user_modules::Entity::delete_many().filter(user_modules::Column::UserId.eq(user_id)).exec(db).await?;
+    user_sub_accounts::Entity::delete_many().filter(user_sub_accounts::Column::UserId.eq(user_id)).exec(db).await?;
+    for module in modules {
+        user_modules::ActiveModel { user_id: Set(user_id), module: Set(*module) }.insert(db).await?;
+    }
+    for sub_account in sub_accounts {
+        user_sub_accounts::ActiveModel { user_id: Set(user_id), sub_account_id: Set(*sub_account) }.insert(db).await?;
+    }
+    Ok(())
+}
+
+/// `setUserPermissions`: takes effect on the user's live sessions at once (a session's modules
+/// are read on every request).
+pub async fn set(
+    svc: &Services,
+    principal: &Principal,
+    user_id: Uuid,
+    modules: &[Module],
+    sub_account_ids: Option<&[Uuid]>,
+) -> DomainResult<users::Model> {
+    let company_id = principal.company()?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let user = get(&tx, principal, user_id).await?;
+    let modules = check_modules(user.role, modules).map_err(|e| DomainError::Validation(vec![e]))?;
+    let current_subs: Vec<Uuid> = user_sub_accounts::Entity::find()
+        .filter(user_sub_accounts::Column::UserId.eq(user.id))
+        .all(&tx)
+        .await?
+        .into_iter()
+        .map(|row| row.sub_account_id)
+        .collect();
+    let sub_accounts = match sub_account_ids {
+        Some(ids) => check_sub_accounts(&tx, company_id, ids).await.map_err(|e| DomainError::Validation(vec![e]))?,
+        None => current_subs.iter().copied().collect(),
+    };
+    write(&tx, user.id, &modules, &sub_accounts).await?;
+    AuditEvent::new("user.permissions_set", "user", user.id)
+        .company(Some(company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"modules": modules, "subAccountIds": sub_accounts}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(user)
+}
+
+pub async fn list_sub_accounts(svc: &Services, principal: &Principal) -> DomainResult<Vec<sub_accounts::Model>> {
+    Ok(sub_accounts::Entity::find()
+        .filter(sub_accounts::Column::CompanyId.eq(principal.company()?))
+        .order_by_asc(sub_accounts::Column::Name)
+        .all(&svc.db)
+        .await?)
+}
+
+fn sub_account_name(name: &str) -> DomainResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(DomainError::invalid("name", "is required, at most 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+async fn check_name_free(db: &impl ConnectionTrait, company_id: Uuid, name: &str) -> DomainResult<()> {
+    let taken = sub_accounts::Entity::find()
+        .filter(sub_accounts::Column::CompanyId.eq(company_id))
+        .filter(sub_accounts::Column::Name.eq(name))
+        .count(db)
+        .await?;
+    if taken > 0 {
+        return Err(DomainError::Conflict {
+            field: Some("name".into()),
+            message: format!("A sub-account named {name} exists"),
+        });
+    }
+    Ok(())
+}
+
+pub async fn create_sub_account(
+    svc: &Services,
+    principal: &Principal,
+    name: &str,
+) -> DomainResult<sub_accounts::Model> {
+    let company_id = principal.company()?;
+    let name = sub_account_name(name)?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    check_name_free(&tx, company_id, &name).await?;
+    let created = sub_accounts::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(company_id),
+        name: Set(name),
+        created_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    AuditEvent::new("sub_account.created", "sub_account", created.id)
+        .company(Some(company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"name": created.name}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(created)
+}
+
+pub async fn rename_sub_account(
+    svc: &Services,
+    principal: &Principal,
+    id: Uuid,
+    name: &str,
+) -> DomainResult<sub_accounts::Model> {
+    let company_id = principal.company()?;
+    let name = sub_account_name(name)?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let found = sub_accounts::Entity::find_by_id(id)
+        .filter(sub_accounts::Column::CompanyId.eq(company_id))
+        .one(&tx)
+        .await?
+        .ok_or(DomainError::NotFound("sub-account"))?;
+    if found.name != name {
+        check_name_free(&tx, company_id, &name).await?;
+    }
+    let before = json!({"name": found.name});
+    let mut active: sub_accounts::ActiveModel = found.into();
+    active.name = Set(name);
+    let renamed = active.update(&tx).await?;
+    let mut audit = AuditEvent::new("sub_account.renamed", "sub_account", renamed.id)
+        .company(Some(company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"name": renamed.name}));
+    audit.before = Some(before);
+    audit.record(&tx, now).await?;
+    svc.commit(tx).await?;
+    Ok(renamed)
+}
