@@ -149,16 +149,17 @@ pub async fn change_password(svc: &Services, principal: &Principal, current: &st
     }
     let tx = svc.begin().await?;
     let now = svc.clock.now();
-    set_password(svc, &tx, user, new, Some(principal.session_id), now).await?;
+    set_password(svc, &tx, user, "newPassword", new, Some(principal.session_id), now).await?;
     svc.commit(tx).await
 }
 
-/// Checks the policy (every broken rule reported on `newPassword`), stores the new hash,
+/// Checks the policy (every broken rule reported on `field`), stores the new hash,
 /// clears the temporary-password flag and the lockout, and ends every session but `keep`.
 pub(crate) async fn set_password(
     svc: &Services,
     tx: &impl ConnectionTrait,
     user: users::Model,
+    field: &str,
     new: &str,
     keep: Option<Uuid>,
     now: DateTime<Utc>,
@@ -178,7 +179,7 @@ pub(crate) async fn set_password(
         broken.push(PasswordRule::NotRecentlyUsed);
     }
     if !broken.is_empty() {
-        return Err(DomainError::Validation(POLICY.field_errors("newPassword", &broken)));
+        return Err(DomainError::Validation(POLICY.field_errors(field, &broken)));
     }
     let hash = svc.passwords.hash(new).await?;
     remember_password(tx, user.id, &hash, now).await?;
@@ -336,6 +337,6 @@ pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> 
                 )
             },
         )?;
-    set_password(svc, &tx, user, new_password, None, now).await?;
+    set_password(svc, &tx, user, "newPassword", new_password, None, now).await?;
     svc.commit(tx).await
 }

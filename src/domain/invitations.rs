@@ -364,7 +364,7 @@ pub async fn accept(
     let clean = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let (given_name, surname) =
         (clean(given_name).or(user.given_name.clone()), clean(surname).or(user.surname.clone()));
-    let user = set_password(svc, &tx, user, password, None, now).await?;
+    let user = set_password(svc, &tx, user, "password", password, None, now).await?;
     let mut active = user.into_active_model();
     active.status = Set(UserStatus::Active);
     active.activated_at = Set(Some(now));
