@@ -96,12 +96,13 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let public_url = config.public_url.clone();
     let database = config.database.redacted();
     let app = Application::build(config).await?;
     tracing::info!(database, "Portal listening on http://{}", app.local_addr());
     tracing::info!("GraphiQL: {}", public_url.join("graphql")?);
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 async fn provision_company(config: Config, input: ProvisionCompany) -> anyhow::Result<()> {
