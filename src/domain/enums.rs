@@ -37,6 +37,11 @@ stored_enum! {
 }
 
 impl Module {
+    /// The name clients know (`USER_MANAGEMENT`), for messages.
+    pub fn code(self) -> String {
+        sea_orm::ActiveEnum::to_value(&self)
+    }
+
     /// Modules that only administrators hold; granting them to a `USER` is a validation error.
     pub fn is_admin_only(self) -> bool {
         matches!(self, Module::Pricing | Module::Payment | Module::UserManagement)

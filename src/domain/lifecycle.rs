@@ -65,12 +65,7 @@ pub async fn plan(db: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<Vec<
         held.push(hold("SUPPORT_CONTACT", c.id, "support contact".into(), Some(Module::Support)));
     }
     for m in user_modules::Entity::find().filter(user_modules::Column::UserId.eq(user_id)).all(db).await? {
-        held.push(Holding {
-            kind: "MODULE_PERMISSION",
-            id: format!("{:?}", m.module),
-            name: format!("{:?}", m.module),
-            needs: None,
-        });
+        held.push(Holding { kind: "MODULE_PERMISSION", id: m.module.code(), name: m.module.code(), needs: None });
     }
     Ok(held)
 }
@@ -121,7 +116,7 @@ async fn transfer(
     };
     let missing: BTreeSet<Module> = held.iter().filter_map(|h| h.needs).filter(|m| !heir_modules.contains(m)).collect();
     if !missing.is_empty() {
-        let names: Vec<String> = missing.iter().map(|m| format!("{m:?}")).collect();
+        let names: Vec<String> = missing.iter().map(|m| m.code()).collect();
         return Err(DomainError::invalid(
             "transferTo",
             format!("lacks the modules these resources need: {}", names.join(", ")),
@@ -194,7 +189,7 @@ async fn move_holding(
                 .all(db)
                 .await?
                 .into_iter()
-                .find(|m| format!("{:?}", m.module) == holding.id);
+                .find(|m| m.module.code() == holding.id);
             if let Some(grant) = grant {
                 user_modules::Entity::delete_many()
                     .filter(user_modules::Column::UserId.eq(from.id))

@@ -23,7 +23,7 @@ pub fn check_modules(role: Role, modules: &[Module]) -> Result<BTreeSet<Module>,
     if role == Role::User
         && let Some(module) = granted.iter().find(|m| m.is_admin_only())
     {
-        return Err(FieldError::new("modules", format!("{module:?} can only be held by administrators")));
+        return Err(FieldError::new("modules", format!("{} can only be held by administrators", module.code())));
     }
     Ok(if role.is_company_admin() { BTreeSet::new() } else { granted })
 }

@@ -63,7 +63,7 @@ impl Principal {
         }
         Err(DomainError::Forbidden(match access {
             Access::Module(module) => {
-                format!("This needs the {module:?} module, which you do not hold")
+                format!("This needs the {} module, which you do not hold", module.code())
             }
             Access::CompanyAdmin | Access::AnyAdministrator => "Only administrators may do this".into(),
             Access::CompanyOwner => "Only the company's owner may do this".into(),
