@@ -20,6 +20,7 @@ pub mod permissions;
 pub mod principal;
 pub mod rate_limit;
 pub mod services;
+pub mod subscriptions;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

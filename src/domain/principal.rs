@@ -39,6 +39,8 @@ pub enum Access {
     SupportAgent,
     /// A company's owner or administrator, or a platform operator.
     AnyAdministrator,
+    /// A platform operator, or a company's owner (for their company).
+    OperatorOrCompanyOwner,
 }
 
 impl Principal {
@@ -57,6 +59,7 @@ impl Principal {
             Access::Operator => self.role == Role::Operator,
             Access::SupportAgent => self.role == Role::SupportAgent,
             Access::AnyAdministrator => self.role == Role::Operator || self.role.is_company_admin(),
+            Access::OperatorOrCompanyOwner => matches!(self.role, Role::Operator | Role::Owner),
         };
         if allowed {
             return Ok(());
@@ -68,6 +71,7 @@ impl Principal {
             Access::CompanyAdmin | Access::AnyAdministrator => "Only administrators may do this".into(),
             Access::CompanyOwner => "Only the company's owner may do this".into(),
             Access::Operator => "Only platform operators may do this".into(),
+            Access::OperatorOrCompanyOwner => "Only platform operators and company owners may do this".into(),
             Access::SupportAgent => "Only support agents may do this".into(),
             _ => "This is only for users of a company".into(),
         }))

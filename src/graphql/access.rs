@@ -36,8 +36,11 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         "auditEvents" => Signed(CompanyAdmin),
 
         // Subscriptions, projects, support (the subscriptions-and-support issue).
+        "createServiceSubscription" => Signed(OperatorOrCompanyOwner),
         "serviceSubscriptions" | "addSubscriptionMember" | "removeSubscriptionMember" => Signed(Module(Subscriptions)),
-        "projects" | "createProject" | "addProjectMember" => Signed(Module(Projects)),
+        "projects" | "createProject" | "addProjectMember" | "createEnvironment" | "createModel" => {
+            Signed(Module(Projects))
+        }
         "supportContacts"
         | "supportTickets"
         | "createSupportContact"

@@ -11,6 +11,7 @@ mod invitations;
 pub mod loaders;
 mod notifications;
 mod query;
+mod subscriptions;
 pub mod types;
 mod users;
 
@@ -30,6 +31,7 @@ pub struct Query(
     accounts::AccountQuery,
     users::UserQuery,
     invitations::InvitationQuery,
+    subscriptions::SubscriptionQuery,
     notifications::NotificationQuery,
 );
 
@@ -38,6 +40,7 @@ pub struct Mutation(
     accounts::AccountMutation,
     users::UserMutation,
     invitations::InvitationMutation,
+    subscriptions::SubscriptionMutation,
     notifications::NotificationMutation,
 );
 

@@ -148,6 +148,13 @@ impl ServiceSubscription {
     async fn status(&self) -> SubscriptionStatus {
         self.0.status.into()
     }
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User))
+    }
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
+        let members = domain::subscriptions::members(&ctx.data_unchecked::<domain::Services>().db, self.0.id).await?;
+        Ok(members.into_iter().map(|member| SubscriptionMember { member, subscription: self.0.clone() }).collect())
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

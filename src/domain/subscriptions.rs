@@ -1,0 +1,450 @@
+//! Service subscriptions and their projects (seeds 000 and 002): members, environments, models.
+//! Everything owned here is what deactivation must transfer (see `lifecycle`).
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::AuditEvent;
+use super::principal::Principal;
+use super::services::Services;
+use super::{
+    DomainError, DomainResult, EnvironmentKind, MemberStatus, Role, SubscriptionRole, SubscriptionStatus, UserStatus,
+};
+use crate::db::{environments, models, project_members, projects, service_subscriptions, subscription_members, users};
+
+fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(DomainError::invalid(field, format!("is required, at most {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+/// An active user of `company_id`; otherwise a validation error on `field`.
+async fn active_user(db: &impl ConnectionTrait, company_id: Uuid, id: Uuid, field: &str) -> DomainResult<users::Model> {
+    users::Entity::find_by_id(id)
+        .filter(users::Column::CompanyId.eq(company_id))
+        .filter(users::Column::Status.eq(UserStatus::Active))
+        .one(db)
+        .await?
+        .ok_or_else(|| DomainError::invalid(field, "is not an active user of the company"))
+}
+
+/// One subscription of the caller's company.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: Uuid,
+) -> DomainResult<service_subscriptions::Model> {
+    service_subscriptions::Entity::find_by_id(id)
+        .filter(service_subscriptions::Column::CompanyId.eq(principal.company()?))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("subscription"))
+}
+
+pub async fn list(svc: &Services, principal: &Principal) -> DomainResult<Vec<service_subscriptions::Model>> {
+    Ok(service_subscriptions::Entity::find()
+        .filter(service_subscriptions::Column::CompanyId.eq(principal.company()?))
+        .order_by_asc(service_subscriptions::Column::CreatedAt)
+        .all(&svc.db)
+        .await?)
+}
+
+async fn add_member_row(
+    db: &impl ConnectionTrait,
+    subscription_id: Uuid,
+    user_id: Uuid,
+    role: SubscriptionRole,
+    status: MemberStatus,
+    now: DateTime<Utc>,
+) -> DomainResult<subscription_members::Model> {
+    Ok(subscription_members::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        subscription_id: Set(subscription_id),
+        user_id: Set(user_id),
+        role: Set(role),
+        status: Set(status),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Operators create one for any company (the owner's); a company owner for their own.
+pub async fn create(
+    svc: &Services,
+    principal: &Principal,
+    product: &str,
+    plan: &str,
+    owner_id: Uuid,
+) -> DomainResult<service_subscriptions::Model> {
+    let product = text("product", product, 200)?;
+    let plan = text("plan", plan, 200)?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let owner = users::Entity::find_by_id(owner_id)
+        .filter(users::Column::Status.eq(UserStatus::Active))
+        .one(&tx)
+        .await?
+        .filter(|u| u.company_id.is_some())
+        .ok_or_else(|| DomainError::invalid("ownerId", "is not an active company user"))?;
+    let company_id = owner.company_id.unwrap_or_default();
+    if principal.role != Role::Operator && principal.company_id != Some(company_id) {
+        return Err(DomainError::invalid("ownerId", "is not an active company user"));
+    }
+    let subscription = service_subscriptions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(company_id),
+        product: Set(product),
+        plan: Set(plan),
+        owner_id: Set(owner.id),
+        status: Set(SubscriptionStatus::Active),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    // The owner administers it from the start.
+    add_member_row(&tx, subscription.id, owner.id, SubscriptionRole::Admin, MemberStatus::Active, now).await?;
+    AuditEvent::new("subscription.created", "subscription", subscription.id)
+        .company(Some(company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"product": subscription.product, "plan": subscription.plan, "ownerId": owner.id}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(subscription)
+}
+
+pub async fn members(
+    db: &impl ConnectionTrait,
+    subscription_id: Uuid,
+) -> DomainResult<Vec<subscription_members::Model>> {
+    Ok(subscription_members::Entity::find()
+        .filter(subscription_members::Column::SubscriptionId.eq(subscription_id))
+        .order_by_asc(subscription_members::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// A USER member counts at once; an ADMIN waits for a support agent to confirm an
+/// ADMIN_DELEGATION ticket naming the membership (seed 002 step 7).
+pub async fn add_member(
+    svc: &Services,
+    principal: &Principal,
+    subscription_id: Uuid,
+    user_id: Uuid,
+    role: SubscriptionRole,
+) -> DomainResult<subscription_members::Model> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let subscription = get(&tx, principal, subscription_id).await?;
+    let user = active_user(&tx, subscription.company_id, user_id, "userId").await?;
+    let already = subscription_members::Entity::find()
+        .filter(subscription_members::Column::SubscriptionId.eq(subscription.id))
+        .filter(subscription_members::Column::UserId.eq(user.id))
+        .count(&tx)
+        .await?;
+    if already > 0 {
+        return Err(DomainError::Conflict {
+            field: Some("userId".into()),
+            message: "This user is already a member".into(),
+        });
+    }
+    let status = match role {
+        SubscriptionRole::User => MemberStatus::Active,
+        SubscriptionRole::Admin => MemberStatus::PendingConfirmation,
+    };
+    let member = add_member_row(&tx, subscription.id, user.id, role, status, now).await?;
+    AuditEvent::new("subscription.member_added", "subscription", subscription.id)
+        .company(Some(subscription.company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"memberId": member.id, "userId": user.id, "role": role, "status": status}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(member)
+}
+
+pub async fn remove_member(
+    svc: &Services,
+    principal: &Principal,
+    subscription_id: Uuid,
+    user_id: Uuid,
+) -> DomainResult<()> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let subscription = get(&tx, principal, subscription_id).await?;
+    if subscription.owner_id == user_id {
+        return Err(DomainError::invalid(
+            "userId",
+            "the subscription's owner stays a member; transfer the ownership first",
+        ));
+    }
+    let member = subscription_members::Entity::find()
+        .filter(subscription_members::Column::SubscriptionId.eq(subscription.id))
+        .filter(subscription_members::Column::UserId.eq(user_id))
+        .one(&tx)
+        .await?
+        .ok_or(DomainError::NotFound("member"))?;
+    // Leaving the subscription means leaving its projects too.
+    let project_ids: Vec<Uuid> = projects::Entity::find()
+        .filter(projects::Column::SubscriptionId.eq(subscription.id))
+        .all(&tx)
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    project_members::Entity::delete_many()
+        .filter(project_members::Column::UserId.eq(user_id))
+        .filter(project_members::Column::ProjectId.is_in(project_ids))
+        .exec(&tx)
+        .await?;
+    subscription_members::Entity::delete_by_id(member.id).exec(&tx).await?;
+    let mut audit = AuditEvent::new("subscription.member_removed", "subscription", subscription.id)
+        .company(Some(subscription.company_id))
+        .actor(Some(principal.user_id));
+    audit.before = Some(json!({"memberId": member.id, "userId": user_id, "role": member.role}));
+    audit.record(&tx, now).await?;
+    svc.commit(tx).await
+}
+
+/// One project of the caller's company.
+pub async fn project(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> DomainResult<projects::Model> {
+    projects::Entity::find_by_id(id)
+        .filter(projects::Column::CompanyId.eq(principal.company()?))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("project"))
+}
+
+pub async fn list_projects(
+    svc: &Services,
+    principal: &Principal,
+    subscription_id: Option<Uuid>,
+) -> DomainResult<Vec<projects::Model>> {
+    let mut query = projects::Entity::find().filter(projects::Column::CompanyId.eq(principal.company()?));
+    if let Some(subscription_id) = subscription_id {
+        query = query.filter(projects::Column::SubscriptionId.eq(subscription_id));
+    }
+    Ok(query.order_by_asc(projects::Column::Name).all(&svc.db).await?)
+}
+
+async fn new_environment(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    kind: EnvironmentKind,
+    name: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<environments::Model> {
+    Ok(environments::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        project_id: Set(project_id),
+        kind: Set(kind),
+        name: Set(name.to_owned()),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// A project with its development, test and production environments; its owner is a member.
+pub async fn create_project(
+    svc: &Services,
+    principal: &Principal,
+    subscription_id: Uuid,
+    name: &str,
+    owner_id: Uuid,
+) -> DomainResult<projects::Model> {
+    let name = text("name", name, 200)?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let subscription = get(&tx, principal, subscription_id).await?;
+    let owner = active_user(&tx, subscription.company_id, owner_id, "ownerId").await?;
+    let taken = projects::Entity::find()
+        .filter(projects::Column::SubscriptionId.eq(subscription.id))
+        .filter(projects::Column::Name.eq(&name))
+        .count(&tx)
+        .await?;
+    if taken > 0 {
+        return Err(DomainError::Conflict {
+            field: Some("name".into()),
+            message: format!("A project named {name} exists"),
+        });
+    }
+    let project = projects::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(subscription.company_id),
+        subscription_id: Set(subscription.id),
+        name: Set(name),
+        owner_id: Set(owner.id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    for (kind, env_name) in [
+        (EnvironmentKind::Development, "Development"),
+        (EnvironmentKind::Test, "Test"),
+        (EnvironmentKind::Production, "Production"),
+    ] {
+        new_environment(&tx, project.id, kind, env_name, now).await?;
+    }
+    project_members::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        project_id: Set(project.id),
+        user_id: Set(owner.id),
+        created_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    AuditEvent::new("project.created", "project", project.id)
+        .company(Some(project.company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"name": project.name, "subscriptionId": subscription.id, "ownerId": owner.id}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(project)
+}
+
+/// Only members of the project's subscription may join the project.
+pub async fn add_project_member(
+    svc: &Services,
+    principal: &Principal,
+    project_id: Uuid,
+    user_id: Uuid,
+) -> DomainResult<project_members::Model> {
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let project = project(&tx, principal, project_id).await?;
+    let user = active_user(&tx, project.company_id, user_id, "userId").await?;
+    let in_subscription = subscription_members::Entity::find()
+        .filter(subscription_members::Column::SubscriptionId.eq(project.subscription_id))
+        .filter(subscription_members::Column::UserId.eq(user.id))
+        .filter(subscription_members::Column::Status.eq(MemberStatus::Active))
+        .count(&tx)
+        .await?;
+    if in_subscription == 0 {
+        return Err(DomainError::invalid("userId", "must first be an active member of the project's subscription"));
+    }
+    let already = project_members::Entity::find()
+        .filter(project_members::Column::ProjectId.eq(project.id))
+        .filter(project_members::Column::UserId.eq(user.id))
+        .count(&tx)
+        .await?;
+    if already > 0 {
+        return Err(DomainError::Conflict {
+            field: Some("userId".into()),
+            message: "This user is already a member".into(),
+        });
+    }
+    let member = project_members::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        project_id: Set(project.id),
+        user_id: Set(user.id),
+        created_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    AuditEvent::new("project.member_added", "project", project.id)
+        .company(Some(project.company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"userId": user.id}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(member)
+}
+
+pub async fn create_environment(
+    svc: &Services,
+    principal: &Principal,
+    project_id: Uuid,
+    name: &str,
+) -> DomainResult<environments::Model> {
+    let name = text("name", name, 200)?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let project = project(&tx, principal, project_id).await?;
+    let taken = environments::Entity::find()
+        .filter(environments::Column::ProjectId.eq(project.id))
+        .filter(environments::Column::Name.eq(&name))
+        .count(&tx)
+        .await?;
+    if taken > 0 {
+        return Err(DomainError::Conflict {
+            field: Some("name".into()),
+            message: format!("An environment named {name} exists"),
+        });
+    }
+    let environment = new_environment(&tx, project.id, EnvironmentKind::Other, &name, now).await?;
+    AuditEvent::new("project.environment_added", "project", project.id)
+        .company(Some(project.company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"name": environment.name}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(environment)
+}
+
+pub async fn create_model(
+    svc: &Services,
+    principal: &Principal,
+    project_id: Uuid,
+    name: &str,
+    owner_id: Uuid,
+) -> DomainResult<models::Model> {
+    let name = text("name", name, 200)?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let project = project(&tx, principal, project_id).await?;
+    let owner = active_user(&tx, project.company_id, owner_id, "ownerId").await?;
+    let model = models::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        project_id: Set(project.id),
+        name: Set(name),
+        owner_id: Set(owner.id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await
+    .map_err(|e| match DomainError::from(e) {
+        DomainError::Conflict { .. } => {
+            DomainError::Conflict { field: Some("name".into()), message: "A model of that name exists".into() }
+        }
+        other => other,
+    })?;
+    AuditEvent::new("project.model_created", "project", project.id)
+        .company(Some(project.company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"modelId": model.id, "name": model.name, "ownerId": owner.id}))
+        .record(&tx, now)
+        .await?;
+    svc.commit(tx).await?;
+    Ok(model)
+}
+
+/// Used by the support issue's ADMIN_DELEGATION confirmation.
+pub async fn confirm_admin_membership(
+    db: &impl ConnectionTrait,
+    member_id: Uuid,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let member =
+        subscription_members::Entity::find_by_id(member_id).one(db).await?.ok_or(DomainError::NotFound("member"))?;
+    let mut active = member.into_active_model();
+    active.status = Set(MemberStatus::Active);
+    active.updated_at = Set(now);
+    active.update(db).await?;
+    Ok(())
+}

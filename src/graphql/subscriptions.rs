@@ -1,0 +1,231 @@
+//! Service subscriptions and projects (seeds 000, 002).
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::guard::{authorize, services};
+use super::ids::{id, parse_id};
+use super::loaders::UserById;
+use super::types::{ServiceSubscription, SubscriptionMember, SubscriptionRole, User, loader};
+use crate::db::{environments, models, project_members, projects, service_subscriptions};
+use crate::domain::{self, DomainError, subscriptions as rules};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::EnvironmentKind")]
+pub enum EnvironmentKind {
+    Development,
+    Test,
+    Production,
+    /// Added later by the company.
+    Other,
+}
+
+pub struct Project(pub projects::Model);
+
+#[Object]
+impl Project {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn subscription(&self, ctx: &Context<'_>) -> Result<ServiceSubscription> {
+        let found = service_subscriptions::Entity::find_by_id(self.0.subscription_id).one(&services(ctx).db).await;
+        Ok(ServiceSubscription(found.map_err(DomainError::from)?.ok_or(DomainError::NotFound("subscription"))?))
+    }
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User))
+    }
+    async fn environments(&self, ctx: &Context<'_>) -> Result<Vec<Environment>> {
+        let list = environments::Entity::find()
+            .filter(environments::Column::ProjectId.eq(self.0.id))
+            .order_by_asc(environments::Column::Id)
+            .all(&services(ctx).db)
+            .await
+            .map_err(DomainError::from)?;
+        Ok(list.into_iter().map(Environment).collect())
+    }
+    async fn models(&self, ctx: &Context<'_>) -> Result<Vec<Model>> {
+        let list = models::Entity::find()
+            .filter(models::Column::ProjectId.eq(self.0.id))
+            .order_by_asc(models::Column::Name)
+            .all(&services(ctx).db)
+            .await
+            .map_err(DomainError::from)?;
+        Ok(list.into_iter().map(Model).collect())
+    }
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<ProjectMember>> {
+        let list = project_members::Entity::find()
+            .filter(project_members::Column::ProjectId.eq(self.0.id))
+            .order_by_asc(project_members::Column::Id)
+            .all(&services(ctx).db)
+            .await
+            .map_err(DomainError::from)?;
+        Ok(list.into_iter().map(ProjectMember).collect())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+pub struct Environment(environments::Model);
+
+#[Object]
+impl Environment {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    async fn kind(&self) -> EnvironmentKind {
+        self.0.kind.into()
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+/// A process model of a project.
+pub struct Model(models::Model);
+
+#[Object]
+impl Model {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User))
+    }
+}
+
+pub struct ProjectMember(project_members::Model);
+
+#[Object]
+impl ProjectMember {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(loader(ctx).load_one(UserById(self.0.user_id)).await?.map(User))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateServiceSubscriptionInput {
+    product: String,
+    plan: String,
+    /// An active user of the company; they become its first ADMIN member.
+    owner_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct CreateProjectInput {
+    subscription_id: ID,
+    name: String,
+    owner_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct CreateModelInput {
+    project_id: ID,
+    name: String,
+    owner_id: ID,
+}
+
+#[derive(Default)]
+pub struct SubscriptionQuery;
+
+#[Object]
+impl SubscriptionQuery {
+    /// The company's service subscriptions.
+    async fn service_subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<ServiceSubscription>> {
+        let principal = authorize(ctx)?;
+        Ok(rules::list(services(ctx), principal).await?.into_iter().map(ServiceSubscription).collect())
+    }
+
+    /// The company's projects, of one subscription when given.
+    async fn projects(&self, ctx: &Context<'_>, subscription_id: Option<ID>) -> Result<Vec<Project>> {
+        let principal = authorize(ctx)?;
+        let subscription = subscription_id.map(|s| parse_id("subscriptionId", &s)).transpose()?;
+        Ok(rules::list_projects(services(ctx), principal, subscription).await?.into_iter().map(Project).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct SubscriptionMutation;
+
+#[Object]
+impl SubscriptionMutation {
+    /// Operators, for any company (the owner's); company owners, for their own.
+    async fn create_service_subscription(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateServiceSubscriptionInput,
+    ) -> Result<ServiceSubscription> {
+        let principal = authorize(ctx)?;
+        let owner = parse_id("ownerId", &input.owner_id)?;
+        Ok(ServiceSubscription(rules::create(services(ctx), principal, &input.product, &input.plan, owner).await?))
+    }
+
+    /// USER members count at once; ADMIN members wait for a confirmed ADMIN_DELEGATION ticket.
+    async fn add_subscription_member(
+        &self,
+        ctx: &Context<'_>,
+        subscription_id: ID,
+        user_id: ID,
+        role: SubscriptionRole,
+    ) -> Result<SubscriptionMember> {
+        let principal = authorize(ctx)?;
+        let subscription_id = parse_id("subscriptionId", &subscription_id)?;
+        let member =
+            rules::add_member(services(ctx), principal, subscription_id, parse_id("userId", &user_id)?, role.into())
+                .await?;
+        let subscription = rules::get(&services(ctx).db, principal, subscription_id).await?;
+        Ok(SubscriptionMember { member, subscription })
+    }
+
+    /// Also removes the user from the subscription's projects.
+    async fn remove_subscription_member(&self, ctx: &Context<'_>, subscription_id: ID, user_id: ID) -> Result<bool> {
+        let principal = authorize(ctx)?;
+        let subscription_id = parse_id("subscriptionId", &subscription_id)?;
+        rules::remove_member(services(ctx), principal, subscription_id, parse_id("userId", &user_id)?).await?;
+        Ok(true)
+    }
+
+    /// Created with DEVELOPMENT, TEST and PRODUCTION environments; the owner is a member.
+    async fn create_project(&self, ctx: &Context<'_>, input: CreateProjectInput) -> Result<Project> {
+        let principal = authorize(ctx)?;
+        let subscription = parse_id("subscriptionId", &input.subscription_id)?;
+        let owner = parse_id("ownerId", &input.owner_id)?;
+        Ok(Project(rules::create_project(services(ctx), principal, subscription, &input.name, owner).await?))
+    }
+
+    /// For members of the project's subscription.
+    async fn add_project_member(&self, ctx: &Context<'_>, project_id: ID, user_id: ID) -> Result<ProjectMember> {
+        let principal = authorize(ctx)?;
+        let project = parse_id("projectId", &project_id)?;
+        Ok(ProjectMember(
+            rules::add_project_member(services(ctx), principal, project, parse_id("userId", &user_id)?).await?,
+        ))
+    }
+
+    async fn create_environment(&self, ctx: &Context<'_>, project_id: ID, name: String) -> Result<Environment> {
+        let principal = authorize(ctx)?;
+        let project = parse_id("projectId", &project_id)?;
+        Ok(Environment(rules::create_environment(services(ctx), principal, project, &name).await?))
+    }
+
+    async fn create_model(&self, ctx: &Context<'_>, input: CreateModelInput) -> Result<Model> {
+        let principal = authorize(ctx)?;
+        let project = parse_id("projectId", &input.project_id)?;
+        let owner = parse_id("ownerId", &input.owner_id)?;
+        Ok(Model(rules::create_model(services(ctx), principal, project, &input.name, owner).await?))
+    }
+}
