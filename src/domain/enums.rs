@@ -74,7 +74,7 @@ stored_enum! { ContactStatus { Active, Inactive } }
 
 stored_enum! { TicketKind { General, AdminDelegation, UserRemoval } }
 
-stored_enum! { TicketStatus { Open, Confirmed, Rejected, Closed } }
+stored_enum! { TicketStatus { Open, Confirmed, Resolved, Rejected, Closed } }
 
 stored_enum! {
     ImportStatus { Validating, Validated, FailedValidation, Importing, Completed, Failed, Cancelled }

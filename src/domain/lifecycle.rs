@@ -341,6 +341,19 @@ pub async fn anonymize(
         return Err(DomainError::invalid("id", "this user is already anonymized"));
     }
     transfer(&tx, principal, &user, transfer_to, now).await?;
+    let done = scrub(&tx, user, Some(principal.user_id), now).await?;
+    svc.commit(tx).await?;
+    Ok(done)
+}
+
+/// The irreversible part of anonymization, once nothing is left to transfer (also used when a
+/// support agent confirms a USER_REMOVAL ticket).
+pub async fn scrub(
+    tx: &impl ConnectionTrait,
+    user: users::Model,
+    actor: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> DomainResult<Anonymized> {
     let tag = pseudonym(user.id);
     let new_email = format!("anonymized-{tag}@anonymized.invalid");
     let old_email = user.email.clone();
@@ -373,42 +386,41 @@ pub async fn anonymize(
     active.status = Set(UserStatus::Anonymized);
     active.anonymized_at = Set(Some(now));
     active.updated_at = Set(now);
-    let user = active.update(&tx).await?;
+    let user = active.update(tx).await?;
 
-    sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user.id)).exec(&tx).await?;
-    link_tokens::Entity::delete_many().filter(link_tokens::Column::UserId.eq(user.id)).exec(&tx).await?;
-    password_history::Entity::delete_many().filter(password_history::Column::UserId.eq(user.id)).exec(&tx).await?;
+    sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user.id)).exec(tx).await?;
+    link_tokens::Entity::delete_many().filter(link_tokens::Column::UserId.eq(user.id)).exec(tx).await?;
+    password_history::Entity::delete_many().filter(password_history::Column::UserId.eq(user.id)).exec(tx).await?;
     // The old address also appears where others point at this person.
     users::Entity::update_many()
         .col_expr(users::Column::ManagerEmail, Expr::value(new_email.clone()))
         .filter(users::Column::CompanyId.eq(company_id))
         .filter(users::Column::ManagerEmail.eq(old_email.clone()))
-        .exec(&tx)
+        .exec(tx)
         .await?;
     invitations::Entity::update_many()
         .col_expr(invitations::Column::Email, Expr::value(new_email.clone()))
         .filter(invitations::Column::Email.eq(old_email.clone()))
-        .exec(&tx)
+        .exec(tx)
         .await?;
     support_contacts::Entity::update_many()
         .col_expr(support_contacts::Column::Phone, Expr::value(Option::<String>::None))
         .filter(support_contacts::Column::UserId.eq(user.id))
-        .exec(&tx)
+        .exec(tx)
         .await?;
     crate::db::deliveries::Entity::update_many()
         .col_expr(crate::db::deliveries::Column::Recipient, Expr::value(new_email.clone()))
         .filter(crate::db::deliveries::Column::Recipient.eq(old_email))
-        .exec(&tx)
+        .exec(tx)
         .await?;
     AuditEvent::new("user.anonymized", "user", user.id)
         .company(company_id)
-        .actor(Some(principal.user_id))
+        .actor(actor)
         .after(json!({"scrubbed": scrubbed}))
-        .record(&tx, now)
+        .record(tx, now)
         .await?;
     let data = json!({"userId": user.id});
-    notify::enqueue(&tx, now, Notification { company_id, event_type: "user.anonymized", data, email: None }).await?;
-    svc.commit(tx).await?;
+    notify::enqueue(tx, now, Notification { company_id, event_type: "user.anonymized", data, email: None }).await?;
     Ok(Anonymized { user, scrubbed })
 }
 

@@ -21,6 +21,7 @@ pub mod principal;
 pub mod rate_limit;
 pub mod services;
 pub mod subscriptions;
+pub mod support;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

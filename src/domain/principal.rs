@@ -41,6 +41,8 @@ pub enum Access {
     AnyAdministrator,
     /// A platform operator, or a company's owner (for their company).
     OperatorOrCompanyOwner,
+    /// A company user with the SUPPORT module, or a support agent.
+    SupportModuleOrAgent,
 }
 
 impl Principal {
@@ -60,6 +62,9 @@ impl Principal {
             Access::SupportAgent => self.role == Role::SupportAgent,
             Access::AnyAdministrator => self.role == Role::Operator || self.role.is_company_admin(),
             Access::OperatorOrCompanyOwner => matches!(self.role, Role::Operator | Role::Owner),
+            Access::SupportModuleOrAgent => {
+                self.role == Role::SupportAgent || (self.company_id.is_some() && self.modules.contains(&Module::Support))
+            }
         };
         if allowed {
             return Ok(());
@@ -72,6 +77,7 @@ impl Principal {
             Access::CompanyOwner => "Only the company's owner may do this".into(),
             Access::Operator => "Only platform operators may do this".into(),
             Access::OperatorOrCompanyOwner => "Only platform operators and company owners may do this".into(),
+            Access::SupportModuleOrAgent => "This needs the SUPPORT module".into(),
             Access::SupportAgent => "Only support agents may do this".into(),
             _ => "This is only for users of a company".into(),
         }))

@@ -41,14 +41,11 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         "projects" | "createProject" | "addProjectMember" | "createEnvironment" | "createModel" => {
             Signed(Module(Projects))
         }
-        "supportContacts"
-        | "supportTickets"
-        | "createSupportContact"
-        | "updateSupportContact"
-        | "deactivateSupportContact"
-        | "reactivateSupportContact"
-        | "createSupportTicket" => Signed(Module(Support)),
-        "confirmSupportTicket" => Signed(SupportAgent),
+        "supportContacts" | "createSupportContact" | "updateSupportContact" | "deactivateSupportContact"
+        | "reactivateSupportContact" | "createSupportTicket" => Signed(Module(Support)),
+        "supportTickets" => Signed(SupportModuleOrAgent),
+        "confirmSupportTicket" | "resolveSupportTicket" | "closeSupportTicket" => Signed(SupportAgent),
+        "createStaffUser" => Signed(Operator),
 
         // The notification engine.
         "notificationDeliveries"

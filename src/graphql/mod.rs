@@ -12,6 +12,7 @@ pub mod loaders;
 mod notifications;
 mod query;
 mod subscriptions;
+mod support;
 pub mod types;
 mod users;
 
@@ -32,6 +33,7 @@ pub struct Query(
     users::UserQuery,
     invitations::InvitationQuery,
     subscriptions::SubscriptionQuery,
+    support::SupportQuery,
     notifications::NotificationQuery,
 );
 
@@ -41,6 +43,7 @@ pub struct Mutation(
     users::UserMutation,
     invitations::InvitationMutation,
     subscriptions::SubscriptionMutation,
+    support::SupportMutation,
     notifications::NotificationMutation,
 );
 

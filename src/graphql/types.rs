@@ -155,6 +155,21 @@ impl ServiceSubscription {
         let members = domain::subscriptions::members(&ctx.data_unchecked::<domain::Services>().db, self.0.id).await?;
         Ok(members.into_iter().map(|member| SubscriptionMember { member, subscription: self.0.clone() }).collect())
     }
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::subscriptions::Project>> {
+        let principal = super::guard::request(ctx).principal.as_ref();
+        let Some(principal) = principal else { return Ok(Vec::new()) };
+        let svc = ctx.data_unchecked::<domain::Services>();
+        let list = domain::subscriptions::list_projects(svc, principal, Some(self.0.id)).await?;
+        Ok(list.into_iter().map(super::subscriptions::Project).collect())
+    }
+    /// Active and inactive support contacts.
+    async fn contacts(&self, ctx: &Context<'_>) -> Result<Vec<super::support::SupportContact>> {
+        let principal = super::guard::request(ctx).principal.as_ref();
+        let Some(principal) = principal else { return Ok(Vec::new()) };
+        let svc = ctx.data_unchecked::<domain::Services>();
+        let list = domain::support::list_contacts(svc, principal, self.0.id, None).await?;
+        Ok(list.into_iter().map(super::support::SupportContact).collect())
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
