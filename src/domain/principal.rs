@@ -63,7 +63,8 @@ impl Principal {
             Access::AnyAdministrator => self.role == Role::Operator || self.role.is_company_admin(),
             Access::OperatorOrCompanyOwner => matches!(self.role, Role::Operator | Role::Owner),
             Access::SupportModuleOrAgent => {
-                self.role == Role::SupportAgent || (self.company_id.is_some() && self.modules.contains(&Module::Support))
+                self.role == Role::SupportAgent
+                    || (self.company_id.is_some() && self.modules.contains(&Module::Support))
             }
         };
         if allowed {

@@ -56,7 +56,10 @@ async fn roles_of(db: &impl ConnectionTrait, contact_id: Uuid) -> DomainResult<V
 }
 
 async fn write_roles(db: &impl ConnectionTrait, contact_id: Uuid, roles: &BTreeSet<ContactRole>) -> DomainResult<()> {
-    support_contact_roles::Entity::delete_many().filter(support_contact_roles::Column::ContactId.eq(contact_id)).exec(db).await?;
+    support_contact_roles::Entity::delete_many()
+        .filter(support_contact_roles::Column::ContactId.eq(contact_id))
+        .exec(db)
+        .await?;
     for role in roles {
         support_contact_roles::ActiveModel { contact_id: Set(contact_id), role: Set(*role) }.insert(db).await?;
     }
@@ -82,7 +85,11 @@ fn check_phone(phone: Option<String>) -> DomainResult<Option<String>> {
 }
 
 /// The subscription's primary contact, company owners and administrators manage contacts.
-async fn check_manages_contacts(db: &impl ConnectionTrait, principal: &Principal, subscription_id: Uuid) -> DomainResult<()> {
+async fn check_manages_contacts(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    subscription_id: Uuid,
+) -> DomainResult<()> {
     if principal.role.is_company_admin() {
         return Ok(());
     }
@@ -117,7 +124,10 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
             return Err(DomainError::invalid("email", format!("{email} is a user who is not active")));
         }
         Some(_) => {
-            return Err(DomainError::Conflict { field: Some("email".into()), message: format!("{email} is already in use") });
+            return Err(DomainError::Conflict {
+                field: Some("email".into()),
+                message: format!("{email} is already in use"),
+            });
         }
         None => new_contact_user(svc, &tx, &subscription, &email, input.given_name, input.surname, now).await?,
     };
@@ -127,7 +137,10 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
         .count(&tx)
         .await?;
     if existing > 0 {
-        return Err(DomainError::Conflict { field: Some("email".into()), message: "This person is already a contact".into() });
+        return Err(DomainError::Conflict {
+            field: Some("email".into()),
+            message: "This person is already a contact".into(),
+        });
     }
     let has_primary = support_contacts::Entity::find()
         .filter(support_contacts::Column::SubscriptionId.eq(subscription.id))
@@ -202,7 +215,10 @@ async fn new_contact_user(
     .into_active_model(now)
     .insert(tx)
     .await?;
-    let company = companies::Entity::find_by_id(subscription.company_id).one(tx).await?.ok_or(DomainError::NotFound("company"))?;
+    let company = companies::Entity::find_by_id(subscription.company_id)
+        .one(tx)
+        .await?
+        .ok_or(DomainError::NotFound("company"))?;
     let token = issue_link(tx, user.id, LinkPurpose::Activation, now + ACTIVATION_LINK_VALIDITY, now).await?;
     let vars = json!({
         "givenName": given_name, "companyName": company.name, "email": email.as_str(), "loginUrl": svc.link(""),
@@ -223,8 +239,11 @@ async fn new_contact_user(
 }
 
 async fn contact(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> DomainResult<support_contacts::Model> {
-    let found = support_contacts::Entity::find_by_id(id).one(db).await?.ok_or(DomainError::NotFound("support contact"))?;
-    subscription_of(db, principal, found.subscription_id).await.map_err(|_| DomainError::NotFound("support contact"))?;
+    let found =
+        support_contacts::Entity::find_by_id(id).one(db).await?.ok_or(DomainError::NotFound("support contact"))?;
+    subscription_of(db, principal, found.subscription_id)
+        .await
+        .map_err(|_| DomainError::NotFound("support contact"))?;
     Ok(found)
 }
 
@@ -235,7 +254,8 @@ pub async fn list_contacts(
     status: Option<ContactStatus>,
 ) -> DomainResult<Vec<Contact>> {
     let subscription = subscription_of(&svc.db, principal, subscription_id).await?;
-    let mut query = support_contacts::Entity::find().filter(support_contacts::Column::SubscriptionId.eq(subscription.id));
+    let mut query =
+        support_contacts::Entity::find().filter(support_contacts::Column::SubscriptionId.eq(subscription.id));
     if let Some(status) = status {
         query = query.filter(support_contacts::Column::Status.eq(status));
     }
@@ -278,7 +298,12 @@ pub async fn update_contact(
     Ok(Contact { contact: updated, roles })
 }
 
-pub async fn set_contact_status(svc: &Services, principal: &Principal, id: Uuid, status: ContactStatus) -> DomainResult<Contact> {
+pub async fn set_contact_status(
+    svc: &Services,
+    principal: &Principal,
+    id: Uuid,
+    status: ContactStatus,
+) -> DomainResult<Contact> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let found = contact(&tx, principal, id).await?;
@@ -291,8 +316,13 @@ pub async fn set_contact_status(svc: &Services, principal: &Principal, id: Uuid,
     active.status = Set(status);
     active.updated_at = Set(now);
     let updated = active.update(&tx).await?;
-    let action = if status == ContactStatus::Active { "support_contact.reactivated" } else { "support_contact.deactivated" };
-    AuditEvent::new(action, "support_contact", updated.id).company(principal.company_id).actor(Some(principal.user_id)).record(&tx, now).await?;
+    let action =
+        if status == ContactStatus::Active { "support_contact.reactivated" } else { "support_contact.deactivated" };
+    AuditEvent::new(action, "support_contact", updated.id)
+        .company(principal.company_id)
+        .actor(Some(principal.user_id))
+        .record(&tx, now)
+        .await?;
     let roles = roles_of(&tx, updated.id).await?;
     svc.commit(tx).await?;
     Ok(Contact { contact: updated, roles })
@@ -308,7 +338,11 @@ pub struct TicketInput {
 
 /// Opened by an active contact with the SUPPORT role; administrators may open the delegation
 /// and removal kinds. The opener gets the confirmation email.
-pub async fn create_ticket(svc: &Services, principal: &Principal, input: TicketInput) -> DomainResult<support_tickets::Model> {
+pub async fn create_ticket(
+    svc: &Services,
+    principal: &Principal,
+    input: TicketInput,
+) -> DomainResult<support_tickets::Model> {
     let mut problems = Vec::new();
     let subject = input.subject.trim().to_owned();
     if subject.is_empty() || subject.chars().count() > 300 {
@@ -340,7 +374,8 @@ pub async fn create_ticket(svc: &Services, principal: &Principal, input: TicketI
     }
     let mut related_member_id = None;
     if matches!(input.kind, TicketKind::AdminDelegation | TicketKind::UserRemoval) {
-        let related = input.related_user_id.ok_or_else(|| DomainError::invalid("relatedUserId", "is required for this kind"))?;
+        let related =
+            input.related_user_id.ok_or_else(|| DomainError::invalid("relatedUserId", "is required for this kind"))?;
         let user = users::Entity::find_by_id(related)
             .filter(users::Column::CompanyId.eq(subscription.company_id))
             .one(&tx)
@@ -354,7 +389,9 @@ pub async fn create_ticket(svc: &Services, principal: &Principal, input: TicketI
                 .filter(subscription_members::Column::Status.eq(MemberStatus::PendingConfirmation))
                 .one(&tx)
                 .await?
-                .ok_or_else(|| DomainError::invalid("relatedUserId", "has no ADMIN membership waiting for confirmation"))?;
+                .ok_or_else(|| {
+                    DomainError::invalid("relatedUserId", "has no ADMIN membership waiting for confirmation")
+                })?;
             related_member_id = Some(member.id);
         }
     }
@@ -406,7 +443,11 @@ pub async fn create_ticket(svc: &Services, principal: &Principal, input: TicketI
 
 /// Support agents see every ticket; anyone else only the tickets they opened (seed 003:
 /// accounts are independent even within one company).
-pub async fn list_tickets(svc: &Services, principal: &Principal, page: PageRequest) -> DomainResult<Page<support_tickets::Model>> {
+pub async fn list_tickets(
+    svc: &Services,
+    principal: &Principal,
+    page: PageRequest,
+) -> DomainResult<Page<support_tickets::Model>> {
     let mut query = support_tickets::Entity::find();
     if principal.role != Role::SupportAgent {
         query = query
@@ -434,7 +475,10 @@ pub async fn confirm_ticket(svc: &Services, principal: &Principal, id: Uuid) -> 
     let tx = svc.begin().await?;
     let ticket = ticket_for_agent(&tx, id).await?;
     if ticket.status != TicketStatus::Open {
-        return Err(DomainError::Conflict { field: Some("id".into()), message: format!("This ticket is {:?}", ticket.status) });
+        return Err(DomainError::Conflict {
+            field: Some("id".into()),
+            message: format!("This ticket is {:?}", ticket.status),
+        });
     }
     match ticket.kind {
         TicketKind::AdminDelegation => {
@@ -451,7 +495,12 @@ pub async fn confirm_ticket(svc: &Services, principal: &Principal, id: Uuid) -> 
             if !held.is_empty() {
                 let fields = held
                     .iter()
-                    .map(|h| FieldError::new("relatedUserId", format!("{} {} must first be transferred (deactivateUser with transferTo)", h.kind, h.name)))
+                    .map(|h| {
+                        FieldError::new(
+                            "relatedUserId",
+                            format!("{} {} must first be transferred (deactivateUser with transferTo)", h.kind, h.name),
+                        )
+                    })
                     .collect();
                 return Err(DomainError::Validation(fields));
             }
@@ -489,7 +538,12 @@ pub async fn confirm_ticket(svc: &Services, principal: &Principal, id: Uuid) -> 
 }
 
 /// `resolveSupportTicket` / `closeSupportTicket`.
-pub async fn set_ticket_status(svc: &Services, principal: &Principal, id: Uuid, status: TicketStatus) -> DomainResult<support_tickets::Model> {
+pub async fn set_ticket_status(
+    svc: &Services,
+    principal: &Principal,
+    id: Uuid,
+    status: TicketStatus,
+) -> DomainResult<support_tickets::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let ticket = ticket_for_agent(&tx, id).await?;
@@ -529,7 +583,10 @@ pub async fn create_staff_user(
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     if find_by_email(&tx, &email).await?.is_some() {
-        return Err(DomainError::Conflict { field: Some("email".into()), message: format!("{email} is already in use") });
+        return Err(DomainError::Conflict {
+            field: Some("email".into()),
+            message: format!("{email} is already in use"),
+        });
     }
     let mut user = NewUser {
         email: &email,
@@ -552,10 +609,19 @@ pub async fn create_staff_user(
     notify::enqueue(
         &tx,
         now,
-        Notification { company_id: None, event_type: "staff.created", data: json!({"userId": user.id}), email: Some(EmailNotification::new(&email, Template::Welcome, "en", vars)) },
+        Notification {
+            company_id: None,
+            event_type: "staff.created",
+            data: json!({"userId": user.id}),
+            email: Some(EmailNotification::new(&email, Template::Welcome, "en", vars)),
+        },
     )
     .await?;
-    AuditEvent::new("staff.created", "user", user.id).actor(Some(principal.user_id)).after(json!({"role": role})).record(&tx, now).await?;
+    AuditEvent::new("staff.created", "user", user.id)
+        .actor(Some(principal.user_id))
+        .after(json!({"role": role}))
+        .record(&tx, now)
+        .await?;
     svc.commit(tx).await?;
     Ok(user)
 }

@@ -41,8 +41,12 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         "projects" | "createProject" | "addProjectMember" | "createEnvironment" | "createModel" => {
             Signed(Module(Projects))
         }
-        "supportContacts" | "createSupportContact" | "updateSupportContact" | "deactivateSupportContact"
-        | "reactivateSupportContact" | "createSupportTicket" => Signed(Module(Support)),
+        "supportContacts"
+        | "createSupportContact"
+        | "updateSupportContact"
+        | "deactivateSupportContact"
+        | "reactivateSupportContact"
+        | "createSupportTicket" => Signed(Module(Support)),
         "supportTickets" => Signed(SupportModuleOrAgent),
         "confirmSupportTicket" | "resolveSupportTicket" | "closeSupportTicket" => Signed(SupportAgent),
         "createStaffUser" => Signed(Operator),

@@ -52,7 +52,8 @@ pub enum TicketStatus {
 }
 
 async fn subscription(ctx: &Context<'_>, id: uuid::Uuid) -> Result<ServiceSubscription> {
-    let found = service_subscriptions::Entity::find_by_id(id).one(&services(ctx).db).await.map_err(DomainError::from)?;
+    let found =
+        service_subscriptions::Entity::find_by_id(id).one(&services(ctx).db).await.map_err(DomainError::from)?;
     Ok(ServiceSubscription(found.ok_or(DomainError::NotFound("subscription"))?))
 }
 
@@ -183,12 +184,20 @@ impl SupportQuery {
     }
 
     /// The tickets the caller opened (support agents: every ticket), newest first.
-    async fn support_tickets(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<SupportTicketConnection> {
+    async fn support_tickets(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<SupportTicketConnection> {
         let principal = authorize(ctx)?;
         let page = PageRequest::new(first, parse_cursor(after.as_deref())?);
         let found = rules::list_tickets(services(ctx), principal, page).await?;
-        let mut connection =
-            Connection::with_additional_fields(page.after.is_some(), found.has_next_page, TotalCount::new(found.total_count));
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            found.has_next_page,
+            TotalCount::new(found.total_count),
+        );
         connection.edges.extend(found.items.into_iter().map(|t| Edge::new(cursor(t.id), SupportTicket(t))));
         Ok(connection)
     }
@@ -200,7 +209,11 @@ pub struct SupportMutation;
 #[Object]
 impl SupportMutation {
     /// By the subscription's primary contact, the company owner or an administrator.
-    async fn create_support_contact(&self, ctx: &Context<'_>, input: CreateSupportContactInput) -> Result<SupportContact> {
+    async fn create_support_contact(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateSupportContactInput,
+    ) -> Result<SupportContact> {
         let principal = authorize(ctx)?;
         let input = ContactInput {
             subscription_id: parse_id("subscriptionId", &input.subscription_id)?,
@@ -213,22 +226,33 @@ impl SupportMutation {
         Ok(SupportContact(rules::create_contact(services(ctx), principal, input).await?))
     }
 
-    async fn update_support_contact(&self, ctx: &Context<'_>, id: ID, input: UpdateSupportContactInput) -> Result<SupportContact> {
+    async fn update_support_contact(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateSupportContactInput,
+    ) -> Result<SupportContact> {
         let principal = authorize(ctx)?;
         let roles = input.roles.map(|roles| roles.into_iter().map(Into::into).collect());
-        Ok(SupportContact(rules::update_contact(services(ctx), principal, parse_id("id", &id)?, input.phone, roles).await?))
+        Ok(SupportContact(
+            rules::update_contact(services(ctx), principal, parse_id("id", &id)?, input.phone, roles).await?,
+        ))
     }
 
     async fn deactivate_support_contact(&self, ctx: &Context<'_>, id: ID) -> Result<SupportContact> {
         let principal = authorize(ctx)?;
         let id = parse_id("id", &id)?;
-        Ok(SupportContact(rules::set_contact_status(services(ctx), principal, id, domain::ContactStatus::Inactive).await?))
+        Ok(SupportContact(
+            rules::set_contact_status(services(ctx), principal, id, domain::ContactStatus::Inactive).await?,
+        ))
     }
 
     async fn reactivate_support_contact(&self, ctx: &Context<'_>, id: ID) -> Result<SupportContact> {
         let principal = authorize(ctx)?;
         let id = parse_id("id", &id)?;
-        Ok(SupportContact(rules::set_contact_status(services(ctx), principal, id, domain::ContactStatus::Active).await?))
+        Ok(SupportContact(
+            rules::set_contact_status(services(ctx), principal, id, domain::ContactStatus::Active).await?,
+        ))
     }
 
     /// By an active SUPPORT contact (administrators: the delegation and removal kinds); sends
@@ -267,9 +291,15 @@ impl SupportMutation {
     /// Operators create platform staff (support agents, operators) with a temporary password.
     async fn create_staff_user(&self, ctx: &Context<'_>, input: CreateStaffUserInput) -> Result<User> {
         let principal = authorize(ctx)?;
-        let user =
-            rules::create_staff_user(services(ctx), principal, &input.email, &input.given_name, &input.surname, input.role.into())
-                .await?;
+        let user = rules::create_staff_user(
+            services(ctx),
+            principal,
+            &input.email,
+            &input.given_name,
+            &input.surname,
+            input.role.into(),
+        )
+        .await?;
         Ok(User(user))
     }
 }
