@@ -19,8 +19,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::domain::principal::Access;
 use crate::domain::principal::{self, Principal};
-use crate::domain::{DomainError, Services};
+use crate::domain::{DomainError, Module, Services};
 use crate::graphql::error::request_error;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{PortalSchema, RequestContext};
@@ -53,6 +54,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/reset-password", get(pages::reset_password))
         .route("/set-password", get(pages::set_password))
         .route("/accept-invitation", get(pages::accept_invitation))
+        .route("/imports/template.csv", get(import_template))
+        .route("/imports/countries.csv", get(import_countries))
         .layer(middleware)
         .with_state(state)
 }
@@ -152,6 +155,45 @@ async fn graphql_ws(
             })
             .serve()
     })
+}
+
+/// A CSV download for a signed-in user with USER_MANAGEMENT; errors are plain text.
+async fn csv_download(state: &AppState, headers: &HeaderMap, file_name: &str, body: String) -> Response {
+    let token = bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let principal = match token {
+        Ok(Some(token)) => resolve(&state.services, Some(token)).await,
+        Ok(None) => Err(DomainError::Unauthenticated("send Authorization: Bearer <token>".into())),
+        Err(error) => Err(error),
+    };
+    let allowed = principal.and_then(|p| {
+        let principal = p.ok_or_else(|| DomainError::Unauthenticated("sign in first".into()))?;
+        principal.authorize(Access::Module(Module::UserManagement))
+    });
+    match allowed {
+        Ok(()) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(DomainError::Unauthenticated(message)) => (StatusCode::UNAUTHORIZED, message).into_response(),
+        Err(error) => (StatusCode::FORBIDDEN, error.to_string()).into_response(),
+    }
+}
+
+async fn import_template(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    csv_download(&state, &headers, "users-template.csv", crate::import::template()).await
+}
+
+/// The country names and codes an import accepts.
+async fn import_countries(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut body = String::from("\u{feff}Code,Name\r\n");
+    for country in crate::domain::countries::all() {
+        body.push_str(&format!("{},\"{}\"\r\n", country.code, country.name.replace('"', "\"\"")));
+    }
+    csv_download(&state, &headers, "countries.csv", body).await
 }
 
 /// Liveness and readiness: 200 when the database answers, 503 when it does not.

@@ -29,7 +29,7 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         // Users, invitations, permissions.
         "users" | "user" | "deactivationPlan" | "createUser" | "updateUser" | "deactivateUser" | "reactivateUser"
         | "anonymizeUser" | "removeUser" | "inviteUsers" | "invitations" | "resendInvitation" | "revokeInvitation"
-        | "setUserPermissions" | "subAccounts" | "createSubAccount" | "renameSubAccount" => {
+        | "setUserPermissions" | "subAccounts" | "createSubAccount" | "renameSubAccount" | "userImportTemplate" => {
             Signed(Module(UserManagement))
         }
         "addCompanyAdmin" | "removeCompanyAdmin" => Signed(CompanyOwner),

@@ -22,6 +22,12 @@ impl BaseQuery {
         countries::all().into_iter().map(Country).collect()
     }
 
+    /// The CSV template for importing users: its header and two example rows.
+    async fn user_import_template(&self, ctx: &Context<'_>) -> Result<String> {
+        authorize(ctx)?;
+        Ok(crate::import::template())
+    }
+
     /// The rules a password must follow, to show under a password box.
     async fn password_policy(&self) -> PasswordPolicy {
         PasswordPolicy(password_policy::POLICY)

@@ -1,0 +1,245 @@
+//! The rules of an import (design section 4): each row on its own (`check_row`), then the file
+//! as a whole (`FileRules`: duplicates within the file, addresses already in the portal,
+//! managers that are neither users of the company nor rows of the file).
+
+use std::collections::{HashMap, HashSet};
+
+use super::COLUMNS;
+use super::parse::Row;
+use crate::domain::{Email, countries};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    pub row: u64,
+    /// A template column, or None for the row as a whole.
+    pub column: Option<&'static str>,
+    /// Stable machine name: REQUIRED, TOO_LONG, INVALID_EMAIL, SELF_MANAGER, INVALID_FLAG,
+    /// UNKNOWN_COUNTRY, DUPLICATE_EMAIL, EMAIL_EXISTS, UNKNOWN_MANAGER.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A row that passed its own rules, ready to become a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidRow {
+    pub number: u64,
+    pub given_name: String,
+    pub surname: String,
+    pub email: Email,
+    pub job_title: String,
+    pub manager_email: Email,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    pub is_active: bool,
+}
+
+const GIVEN: usize = 0;
+const SURNAME: usize = 1;
+const EMAIL: usize = 2;
+const JOB: usize = 3;
+const MANAGER: usize = 4;
+const COUNTRY: usize = 5;
+const ACTIVE: usize = 6;
+
+pub fn check_row(row: &Row) -> Result<ValidRow, Vec<Issue>> {
+    let mut issues = Vec::new();
+    let mut issue = |column: usize, code: &'static str, message: String| {
+        issues.push(Issue { row: row.number, column: Some(COLUMNS[column]), code, message });
+    };
+    for (column, max) in [(GIVEN, 100), (SURNAME, 100), (EMAIL, 254), (JOB, 200), (MANAGER, 254)] {
+        let value = &row.fields[column];
+        if value.is_empty() {
+            issue(column, "REQUIRED", format!("{} is required", COLUMNS[column]));
+        } else if value.chars().count() > max {
+            issue(column, "TOO_LONG", format!("{} is longer than {max} characters", COLUMNS[column]));
+        }
+    }
+    let mut email_of = |column: usize| {
+        let value = &row.fields[column];
+        if value.is_empty() {
+            return None;
+        }
+        Email::parse(value).map_err(|e| issue(column, "INVALID_EMAIL", format!("`{value}` {e}"))).ok()
+    };
+    let email = email_of(EMAIL);
+    let manager = email_of(MANAGER);
+    if let (Some(email), Some(manager)) = (&email, &manager)
+        && email == manager
+    {
+        issue(MANAGER, "SELF_MANAGER", "a user cannot be their own manager".into());
+    }
+    let is_active = match row.fields[ACTIVE].as_str() {
+        "1" => true,
+        "0" => false,
+        other => {
+            issue(ACTIVE, "INVALID_FLAG", format!("Is Active must be 1 or 0, not `{other}`"));
+            false
+        }
+    };
+    let country = match row.fields[COUNTRY].as_str() {
+        "" => None,
+        value => match countries::find(value) {
+            Some(country) => Some(country.code.to_owned()),
+            None => {
+                issue(COUNTRY, "UNKNOWN_COUNTRY", format!("`{value}` is not a country (ISO code or English name)"));
+                None
+            }
+        },
+    };
+    match (email, manager) {
+        (Some(email), Some(manager_email)) if issues.is_empty() => Ok(ValidRow {
+            number: row.number,
+            given_name: row.fields[GIVEN].clone(),
+            surname: row.fields[SURNAME].clone(),
+            email,
+            job_title: row.fields[JOB].clone(),
+            manager_email,
+            country,
+            is_active,
+        }),
+        _ => Err(issues),
+    }
+}
+
+/// What can only be judged with the whole file in view.
+#[derive(Default)]
+pub struct FileRules {
+    first_row: HashMap<Email, u64>,
+    duplicates_reported: HashSet<u64>,
+    managers: Vec<(u64, Email)>,
+    emails: Vec<(u64, Email)>,
+    issues: Vec<Issue>,
+}
+
+impl FileRules {
+    /// Notes a row's addresses. Every occurrence of a duplicated address is reported, each with
+    /// the row it repeats.
+    pub fn add(&mut self, row: &ValidRow) {
+        match self.first_row.get(&row.email) {
+            Some(&first) => {
+                if self.duplicates_reported.insert(first) {
+                    self.issues.push(duplicate(first, &row.email, row.number));
+                }
+                self.issues.push(duplicate(row.number, &row.email, first));
+            }
+            None => {
+                self.first_row.insert(row.email.clone(), row.number);
+            }
+        }
+        self.managers.push((row.number, row.manager_email.clone()));
+        self.emails.push((row.number, row.email.clone()));
+    }
+
+    /// Every address of the file (to look up in the database, in batches).
+    pub fn emails(&self) -> impl Iterator<Item = &Email> {
+        self.first_row.keys()
+    }
+
+    /// Every manager address not in the file (to look up among the company's users).
+    pub fn outside_managers(&self) -> HashSet<&Email> {
+        self.managers.iter().map(|(_, m)| m).filter(|m| !self.first_row.contains_key(*m)).collect()
+    }
+
+    /// The file's issues, given the addresses that already have an account and the managers
+    /// that are users of the company.
+    pub fn finish(mut self, taken: &HashSet<Email>, company_managers: &HashSet<Email>) -> Vec<Issue> {
+        for (row, email) in &self.emails {
+            if taken.contains(email) {
+                self.issues.push(Issue {
+                    row: *row,
+                    column: Some(COLUMNS[EMAIL]),
+                    code: "EMAIL_EXISTS",
+                    message: format!("{email} already has an account in the portal"),
+                });
+            }
+        }
+        for (row, manager) in &self.managers {
+            if !self.first_row.contains_key(manager) && !company_managers.contains(manager) {
+                self.issues.push(Issue {
+                    row: *row,
+                    column: Some(COLUMNS[MANAGER]),
+                    code: "UNKNOWN_MANAGER",
+                    message: format!("{manager} is neither a user of the company nor a row of this file"),
+                });
+            }
+        }
+        self.issues.sort_by_key(|i| i.row);
+        self.issues
+    }
+}
+
+fn duplicate(row: u64, email: &Email, other: u64) -> Issue {
+    Issue {
+        row,
+        column: Some(COLUMNS[EMAIL]),
+        code: "DUPLICATE_EMAIL",
+        message: format!("{email} is also on row {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::rows;
+    use super::*;
+
+    const HEADER: &str = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\n";
+
+    fn check(body: &str) -> (Vec<ValidRow>, Vec<Issue>) {
+        let mut valid = Vec::new();
+        let mut issues = Vec::new();
+        for row in rows(format!("{HEADER}{body}").as_bytes()).unwrap() {
+            match check_row(&row.unwrap()) {
+                Ok(row) => valid.push(row),
+                Err(found) => issues.extend(found),
+            }
+        }
+        (valid, issues)
+    }
+
+    #[test]
+    fn every_row_rule_has_its_code() {
+        let (valid, issues) = check(
+            ",Pérez,not-an-email,Buyer,boss@x.com,Atlantis,yes\n\
+             Ana,Pérez,ana@x.com,Buyer,ana@x.com,,1\n\
+             Luis,Núñez,luis@x.com,Analyst,ana@x.com,Colombia,0\n",
+        );
+        let codes: Vec<(u64, &str)> = issues.iter().map(|i| (i.row, i.code)).collect();
+        assert_eq!(
+            codes,
+            [(2, "REQUIRED"), (2, "INVALID_EMAIL"), (2, "INVALID_FLAG"), (2, "UNKNOWN_COUNTRY"), (3, "SELF_MANAGER")]
+        );
+        assert_eq!(valid.len(), 1);
+        assert_eq!((valid[0].country.as_deref(), valid[0].is_active), (Some("CO"), false));
+    }
+
+    #[test]
+    fn file_rules_report_duplicates_existing_and_unknown_managers() {
+        let (valid, issues) = check(
+            "Ana,A,ana@x.com,B,boss@x.com,,1\n\
+             Bob,B,bob@x.com,B,ana@x.com,,1\n\
+             Ana,Again,ANA@x.com,B,boss@x.com,,1\n\
+             Cy,C,cy@x.com,B,ghost@x.com,,1\n\
+             Di,D,taken@x.com,B,boss@x.com,,1\n",
+        );
+        assert!(issues.is_empty());
+        let mut rules = FileRules::default();
+        for row in &valid {
+            rules.add(row);
+        }
+        let outside: HashSet<String> = rules.outside_managers().into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(outside, HashSet::from(["boss@x.com".to_owned(), "ghost@x.com".to_owned()]));
+        let taken = HashSet::from([Email::parse("taken@x.com").unwrap()]);
+        let managers = HashSet::from([Email::parse("boss@x.com").unwrap()]);
+        let issues = rules.finish(&taken, &managers);
+        let found: Vec<(u64, &str, &str)> = issues.iter().map(|i| (i.row, i.code, i.message.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (2, "DUPLICATE_EMAIL", "ana@x.com is also on row 4"),
+                (4, "DUPLICATE_EMAIL", "ana@x.com is also on row 2"),
+                (5, "UNKNOWN_MANAGER", "ghost@x.com is neither a user of the company nor a row of this file"),
+                (6, "EMAIL_EXISTS", "taken@x.com already has an account in the portal"),
+            ]
+        );
+    }
+}
