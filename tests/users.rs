@@ -262,12 +262,25 @@ async fn user_row(app: &TestApp, email: &str) -> users::Model {
 }
 
 const WIDE: &str = "{ users(first: 100) { edges { node { email manager { email } modules subAccounts { name }
-    subscriptions { role status subscription { product } } } } } }";
+    subscriptions { role status subscription { product } } projects { name } } } } }";
 
 async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
     let owner = app.company_owner("Batch", "owner@batch.example").await;
     let owner_row = user_row(&app, "owner@batch.example").await;
     let subscription = seed_subscription(&app, owner_row.company_id.unwrap(), owner_row.id).await;
+    let now = Utc::now();
+    let project = projects::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        company_id: Set(owner_row.company_id.unwrap()),
+        subscription_id: Set(subscription.id),
+        name: Set("Claims".into()),
+        owner_id: Set(owner_row.id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
     let mut count_for = Vec::new();
     for round in 0..2 {
         for i in 0..15 {
@@ -277,6 +290,15 @@ async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
                 .parse()
                 .unwrap();
             add_member(&app, subscription.id, id).await;
+            project_members::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                project_id: Set(project.id),
+                user_id: Set(id),
+                created_at: Set(now),
+            }
+            .insert(&app.db)
+            .await
+            .unwrap();
         }
         let before = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
         let body = app.graphql_as(Some(&owner), WIDE, json!({})).await;
@@ -286,6 +308,7 @@ async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
         let member = users.iter().find(|u| u["node"]["email"] == "u0-0@batch.example").unwrap();
         assert_eq!(member["node"]["manager"]["email"], "owner@batch.example");
         assert_eq!(member["node"]["subscriptions"][0]["subscription"]["product"], "Automation Service");
+        assert_eq!(member["node"]["projects"], json!([{"name": "Claims"}]));
         count_for.push(after - before);
     }
     // Without batching each user would cost several queries (N+1): 16 and 31 users stay under one

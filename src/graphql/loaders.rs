@@ -143,3 +143,40 @@ impl Loader<UserById> for Loaders {
         Ok(found.into_iter().map(|u| (UserById(u.id), u)).collect())
     }
 }
+
+/// The projects a user is a member of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProjectsOf(pub Uuid);
+
+impl Loader<ProjectsOf> for Loaders {
+    type Value = Vec<crate::db::projects::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ProjectsOf]) -> Result<HashMap<ProjectsOf, Self::Value>, Self::Error> {
+        use crate::db::{project_members, projects};
+        let memberships = project_members::Entity::find()
+            .filter(project_members::Column::UserId.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.services.db)
+            .await
+            .map_err(failed)?;
+        let found: HashMap<Uuid, projects::Model> = projects::Entity::find()
+            .filter(projects::Column::Id.is_in(memberships.iter().map(|m| m.project_id)))
+            .order_by_asc(projects::Column::Name)
+            .all(&self.services.db)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut by_user: HashMap<ProjectsOf, Self::Value> = HashMap::new();
+        for membership in memberships {
+            if let Some(project) = found.get(&membership.project_id) {
+                by_user.entry(ProjectsOf(membership.user_id)).or_default().push(project.clone());
+            }
+        }
+        for list in by_user.values_mut() {
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        Ok(by_user)
+    }
+}

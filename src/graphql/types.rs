@@ -6,7 +6,7 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::Iterable;
 
-use super::loaders::{ByEmail, Loaders, MembershipsOf, ModulesOf, SubAccountsOf, UserById};
+use super::loaders::{ByEmail, Loaders, MembershipsOf, ModulesOf, ProjectsOf, SubAccountsOf, UserById};
 
 use crate::db::{companies, service_subscriptions, sub_accounts, subscription_members, users};
 use crate::domain::{self, password_policy::PasswordRule};
@@ -94,6 +94,11 @@ impl User {
     async fn manager(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let (Some(company_id), Some(email)) = (self.0.company_id, &self.0.manager_email) else { return Ok(None) };
         Ok(loader(ctx).load_one(ByEmail(company_id, email.clone())).await?.map(User))
+    }
+    /// The projects the user is a member of.
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::subscriptions::Project>> {
+        let list = loader(ctx).load_one(ProjectsOf(self.0.id)).await?.unwrap_or_default();
+        Ok(list.into_iter().map(super::subscriptions::Project).collect())
     }
     /// The service subscriptions the user is a member of.
     async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
