@@ -173,6 +173,18 @@ async fn seed_003_contacts_and_isolated_tickets(app: TestApp) {
         .unwrap()
         .to_owned();
 
+    // Known details are filled in: Paula's phone on a second subscription.
+    let second = subscription_for(&app, &owner).await;
+    let input = json!({"subscriptionId": second, "email": "paula@contacts.example", "roles": ["BILLING"]});
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "mutation ($input: CreateSupportContactInput!) { createSupportContact(input: $input) { phone } }",
+            json!({"input": input}),
+        )
+        .await;
+    assert_eq!(data(&body)["createSupportContact"]["phone"], "+57 1 555 0100");
+
     // Deactivate, list as inactive, reactivate.
     let body = app
         .graphql_as(

@@ -142,6 +142,17 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
             message: "This person is already a contact".into(),
         });
     }
+    // What the portal already knows: the phone this person gave as a contact elsewhere in the
+    // company (their location is their user's country).
+    let phone = match phone {
+        Some(phone) => Some(phone),
+        None => support_contacts::Entity::find()
+            .filter(support_contacts::Column::UserId.eq(user.id))
+            .filter(support_contacts::Column::Phone.is_not_null())
+            .one(&tx)
+            .await?
+            .and_then(|c| c.phone),
+    };
     let has_primary = support_contacts::Entity::find()
         .filter(support_contacts::Column::SubscriptionId.eq(subscription.id))
         .filter(support_contacts::Column::IsPrimary.eq(true))

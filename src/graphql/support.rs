@@ -80,6 +80,10 @@ impl SupportContact {
     async fn phone(&self) -> Option<&str> {
         self.0.contact.phone.as_deref()
     }
+    /// Where the contact is: their user's country (ISO 3166-1 alpha-2).
+    async fn country(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(loader(ctx).load_one(UserById(self.0.contact.user_id)).await?.and_then(|u| u.country))
+    }
     async fn status(&self) -> ContactStatus {
         self.0.contact.status.into()
     }
