@@ -314,7 +314,9 @@ async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
     // Without batching each user would cost several queries (N+1): 16 and 31 users stay under one
     // small bound. (Not strict equality: a DataLoader batch window on a loaded CI machine may
     // split a batch in two.)
-    assert!(count_for.iter().all(|n| *n <= 12), "queries for 16 and 31 users: {count_for:?}");
+    // About 10 when each kind is one batch; 24 leaves room for a batch split in two on a busy
+    // machine, and stays far below the 6 queries per user (96 and 186) that N+1 would cost.
+    assert!(count_for.iter().all(|n| *n <= 24), "queries for 16 and 31 users: {count_for:?}");
 }
 
 async fn only_the_owner_manages_administrators(app: TestApp) {

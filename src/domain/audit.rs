@@ -74,17 +74,10 @@ pub async fn list(
     target_id: Option<Uuid>,
     page: super::page::PageRequest,
 ) -> DomainResult<super::page::Page<audit_events::Model>> {
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let mut query = audit_events::Entity::find().filter(audit_events::Column::CompanyId.eq(principal.company()?));
     if let Some(target_id) = target_id {
         query = query.filter(audit_events::Column::TargetId.eq(target_id));
     }
-    let total_count = query.clone().count(&svc.db).await?;
-    if let Some(after) = page.after {
-        query = query.filter(audit_events::Column::Id.lt(after));
-    }
-    let mut items = query.order_by_desc(audit_events::Column::Id).limit(page.first + 1).all(&svc.db).await?;
-    let has_next_page = items.len() as u64 > page.first;
-    items.truncate(page.first as usize);
-    Ok(super::page::Page { items, has_next_page, total_count })
+    super::page::newest_first(&svc.db, query, audit_events::Column::Id, page).await
 }

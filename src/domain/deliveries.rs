@@ -3,15 +3,12 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Select, Set};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::AuditEvent;
-use super::page::{Page, PageRequest};
+use super::page::{Page, PageRequest, newest_first};
 use super::principal::Principal;
 use super::services::Services;
 use super::{DeliveryStatus, DomainError, DomainResult};
@@ -37,13 +34,8 @@ pub async fn list(
     if let Some(status) = status {
         query = query.filter(deliveries::Column::Status.eq(status));
     }
-    let total_count = query.clone().count(&svc.db).await?;
-    if let Some(after) = page.after {
-        query = query.filter(deliveries::Column::Id.lt(after));
-    }
-    let mut rows = query.order_by_desc(deliveries::Column::Id).limit(page.first + 1).all(&svc.db).await?;
-    let has_next_page = rows.len() as u64 > page.first;
-    rows.truncate(page.first as usize);
+    let page = newest_first(&svc.db, query, deliveries::Column::Id, page).await?;
+    let rows = page.items;
     // One query for the attempts of the whole page.
     let mut attempts: HashMap<Uuid, Vec<delivery_attempts::Model>> = HashMap::new();
     for attempt in delivery_attempts::Entity::find()
@@ -58,7 +50,7 @@ pub async fn list(
         .into_iter()
         .map(|delivery| DeliveryWithAttempts { attempts: attempts.remove(&delivery.id).unwrap_or_default(), delivery })
         .collect();
-    Ok(Page { items, has_next_page, total_count })
+    Ok(Page { items, has_next_page: page.has_next_page, total_count: page.total_count })
 }
 
 /// Puts a dead (or waiting) delivery back in the queue, due now, with a fresh retry schedule.

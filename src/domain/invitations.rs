@@ -7,15 +7,14 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts::{NewSession, issue_link, open_session, redeem_link, set_password};
 use super::audit::AuditEvent;
-use super::page::{Page, PageRequest};
+use super::page::{Page, PageRequest, newest_first};
 use super::permissions::{check_modules, check_sub_accounts, write};
 use super::principal::Principal;
 use super::services::Services;
@@ -248,14 +247,7 @@ pub async fn list(
         Some(other) => query.filter(invitations::Column::Status.eq(other)),
         None => query,
     };
-    let total_count = query.clone().count(&svc.db).await?;
-    if let Some(after) = page.after {
-        query = query.filter(invitations::Column::Id.lt(after));
-    }
-    let mut items = query.order_by_desc(invitations::Column::Id).limit(page.first + 1).all(&svc.db).await?;
-    let has_next_page = items.len() as u64 > page.first;
-    items.truncate(page.first as usize);
-    Ok(Page { items, has_next_page, total_count })
+    newest_first(&svc.db, query, invitations::Column::Id, page).await
 }
 
 /// A new link for a pending (or expired) invitation; at most 5 resends an hour.

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::accounts::{issue_link, remember_password};
 use super::audit::AuditEvent;
 use super::lifecycle::{plan, scrub};
-use super::page::{Page, PageRequest};
+use super::page::{Page, PageRequest, newest_first};
 use super::people::ACTIVATION_LINK_VALIDITY;
 use super::principal::Principal;
 use super::services::Services;
@@ -465,14 +465,7 @@ pub async fn list_tickets(
             .filter(support_tickets::Column::CompanyId.eq(principal.company()?))
             .filter(support_tickets::Column::OpenedBy.eq(principal.user_id));
     }
-    let total_count = query.clone().count(&svc.db).await?;
-    if let Some(after) = page.after {
-        query = query.filter(support_tickets::Column::Id.lt(after));
-    }
-    let mut items = query.order_by_desc(support_tickets::Column::Id).limit(page.first + 1).all(&svc.db).await?;
-    let has_next_page = items.len() as u64 > page.first;
-    items.truncate(page.first as usize);
-    Ok(Page { items, has_next_page, total_count })
+    newest_first(&svc.db, query, support_tickets::Column::Id, page).await
 }
 
 async fn ticket_for_agent(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<support_tickets::Model> {
