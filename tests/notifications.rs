@@ -269,8 +269,17 @@ async fn an_smtp_outage_loses_nothing(app: TestApp) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(smtp.count_to("owner@outage.example"), 1, "no duplicate");
 
-    let delivery = deliveries::Entity::find_by_id(delivery.id).one(&app.db).await.unwrap().unwrap();
-    assert_eq!((delivery.status, delivery.attempts), (DeliveryStatus::Delivered, 2));
+    // The email is out before the delivery is recorded: wait for the record.
+    let started = Instant::now();
+    let delivery = loop {
+        let found = deliveries::Entity::find_by_id(delivery.id).one(&app.db).await.unwrap().unwrap();
+        if found.status == DeliveryStatus::Delivered {
+            break found;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the delivery was not recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivery.attempts, 2);
     let outcomes: Vec<AttemptOutcome> = delivery_attempts::Entity::find()
         .filter(delivery_attempts::Column::DeliveryId.eq(delivery.id))
         .all(&app.db)
@@ -357,14 +366,13 @@ async fn a_restart_delivers_what_was_queued() {
             assert!(started.elapsed() < Duration::from_secs(15), "{backend:?}: the queued email was not sent");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(
-            deliveries::Entity::find()
-                .filter(deliveries::Column::Status.eq(DeliveryStatus::Delivered))
-                .count(&db)
-                .await
-                .unwrap(),
-            1
-        );
+        // The file is written before the delivery is recorded: wait for the record too.
+        let delivered = deliveries::Entity::find().filter(deliveries::Column::Status.eq(DeliveryStatus::Delivered));
+        while delivered.clone().count(&db).await.unwrap() != 1 {
+            assert!(started.elapsed() < Duration::from_secs(15), "{backend:?}: the delivery was not recorded");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(common::mail::mailbox(mailbox.path()).len(), 1, "sent once");
         let _ = stop.send(());
         server.await.unwrap().unwrap();
     }
