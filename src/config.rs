@@ -24,6 +24,8 @@ pub struct Config {
     /// Origins allowed to call the API from a browser; empty means same-origin only.
     pub cors_origins: Vec<axum::http::HeaderValue>,
     pub max_body_bytes: usize,
+    /// Largest CSV upload.
+    pub import_max_bytes: usize,
     pub graphql_max_depth: usize,
     pub graphql_max_complexity: usize,
     pub password_hashing: PasswordHashing,
@@ -139,6 +141,7 @@ impl Config {
                 parse_origins,
             )?,
             max_body_bytes: v.parse("MAX_BODY_BYTES", "2097152", "2097152", positive)?,
+            import_max_bytes: v.parse("IMPORT_MAX_BYTES", "209715200", "209715200", positive)?,
             graphql_max_depth: v.parse("GRAPHQL_MAX_DEPTH", "10", "10", positive)?,
             graphql_max_complexity: v.parse("GRAPHQL_MAX_COMPLEXITY", "1000", "1000", positive)?,
             password_hashing: PasswordHashing {

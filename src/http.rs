@@ -10,7 +10,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, Graph
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::cors::CorsLayer;
@@ -43,11 +43,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .layer(cors(config))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+        .layer(cors(config));
 
-    Router::new()
+    let api = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", any(graphql_ws))
         .route("/health", get(health))
@@ -56,8 +54,15 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/accept-invitation", get(pages::accept_invitation))
         .route("/imports/template.csv", get(import_template))
         .route("/imports/countries.csv", get(import_countries))
-        .layer(middleware)
-        .with_state(state)
+        .route("/imports/{id}/errors.csv", get(import_errors))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
+    // Uploads get their own, larger limit.
+    let uploads = Router::new()
+        .route("/imports", post(import_upload))
+        .layer(DefaultBodyLimit::max(config.import_max_bytes))
+        .layer(RequestBodyLimitLayer::new(config.import_max_bytes));
+    api.merge(uploads).layer(middleware).with_state(state)
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -194,6 +199,79 @@ async fn import_countries(State(state): State<AppState>, headers: HeaderMap) -> 
         body.push_str(&format!("{},\"{}\"\r\n", country.code, country.name.replace('"', "\"\"")));
     }
     csv_download(&state, &headers, "countries.csv", body).await
+}
+
+/// The caller of a plain HTTP endpoint, held to USER_MANAGEMENT.
+async fn import_caller(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let token = bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let principal = match token {
+        Ok(Some(token)) => resolve(&state.services, Some(token)).await,
+        Ok(None) => Err(DomainError::Unauthenticated("send Authorization: Bearer <token>".into())),
+        Err(error) => Err(error),
+    };
+    let checked = principal.and_then(|p| {
+        let principal = p.ok_or_else(|| DomainError::Unauthenticated("sign in first".into()))?;
+        principal.authorize(Access::Module(Module::UserManagement))?;
+        Ok(principal)
+    });
+    checked.map_err(|error| match error {
+        DomainError::Unauthenticated(message) => (StatusCode::UNAUTHORIZED, message).into_response(),
+        DomainError::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")).into_response(),
+        other => (StatusCode::FORBIDDEN, other.to_string()).into_response(),
+    })
+}
+
+/// `POST /imports?dryRun=true&fileName=users.csv` with the CSV as the body, for scripts:
+/// answers the job (202) at once; the work goes on in the background.
+async fn import_upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let principal = match import_caller(&state, &headers).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    let dry_run = params.get("dryRun").is_some_and(|v| v == "true" || v == "1");
+    let file_name = params.get("fileName").cloned();
+    match crate::import::job::start(&state.services, &principal, file_name, body.to_vec(), dry_run).await {
+        Ok(job) => {
+            (StatusCode::ACCEPTED, Json(serde_json::json!({"id": job.id, "status": job.status}))).into_response()
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "import upload");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged").into_response()
+        }
+    }
+}
+
+/// The uploaded rows plus an `Errors` column.
+async fn import_errors(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let principal = match import_caller(&state, &headers).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    let Ok(id) = id.parse() else { return (StatusCode::NOT_FOUND, "import job not found").into_response() };
+    match crate::import::job::error_log(&state.services, &principal, id).await {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"errors.csv\"".to_owned()),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(DomainError::NotFound(what)) => (StatusCode::NOT_FOUND, format!("{what} not found")).into_response(),
+        Err(error) => {
+            tracing::error!(error = %error, "import error log");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged").into_response()
+        }
+    }
 }
 
 /// Liveness and readiness: 200 when the database answers, 503 when it does not.

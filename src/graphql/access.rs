@@ -29,9 +29,8 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         // Users, invitations, permissions.
         "users" | "user" | "deactivationPlan" | "createUser" | "updateUser" | "deactivateUser" | "reactivateUser"
         | "anonymizeUser" | "removeUser" | "inviteUsers" | "invitations" | "resendInvitation" | "revokeInvitation"
-        | "setUserPermissions" | "subAccounts" | "createSubAccount" | "renameSubAccount" | "userImportTemplate" => {
-            Signed(Module(UserManagement))
-        }
+        | "setUserPermissions" | "subAccounts" | "createSubAccount" | "renameSubAccount" | "userImportTemplate"
+        | "importJob" | "importJobs" => Signed(Module(UserManagement)),
         "addCompanyAdmin" | "removeCompanyAdmin" => Signed(CompanyOwner),
         "auditEvents" => Signed(CompanyAdmin),
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extensions;
 pub mod guard;
 pub mod ids;
+mod imports;
 mod invitations;
 pub mod loaders;
 mod notifications;
@@ -34,6 +35,7 @@ pub struct Query(
     invitations::InvitationQuery,
     subscriptions::SubscriptionQuery,
     support::SupportQuery,
+    imports::ImportQuery,
     notifications::NotificationQuery,
 );
 

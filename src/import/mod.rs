@@ -2,6 +2,7 @@
 //! LibreOffice write, streaming; `validate` applies the row and file rules. The job that runs
 //! them (upload, progress, the all-or-nothing write, the error log) builds on these.
 
+pub mod job;
 pub mod parse;
 pub mod validate;
 
