@@ -5,16 +5,16 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::remember_password;
 use super::audit::AuditEvent;
 use super::password_policy::POLICY;
 use super::principal::Principal;
 use super::services::Services;
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email};
+use super::welcome::{self, FirstSignIn, insert_with_password};
 use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
 use crate::db::{companies, users};
-use crate::notify::{self, EmailNotification, Notification, Template};
+use crate::notify::{self, Notification};
 
 /// What start-up did about the platform operator.
 pub enum Bootstrap {
@@ -51,7 +51,7 @@ pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<
             message: format!("{email} already belongs to a user who is not an operator"),
         });
     }
-    let mut operator = NewUser {
+    let operator = NewUser {
         email,
         company_id: None,
         role: Role::Operator,
@@ -61,10 +61,7 @@ pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<
         locale: "en".into(),
     }
     .into_active_model(now);
-    operator.password_hash = Set(Some(hash.clone()));
-    operator.must_change_password = Set(temporary);
-    let operator = operator.insert(&tx).await?;
-    remember_password(&tx, operator.id, &hash, now).await?;
+    let operator = insert_with_password(&tx, operator, &hash, temporary, now).await?;
     AuditEvent::new("operator.bootstrapped", "user", operator.id).record(&tx, now).await?;
     svc.commit(tx).await?;
     Ok(if temporary {
@@ -125,29 +122,18 @@ pub async fn provision_company(
     }
     .insert(&tx)
     .await?;
-    let mut owner = NewUser {
+    let owner = NewUser {
         email: &email,
         company_id: Some(company.id),
         role: Role::Owner,
         status: UserStatus::Active,
-        given_name: Some(given_name.clone()),
+        given_name: Some(given_name),
         surname: Some(surname),
-        locale: locale.clone(),
+        locale,
     }
     .into_active_model(now);
-    owner.password_hash = Set(Some(hash.clone()));
-    owner.must_change_password = Set(true);
-    let owner = owner.insert(&tx).await?;
-    remember_password(&tx, owner.id, &hash, now).await?;
-
-    let vars = json!({
-        "givenName": given_name,
-        "companyName": name,
-        "email": email.as_str(),
-        "loginUrl": svc.link(""),
-        "temporaryPassword": password,
-        "activationUrl": null,
-    });
+    let owner = insert_with_password(&tx, owner, &hash, true, now).await?;
+    let welcome = welcome::email(svc, &tx, &owner, &name, FirstSignIn::TemporaryPassword(password), now).await?;
     notify::enqueue(
         &tx,
         now,
@@ -155,7 +141,7 @@ pub async fn provision_company(
             company_id: Some(company.id),
             event_type: "user.created",
             data: json!({"userId": owner.id, "companyId": company.id, "role": "OWNER"}),
-            email: Some(EmailNotification::new(&email, Template::Welcome, &locale, vars)),
+            email: Some(welcome),
         },
     )
     .await?;

@@ -229,6 +229,23 @@ async fn find(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> Dom
         .ok_or(DomainError::NotFound("invitation"))
 }
 
+/// A pending invitation of the caller's company; any other status is a CONFLICT ending in `hint`.
+async fn find_pending(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: Uuid,
+    hint: &str,
+) -> DomainResult<invitations::Model> {
+    let invitation = find(db, principal, id).await?;
+    if invitation.status != InvitationStatus::Pending {
+        return Err(DomainError::Conflict {
+            field: Some("id".into()),
+            message: format!("This invitation is {:?}: {hint}", invitation.status),
+        });
+    }
+    Ok(invitation)
+}
+
 pub async fn list(
     svc: &Services,
     principal: &Principal,
@@ -254,13 +271,7 @@ pub async fn list(
 pub async fn resend(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<invitations::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
-    let invitation = find(&tx, principal, id).await?;
-    if invitation.status != InvitationStatus::Pending {
-        return Err(DomainError::Conflict {
-            field: Some("id".into()),
-            message: format!("This invitation is {:?}: invite the address again instead", invitation.status),
-        });
-    }
+    let invitation = find_pending(&tx, principal, id, "invite the address again instead").await?;
     let user_id = invitation.user_id.ok_or(DomainError::NotFound("invited user"))?;
     let hour_ago = now - Duration::hours(1);
     let recent: Vec<DateTime<Utc>> = link_tokens::Entity::find()
@@ -298,13 +309,7 @@ pub async fn resend(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
 pub async fn revoke(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<invitations::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
-    let invitation = find(&tx, principal, id).await?;
-    if invitation.status != InvitationStatus::Pending {
-        return Err(DomainError::Conflict {
-            field: Some("id".into()),
-            message: format!("This invitation is {:?}: nothing to revoke", invitation.status),
-        });
-    }
+    let invitation = find_pending(&tx, principal, id, "nothing to revoke").await?;
     if let Some(user_id) = invitation.user_id {
         // Deleting the INVITED user takes their grants and links with it (foreign keys).
         users::Entity::delete_many()

@@ -25,6 +25,7 @@ pub mod support;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
+pub mod welcome;
 
 pub use email::Email;
 pub use enums::*;

@@ -2,7 +2,6 @@
 //! administrators. Every query here is scoped to the caller's company: another company's user
 //! is "not found", exactly like a user that does not exist.
 
-use chrono::Duration;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
@@ -11,18 +10,16 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::issue_link;
 use super::audit::AuditEvent;
 use super::countries;
 use super::page::Page;
 use super::principal::Principal;
 use super::services::Services;
 use super::users::{NewUser, find_by_email, search_key, search_term, sort_key};
-use super::{DomainError, DomainResult, Email, FieldError, LinkPurpose, Role, UserStatus};
+use super::welcome::{self, FirstSignIn};
+use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
 use crate::db::{companies, users};
-use crate::notify::{self, EmailNotification, Notification, Template};
-
-pub const ACTIVATION_LINK_VALIDITY: Duration = Duration::days(7);
+use crate::notify::{self, Notification};
 
 /// What a form sends; `None` leaves a field as it is (updates) or takes the default (creation).
 #[derive(Clone, Debug, Default)]
@@ -49,6 +46,26 @@ pub struct Person {
     pub country: Option<String>,
     pub locale: String,
     pub is_active: bool,
+}
+
+impl Person {
+    /// A new USER of `company_id` with these fields, ACTIVE or INACTIVE.
+    pub fn new_user(&self, company_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> users::ActiveModel {
+        let mut user = NewUser {
+            email: &self.email,
+            company_id: Some(company_id),
+            role: Role::User,
+            status: if self.is_active { UserStatus::Active } else { UserStatus::Inactive },
+            given_name: Some(self.given_name.clone()),
+            surname: Some(self.surname.clone()),
+            locale: self.locale.clone(),
+        }
+        .into_active_model(now);
+        user.job_title = Set(Some(self.job_title.clone()));
+        user.manager_email = Set(Some(self.manager_email.as_str().to_owned()));
+        user.country = Set(self.country.clone());
+        user
+    }
 }
 
 /// Every field's problem at once. `current` supplies the values an update leaves alone.
@@ -172,35 +189,11 @@ pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -
     let tx = svc.begin().await?;
     check_email_free(&tx, &person.email).await?;
     check_manager(&tx, principal, &person.manager_email).await?;
-    let status = if person.is_active { UserStatus::Active } else { UserStatus::Inactive };
-    let mut user = NewUser {
-        email: &person.email,
-        company_id: Some(company_id),
-        role: Role::User,
-        status,
-        given_name: Some(person.given_name.clone()),
-        surname: Some(person.surname.clone()),
-        locale: person.locale.clone(),
-    }
-    .into_active_model(now);
-    user.job_title = Set(Some(person.job_title.clone()));
-    user.manager_email = Set(Some(person.manager_email.as_str().to_owned()));
-    user.country = Set(person.country.clone());
-    let user = user.insert(&tx).await?;
-
+    let user = person.new_user(company_id, now).insert(&tx).await?;
     let email = if person.is_active {
         let company =
             companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
-        let token = issue_link(&tx, user.id, LinkPurpose::Activation, now + ACTIVATION_LINK_VALIDITY, now).await?;
-        let vars = json!({
-            "givenName": person.given_name,
-            "companyName": company.name,
-            "email": person.email.as_str(),
-            "loginUrl": svc.link(""),
-            "temporaryPassword": null,
-            "activationUrl": svc.link(&format!("set-password?token={token}")),
-        });
-        Some(EmailNotification::new(&person.email, Template::Welcome, &person.locale, vars))
+        Some(welcome::email(svc, &tx, &user, &company.name, FirstSignIn::ActivationLink, now).await?)
     } else {
         None
     };
@@ -336,15 +329,6 @@ pub async fn list(
     Ok(Page { items, has_next_page, total_count })
 }
 
-/// Managers of the given users, by their email, within the caller's company (for DataLoader).
-pub async fn by_emails(svc: &Services, company_id: Uuid, emails: &[String]) -> DomainResult<Vec<users::Model>> {
-    Ok(users::Entity::find()
-        .filter(users::Column::CompanyId.eq(company_id))
-        .filter(users::Column::Email.is_in(emails.iter().cloned()))
-        .all(&svc.db)
-        .await?)
-}
-
 /// Makes an active user an administrator, or an administrator a user again. Only the owner may;
 /// the owner's own role never changes here.
 pub async fn set_admin(svc: &Services, principal: &Principal, id: Uuid, admin: bool) -> DomainResult<users::Model> {
@@ -374,12 +358,6 @@ pub async fn set_admin(svc: &Services, principal: &Principal, id: Uuid, admin: b
     audit.record(&tx, now).await?;
     svc.commit(tx).await?;
     Ok(user)
-}
-
-/// The greeting and company name for emails about `user`.
-pub async fn company_name(db: &impl ConnectionTrait, user: &users::Model) -> DomainResult<String> {
-    let Some(company_id) = user.company_id else { return Ok(String::new()) };
-    Ok(companies::Entity::find_by_id(company_id).one(db).await?.map(|c| c.name).unwrap_or_default())
 }
 
 #[cfg(test)]

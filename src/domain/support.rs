@@ -9,18 +9,17 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::{issue_link, remember_password};
 use super::audit::AuditEvent;
 use super::lifecycle::{plan, scrub};
 use super::page::{Page, PageRequest, newest_first};
-use super::people::ACTIVATION_LINK_VALIDITY;
 use super::principal::Principal;
 use super::services::Services;
 use super::subscriptions::{confirm_admin_membership, get as subscription_of};
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email, greeting_name};
+use super::welcome::{self, FirstSignIn};
 use super::{
-    ContactRole, ContactStatus, DomainError, DomainResult, Email, FieldError, LinkPurpose, MemberStatus, Module, Role,
+    ContactRole, ContactStatus, DomainError, DomainResult, Email, FieldError, MemberStatus, Module, Role,
     SubscriptionRole, TicketKind, TicketStatus, UserStatus,
 };
 use crate::db::{
@@ -219,7 +218,7 @@ async fn new_contact_user(
         company_id: Some(subscription.company_id),
         role: Role::User,
         status: UserStatus::Active,
-        given_name: given_name.clone(),
+        given_name,
         surname,
         locale: "en".into(),
     }
@@ -230,11 +229,7 @@ async fn new_contact_user(
         .one(tx)
         .await?
         .ok_or(DomainError::NotFound("company"))?;
-    let token = issue_link(tx, user.id, LinkPurpose::Activation, now + ACTIVATION_LINK_VALIDITY, now).await?;
-    let vars = json!({
-        "givenName": given_name, "companyName": company.name, "email": email.as_str(), "loginUrl": svc.link(""),
-        "temporaryPassword": null, "activationUrl": svc.link(&format!("set-password?token={token}")),
-    });
+    let email = welcome::email(svc, tx, &user, &company.name, FirstSignIn::ActivationLink, now).await?;
     notify::enqueue(
         tx,
         now,
@@ -242,7 +237,7 @@ async fn new_contact_user(
             company_id: Some(subscription.company_id),
             event_type: "user.created",
             data: json!({"userId": user.id, "email": user.email}),
-            email: Some(EmailNotification::new(email, Template::Welcome, "en", vars)),
+            email: Some(email),
         },
     )
     .await?;
@@ -592,7 +587,7 @@ pub async fn create_staff_user(
             message: format!("{email} is already in use"),
         });
     }
-    let mut user = NewUser {
+    let user = NewUser {
         email: &email,
         company_id: None,
         role,
@@ -602,14 +597,9 @@ pub async fn create_staff_user(
         locale: "en".into(),
     }
     .into_active_model(now);
-    user.password_hash = Set(Some(hash.clone()));
-    user.must_change_password = Set(true);
-    let user = user.insert(&tx).await?;
-    remember_password(&tx, user.id, &hash, now).await?;
-    let vars = json!({
-        "givenName": greeting_name(&user), "companyName": "platform staff", "email": email.as_str(),
-        "loginUrl": svc.link(""), "temporaryPassword": password, "activationUrl": null,
-    });
+    let user = welcome::insert_with_password(&tx, user, &hash, true, now).await?;
+    let welcome =
+        welcome::email(svc, &tx, &user, "platform staff", FirstSignIn::TemporaryPassword(password), now).await?;
     notify::enqueue(
         &tx,
         now,
@@ -617,7 +607,7 @@ pub async fn create_staff_user(
             company_id: None,
             event_type: "staff.created",
             data: json!({"userId": user.id}),
-            email: Some(EmailNotification::new(&email, Template::Welcome, "en", vars)),
+            email: Some(welcome),
         },
     )
     .await?;

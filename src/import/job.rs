@@ -22,8 +22,7 @@ use crate::db::{import_file_chunks, import_jobs, import_row_issues, users};
 use crate::domain::audit::AuditEvent;
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
-use crate::domain::users::{NewUser, search_key, sort_key};
-use crate::domain::{DomainError, DomainResult, Email, ImportStatus, IssueSeverity, Role, Services, UserStatus};
+use crate::domain::{DomainError, DomainResult, Email, ImportStatus, IssueSeverity, Services};
 use crate::notify::{self, Notification};
 
 const CHUNK: usize = 1024 * 1024;
@@ -209,24 +208,7 @@ async fn write_users(svc: &Services, job: &import_jobs::Model, valid: &[ValidRow
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     for batch in valid.chunks(BATCH) {
-        let rows = batch.iter().map(|row| {
-            let mut user = NewUser {
-                email: &row.email,
-                company_id: Some(job.company_id),
-                role: Role::User,
-                status: if row.is_active { UserStatus::Active } else { UserStatus::Inactive },
-                given_name: Some(row.given_name.clone()),
-                surname: Some(row.surname.clone()),
-                locale: "en".into(),
-            }
-            .into_active_model(now);
-            user.search_key = Set(search_key(Some(&row.given_name), Some(&row.surname), row.email.as_str()));
-            user.sort_key = Set(sort_key(Some(&row.given_name), Some(&row.surname)));
-            user.job_title = Set(Some(row.job_title.clone()));
-            user.manager_email = Set(Some(row.manager_email.as_str().to_owned()));
-            user.country = Set(row.country.clone());
-            user
-        });
+        let rows = batch.iter().map(|row| row.person.new_user(job.company_id, now));
         users::Entity::insert_many(rows).exec(&tx).await?;
     }
     let counts = json!({"jobId": job.id, "created": valid.len(), "dryRun": job.dry_run});

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::COLUMNS;
 use super::parse::Row;
+use crate::domain::people::Person;
 use crate::domain::{Email, countries};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,18 +20,11 @@ pub struct Issue {
     pub message: String,
 }
 
-/// A row that passed its own rules, ready to become a user.
+/// A row that passed its own rules: a person ready to become a user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidRow {
     pub number: u64,
-    pub given_name: String,
-    pub surname: String,
-    pub email: Email,
-    pub job_title: String,
-    pub manager_email: Email,
-    /// ISO 3166-1 alpha-2.
-    pub country: Option<String>,
-    pub is_active: bool,
+    pub person: Person,
 }
 
 const GIVEN: usize = 0;
@@ -89,13 +83,16 @@ pub fn check_row(row: &Row) -> Result<ValidRow, Vec<Issue>> {
     match (email, manager) {
         (Some(email), Some(manager_email)) if issues.is_empty() => Ok(ValidRow {
             number: row.number,
-            given_name: row.fields[GIVEN].clone(),
-            surname: row.fields[SURNAME].clone(),
-            email,
-            job_title: row.fields[JOB].clone(),
-            manager_email,
-            country,
-            is_active,
+            person: Person {
+                given_name: row.fields[GIVEN].clone(),
+                surname: row.fields[SURNAME].clone(),
+                email,
+                job_title: row.fields[JOB].clone(),
+                manager_email,
+                country,
+                locale: "en".into(),
+                is_active,
+            },
         }),
         _ => Err(issues),
     }
@@ -115,19 +112,20 @@ impl FileRules {
     /// Notes a row's addresses. Every occurrence of a duplicated address is reported, each with
     /// the row it repeats.
     pub fn add(&mut self, row: &ValidRow) {
-        match self.first_row.get(&row.email) {
+        let person = &row.person;
+        match self.first_row.get(&person.email) {
             Some(&first) => {
                 if self.duplicates_reported.insert(first) {
-                    self.issues.push(duplicate(first, &row.email, row.number));
+                    self.issues.push(duplicate(first, &person.email, row.number));
                 }
-                self.issues.push(duplicate(row.number, &row.email, first));
+                self.issues.push(duplicate(row.number, &person.email, first));
             }
             None => {
-                self.first_row.insert(row.email.clone(), row.number);
+                self.first_row.insert(person.email.clone(), row.number);
             }
         }
-        self.managers.push((row.number, row.manager_email.clone()));
-        self.emails.push((row.number, row.email.clone()));
+        self.managers.push((row.number, person.manager_email.clone()));
+        self.emails.push((row.number, person.email.clone()));
     }
 
     /// Every address of the file (to look up in the database, in batches).
@@ -209,7 +207,7 @@ mod tests {
             [(2, "REQUIRED"), (2, "INVALID_EMAIL"), (2, "INVALID_FLAG"), (2, "UNKNOWN_COUNTRY"), (3, "SELF_MANAGER")]
         );
         assert_eq!(valid.len(), 1);
-        assert_eq!((valid[0].country.as_deref(), valid[0].is_active), (Some("CO"), false));
+        assert_eq!((valid[0].person.country.as_deref(), valid[0].person.is_active), (Some("CO"), false));
     }
 
     #[test]
