@@ -58,6 +58,8 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         db_queries,
         login_limiter: Arc::new(AddressLimiter::per_minute(config.login_attempts_per_minute)),
         outbox_wakeup: Arc::new(Notify::new()),
+        import_progress: Default::default(),
+        running_imports: Default::default(),
     };
     let mut worker = Worker::new(worker_db, registry, Arc::new(templates), clock, services.outbox_wakeup.clone());
     worker.retry = RetryPolicy { backoff: config.retry_schedule.clone() };
@@ -109,6 +111,8 @@ impl Application {
         let Application { config, services, worker, listener, router } = self;
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(worker.run(stopping_rx.clone()));
+        // Other processes' import progress, for this one's subscribers (PostgreSQL only).
+        let progress_relay = services.import_progress.relay(&services.db);
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -125,6 +129,9 @@ impl Application {
             () = grace => tracing::warn!("grace period over: closing the remaining connections"),
         }
         let _ = worker.await;
+        if let Some(relay) = progress_relay {
+            relay.abort(); // it holds a connection the pool would wait for
+        }
         services.db.close().await.context("closing the database pool")?;
         tracing::info!("stopped");
         Ok(())

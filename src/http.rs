@@ -45,8 +45,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors(config));
 
+    let graphql_endpoint = Router::new().route("/graphql", get(graphiql).post(graphql)).layer(
+        axum::middleware::from_fn_with_state((config.max_body_bytes, config.import_max_bytes), graphql_body_limit),
+    );
     let api = Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", any(graphql_ws))
         .route("/health", get(health))
         .route("/reset-password", get(pages::reset_password))
@@ -62,7 +64,24 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/imports", post(import_upload))
         .layer(DefaultBodyLimit::max(config.import_max_bytes))
         .layer(RequestBodyLimitLayer::new(config.import_max_bytes));
-    api.merge(uploads).layer(middleware).with_state(state)
+    api.merge(uploads).merge(graphql_endpoint).layer(middleware).with_state(state)
+}
+
+/// GraphQL requests may be at most `PORTAL_MAX_BODY_BYTES`, except multipart requests (file
+/// uploads: `startUserImport`), which get the import limit.
+async fn graphql_body_limit(
+    State((json_limit, upload_limit)): State<(usize, usize)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let limit = if content_type.starts_with("multipart/form-data") { upload_limit } else { json_limit };
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        let message = format!("the request is larger than the limit of {limit} bytes");
+        return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+    }
+    next.run(request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)))).await
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -221,23 +240,39 @@ async fn import_caller(state: &AppState, headers: &HeaderMap) -> Result<Principa
     })
 }
 
-/// `POST /imports?dryRun=true&fileName=users.csv` with the CSV as the body, for scripts:
-/// answers the job (202) at once; the work goes on in the background.
+/// `POST /imports?dryRun=true&sendWelcomeEmails=false&fileName=users.csv` with the CSV as the
+/// body, for scripts: answers the job (202) at once; the work goes on in the background. The
+/// body streams into the database as it arrives.
 async fn import_upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let principal = match import_caller(&state, &headers).await {
         Ok(principal) => principal,
         Err(response) => return response,
     };
-    let dry_run = params.get("dryRun").is_some_and(|v| v == "true" || v == "1");
-    let file_name = params.get("fileName").cloned();
-    match crate::import::job::start(&state.services, &principal, file_name, body.to_vec(), dry_run).await {
+    let flag = |name: &str, default: bool| params.get(name).map_or(default, |v| v == "true" || v == "1");
+    let options = crate::import::job::Options {
+        file_name: params.get("fileName").cloned(),
+        dry_run: flag("dryRun", false),
+        send_welcome_emails: flag("sendWelcomeEmails", true),
+    };
+    let Ok(company_id) = principal.company() else {
+        return (StatusCode::FORBIDDEN, "imports belong to a company: sign in as one of its users").into_response();
+    };
+    let content = tokio_util::io::StreamReader::new(futures_util::TryStreamExt::map_err(
+        body.into_data_stream(),
+        std::io::Error::other,
+    ));
+    match crate::import::job::start(&state.services, company_id, Some(principal.user_id), options, content).await {
         Ok(job) => {
             (StatusCode::ACCEPTED, Json(serde_json::json!({"id": job.id, "status": job.status}))).into_response()
+        }
+        Err(DomainError::Validation(problems)) => {
+            let message = problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ");
+            (StatusCode::BAD_REQUEST, message).into_response()
         }
         Err(error) => {
             tracing::error!(error = %error, "import upload");
@@ -246,7 +281,7 @@ async fn import_upload(
     }
 }
 
-/// The uploaded rows plus an `Errors` column.
+/// The uploaded rows plus an `Errors` column, streamed.
 async fn import_errors(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -257,13 +292,13 @@ async fn import_errors(
         Err(response) => return response,
     };
     let Ok(id) = id.parse() else { return (StatusCode::NOT_FOUND, "import job not found").into_response() };
-    match crate::import::job::error_log(&state.services, &principal, id).await {
-        Ok(body) => (
+    match crate::import::error_log::error_log(&state.services, &principal, id).await {
+        Ok(stream) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
                 (header::CONTENT_DISPOSITION, "attachment; filename=\"errors.csv\"".to_owned()),
             ],
-            body,
+            axum::body::Body::from_stream(stream),
         )
             .into_response(),
         Err(DomainError::NotFound(what)) => (StatusCode::NOT_FOUND, format!("{what} not found")).into_response(),

@@ -9,6 +9,7 @@ use portal::config::Config;
 use portal::domain::DomainError;
 use portal::domain::clock::SystemClock;
 use portal::domain::companies::{self, ProvisionCompany};
+use portal::import::terminal::Request as ImportRequest;
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -45,6 +46,21 @@ enum Command {
         /// Language of the owner's emails (en, es)
         #[arg(long)]
         owner_locale: Option<String>,
+    },
+    /// Import users from a CSV file into a company, with a progress bar; the error log, if
+    /// any, is written next to the file (users.csv → users.errors.csv)
+    Import {
+        /// The company's id
+        #[arg(long)]
+        company: uuid::Uuid,
+        /// The CSV file (the template's columns; `,` or `;`; UTF-8)
+        file: std::path::PathBuf,
+        /// Validate only: nothing is written
+        #[arg(long)]
+        dry_run: bool,
+        /// Create the users without sending them welcome emails
+        #[arg(long)]
+        no_welcome_emails: bool,
     },
 }
 
@@ -85,6 +101,14 @@ async fn main() -> ExitCode {
             let input = ProvisionCompany { name, owner_email, owner_given_name, owner_surname, owner_locale };
             provision_company(config, input).await
         }
+        Command::Import { company, file, dry_run, no_welcome_emails } => {
+            let request = ImportRequest { company_id: company, file, dry_run, send_welcome_emails: !no_welcome_emails };
+            match import(config, request).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(error) => Err(error),
+            }
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,6 +144,11 @@ async fn provision_company(config: Config, input: ProvisionCompany) -> anyhow::R
     worker.drain_once().await?;
     println!("The welcome email with the temporary password is on its way to the owner.");
     Ok(())
+}
+
+async fn import(config: Config, request: ImportRequest) -> anyhow::Result<bool> {
+    let (services, _worker) = portal::app::services(&config, Arc::new(SystemClock)).await?;
+    portal::import::terminal::run(&services, request).await
 }
 
 async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {

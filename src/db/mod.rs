@@ -2,6 +2,7 @@
 //! and the connection set-up.
 
 pub mod audit_events;
+pub mod bulk;
 pub mod companies;
 pub mod deliveries;
 pub mod delivery_attempts;

@@ -274,8 +274,21 @@ pub async fn issue_link(
         .filter(link_tokens::Column::VoidedAt.is_null())
         .exec(db)
         .await?;
+    let (token, row) = new_link(user_id, purpose, expires_at, now);
+    row.insert(db).await?;
+    Ok(token)
+}
+
+/// A fresh link token for a user who has none yet (bulk imports insert these in batches):
+/// the token to put in the link, and the row that stores only its hash.
+pub fn new_link(
+    user_id: Uuid,
+    purpose: LinkPurpose,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (String, link_tokens::ActiveModel) {
     let token = new_token();
-    link_tokens::ActiveModel {
+    let row = link_tokens::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         purpose: Set(purpose),
@@ -284,10 +297,8 @@ pub async fn issue_link(
         expires_at: Set(expires_at),
         used_at: Set(None),
         voided_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    Ok(token)
+    };
+    (token, row)
 }
 
 /// The live link behind `token`, marked used; unknown, used, voided and expired links get one

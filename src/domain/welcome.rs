@@ -5,11 +5,11 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde_json::json;
 
-use super::accounts::{issue_link, remember_password};
+use super::accounts::{issue_link, new_link, remember_password};
 use super::services::Services;
 use super::users::greeting_name;
 use super::{DomainError, DomainResult, Email, LinkPurpose};
-use crate::db::users;
+use crate::db::{link_tokens, users};
 use crate::notify::{EmailNotification, Template};
 
 pub const ACTIVATION_LINK_VALIDITY: Duration = Duration::days(7);
@@ -54,14 +54,42 @@ pub async fn email(
             (None, Some(svc.link(&format!("set-password?token={token}"))))
         }
     };
+    let to = Email::parse(&user.email).map_err(|e| DomainError::internal(anyhow::anyhow!("stored email: {e}")))?;
+    let greeting = greeting_name(user);
+    Ok(compose(svc, &to, &greeting, &user.locale, company_name, temporary_password, activation_url))
+}
+
+/// A new user's welcome email with a 7-day activation link, for users inserted in bulk: the
+/// link token row to insert with the user, and the email.
+pub fn with_activation_link(
+    svc: &Services,
+    user_id: uuid::Uuid,
+    person: &super::people::Person,
+    company_name: &str,
+    now: DateTime<Utc>,
+) -> (link_tokens::ActiveModel, EmailNotification) {
+    let (token, row) = new_link(user_id, LinkPurpose::Activation, now + ACTIVATION_LINK_VALIDITY, now);
+    let url = svc.link(&format!("set-password?token={token}"));
+    let email = compose(svc, &person.email, &person.given_name, &person.locale, company_name, None, Some(url));
+    (row, email)
+}
+
+fn compose(
+    svc: &Services,
+    to: &Email,
+    greeting: &str,
+    locale: &str,
+    company_name: &str,
+    temporary_password: Option<String>,
+    activation_url: Option<String>,
+) -> EmailNotification {
     let vars = json!({
-        "givenName": greeting_name(user),
+        "givenName": greeting,
         "companyName": company_name,
-        "email": user.email,
+        "email": to.as_str(),
         "loginUrl": svc.link(""),
         "temporaryPassword": temporary_password,
         "activationUrl": activation_url,
     });
-    let to = Email::parse(&user.email).map_err(|e| DomainError::internal(anyhow::anyhow!("stored email: {e}")))?;
-    Ok(EmailNotification::new(&to, Template::Welcome, &user.locale, vars))
+    EmailNotification::new(to, Template::Welcome, locale, vars)
 }

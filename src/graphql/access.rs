@@ -14,7 +14,7 @@ pub enum Requirement {
 
 use Requirement::{Public, Signed};
 
-/// The requirement of a root field of Query or Mutation, by its GraphQL name.
+/// The requirement of a root field of Query, Mutation or Subscription, by its GraphQL name.
 pub fn requirement(operation: &str) -> Option<Requirement> {
     Some(match operation {
         // Reference data and signing in.
@@ -30,7 +30,8 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         "users" | "user" | "deactivationPlan" | "createUser" | "updateUser" | "deactivateUser" | "reactivateUser"
         | "anonymizeUser" | "removeUser" | "inviteUsers" | "invitations" | "resendInvitation" | "revokeInvitation"
         | "setUserPermissions" | "subAccounts" | "createSubAccount" | "renameSubAccount" | "userImportTemplate"
-        | "importJob" | "importJobs" => Signed(Module(UserManagement)),
+        | "importJob" | "importJobs" | "startUserImport" | "commitUserImport" | "cancelUserImport"
+        | "importProgress" => Signed(Module(UserManagement)),
         "addCompanyAdmin" | "removeCompanyAdmin" => Signed(CompanyOwner),
         "auditEvents" => Signed(CompanyAdmin),
 

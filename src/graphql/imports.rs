@@ -1,8 +1,10 @@
-//! Import jobs as clients follow them (the upload is `POST /imports` for now).
+//! The CSV import: upload (GraphQL multipart request; `POST /imports` takes the raw file),
+//! commit of a dry run, cancellation, the jobs, and live progress by subscription.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Enum, ID, Object, Result};
+use async_graphql::{Context, Enum, ID, Object, Result, Subscription, Upload};
 use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
 
 use super::guard::{authorize, services};
 use super::ids::{cursor, id, parse_cursor, parse_id};
@@ -11,6 +13,7 @@ use crate::db::import_jobs;
 use crate::domain::page::PageRequest;
 use crate::domain::{self, DomainError};
 use crate::import::job;
+use crate::import::progress::{self, Progress};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::ImportStatus")]
@@ -98,5 +101,92 @@ impl ImportQuery {
         );
         connection.edges.extend(found.items.into_iter().map(|j| Edge::new(cursor(j.id), ImportJob(j))));
         Ok(connection)
+    }
+}
+
+#[derive(Default)]
+pub struct ImportMutation;
+
+#[Object]
+impl ImportMutation {
+    /// Uploads a CSV file (GraphQL multipart request) and starts its import; returns the job at
+    /// once while the work goes on in the background. `dryRun` validates only (commit it with
+    /// `commitUserImport`); `sendWelcomeEmails: false` creates the users without emailing them.
+    async fn start_user_import(
+        &self,
+        ctx: &Context<'_>,
+        file: Upload,
+        dry_run: Option<bool>,
+        #[graphql(default = true)] send_welcome_emails: bool,
+    ) -> Result<ImportJob> {
+        let principal = authorize(ctx)?;
+        let upload = file.value(ctx).map_err(|e| DomainError::invalid("file", e.to_string()))?;
+        let options =
+            job::Options { file_name: Some(upload.filename), dry_run: dry_run.unwrap_or(false), send_welcome_emails };
+        let content = tokio::fs::File::from_std(upload.content);
+        let started =
+            job::start(services(ctx), principal.company()?, Some(principal.user_id), options, content).await?;
+        Ok(ImportJob(started))
+    }
+
+    /// Writes a validated dry run exactly as it was validated. CONFLICT when the portal changed
+    /// meanwhile in a way that breaks the file (an address taken, a manager gone).
+    async fn commit_user_import(&self, ctx: &Context<'_>, id: ID) -> Result<ImportJob> {
+        let principal = authorize(ctx)?;
+        Ok(ImportJob(job::commit(services(ctx), principal, parse_id("id", &id)?).await?))
+    }
+
+    /// Stops a running import and rolls back what it wrote, or discards a validated dry run.
+    /// CONFLICT when the import has already ended.
+    async fn cancel_user_import(&self, ctx: &Context<'_>, id: ID) -> Result<ImportJob> {
+        let principal = authorize(ctx)?;
+        Ok(ImportJob(job::cancel(services(ctx), principal, parse_id("id", &id)?).await?))
+    }
+}
+
+/// A job's state as it runs: `processedRows` counts rows validated, `createdCount` rows
+/// written (while IMPORTING, within the import's transaction).
+pub struct ImportProgress(Progress);
+
+#[Object]
+impl ImportProgress {
+    async fn job_id(&self) -> ID {
+        id(self.0.job_id)
+    }
+    async fn status(&self) -> ImportStatus {
+        self.0.status.into()
+    }
+    async fn total_rows(&self) -> i32 {
+        self.0.total_rows
+    }
+    async fn processed_rows(&self) -> i32 {
+        self.0.processed_rows
+    }
+    async fn created_count(&self) -> i32 {
+        self.0.created_count
+    }
+    async fn error_count(&self) -> i32 {
+        self.0.error_count
+    }
+    async fn warning_count(&self) -> i32 {
+        self.0.warning_count
+    }
+}
+
+#[derive(Default)]
+pub struct ImportSubscription;
+
+#[Subscription]
+impl ImportSubscription {
+    /// The job's current state at once, then each new state (at least every 500 ms or 1% while
+    /// it changes), then the final state; then the subscription completes.
+    async fn import_progress(&self, ctx: &Context<'_>, job_id: ID) -> Result<impl Stream<Item = ImportProgress>> {
+        let principal = authorize(ctx)?;
+        let svc = services(ctx);
+        let id = parse_id("jobId", &job_id)?;
+        // Subscribed before the job is read: no state falls in between.
+        let receiver = svc.import_progress.subscribe();
+        let current = job::get(svc, principal, id).await?;
+        Ok(progress::follow(svc.db.clone(), Progress::of(&current), receiver).map(ImportProgress))
     }
 }

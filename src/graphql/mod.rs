@@ -20,7 +20,7 @@ mod users;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::config::Config;
 use crate::domain::Services;
@@ -46,10 +46,14 @@ pub struct Mutation(
     invitations::InvitationMutation,
     subscriptions::SubscriptionMutation,
     support::SupportMutation,
+    imports::ImportMutation,
     notifications::NotificationMutation,
 );
 
-pub type PortalSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(imports::ImportSubscription);
+
+pub type PortalSchema = Schema<Query, Mutation, Subscription>;
 
 /// What a request carries into the resolvers.
 #[derive(Clone, Debug, Default)]
@@ -60,7 +64,7 @@ pub struct RequestContext {
 }
 
 pub fn build_schema(services: Services, templates: Arc<Templates>, config: &Config) -> PortalSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(services)
         .data(templates)
         .extension(extensions::DepthLimit { max: config.graphql_max_depth })
@@ -71,5 +75,5 @@ pub fn build_schema(services: Services, templates: Arc<Templates>, config: &Conf
 
 /// The SDL the server serves (what `portal schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
 }

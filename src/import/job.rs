@@ -1,55 +1,58 @@
-//! An import job: the uploaded file is kept in the database (so any server process can read
-//! it), validated as a whole in the background, and, when clean and not a dry run, written in
-//! one transaction. A file with errors creates nobody; its error log is the file as uploaded
-//! plus an `Errors` column.
-//!
-//! Still to come (see the import issue): multipart upload, progress events and the
-//! subscription, commit of a dry run, cancellation, streaming from the stored chunks.
+//! An import job's life: `start` stores the upload and returns the job at once; `run` works in
+//! the background (validation of the whole file, then, unless it is a dry run or has errors,
+//! the all-or-nothing write); `commit` writes a validated dry run; `cancel` stops a job and
+//! rolls back what it wrote. The job row is the truth every server process shares: status
+//! changes are conditional on the status expected, so a cancellation is never overwritten.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use tokio::io::AsyncRead;
 use uuid::Uuid;
 
-use super::parse::{FileError, rows};
-use super::validate::{FileRules, Issue, ValidRow, check_row};
-use crate::db::{import_file_chunks, import_jobs, import_row_issues, users};
-use crate::domain::audit::AuditEvent;
+use super::check::{self, Checked};
+use super::file;
+use super::progress::{Progress, Throttle};
+use super::write;
+use crate::db::import_jobs;
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
-use crate::domain::{DomainError, DomainResult, Email, ImportStatus, IssueSeverity, Services};
+use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
 use crate::notify::{self, Notification};
 
-const CHUNK: usize = 1024 * 1024;
-const BATCH: usize = 500;
+/// What the uploader chose.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub file_name: Option<String>,
+    pub dry_run: bool,
+    pub send_welcome_emails: bool,
+}
 
-/// Stores the file and starts the job in the background; returns the job at once.
+/// Stores the file and starts the job in the background; returns the job at once. A read
+/// error on `content` (a client gone, a body over the limit) stores nothing.
 pub async fn start(
     svc: &Services,
-    principal: &Principal,
-    file_name: Option<String>,
-    file: Vec<u8>,
-    dry_run: bool,
+    company_id: Uuid,
+    started_by: Option<Uuid>,
+    options: Options,
+    content: impl AsyncRead + Unpin,
 ) -> DomainResult<import_jobs::Model> {
-    let company_id = principal.company()?;
     let now = svc.clock.now();
     let tx = svc.begin().await?;
-    let sha: String = Sha256::digest(&file).iter().map(|b| format!("{b:02x}")).collect();
     let job = import_jobs::ActiveModel {
         id: Set(Uuid::now_v7()),
         company_id: Set(company_id),
-        started_by: Set(Some(principal.user_id)),
+        started_by: Set(started_by),
         status: Set(ImportStatus::Validating),
-        dry_run: Set(dry_run),
-        send_welcome_emails: Set(true),
-        file_name: Set(file_name),
-        file_size: Set(file.len() as i64),
-        file_sha256: Set(Some(sha)),
+        dry_run: Set(options.dry_run),
+        send_welcome_emails: Set(options.send_welcome_emails),
+        file_name: Set(options.file_name),
+        file_size: Set(0),
+        file_sha256: Set(None),
         total_rows: Set(0),
         processed_rows: Set(0),
         created_count: Set(0),
@@ -62,176 +65,325 @@ pub async fn start(
     }
     .insert(&tx)
     .await?;
-    for (seq, chunk) in file.chunks(CHUNK).enumerate() {
-        import_file_chunks::ActiveModel { job_id: Set(job.id), seq: Set(seq as i32), data: Set(chunk.to_vec()) }
-            .insert(&tx)
-            .await?;
-    }
+    let stored = file::store(&tx, job.id, content).await?.map_err(|error| {
+        DomainError::invalid("file", format!("the upload did not complete ({error}); nothing was imported"))
+    })?;
+    let mut job: import_jobs::ActiveModel = job.into();
+    job.file_size = Set(stored.size);
+    job.file_sha256 = Set(Some(stored.sha256));
+    let job = job.update(&tx).await?;
     svc.commit(tx).await?;
-    let (svc, job_id) = (svc.clone(), job.id);
-    // The work survives the client going away: it is not tied to the request.
-    tokio::spawn(async move {
-        if let Err(error) = run(&svc, job_id).await {
-            tracing::error!(%job_id, error = %error, "import failed");
-            let _ =
-                finish(&svc, job_id, ImportStatus::Failed, Some("The import failed; it has been logged".into())).await;
-        }
-    });
+    spawn(svc, job.id);
     Ok(job)
 }
 
-async fn file_of(db: &impl ConnectionTrait, job_id: Uuid) -> DomainResult<Vec<u8>> {
-    let chunks = import_file_chunks::Entity::find()
-        .filter(import_file_chunks::Column::JobId.eq(job_id))
-        .order_by_asc(import_file_chunks::Column::Seq)
-        .all(db)
-        .await?;
-    Ok(chunks.into_iter().flat_map(|c| c.data).collect())
+/// The work goes on without the client: it is not tied to the request.
+fn spawn(svc: &Services, job_id: Uuid) {
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        let cancelled = svc.running_imports.register(job_id);
+        if let Err(error) = run(&svc, job_id, &cancelled).await {
+            tracing::error!(%job_id, %error, "import failed");
+            let failure = Some("The import failed; the cause has been logged".to_owned());
+            let _ = set_status(
+                &svc,
+                job_id,
+                &[ImportStatus::Validating, ImportStatus::Importing],
+                ImportStatus::Failed,
+                failure,
+            )
+            .await;
+            let _ = announce_final(&svc, job_id).await;
+        }
+        svc.running_imports.unregister(job_id);
+    });
 }
 
-async fn finish(svc: &Services, job_id: Uuid, status: ImportStatus, failure: Option<String>) -> DomainResult<()> {
+/// The jobs this process is running, each with its cancellation flag (checked between batches).
+#[derive(Clone, Default)]
+pub struct RunningImports(Arc<Mutex<HashMap<Uuid, Arc<AtomicBool>>>>);
+
+impl RunningImports {
+    fn register(&self, job_id: Uuid) -> Arc<AtomicBool> {
+        self.0.lock().expect("not poisoned").entry(job_id).or_default().clone()
+    }
+
+    fn unregister(&self, job_id: Uuid) {
+        self.0.lock().expect("not poisoned").remove(&job_id);
+    }
+
+    fn cancel(&self, job_id: Uuid) {
+        if let Some(flag) = self.0.lock().expect("not poisoned").get(&job_id) {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// How a pass ended when nothing went wrong.
+pub(super) enum Outcome {
+    Done,
+    Cancelled,
+}
+
+async fn run(svc: &Services, job_id: Uuid, cancelled: &AtomicBool) -> DomainResult<()> {
+    let job = load(svc, job_id).await?;
+    if job.status == ImportStatus::Validating {
+        let mut reporter = Reporter::new(svc, &job);
+        let verdict = match check::run(svc, &job, &mut reporter, cancelled).await? {
+            Checked::Cancelled => return finish_cancelled(svc, job_id).await,
+            Checked::Verdict(verdict) => verdict,
+        };
+        let next = match (verdict.clean(), job.dry_run) {
+            (false, _) => ImportStatus::FailedValidation,
+            (true, true) => ImportStatus::Validated,
+            (true, false) => ImportStatus::Importing,
+        };
+        let changes = import_jobs::ActiveModel {
+            total_rows: Set(verdict.total_rows),
+            processed_rows: Set(verdict.total_rows),
+            error_count: Set(verdict.error_count),
+            failure_message: Set(verdict.file_error.clone()),
+            ..Default::default()
+        };
+        if !transition(svc, job_id, ImportStatus::Validating, next, changes).await? {
+            return finish_cancelled(svc, job_id).await;
+        }
+        if next != ImportStatus::Importing {
+            let job = load(svc, job_id).await?;
+            if next == ImportStatus::FailedValidation {
+                completed_event(svc, &job).await?;
+            }
+            return announce_final(svc, job_id).await;
+        }
+    }
+    let job = load(svc, job_id).await?;
+    if job.status != ImportStatus::Importing {
+        return Ok(()); // cancelled meanwhile
+    }
+    let mut reporter = Reporter::new(svc, &job);
+    if reporter.report().await? {
+        return finish_cancelled(svc, job_id).await;
+    }
+    match write::run(svc, &job, &mut reporter, cancelled).await? {
+        Outcome::Done => {
+            file::delete(&svc.db, job_id).await?;
+            announce_final(svc, job_id).await
+        }
+        Outcome::Cancelled => finish_cancelled(svc, job_id).await,
+    }
+}
+
+/// After a cancellation: nothing was written, and the file is no longer needed.
+async fn finish_cancelled(svc: &Services, job_id: Uuid) -> DomainResult<()> {
     import_jobs::Entity::update_many()
-        .col_expr(import_jobs::Column::Status, sea_orm::sea_query::Expr::value(status))
-        .col_expr(import_jobs::Column::FailureMessage, sea_orm::sea_query::Expr::value(failure))
-        .col_expr(import_jobs::Column::FinishedAt, sea_orm::sea_query::Expr::value(Some(svc.clock.now())))
+        .col_expr(import_jobs::Column::CreatedCount, Expr::value(0))
         .filter(import_jobs::Column::Id.eq(job_id))
         .exec(&svc.db)
         .await?;
+    file::delete(&svc.db, job_id).await?;
+    announce_final(svc, job_id).await
+}
+
+async fn announce_final(svc: &Services, job_id: Uuid) -> DomainResult<()> {
+    let job = load(svc, job_id).await?;
+    svc.import_progress.publish(&svc.db, Progress::of(&job)).await;
     Ok(())
 }
 
-async fn run(svc: &Services, job_id: Uuid) -> DomainResult<()> {
-    let job = import_jobs::Entity::find_by_id(job_id).one(&svc.db).await?.ok_or(DomainError::NotFound("import job"))?;
-    let file = file_of(&svc.db, job.id).await?;
-    let (valid, issues, total) = match validate(svc, job.company_id, &file).await? {
-        Ok(result) => result,
-        Err(file_error) => {
-            record_issues(svc, &job, &[Issue { row: 1, column: None, code: "FILE", message: file_error.to_string() }])
-                .await?;
-            let mut active = job.into_active_model();
-            active.error_count = Set(1);
-            active.update(&svc.db).await?;
-            return finish(svc, job_id, ImportStatus::FailedValidation, Some(file_error.to_string())).await;
-        }
-    };
-    record_issues(svc, &job, &issues).await?;
-    let mut active = job.clone().into_active_model();
-    active.total_rows = Set(total as i32);
-    active.processed_rows = Set(total as i32);
-    active.error_count = Set(issues.len() as i32);
-    active.update(&svc.db).await?;
-    if !issues.is_empty() {
-        return finish(svc, job_id, ImportStatus::FailedValidation, None).await;
-    }
-    if job.dry_run {
-        return finish(svc, job_id, ImportStatus::Validated, None).await;
-    }
-    write_users(svc, &job, &valid).await
+/// `import.completed` for a job that ended without writing (a file with errors); a written
+/// import sends it from its transaction.
+async fn completed_event(svc: &Services, job: &import_jobs::Model) -> DomainResult<()> {
+    let tx = svc.begin().await?;
+    notify::enqueue(&tx, svc.clock.now(), completed_notification(svc, job, 0)).await?;
+    svc.commit(tx).await
 }
 
-type Validated = (Vec<ValidRow>, Vec<Issue>, usize);
-
-/// Every row and file rule; nothing is written. The outer error is the database's, the inner
-/// one the file's.
-async fn validate(svc: &Services, company_id: Uuid, file: &[u8]) -> DomainResult<Result<Validated, FileError>> {
-    let mut valid = Vec::new();
-    let mut issues = Vec::new();
-    let mut rules = FileRules::default();
-    let mut total = 0;
-    let reader = match rows(file) {
-        Ok(reader) => reader,
-        Err(error) => return Ok(Err(error)),
-    };
-    for row in reader {
-        let row = match row {
-            Ok(row) => row,
-            Err(error) => return Ok(Err(error)),
-        };
-        total += 1;
-        match check_row(&row) {
-            Ok(row) => {
-                rules.add(&row);
-                valid.push(row);
-            }
-            Err(found) => issues.extend(found),
-        }
+pub(super) fn completed_notification(svc: &Services, job: &import_jobs::Model, created: i64) -> Notification {
+    let error_log_url = (job.error_count > 0).then(|| svc.link(&format!("imports/{}/errors.csv", job.id)));
+    let status = if job.error_count > 0 { ImportStatus::FailedValidation } else { ImportStatus::Completed };
+    Notification {
+        company_id: Some(job.company_id),
+        event_type: "import.completed",
+        data: json!({
+            "jobId": job.id,
+            "status": status,
+            "totalRows": job.total_rows,
+            "createdCount": created,
+            "errorCount": job.error_count,
+            "errorLogUrl": error_log_url,
+        }),
+        email: None,
     }
-    let emails: Vec<String> = rules.emails().map(|e| e.as_str().to_owned()).collect();
-    let managers: Vec<String> = rules.outside_managers().into_iter().map(|e| e.as_str().to_owned()).collect();
-    let taken = existing(svc, None, &emails).await?;
-    let company_managers = existing(svc, Some(company_id), &managers).await?;
-    issues.extend(rules.finish(&taken, &company_managers));
-    issues.sort_by_key(|i| i.row);
-    Ok(Ok((valid, issues, total)))
 }
 
-/// Which of `emails` have an account (in `company_id` when given), in batches.
-async fn existing(svc: &Services, company_id: Option<Uuid>, emails: &[String]) -> DomainResult<HashSet<Email>> {
-    let mut found = HashSet::new();
-    for batch in emails.chunks(BATCH) {
-        let mut query = users::Entity::find().filter(users::Column::Email.is_in(batch.iter().cloned()));
-        if let Some(company_id) = company_id {
-            query = query.filter(users::Column::CompanyId.eq(company_id));
-        }
-        for user in query.all(&svc.db).await? {
-            if let Ok(email) = Email::parse(&user.email) {
-                found.insert(email);
-            }
-        }
-    }
-    Ok(found)
+pub async fn load(svc: &Services, job_id: Uuid) -> DomainResult<import_jobs::Model> {
+    import_jobs::Entity::find_by_id(job_id).one(&svc.db).await?.ok_or(DomainError::NotFound("import job"))
 }
 
-async fn record_issues(svc: &Services, job: &import_jobs::Model, issues: &[Issue]) -> DomainResult<()> {
-    for batch in issues.chunks(BATCH) {
-        let rows = batch.iter().map(|issue| import_row_issues::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            job_id: Set(job.id),
-            row_number: Set(issue.row as i32),
-            column: Set(issue.column.map(str::to_owned)),
-            severity: Set(IssueSeverity::Error),
-            code: Set(issue.code.to_owned()),
-            message: Set(issue.message.clone()),
-        });
-        import_row_issues::Entity::insert_many(rows).exec(&svc.db).await?;
+/// Moves the job from `from` to `to` with `changes`; false when it was not in `from` any more
+/// (cancelled meanwhile).
+pub(super) async fn transition(
+    svc: &Services,
+    job_id: Uuid,
+    from: ImportStatus,
+    to: ImportStatus,
+    mut changes: import_jobs::ActiveModel,
+) -> DomainResult<bool> {
+    changes.status = Set(to);
+    if super::progress::is_final(to) {
+        changes.finished_at = Set(Some(svc.clock.now()));
     }
-    Ok(())
-}
-
-/// All rows in one transaction, in batches; one audit event for the whole import.
-async fn write_users(svc: &Services, job: &import_jobs::Model, valid: &[ValidRow]) -> DomainResult<()> {
-    import_jobs::Entity::update_many()
-        .col_expr(import_jobs::Column::Status, sea_orm::sea_query::Expr::value(ImportStatus::Importing))
-        .filter(import_jobs::Column::Id.eq(job.id))
+    let updated = import_jobs::Entity::update_many()
+        .set(changes)
+        .filter(import_jobs::Column::Id.eq(job_id))
+        .filter(import_jobs::Column::Status.eq(from))
         .exec(&svc.db)
         .await?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
-    for batch in valid.chunks(BATCH) {
-        let rows = batch.iter().map(|row| row.person.new_user(job.company_id, now));
-        users::Entity::insert_many(rows).exec(&tx).await?;
+    Ok(updated.rows_affected == 1)
+}
+
+async fn set_status(
+    svc: &Services,
+    job_id: Uuid,
+    from: &[ImportStatus],
+    to: ImportStatus,
+    failure: Option<String>,
+) -> DomainResult<u64> {
+    let updated = import_jobs::Entity::update_many()
+        .col_expr(import_jobs::Column::Status, Expr::value(to))
+        .col_expr(import_jobs::Column::FailureMessage, Expr::value(failure))
+        .col_expr(import_jobs::Column::FinishedAt, Expr::value(Some(svc.clock.now())))
+        .filter(import_jobs::Column::Id.eq(job_id))
+        .filter(import_jobs::Column::Status.is_in(from.iter().copied()))
+        .exec(&svc.db)
+        .await?;
+    Ok(updated.rows_affected)
+}
+
+/// Publishes a running job's state as it moves: to subscribers at least every 500 ms or 1%,
+/// to webhooks (`import.progress`) at most every 5 s or 10%.
+pub(super) struct Reporter {
+    svc: Services,
+    company_id: Uuid,
+    pub progress: Progress,
+    subscribers: Throttle,
+    webhooks: Throttle,
+    /// False while this process's only connection may be inside the write transaction
+    /// (SQLite): then states go to this process's subscribers only.
+    pub side_connection: bool,
+}
+
+impl Reporter {
+    fn new(svc: &Services, job: &import_jobs::Model) -> Reporter {
+        Reporter {
+            svc: svc.clone(),
+            company_id: job.company_id,
+            progress: Progress::of(job),
+            subscribers: Throttle::subscribers(),
+            webhooks: Throttle::webhooks(),
+            side_connection: true,
+        }
     }
-    let counts = json!({"jobId": job.id, "created": valid.len(), "dryRun": job.dry_run});
-    AuditEvent::new("import.completed", "import_job", job.id)
-        .company(Some(job.company_id))
-        .actor(job.started_by)
-        .after(counts.clone())
-        .record(&tx, now)
-        .await?;
-    notify::enqueue(
-        &tx,
-        now,
-        Notification { company_id: Some(job.company_id), event_type: "import.completed", data: counts, email: None },
-    )
-    .await?;
-    import_jobs::Entity::update_many()
-        .col_expr(import_jobs::Column::Status, sea_orm::sea_query::Expr::value(ImportStatus::Completed))
-        .col_expr(import_jobs::Column::CreatedCount, sea_orm::sea_query::Expr::value(valid.len() as i32))
-        .col_expr(import_jobs::Column::FinishedAt, sea_orm::sea_query::Expr::value(Some(Utc::now())))
-        .filter(import_jobs::Column::Id.eq(job.id))
-        .exec(&tx)
-        .await?;
-    svc.commit(tx).await
+
+    /// Rows done in the current phase: validated while validating, written while importing.
+    fn done(&self) -> i64 {
+        match self.progress.status {
+            ImportStatus::Importing => self.progress.created_count.into(),
+            _ => self.progress.processed_rows.into(),
+        }
+    }
+
+    /// Called after each batch: sends what is due. Returns whether the job was cancelled
+    /// (by another process: this one's cancellations are seen through the flag).
+    pub async fn tick(&mut self) -> DomainResult<bool> {
+        let (done, total) = (self.done(), self.progress.total_rows.into());
+        if self.subscribers.due(done, total) {
+            return self.report().await;
+        }
+        Ok(false)
+    }
+
+    /// Sends the current state now (a phase starts, or a tick is due).
+    pub async fn report(&mut self) -> DomainResult<bool> {
+        let (done, total) = (self.done(), self.progress.total_rows.into());
+        let hub = self.svc.import_progress.clone();
+        if !self.side_connection {
+            hub.publish_here(self.progress.clone());
+            return Ok(false);
+        }
+        let p = &self.progress;
+        let saved = import_jobs::Entity::update_many()
+            .col_expr(import_jobs::Column::TotalRows, Expr::value(p.total_rows))
+            .col_expr(import_jobs::Column::ProcessedRows, Expr::value(p.processed_rows))
+            .col_expr(import_jobs::Column::ErrorCount, Expr::value(p.error_count))
+            .col_expr(import_jobs::Column::CreatedCount, Expr::value(p.created_count))
+            .filter(import_jobs::Column::Id.eq(p.job_id))
+            .filter(import_jobs::Column::Status.eq(p.status))
+            .exec(&self.svc.db)
+            .await?;
+        if saved.rows_affected == 0 {
+            return Ok(true);
+        }
+        hub.publish(&self.svc.db, self.progress.clone()).await;
+        if self.webhooks.due(done, total) {
+            let data = serde_json::to_value(&self.progress).map_err(DomainError::internal)?;
+            let event =
+                Notification { company_id: Some(self.company_id), event_type: "import.progress", data, email: None };
+            let tx = self.svc.begin().await?;
+            notify::enqueue(&tx, self.svc.clock.now(), event).await?;
+            self.svc.commit(tx).await?;
+        }
+        Ok(false)
+    }
+}
+
+/// Writes a validated dry run, exactly as validated. Refused with CONFLICT when the portal
+/// changed meanwhile in a way that breaks the file (an address taken, a manager gone).
+pub async fn commit(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<import_jobs::Model> {
+    let job = get(svc, principal, id).await?;
+    if job.status != ImportStatus::Validated {
+        return Err(DomainError::Conflict {
+            field: Some("id".into()),
+            message: format!("only a validated dry run can be committed; this import is {:?}", job.status),
+        });
+    }
+    let problems = check::recheck(svc, &job).await?;
+    if !problems.is_empty() {
+        let shown: Vec<String> = problems.iter().take(5).map(|i| format!("row {}: {}", i.row, i.message)).collect();
+        return Err(DomainError::Conflict {
+            field: Some("id".into()),
+            message: format!(
+                "the portal changed since the dry run ({} problem(s): {}); upload the file again",
+                problems.len(),
+                shown.join("; ")
+            ),
+        });
+    }
+    let changes = import_jobs::ActiveModel { dry_run: Set(false), finished_at: Set(None), ..Default::default() };
+    if !transition(svc, id, ImportStatus::Validated, ImportStatus::Importing, changes).await? {
+        return Err(DomainError::Conflict { field: Some("id".into()), message: "the import changed meanwhile".into() });
+    }
+    spawn(svc, id);
+    load(svc, id).await
+}
+
+/// Stops a running job (rolling back what it wrote) or discards a validated dry run.
+pub async fn cancel(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<import_jobs::Model> {
+    let job = get(svc, principal, id).await?;
+    let open = [ImportStatus::Validating, ImportStatus::Importing, ImportStatus::Validated];
+    if set_status(svc, id, &open, ImportStatus::Cancelled, None).await? == 0 {
+        let job = load(svc, id).await?;
+        return Err(DomainError::Conflict {
+            field: Some("id".into()),
+            message: format!("this import has already ended ({:?})", job.status),
+        });
+    }
+    svc.running_imports.cancel(id);
+    if job.status == ImportStatus::Validated {
+        file::delete(&svc.db, id).await?; // nothing runs it any more
+        announce_final(svc, id).await?;
+    }
+    load(svc, id).await
 }
 
 pub async fn get(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<import_jobs::Model> {
@@ -245,47 +397,4 @@ pub async fn get(svc: &Services, principal: &Principal, id: Uuid) -> DomainResul
 pub async fn list(svc: &Services, principal: &Principal, page: PageRequest) -> DomainResult<Page<import_jobs::Model>> {
     let query = import_jobs::Entity::find().filter(import_jobs::Column::CompanyId.eq(principal.company()?));
     newest_first(&svc.db, query, import_jobs::Column::Id, page).await
-}
-
-/// The uploaded rows as they were, plus an `Errors` column, for fixing in Excel.
-pub async fn error_log(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<String> {
-    let job = get(svc, principal, id).await?;
-    let mut by_row: HashMap<u64, Vec<String>> = HashMap::new();
-    for issue in import_row_issues::Entity::find()
-        .filter(import_row_issues::Column::JobId.eq(job.id))
-        .order_by_asc(import_row_issues::Column::RowNumber)
-        .all(&svc.db)
-        .await?
-    {
-        by_row.entry(issue.row_number as u64).or_default().push(issue.message);
-    }
-    let file = file_of(&svc.db, job.id).await?;
-    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
-    let write = |out: &mut csv::Writer<Vec<u8>>, record: Vec<String>| {
-        out.write_record(&record).map_err(|e| DomainError::internal(anyhow::anyhow!("{e}")))
-    };
-    match rows(file.as_slice()) {
-        Ok(mut reader) => {
-            let mut header = reader.header.clone();
-            header.push("Errors".into());
-            let width = header.len();
-            write(&mut out, header)?;
-            for row in reader.by_ref() {
-                let Ok(row) = row else { break }; // the file-level issue below says why
-                let mut record = row.raw.clone();
-                record.resize(width - 1, String::new());
-                record.push(by_row.get(&row.number).map(|m| m.join("; ")).unwrap_or_default());
-                write(&mut out, record)?;
-            }
-            // Problems with the file as a whole (recorded on row 1, the header) close the log.
-            if let Some(messages) = by_row.get(&1) {
-                let mut record = vec![String::new(); width - 1];
-                record.push(messages.join("; "));
-                write(&mut out, record)?;
-            }
-        }
-        Err(error) => write(&mut out, vec!["Errors".into(), error.to_string()])?,
-    }
-    let bytes = out.into_inner().map_err(|e| DomainError::internal(anyhow::anyhow!("{e}")))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

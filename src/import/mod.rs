@@ -1,10 +1,25 @@
-//! The CSV import of users (seed 001, design section 4): `parse` reads what Excel and
-//! LibreOffice write, streaming; `validate` applies the row and file rules. The job that runs
-//! them (upload, progress, the all-or-nothing write, the error log) builds on these.
+//! The CSV import of users (seed 001, design section 4).
+//!
+//! - `parse` reads what Excel and LibreOffice write, one row at a time;
+//! - `validate` holds the rules: each row on its own, then the file as a whole;
+//! - `file` keeps the upload in the database (chunks) until its job ends;
+//! - `job` is a job's life (start, run, commit, cancel), `check` the validation pass, `write`
+//!   the all-or-nothing write, `progress` what subscribers and webhooks see while it runs;
+//! - `error_log` gives the rows back with an `Errors` column;
+//! - `terminal` is `portal import`, the same pipeline with a progress bar.
+//!
+//! Memory stays flat whatever the file's size: the file streams from its chunks through the
+//! parser in batches, and the file rules remember each address in 16 bytes.
 
+pub mod check;
+pub mod error_log;
+pub mod file;
 pub mod job;
 pub mod parse;
+pub mod progress;
+pub mod terminal;
 pub mod validate;
+pub mod write;
 
 /// The template's columns, in order: the only header an import accepts (any order, any case).
 pub const COLUMNS: [&str; 7] =

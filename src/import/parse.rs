@@ -16,6 +16,16 @@ pub enum FileError {
     Header(String),
     #[error("Line {line}: {message}")]
     Malformed { line: u64, message: String },
+    #[error("The stored file could not be read: {0}")]
+    Unreadable(String),
+}
+
+fn read_error(error: csv::Error) -> FileError {
+    match error.kind() {
+        csv::ErrorKind::Utf8 { .. } => FileError::NotUtf8,
+        csv::ErrorKind::Io(io) => FileError::Unreadable(io.to_string()),
+        _ => FileError::Malformed { line: error.position().map_or(0, |p| p.line()), message: error.to_string() },
+    }
 }
 
 /// A data row: its fields in template order, trimmed, and where it was in the file.
@@ -56,7 +66,7 @@ fn normalize(name: &str) -> String {
 
 pub fn rows<R: Read>(input: R) -> Result<Rows<R>, FileError> {
     let mut input = BufReader::with_capacity(64 * 1024, input);
-    let peek = input.fill_buf().map_err(|_| FileError::NotUtf8)?;
+    let peek = input.fill_buf().map_err(|e| FileError::Unreadable(e.to_string()))?;
     if peek.is_empty() {
         return Err(FileError::Empty);
     }
@@ -75,8 +85,7 @@ pub fn rows<R: Read>(input: R) -> Result<Rows<R>, FileError> {
         .from_reader(input);
     let header: Vec<String> = match reader.headers() {
         Ok(header) => header.iter().map(str::to_owned).collect(),
-        Err(error) if matches!(error.kind(), csv::ErrorKind::Utf8 { .. }) => return Err(FileError::NotUtf8),
-        Err(error) => return Err(FileError::Malformed { line: 1, message: error.to_string() }),
+        Err(error) => return Err(read_error(error)),
     };
     if header.iter().all(|h| h.is_empty()) {
         return Err(FileError::Empty);
@@ -109,6 +118,23 @@ pub fn rows<R: Read>(input: R) -> Result<Rows<R>, FileError> {
     Ok(Rows { reader, positions, delimiter, header })
 }
 
+impl<R: Read> Rows<R> {
+    /// How many data rows follow, without building them: a quick first pass, so that progress
+    /// can say "row n of N".
+    pub fn count_rows(mut self) -> Result<u64, FileError> {
+        let mut record = csv::ByteRecord::new();
+        let mut count = 0;
+        loop {
+            match self.reader.read_byte_record(&mut record) {
+                Ok(false) => return Ok(count),
+                Ok(true) if record.iter().all(<[u8]>::is_empty) => {}
+                Ok(true) => count += 1,
+                Err(error) => return Err(read_error(error)),
+            }
+        }
+    }
+}
+
 impl<R: Read> Iterator for Rows<R> {
     type Item = Result<Row, FileError>;
 
@@ -124,13 +150,7 @@ impl<R: Read> Iterator for Rows<R> {
                     let fields = self.positions.map(|p| record.get(p).unwrap_or_default().to_owned());
                     return Some(Ok(Row { number, fields, raw: record.iter().map(str::to_owned).collect() }));
                 }
-                Err(error) if matches!(error.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                    return Some(Err(FileError::NotUtf8));
-                }
-                Err(error) => {
-                    let line = error.position().map_or(0, |p| p.line());
-                    return Some(Err(FileError::Malformed { line, message: error.to_string() }));
-                }
+                Err(error) => return Some(Err(read_error(error))),
             }
         }
     }
@@ -176,6 +196,9 @@ mod tests {
             all(b"Given Name,Surname,Email,Job title,Manager's email address,Country,Is Active,Age\n").unwrap_err();
         let message = error.to_string();
         assert!(message.contains("missing Email address") && message.contains("unknown Email, Age"), "{message}");
+        let quoted_break = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\n\
+                            A,\"B\nC\",a@x.com,J,m@x.com,,1\n\n\nD,E,d@x.com,J,m@x.com,,1\n";
+        assert_eq!(rows(quoted_break.as_bytes()).unwrap().count_rows().unwrap(), 2);
         let header_only = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n";
         assert_eq!(all(header_only.as_bytes()).unwrap(), vec![]);
     }

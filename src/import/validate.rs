@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use sha2::{Digest, Sha256};
+
 use super::COLUMNS;
 use super::parse::Row;
 use crate::domain::people::Person;
@@ -98,71 +100,85 @@ pub fn check_row(row: &Row) -> Result<ValidRow, Vec<Issue>> {
     }
 }
 
+/// An address reduced to 128 bits of its SHA-256: the file rules remember every address of a
+/// million-row file at 16 bytes each instead of a `String` (two addresses of one file sharing
+/// a key is about as likely as guessing a random UUID).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct EmailKey(u128);
+
+impl EmailKey {
+    fn of(email: &Email) -> EmailKey {
+        let digest = Sha256::digest(email.as_str().as_bytes());
+        EmailKey(u128::from_le_bytes(digest[..16].try_into().expect("16 bytes")))
+    }
+}
+
 /// What can only be judged with the whole file in view.
 #[derive(Default)]
 pub struct FileRules {
-    first_row: HashMap<Email, u64>,
-    duplicates_reported: HashSet<u64>,
-    managers: Vec<(u64, Email)>,
-    emails: Vec<(u64, Email)>,
-    issues: Vec<Issue>,
+    first_row: HashMap<EmailKey, u32>,
+    duplicates_reported: HashSet<u32>,
+    /// Every row's manager, and each distinct manager's address (few, in practice).
+    managers: Vec<(u32, EmailKey)>,
+    manager_addresses: HashMap<EmailKey, Email>,
 }
 
 impl FileRules {
-    /// Notes a row's addresses. Every occurrence of a duplicated address is reported, each with
-    /// the row it repeats.
-    pub fn add(&mut self, row: &ValidRow) {
+    /// Notes a row's addresses; returns its duplicate issues. Every occurrence of a duplicated
+    /// address is reported, each with the row it repeats.
+    pub fn add(&mut self, row: &ValidRow) -> Vec<Issue> {
         let person = &row.person;
-        match self.first_row.get(&person.email) {
+        let number = row.number as u32;
+        let mut issues = Vec::new();
+        let key = EmailKey::of(&person.email);
+        match self.first_row.get(&key) {
             Some(&first) => {
                 if self.duplicates_reported.insert(first) {
-                    self.issues.push(duplicate(first, &person.email, row.number));
+                    issues.push(duplicate(first.into(), &person.email, row.number));
                 }
-                self.issues.push(duplicate(row.number, &person.email, first));
+                issues.push(duplicate(row.number, &person.email, first.into()));
             }
             None => {
-                self.first_row.insert(person.email.clone(), row.number);
+                self.first_row.insert(key, number);
             }
         }
-        self.managers.push((row.number, person.manager_email.clone()));
-        self.emails.push((row.number, person.email.clone()));
+        let manager = EmailKey::of(&person.manager_email);
+        self.manager_addresses.entry(manager).or_insert_with(|| person.manager_email.clone());
+        self.managers.push((number, manager));
+        issues
     }
 
-    /// Every address of the file (to look up in the database, in batches).
-    pub fn emails(&self) -> impl Iterator<Item = &Email> {
-        self.first_row.keys()
+    /// Every manager address that is not a row of the file (to look up among the company's
+    /// users). Only final once every row has been added.
+    pub fn outside_managers(&self) -> Vec<&Email> {
+        self.manager_addresses.iter().filter(|(key, _)| !self.first_row.contains_key(key)).map(|(_, e)| e).collect()
     }
 
-    /// Every manager address not in the file (to look up among the company's users).
-    pub fn outside_managers(&self) -> HashSet<&Email> {
-        self.managers.iter().map(|(_, m)| m).filter(|m| !self.first_row.contains_key(*m)).collect()
-    }
-
-    /// The file's issues, given the addresses that already have an account and the managers
-    /// that are users of the company.
-    pub fn finish(mut self, taken: &HashSet<Email>, company_managers: &HashSet<Email>) -> Vec<Issue> {
-        for (row, email) in &self.emails {
-            if taken.contains(email) {
-                self.issues.push(Issue {
-                    row: *row,
-                    column: Some(COLUMNS[EMAIL]),
-                    code: "EMAIL_EXISTS",
-                    message: format!("{email} already has an account in the portal"),
-                });
-            }
-        }
-        for (row, manager) in &self.managers {
-            if !self.first_row.contains_key(manager) && !company_managers.contains(manager) {
-                self.issues.push(Issue {
-                    row: *row,
+    /// The managers that are neither rows of the file nor in `company_users`.
+    pub fn finish(self, company_users: &HashSet<Email>) -> Vec<Issue> {
+        let mut issues = Vec::new();
+        for (row, key) in &self.managers {
+            let manager = &self.manager_addresses[key];
+            if !self.first_row.contains_key(key) && !company_users.contains(manager) {
+                issues.push(Issue {
+                    row: (*row).into(),
                     column: Some(COLUMNS[MANAGER]),
                     code: "UNKNOWN_MANAGER",
                     message: format!("{manager} is neither a user of the company nor a row of this file"),
                 });
             }
         }
-        self.issues.sort_by_key(|i| i.row);
-        self.issues
+        issues
+    }
+}
+
+/// The row's address already has an account.
+pub fn email_exists(row: u64, email: &Email) -> Issue {
+    Issue {
+        row,
+        column: Some(COLUMNS[EMAIL]),
+        code: "EMAIL_EXISTS",
+        message: format!("{email} already has an account in the portal"),
     }
 }
 
@@ -221,15 +237,13 @@ mod tests {
         );
         assert!(issues.is_empty());
         let mut rules = FileRules::default();
-        for row in &valid {
-            rules.add(row);
-        }
+        let mut found: Vec<Issue> = valid.iter().flat_map(|row| rules.add(row)).collect();
         let outside: HashSet<String> = rules.outside_managers().into_iter().map(|e| e.to_string()).collect();
         assert_eq!(outside, HashSet::from(["boss@x.com".to_owned(), "ghost@x.com".to_owned()]));
-        let taken = HashSet::from([Email::parse("taken@x.com").unwrap()]);
-        let managers = HashSet::from([Email::parse("boss@x.com").unwrap()]);
-        let issues = rules.finish(&taken, &managers);
-        let found: Vec<(u64, &str, &str)> = issues.iter().map(|i| (i.row, i.code, i.message.as_str())).collect();
+        found.push(email_exists(6, &Email::parse("taken@x.com").unwrap()));
+        found.extend(rules.finish(&HashSet::from([Email::parse("boss@x.com").unwrap()])));
+        found.sort_by_key(|i| i.row);
+        let found: Vec<(u64, &str, &str)> = found.iter().map(|i| (i.row, i.code, i.message.as_str())).collect();
         assert_eq!(
             found,
             [

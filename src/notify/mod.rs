@@ -136,28 +136,48 @@ async fn write(
     notification: Notification,
     endpoints: &[Uuid],
 ) -> DomainResult<Uuid> {
+    let (event, email) = event_row(&notification, now)?;
+    let event_id = event.id.clone().unwrap();
+    event.insert(db).await?;
+    if let Some(email) = email {
+        email.insert(db).await?;
+    }
+    for endpoint in endpoints {
+        new_delivery(event_id, &notification, WEBHOOK_CHANNEL, &endpoint.to_string(), None, now).insert(db).await?;
+    }
+    announce(db).await?;
+    Ok(event_id)
+}
+
+/// The outbox row of `notification` and the delivery of its email, if it has one, to insert
+/// by the caller: bulk writers (the import) insert thousands at once. Webhook deliveries are
+/// not included.
+pub fn event_row(
+    notification: &Notification,
+    now: DateTime<Utc>,
+) -> DomainResult<(outbox_events::ActiveModel, Option<deliveries::ActiveModel>)> {
     let event_id = Uuid::now_v7();
-    let email = notification.email.clone();
-    let payload = Payload { data: notification.data.clone(), email: email.clone() };
-    outbox_events::ActiveModel {
+    let payload = Payload { data: notification.data.clone(), email: notification.email.clone() };
+    let event = outbox_events::ActiveModel {
         id: Set(event_id),
         company_id: Set(notification.company_id),
         event_type: Set(notification.event_type.to_owned()),
         payload: Set(serde_json::to_value(&payload).map_err(crate::domain::DomainError::internal)?),
         created_at: Set(now),
-    }
-    .insert(db)
-    .await?;
-    if let Some(email) = email {
-        new_delivery(event_id, &notification, EMAIL_CHANNEL, &email.to, Some(email.template), now).insert(db).await?;
-    }
-    for endpoint in endpoints {
-        new_delivery(event_id, &notification, WEBHOOK_CHANNEL, &endpoint.to_string(), None, now).insert(db).await?;
-    }
+    };
+    let email = notification
+        .email
+        .as_ref()
+        .map(|email| new_delivery(event_id, notification, EMAIL_CHANNEL, &email.to, Some(email.template), now));
+    Ok((event, email))
+}
+
+/// On PostgreSQL, wakes every process's worker when `db`'s transaction commits.
+pub async fn announce(db: &impl ConnectionTrait) -> DomainResult<()> {
     if db.get_database_backend() == DatabaseBackend::Postgres {
         db.execute_unprepared(&format!("NOTIFY {PG_CHANNEL}")).await?;
     }
-    Ok(event_id)
+    Ok(())
 }
 
 fn new_delivery(

@@ -1,0 +1,238 @@
+//! Validation of a stored file, every row before anything is written. The file is parsed and
+//! each row checked on a blocking thread (`parse`), in batches; here, each batch goes through
+//! the file rules and one database lookup for the addresses already taken, and its issues are
+//! recorded at once. Managers are judged at the end, when every row of the file is known.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::file::{self, StoredFile};
+use super::job::Reporter;
+use super::parse::{FileError, rows};
+use super::validate::{FileRules, Issue, ValidRow, check_row, email_exists};
+use crate::db::{bulk, import_jobs, import_row_issues, users};
+use crate::domain::{DomainResult, Email, IssueSeverity, Services};
+
+/// Rows per batch between the parser and the database.
+pub(super) const BATCH: usize = 2_000;
+
+pub(super) enum Parsed {
+    /// How many data rows the file has (sent first when asked for).
+    Total(u64),
+    Batch(Vec<Result<ValidRow, Vec<Issue>>>),
+    /// The file cannot be read further: the whole file fails with this.
+    Failed(FileError),
+}
+
+/// The job's rows, parsed and checked on their own on a blocking thread. With `count_first`,
+/// a quick counting pass comes first so that progress can show the total.
+pub(super) fn parse(db: &DatabaseConnection, job_id: Uuid, count_first: bool) -> mpsc::Receiver<Parsed> {
+    let counting = count_first.then(|| file::open(db.clone(), job_id));
+    parse_file(counting, file::open(db.clone(), job_id))
+}
+
+/// Like `parse`, from files the caller feeds.
+pub(super) fn parse_file(counting: Option<StoredFile>, reading: StoredFile) -> mpsc::Receiver<Parsed> {
+    let (sender, receiver) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        if let Some(counting) = counting {
+            match rows(counting).and_then(|rows| rows.count_rows()) {
+                Ok(total) => {
+                    if sender.blocking_send(Parsed::Total(total)).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    let _ = sender.blocking_send(Parsed::Failed(error));
+                    return;
+                }
+            }
+        }
+        let reader = match rows(reading) {
+            Ok(reader) => reader,
+            Err(error) => {
+                let _ = sender.blocking_send(Parsed::Failed(error));
+                return;
+            }
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        for row in reader {
+            match row {
+                Ok(row) => batch.push(check_row(&row)),
+                Err(error) => {
+                    let _ = sender.blocking_send(Parsed::Batch(batch));
+                    let _ = sender.blocking_send(Parsed::Failed(error));
+                    return;
+                }
+            }
+            if batch.len() == BATCH && sender.blocking_send(Parsed::Batch(std::mem::take(&mut batch))).is_err() {
+                return; // the job stopped listening (cancelled)
+            }
+        }
+        let _ = sender.blocking_send(Parsed::Batch(batch));
+    });
+    receiver
+}
+
+/// The file rules and the lookups they need, batch by batch.
+struct Checker<'a> {
+    svc: &'a Services,
+    company_id: Uuid,
+    rules: FileRules,
+}
+
+impl Checker<'_> {
+    async fn batch(&mut self, batch: Vec<Result<ValidRow, Vec<Issue>>>) -> DomainResult<Vec<Issue>> {
+        let mut issues = Vec::new();
+        let mut addresses = Vec::new();
+        for checked in batch {
+            match checked {
+                Ok(row) => {
+                    issues.extend(self.rules.add(&row));
+                    addresses.push((row.number, row.person.email));
+                }
+                Err(found) => issues.extend(found),
+            }
+        }
+        let emails: Vec<&Email> = addresses.iter().map(|(_, email)| email).collect();
+        let taken = existing(&self.svc.db, None, &emails).await?;
+        issues.extend(addresses.iter().filter(|(_, e)| taken.contains(e)).map(|(row, e)| email_exists(*row, e)));
+        Ok(issues)
+    }
+
+    /// Managers, once every row is known.
+    async fn finish(self) -> DomainResult<Vec<Issue>> {
+        let outside = self.rules.outside_managers();
+        let company_users = existing(&self.svc.db, Some(self.company_id), &outside).await?;
+        Ok(self.rules.finish(&company_users))
+    }
+}
+
+/// Which of `emails` have an account (in `company_id` when given).
+async fn existing(
+    db: &DatabaseConnection,
+    company_id: Option<Uuid>,
+    emails: &[&Email],
+) -> DomainResult<HashSet<Email>> {
+    let mut found = HashSet::new();
+    for batch in emails.chunks(1000) {
+        let mut query = users::Entity::find()
+            .select_only()
+            .column(users::Column::Email)
+            .filter(users::Column::Email.is_in(batch.iter().map(|e| e.as_str())));
+        if let Some(company_id) = company_id {
+            query = query.filter(users::Column::CompanyId.eq(company_id));
+        }
+        for email in query.into_tuple::<String>().all(db).await? {
+            if let Ok(email) = Email::parse(&email) {
+                found.insert(email);
+            }
+        }
+    }
+    Ok(found)
+}
+
+pub(super) struct Verdict {
+    pub total_rows: i32,
+    pub error_count: i32,
+    /// Why the file as a whole could not be read, if it could not.
+    pub file_error: Option<String>,
+}
+
+impl Verdict {
+    pub fn clean(&self) -> bool {
+        self.error_count == 0
+    }
+}
+
+pub(super) enum Checked {
+    Verdict(Verdict),
+    Cancelled,
+}
+
+/// Validates the whole file, recording every issue and reporting progress.
+pub(super) async fn run(
+    svc: &Services,
+    job: &import_jobs::Model,
+    reporter: &mut Reporter,
+    cancelled: &AtomicBool,
+) -> DomainResult<Checked> {
+    let mut checker = Checker { svc, company_id: job.company_id, rules: FileRules::default() };
+    let mut parsed = parse(&svc.db, job.id, true);
+    let mut file_error = None;
+    while let Some(message) = parsed.recv().await {
+        match message {
+            Parsed::Total(total) => {
+                reporter.progress.total_rows = total as i32;
+                if reporter.report().await? {
+                    return Ok(Checked::Cancelled);
+                }
+            }
+            Parsed::Batch(batch) => {
+                let rows = batch.len() as i32;
+                let issues = checker.batch(batch).await?;
+                record(svc, job.id, &issues).await?;
+                reporter.progress.processed_rows += rows;
+                reporter.progress.error_count += issues.len() as i32;
+                if cancelled.load(Ordering::SeqCst) || reporter.tick().await? {
+                    return Ok(Checked::Cancelled);
+                }
+            }
+            Parsed::Failed(error) => {
+                // Recorded on row 1 (the header): the error log closes with it.
+                let issue = Issue { row: 1, column: None, code: "FILE", message: error.to_string() };
+                record(svc, job.id, std::slice::from_ref(&issue)).await?;
+                reporter.progress.error_count += 1;
+                file_error = Some(error.to_string());
+                break;
+            }
+        }
+    }
+    if file_error.is_none() {
+        let issues = checker.finish().await?;
+        record(svc, job.id, &issues).await?;
+        reporter.progress.error_count += issues.len() as i32;
+    }
+    Ok(Checked::Verdict(Verdict {
+        total_rows: reporter.progress.processed_rows,
+        error_count: reporter.progress.error_count,
+        file_error,
+    }))
+}
+
+/// The rules again, recording nothing: what a commit finds wrong with a validated dry run now.
+pub(super) async fn recheck(svc: &Services, job: &import_jobs::Model) -> DomainResult<Vec<Issue>> {
+    let mut checker = Checker { svc, company_id: job.company_id, rules: FileRules::default() };
+    let mut parsed = parse(&svc.db, job.id, false);
+    let mut issues = Vec::new();
+    while let Some(message) = parsed.recv().await {
+        match message {
+            Parsed::Total(_) => {}
+            Parsed::Batch(batch) => issues.extend(checker.batch(batch).await?),
+            Parsed::Failed(error) => {
+                issues.push(Issue { row: 1, column: None, code: "FILE", message: error.to_string() });
+                return Ok(issues);
+            }
+        }
+    }
+    issues.extend(checker.finish().await?);
+    Ok(issues)
+}
+
+async fn record(svc: &Services, job_id: Uuid, issues: &[Issue]) -> DomainResult<()> {
+    let rows = issues.iter().map(|issue| import_row_issues::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        job_id: Set(job_id),
+        row_number: Set(issue.row as i32),
+        column: Set(issue.column.map(str::to_owned)),
+        severity: Set(IssueSeverity::Error),
+        code: Set(issue.code.to_owned()),
+        message: Set(issue.message.clone()),
+    });
+    bulk::insert(&svc.db, rows.collect()).await?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! `portal import --company <id> users.csv`: the same pipeline as the API, for an operator at
+//! a terminal, with a progress bar (rows per second, ETA), a summary, and the error log
+//! written next to the file. Welcome emails are queued in the outbox; a running server's
+//! worker sends them.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use sea_orm::EntityTrait;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::{error_log, job};
+use crate::db::companies;
+use crate::domain::{ImportStatus, Services};
+
+pub struct Request {
+    pub company_id: Uuid,
+    pub file: PathBuf,
+    pub dry_run: bool,
+    pub send_welcome_emails: bool,
+}
+
+/// Runs the import to its end; Ok(false) when the file has errors (the log says which).
+pub async fn run(svc: &Services, request: Request) -> anyhow::Result<bool> {
+    let company = companies::Entity::find_by_id(request.company_id)
+        .one(&svc.db)
+        .await?
+        .with_context(|| format!("no company has the id {}", request.company_id))?;
+    let content = tokio::fs::File::open(&request.file)
+        .await
+        .with_context(|| format!("cannot open {}", request.file.display()))?;
+    let options = job::Options {
+        file_name: request.file.file_name().map(|n| n.to_string_lossy().into_owned()),
+        dry_run: request.dry_run,
+        send_welcome_emails: request.send_welcome_emails,
+    };
+    let started = Instant::now();
+    let mut progress = svc.import_progress.subscribe();
+    let job = job::start(svc, company.id, None, options, content).await?;
+    eprintln!("Importing {} into {} (job {})", request.file.display(), company.name, job.id);
+
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut phase = None;
+    let last = loop {
+        let state = match progress.recv().await {
+            Ok(state) if state.job_id == job.id => state,
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => anyhow::bail!("the import stopped reporting"),
+        };
+        if phase != Some(state.status) {
+            // Each phase has its own bar: validation, then the write.
+            phase = Some(state.status);
+            bar.reset();
+            bar.set_message(if state.status == ImportStatus::Importing { "writing" } else { "validating" });
+        }
+        bar.set_length(state.total_rows.max(0) as u64);
+        let done = if state.status == ImportStatus::Importing { state.created_count } else { state.processed_rows };
+        bar.set_position(done.max(0) as u64);
+        if state.is_final() {
+            break state;
+        }
+    };
+    bar.finish_and_clear();
+    let job = job::load(svc, job.id).await?;
+    println!(
+        "{:?}: {} rows, {} created, {} errors, in {:.1} s",
+        job.status,
+        job.total_rows,
+        job.created_count,
+        job.error_count,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(message) = &job.failure_message {
+        println!("{message}");
+    }
+    if last.error_count > 0 {
+        let log = log_path(&request.file);
+        write_log(svc, job.id, &log).await?;
+        println!("Nothing was imported. The rows with an Errors column are in {}", log.display());
+        return Ok(false);
+    }
+    match job.status {
+        ImportStatus::Validated => {
+            println!("Dry run: the file is clean. Commit it with commitUserImport(id: \"{}\").", job.id)
+        }
+        ImportStatus::Completed if job.send_welcome_emails => {
+            println!("Welcome emails are queued; the server sends them.")
+        }
+        _ => {}
+    }
+    Ok(matches!(job.status, ImportStatus::Completed | ImportStatus::Validated))
+}
+
+/// `users.csv` → `users.errors.csv`, in the same folder.
+fn log_path(file: &Path) -> PathBuf {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
+    file.with_file_name(format!("{stem}.errors.csv"))
+}
+
+async fn write_log(svc: &Services, job_id: Uuid, path: &Path) -> anyhow::Result<()> {
+    let mut out = tokio::fs::File::create(path).await.with_context(|| format!("cannot write {}", path.display()))?;
+    let mut log = std::pin::pin!(error_log::stream(svc, job_id).await?);
+    while let Some(piece) = log.next().await {
+        out.write_all(&piece?).await?;
+    }
+    out.flush().await?;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The all-or-nothing write of a validated file: every row in one transaction, in batches
+//! (`db::bulk`), with the welcome emails queued in the same transaction. The file is read
+//! again from its stored chunks, through the transaction itself: on SQLite the transaction
+//! holds the only connection.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::check::{Parsed, parse_file};
+use super::file;
+use super::job::{Outcome, Reporter, completed_notification};
+use super::validate::ValidRow;
+use crate::db::{bulk, companies, import_jobs, users};
+use crate::domain::audit::AuditEvent;
+use crate::domain::{DomainError, DomainResult, ImportStatus, Services, welcome};
+use crate::notify::{self, Notification};
+
+pub(super) async fn run(
+    svc: &Services,
+    job: &import_jobs::Model,
+    reporter: &mut Reporter,
+    cancelled: &AtomicBool,
+) -> DomainResult<Outcome> {
+    let company = companies::Entity::find_by_id(job.company_id).one(&svc.db).await?;
+    let company_name = company.map(|c| c.name).unwrap_or_default();
+    // On SQLite the transaction below takes the only connection: progress then goes to this
+    // process's subscribers only, and the job row is updated at the end.
+    reporter.side_connection = svc.db.get_database_backend() == DatabaseBackend::Postgres;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    let (feed, reading) = file::channel();
+    let mut feed = Some(feed);
+    let mut parsed = parse_file(None, reading);
+    let mut seq = 0;
+    let mut created: i64 = 0;
+    loop {
+        let feeder = feed.clone();
+        tokio::select! {
+            biased;
+            message = parsed.recv() => match message {
+                None => break,
+                Some(Parsed::Total(_)) => {}
+                Some(Parsed::Batch(batch)) => {
+                    let rows = batch
+                        .into_iter()
+                        .collect::<Result<Vec<ValidRow>, _>>()
+                        .map_err(|_| DomainError::internal(anyhow::anyhow!("a validated row no longer passes")))?;
+                    created += rows.len() as i64;
+                    insert(svc, &tx, job, &company_name, rows).await?;
+                    reporter.progress.created_count = created as i32;
+                    if cancelled.load(Ordering::SeqCst) || reporter.tick().await? {
+                        tx.rollback().await?;
+                        return Ok(Outcome::Cancelled);
+                    }
+                }
+                Some(Parsed::Failed(error)) => {
+                    return Err(DomainError::internal(anyhow::anyhow!("a validated file no longer reads: {error}")));
+                }
+            },
+            // The parser wants the next chunk: load it through the transaction.
+            permit = async move { feeder?.reserve_owned().await.ok() }, if feed.is_some() => {
+                let Some(permit) = permit else { feed = None; continue };
+                match file::chunk(&tx, job.id, seq).await? {
+                    Some(data) => drop(permit.send(Ok(data))),
+                    None => feed = None, // the end of the file: the parser sees it once `permit` is gone too
+                }
+                seq += 1;
+            }
+        }
+    }
+    let counts = json!({"jobId": job.id, "totalRows": job.total_rows, "created": created, "fileName": job.file_name});
+    AuditEvent::new("import.completed", "import_job", job.id)
+        .company(Some(job.company_id))
+        .actor(job.started_by)
+        .after(counts)
+        .record(&tx, now)
+        .await?;
+    notify::enqueue(&tx, now, completed_notification(svc, job, created)).await?;
+    let done = import_jobs::Entity::update_many()
+        .col_expr(import_jobs::Column::Status, Expr::value(ImportStatus::Completed))
+        .col_expr(import_jobs::Column::CreatedCount, Expr::value(created as i32))
+        .col_expr(import_jobs::Column::ProcessedRows, Expr::value(job.total_rows))
+        .col_expr(import_jobs::Column::FinishedAt, Expr::value(Some(svc.clock.now())))
+        .filter(import_jobs::Column::Id.eq(job.id))
+        .filter(import_jobs::Column::Status.eq(ImportStatus::Importing))
+        .exec(&tx)
+        .await?;
+    if done.rows_affected == 0 {
+        tx.rollback().await?; // cancelled by another process meanwhile
+        return Ok(Outcome::Cancelled);
+    }
+    svc.commit(tx).await?;
+    Ok(Outcome::Done)
+}
+
+/// One batch: the users, and for each active one (when the job sends them) a welcome email
+/// with a 7-day activation link, as `createUser` sends.
+async fn insert(
+    svc: &Services,
+    tx: &DatabaseTransaction,
+    job: &import_jobs::Model,
+    company_name: &str,
+    rows: Vec<ValidRow>,
+) -> DomainResult<()> {
+    let now = svc.clock.now();
+    let mut new_users = Vec::with_capacity(rows.len());
+    let (mut tokens, mut events, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        let user = row.person.new_user(job.company_id, now);
+        let user_id: Uuid = *user.id.as_ref();
+        if job.send_welcome_emails && row.person.is_active {
+            let (token, email) = welcome::with_activation_link(svc, user_id, &row.person, company_name, now);
+            let notification = Notification {
+                company_id: Some(job.company_id),
+                event_type: "user.created",
+                data: json!({"userId": user_id, "email": row.person.email.as_str(), "importJobId": job.id}),
+                email: Some(email),
+            };
+            let (event, delivery) = notify::event_row(&notification, now)?;
+            tokens.push(token);
+            events.push(event);
+            deliveries.extend(delivery);
+        }
+        new_users.push(user);
+    }
+    bulk::insert::<users::ActiveModel>(tx, new_users).await?;
+    let queued_emails = !events.is_empty();
+    bulk::insert(tx, tokens).await?;
+    bulk::insert(tx, events).await?;
+    bulk::insert(tx, deliveries).await?;
+    if queued_emails {
+        notify::announce(tx).await?;
+    }
+    Ok(())
+}
