@@ -137,6 +137,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub backend: Backend,
     pub mailbox_dir: std::path::PathBuf,
+    /// What `PORTAL_DATABASE_URL` the application was given (a second process can share it).
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _work_dir: tempfile::TempDir,
@@ -189,6 +191,7 @@ impl TestApp {
             clock,
             backend,
             mailbox_dir,
+            database_url: database.url.clone(),
             shutdown: Some(shutdown),
             server: Some(server),
             _work_dir: work_dir,

@@ -1,0 +1,440 @@
+//! The CSV import as it runs: the GraphQL multipart upload, live progress over
+//! `graphql-transport-ws` (first and last messages, a late subscriber, another server process on
+//! the same PostgreSQL database), signed `import.progress` / `import.completed` webhooks, a
+//! dry run committed (and refused when the portal changed), cancellation, welcome emails,
+//! size limits and `portal import` at a terminal.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::receiver::Receiver;
+use common::{Backend, TestApp, data, error_code};
+use portal::domain::ImportStatus;
+use portal::import::progress::Progress;
+use serde_json::{Value, json};
+
+backend_tests!(
+    a_multipart_upload_is_followed_to_its_end_with_signed_webhooks,
+    a_dry_run_is_committed_unless_the_portal_changed,
+    cancelling_a_running_import_rolls_it_back,
+    imported_users_get_welcome_emails_unless_asked_not_to,
+    uploads_over_the_limit_are_refused,
+);
+
+const HEADER: &str = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n";
+const START: &str = "mutation ($file: Upload!, $dry: Boolean, $welcome: Boolean!) {
+    startUserImport(file: $file, dryRun: $dry, sendWelcomeEmails: $welcome) { id status dryRun fileName } }";
+const JOB: &str =
+    "query ($id: ID!) { importJob(id: $id) { status dryRun totalRows processedRows createdCount errorCount } }";
+const PROGRESS: &str = "subscription ($id: ID!) { importProgress(jobId: $id) {
+    jobId status totalRows processedRows createdCount errorCount warningCount } }";
+
+/// `rows` valid rows under `domain`, every one managed by `manager`.
+fn generated(rows: usize, domain: &str, manager: &str) -> String {
+    let mut file = String::from(HEADER);
+    for i in 0..rows {
+        file.push_str(&format!("Given{i},Surname{i},user{i}@{domain},Analyst,{manager},CO,1\r\n"));
+    }
+    file
+}
+
+/// POST /graphql as a GraphQL multipart request (the spec's `operations`, `map`, then the file).
+async fn multipart(app: &TestApp, token: &str, query: &str, variables: Value, file: &[u8]) -> reqwest::Response {
+    let boundary = "portal-test-boundary-7d3f";
+    let mut variables = variables;
+    variables["file"] = Value::Null;
+    let operations = json!({"query": query, "variables": variables});
+    let mut body = Vec::new();
+    let mut part = |headers: &str, content: &[u8]| {
+        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n\r\n").as_bytes());
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    };
+    part("Content-Disposition: form-data; name=\"operations\"", operations.to_string().as_bytes());
+    part("Content-Disposition: form-data; name=\"map\"", br#"{"0": ["variables.file"]}"#);
+    part("Content-Disposition: form-data; name=\"0\"; filename=\"users.csv\"\r\nContent-Type: text/csv", file);
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    app.http
+        .post(app.url("/graphql"))
+        .bearer_auth(token)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn start(app: &TestApp, token: &str, file: &str, dry_run: bool, welcome: bool) -> String {
+    let response = multipart(app, token, START, json!({"dry": dry_run, "welcome": welcome}), file.as_bytes()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let job = &data(&body)["startUserImport"];
+    assert_eq!((&job["dryRun"], &job["fileName"]), (&json!(dry_run), &json!("users.csv")));
+    job["id"].as_str().unwrap().to_owned()
+}
+
+/// Every message of an `importProgress` subscription, until it completes.
+async fn follow(ws: &mut common::ws::WsClient, id: &str) -> Vec<Value> {
+    let operation = ws.subscribe(PROGRESS, json!({"id": id})).await;
+    let mut messages = Vec::new();
+    while let Some(payload) = ws.next_payload(&operation).await {
+        messages.push(data(&payload)["importProgress"].clone());
+    }
+    messages
+}
+
+async fn job(app: &TestApp, token: &str, id: &str) -> Value {
+    data(&app.graphql_as(Some(token), JOB, json!({"id": id})).await)["importJob"].clone()
+}
+
+async fn until(app: &TestApp, token: &str, id: &str, status: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let job = job(app, token, id).await;
+        if job["status"] == status {
+            return job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never {status}: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn users_under(app: &TestApp, token: &str, domain: &str) -> u64 {
+    let body = app
+        .graphql_as(
+            Some(token),
+            "query ($s: String) { users(filter: {search: $s}) { totalCount } }",
+            json!({"s": domain}),
+        )
+        .await;
+    data(&body)["users"]["totalCount"].as_u64().unwrap()
+}
+
+fn verify(secret: &str, request: &common::receiver::Request) -> bool {
+    standardwebhooks::Webhook::new(secret).unwrap().verify(&request.body, &request.headers).is_ok()
+}
+
+async fn a_multipart_upload_is_followed_to_its_end_with_signed_webhooks(app: TestApp) {
+    let owner = app.company_owner("Live", "owner@live.example").await;
+    let hooks = Receiver::start().await;
+    let input = json!({"url": hooks.url(), "events": ["import.progress", "import.completed"]});
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "mutation ($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret } }",
+            json!({"input": input}),
+        )
+        .await;
+    let secret = data(&body)["createWebhookEndpoint"]["secret"].as_str().unwrap().to_owned();
+
+    let rows = 5_000;
+    let id = start(&app, &owner, &generated(rows, "live.example", "owner@live.example"), false, false).await;
+    let mut ws = app.ws(json!({"Authorization": format!("Bearer {owner}")})).await.unwrap();
+    let messages = follow(&mut ws, &id).await;
+
+    // The first message is the job as it was when subscribing; the last is the final state,
+    // after which the subscription completes. In between, nothing goes backwards.
+    let first = &messages[0];
+    assert_eq!(first["jobId"], id.as_str());
+    assert!(["VALIDATING", "IMPORTING", "COMPLETED"].contains(&first["status"].as_str().unwrap()), "{first}");
+    let last = messages.last().unwrap();
+    assert_eq!(
+        last,
+        &json!({"jobId": id, "status": "COMPLETED", "totalRows": rows, "processedRows": rows, "createdCount": rows,
+                "errorCount": 0, "warningCount": 0})
+    );
+    for pair in messages.windows(2) {
+        let step = |m: &Value| (m["processedRows"].as_i64().unwrap(), m["createdCount"].as_i64().unwrap());
+        assert!(step(&pair[0]) <= step(&pair[1]), "progress never goes back: {messages:?}");
+    }
+    assert_eq!(users_under(&app, &owner, "live.example").await, rows as u64 + 1);
+
+    // A late subscriber gets the final state at once, then the end.
+    let late = follow(&mut ws, &id).await;
+    assert_eq!(late, vec![last.clone()]);
+
+    // Webhooks: progress while validating (the first batch is well over 10% of the file) and
+    // the completion with its counts, each signed so that a Standard Webhooks consumer accepts it.
+    let completed = loop {
+        let requests = hooks.requests();
+        let found =
+            requests.iter().find(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["type"] == "import.completed");
+        if let Some(request) = found {
+            break (request.clone(), requests);
+        }
+        hooks.nth(requests.len() + 1).await;
+    };
+    let (completed, requests) = completed;
+    assert!(requests.iter().all(|r| verify(&secret, r)), "every delivery verifies");
+    let body: Value = serde_json::from_slice(&completed.body).unwrap();
+    assert_eq!(body["data"]["jobId"], id.as_str());
+    assert_eq!((&body["data"]["createdCount"], &body["data"]["errorLogUrl"]), (&json!(rows), &Value::Null));
+    let progress: Vec<Value> = requests
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .filter(|b| b["type"] == "import.progress")
+        .collect();
+    assert!(!progress.is_empty(), "at least one import.progress");
+    assert!(progress.len() <= 22, "throttled to every 10% per phase: {}", progress.len());
+    assert!(progress.iter().all(|p| p["data"]["jobId"] == id.as_str() && p["data"]["totalRows"] == rows));
+
+    // Another company cannot follow the job.
+    let other = app.company_owner("Elsewhere", "owner@elsewhere.example").await;
+    let mut ws = app.ws(json!({"Authorization": format!("Bearer {other}")})).await.unwrap();
+    let operation = ws.subscribe(PROGRESS, json!({"id": id})).await;
+    let answer = ws.next_payload(&operation).await.unwrap();
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "NOT_FOUND", "{answer}");
+}
+
+async fn a_dry_run_is_committed_unless_the_portal_changed(app: TestApp) {
+    let owner = app.company_owner("Commit", "owner@commit.example").await;
+    let file = format!(
+        "{HEADER}Ana,A,ana@commit.example,Buyer,owner@commit.example,CO,1\r\nBen,B,ben@commit.example,Buyer,ana@commit.example,,0\r\n"
+    );
+    let id = start(&app, &owner, &file, true, false).await;
+    until(&app, &owner, &id, "VALIDATED").await;
+    assert_eq!(users_under(&app, &owner, "commit.example").await, 1, "a dry run writes nobody");
+    let commit = "mutation ($id: ID!) { commitUserImport(id: $id) { id status dryRun } }";
+    let body = app.graphql_as(Some(&owner), commit, json!({"id": id})).await;
+    assert_eq!(data(&body)["commitUserImport"]["status"], "IMPORTING");
+    let done = until(&app, &owner, &id, "COMPLETED").await;
+    assert_eq!((&done["createdCount"], &done["totalRows"]), (&json!(2), &json!(2)));
+    assert_eq!(users_under(&app, &owner, "commit.example").await, 3);
+    let body = app.graphql_as(Some(&owner), commit, json!({"id": id})).await;
+    assert_eq!(error_code(&body), "CONFLICT", "a job is written once");
+
+    // The portal changes between the dry run and the commit: refused, nothing written.
+    let file = format!(
+        "{HEADER}Cy,C,cy@commit.example,Buyer,owner@commit.example,CO,1\r\nDi,D,di@commit.example,Buyer,cy@commit.example,,1\r\n"
+    );
+    let id = start(&app, &owner, &file, true, false).await;
+    until(&app, &owner, &id, "VALIDATED").await;
+    let create = "mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }";
+    let input = json!({"givenName": "Cy", "surname": "Early", "email": "cy@commit.example", "jobTitle": "Buyer",
+                       "managerEmail": "owner@commit.example", "isActive": false});
+    data(&app.graphql_as(Some(&owner), create, json!({"input": input})).await);
+    let body = app.graphql_as(Some(&owner), commit, json!({"id": id})).await;
+    assert_eq!(error_code(&body), "CONFLICT");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("cy@commit.example already has an account"), "{message}");
+    assert_eq!(job(&app, &owner, &id).await["status"], "VALIDATED", "still there to discard");
+    assert_eq!(users_under(&app, &owner, "di@commit.example").await, 0);
+
+    // Discarding the dry run; then it can be neither committed nor cancelled again.
+    let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status } }";
+    let body = app.graphql_as(Some(&owner), cancel, json!({"id": id})).await;
+    assert_eq!(data(&body)["cancelUserImport"]["status"], "CANCELLED");
+    assert_eq!(error_code(&app.graphql_as(Some(&owner), commit, json!({"id": id})).await), "CONFLICT");
+    assert_eq!(error_code(&app.graphql_as(Some(&owner), cancel, json!({"id": id})).await), "CONFLICT");
+}
+
+async fn cancelling_a_running_import_rolls_it_back(app: TestApp) {
+    let owner = app.company_owner("Cancel", "owner@cancel.example").await;
+    let rows = 30_000;
+    let id = start(&app, &owner, &generated(rows, "cancel.example", "owner@cancel.example"), false, false).await;
+    let mut ws = app.ws(json!({"Authorization": format!("Bearer {owner}")})).await.unwrap();
+    let operation = ws.subscribe(PROGRESS, json!({"id": id})).await;
+    let first = ws.next_payload(&operation).await.unwrap();
+    let first = &data(&first)["importProgress"];
+    assert_eq!(first["status"], "VALIDATING", "30,000 rows are still being validated: {first}");
+
+    let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status } }";
+    let body = app.graphql_as(Some(&owner), cancel, json!({"id": id})).await;
+    assert_eq!(data(&body)["cancelUserImport"]["status"], "CANCELLED");
+    let mut last = first.clone();
+    while let Some(payload) = ws.next_payload(&operation).await {
+        last = data(&payload)["importProgress"].clone();
+    }
+    assert_eq!((&last["status"], &last["createdCount"]), (&json!("CANCELLED"), &json!(0)));
+    assert_eq!(users_under(&app, &owner, "cancel.example").await, 1, "nobody but the owner");
+    let body = app.graphql_as(Some(&owner), cancel, json!({"id": id})).await;
+    assert_eq!(error_code(&body), "CONFLICT", "already ended");
+}
+
+async fn imported_users_get_welcome_emails_unless_asked_not_to(app: TestApp) {
+    let owner = app.company_owner("Welcome", "owner@welcome.example").await;
+    let file = format!(
+        "{HEADER}Ana,A,ana@welcome.example,Buyer,owner@welcome.example,CO,1\r\nBen,B,ben@welcome.example,Buyer,ana@welcome.example,,0\r\n"
+    );
+    let id = start(&app, &owner, &file, false, true).await;
+    until(&app, &owner, &id, "COMPLETED").await;
+    let email = app.wait_for_email("ana@welcome.example").await;
+    let text = email.body_text(0).unwrap().into_owned();
+    assert!(text.contains("Welcome") && text.contains("/set-password?token="), "{text}");
+    let link = common::mail::link(&text, "http://127.0.0.1:8080/set-password?token=");
+    let token = link.split("token=").nth(1).unwrap();
+    let body = app
+        .graphql(
+            "mutation ($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+            json!({"t": token, "p": "Imported-Harbour-2026!"}),
+        )
+        .await;
+    data(&body);
+    app.login("ana@welcome.example", "Imported-Harbour-2026!").await;
+
+    let file = format!("{HEADER}Cy,C,cy@welcome.example,Buyer,owner@welcome.example,CO,1\r\n");
+    let id = start(&app, &owner, &file, false, false).await;
+    until(&app, &owner, &id, "COMPLETED").await;
+    // The worker has had the time to send it, had it been queued.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mailbox = common::mail::mailbox(&app.mailbox_dir);
+    let to = |needle: &str| mailbox.iter().filter(|m| String::from_utf8_lossy(m).contains(needle)).count();
+    assert_eq!(to("To: ben@welcome.example"), 0, "an inactive user gets no welcome");
+    assert_eq!(to("To: cy@welcome.example"), 0, "sendWelcomeEmails: false");
+}
+
+async fn uploads_over_the_limit_are_refused(app: TestApp) {
+    let small = TestApp::spawn_with(app.backend.clone(), &[("PORTAL_IMPORT_MAX_BYTES", "4096")]).await;
+    let owner = small.company_owner("Limits", "owner@limits.example").await;
+    let big = generated(200, "limits.example", "owner@limits.example");
+    assert!(big.len() > 4096);
+    let response = multipart(&small, &owner, START, json!({"dry": false, "welcome": false}), big.as_bytes()).await;
+    assert_eq!(response.status(), 413);
+    let response = small.http.post(small.url("/imports")).bearer_auth(&owner).body(big.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    // Within the limit, the same route works; JSON requests keep their own, smaller limit.
+    let fits = generated(10, "limits.example", "owner@limits.example");
+    let id = start(&small, &owner, &fits, false, false).await;
+    until(&small, &owner, &id, "COMPLETED").await;
+    let body = small.graphql_as(Some(&owner), "{ importJobs { totalCount } }", json!({})).await;
+    assert_eq!(data(&body)["importJobs"]["totalCount"], 1, "the refused uploads left nothing behind");
+}
+
+/// Two server processes on one PostgreSQL database: a client subscribed to the second sees
+/// states published by the first (LISTEN/NOTIFY), including ones that never reach the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_sees_the_progress_on_postgres() {
+    let Some(backend) = Backend::postgres() else { return };
+    let app = TestApp::spawn(backend).await;
+    let owner = app.company_owner("Two", "owner@two.example").await;
+    let mut second = Command::new(env!("CARGO_BIN_EXE_portal"))
+        .env("PORTAL_DATABASE_URL", &app.database_url)
+        .env("PORTAL_LISTEN", "127.0.0.1:0")
+        .env("PORTAL_MAILBOX_DIR", app.mailbox_dir.to_str().unwrap())
+        .env("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", common::OPERATOR_PASSWORD)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(second.stderr.take().unwrap()).lines();
+    let address = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("Portal listening on http://").nth(1).map(|a| a.split_whitespace().next().unwrap().to_owned())
+        })
+        .expect("the second process logs where it listens");
+    // Keep reading its log, or it would block (or die) writing to a full or closed pipe.
+    std::thread::spawn(move || stderr.for_each(drop));
+    let url = format!("ws://{address}/graphql/ws");
+
+    // A real import runs in the first process; the subscriber on the second sees it end.
+    let rows = 3_000;
+    let id = start(&app, &owner, &generated(rows, "two.example", "owner@two.example"), false, false).await;
+    let mut ws =
+        common::ws::WsClient::connect(&url, json!({"Authorization": format!("Bearer {owner}")})).await.unwrap();
+    let messages = follow(&mut ws, &id).await;
+    let last = messages.last().unwrap();
+    assert_eq!((&last["status"], &last["createdCount"]), (&json!("COMPLETED"), &json!(rows)));
+
+    // What only NOTIFY can carry: states published by the first process and never stored.
+    let id = start(&app, &owner, HEADER, true, false).await;
+    until(&app, &owner, &id, "VALIDATED").await;
+    let job_id: uuid::Uuid = id.parse().unwrap();
+    let mut state = Progress {
+        job_id,
+        status: ImportStatus::Validating,
+        total_rows: 12_345,
+        processed_rows: 0,
+        created_count: 0,
+        error_count: 0,
+        warning_count: 0,
+    };
+    // Make the stored job look as if it were running, so the subscription stays open.
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &app.db,
+        &format!("UPDATE import_jobs SET status = 'VALIDATING' WHERE id = '{job_id}'"),
+    )
+    .await
+    .unwrap();
+    let operation = ws.subscribe(PROGRESS, json!({"id": id})).await;
+    let first = ws.next_payload(&operation).await.unwrap();
+    assert_eq!(data(&first)["importProgress"]["totalRows"], 0, "the stored state comes first");
+    for processed in [6_000, 12_345] {
+        state.processed_rows = processed;
+        if processed == 12_345 {
+            state.status = ImportStatus::Validated;
+        }
+        app.services.import_progress.publish(&app.db, state.clone()).await;
+        let next = ws.next_payload(&operation).await.unwrap();
+        let next = &data(&next)["importProgress"];
+        assert_eq!(
+            (next["totalRows"].as_i64(), next["processedRows"].as_i64()),
+            (Some(12_345), Some(i64::from(processed)))
+        );
+    }
+    assert!(ws.next_payload(&operation).await.is_none(), "the final state ends the subscription");
+
+    let _ = Command::new("kill").args(["-TERM", &second.id().to_string()]).status();
+    let _ = second.wait();
+}
+
+/// `portal import` at a terminal: a file with errors leaves its log next to it and creates
+/// nobody; the fixed file imports, with a summary.
+#[test]
+fn the_import_command_writes_the_error_log_next_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let portal = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_portal"))
+            .env("PORTAL_DATABASE_URL", &database)
+            .env("PORTAL_MAILBOX_DIR", dir.path().join("mailbox"))
+            .env("PORTAL_ARGON2_MEMORY_KIB", "64")
+            .env("PORTAL_ARGON2_ITERATIONS", "1")
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let output = portal(&[
+        "provision-company",
+        "--name",
+        "Term",
+        "--owner-email",
+        "owner@term.example",
+        "--owner-given-name",
+        "O",
+        "--owner-surname",
+        "T",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let company = stdout.split("(id ").nth(1).unwrap().split(')').next().unwrap().to_owned();
+
+    let file = dir.path().join("users.csv");
+    std::fs::write(&file, format!("{HEADER}Ana,A,ana@term.example,Buyer,owner@term.example,CO,1\r\nBen,B,not-an-address,Buyer,ana@term.example,,2\r\n")).unwrap();
+    let output = portal(&["import", "--company", &company, file.to_str().unwrap()]);
+    assert!(!output.status.success(), "a file with errors fails the command");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stdout.contains("FailedValidation: 2 rows, 0 created, 2 errors"), "{stdout}");
+    let log = std::fs::read_to_string(dir.path().join("users.errors.csv")).unwrap();
+    assert!(log.lines().next().unwrap().ends_with(",Errors"), "{log}");
+    assert!(log.contains("Is Active must be 1 or 0") && log.contains("not-an-address"), "{log}");
+
+    std::fs::write(&file, format!("{HEADER}Ana,A,ana@term.example,Buyer,owner@term.example,CO,1\r\nBen,B,ben@term.example,Buyer,ana@term.example,,0\r\n")).unwrap();
+    let output = portal(&["import", "--company", &company, file.to_str().unwrap(), "--dry-run"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Dry run: the file is clean"));
+    let output = portal(&["import", "--company", &company, file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stdout.contains("Completed: 2 rows, 2 created, 0 errors"), "{stdout}");
+    let output = portal(&["import", "--company", &company, file.to_str().unwrap()]);
+    assert!(!output.status.success(), "the same file again");
+    let log = std::fs::read_to_string(dir.path().join("users.errors.csv")).unwrap();
+    assert!(log.contains("ana@term.example already has an account"), "{log}");
+}
