@@ -113,6 +113,8 @@ impl Application {
         let worker = tokio::spawn(worker.run(stopping_rx.clone()));
         // Other processes' import progress, for this one's subscribers (PostgreSQL only).
         let progress_relay = services.import_progress.relay(&services.db);
+        // Imports whose process died resume here (at start-up, then every 30 s).
+        let import_sweep = tokio::spawn(crate::import::job::keep_resuming(services.clone()));
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -129,10 +131,16 @@ impl Application {
             () = grace => tracing::warn!("grace period over: closing the remaining connections"),
         }
         let _ = worker.await;
+        import_sweep.abort();
         if let Some(relay) = progress_relay {
             relay.abort(); // it holds a connection the pool would wait for
         }
-        services.db.close().await.context("closing the database pool")?;
+        // An import still writing holds a connection: it is not waited for. Its transaction dies
+        // with the process and the job resumes, from its stored file, on the next start.
+        match tokio::time::timeout(std::time::Duration::from_secs(5), services.db.close()).await {
+            Ok(closed) => closed.context("closing the database pool")?,
+            Err(_) => tracing::warn!("an import was still running: it resumes when a server starts again"),
+        }
         tracing::info!("stopped");
         Ok(())
     }

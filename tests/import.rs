@@ -1,7 +1,8 @@
-//! The CSV import so far: the template and country list, `POST /imports` with the raw file,
-//! the background validation (whole file before anything is written), all-or-nothing import,
-//! dry runs, and the error log round trip. (Multipart upload, progress events, commit of a dry
-//! run and cancellation come with the rest of the import issue.)
+//! The CSV import's files and rules: the template and country list, `POST /imports` with the raw
+//! file, files as Excel writes them, the background validation (whole file before anything is
+//! written), all-or-nothing import, dry runs, the error log round trip, broken files. What
+//! happens while a job runs (multipart upload, progress, commit, cancellation, webhooks, the
+//! terminal command) is in `import_live.rs`.
 
 mod common;
 
@@ -150,6 +151,8 @@ async fn broken_files_get_one_clear_error(app: TestApp) {
         (&b""[..], "The file is empty"),
         (latin1, "CSV UTF-8"),
         (&b"Name,Email\nAna,ana@broken.example\n"[..], "missing Given Name"),
+        // An .xlsx uploaded by mistake: a zip archive, binary.
+        (&b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb7\xac\xce\xfe\x00\x00"[..], "CSV UTF-8"),
     ] {
         let id = upload(&app, &owner, file, false).await;
         let job = finished(&app, &owner, &id).await;

@@ -22,6 +22,7 @@ backend_tests!(
     cancelling_a_running_import_rolls_it_back,
     imported_users_get_welcome_emails_unless_asked_not_to,
     uploads_over_the_limit_are_refused,
+    an_import_interrupted_by_a_crash_resumes_on_the_next_start,
 );
 
 const HEADER: &str = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n";
@@ -301,6 +302,56 @@ async fn uploads_over_the_limit_are_refused(app: TestApp) {
     until(&small, &owner, &id, "COMPLETED").await;
     let body = small.graphql_as(Some(&owner), "{ importJobs { totalCount } }", json!({})).await;
     assert_eq!(data(&body)["importJobs"]["totalCount"], 1, "the refused uploads left nothing behind");
+}
+
+async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp) {
+    let owner = app.company_owner("Crash", "owner@crash.example").await;
+    let clean = format!("{HEADER}Ana,A,ana@crash.example,Buyer,owner@crash.example,CO,1\r\n");
+    let writing = start(&app, &owner, &clean, true, false).await;
+    until(&app, &owner, &writing, "VALIDATED").await;
+    let broken = format!("{HEADER}Bad,Row,bad@crash.example,Buyer,ghost@crash.example,CO,1\r\n");
+    let validating = start(&app, &owner, &broken, false, false).await;
+    until(&app, &owner, &validating, "FAILED_VALIDATION").await;
+    // What a process that died in the middle leaves behind: jobs running, leases run out.
+    for (id, status) in [(&writing, "IMPORTING"), (&validating, "VALIDATING")] {
+        let sql = format!(
+            "UPDATE import_jobs SET status = '{status}', dry_run = false, finished_at = NULL, \
+             lease_until = '2000-01-01 00:00:00+00:00' WHERE id = '{id}'"
+        );
+        let sql = if matches!(app.backend, Backend::Sqlite) {
+            sql.replace(&format!("'{id}'"), &format!("X'{}'", id.replace('-', "")))
+        } else {
+            sql
+        };
+        sea_orm::ConnectionTrait::execute_unprepared(&app.db, &sql).await.unwrap();
+    }
+    assert_eq!(job(&app, &owner, &writing).await["status"], "IMPORTING");
+
+    // The next server process to start resumes both, from the stored files.
+    let mailbox = tempfile::tempdir().unwrap();
+    let vars = [
+        ("PORTAL_DATABASE_URL", app.database_url.as_str()),
+        ("PORTAL_LISTEN", "127.0.0.1:0"),
+        ("PORTAL_MAILBOX_DIR", mailbox.path().to_str().unwrap()),
+        ("PORTAL_ARGON2_MEMORY_KIB", "64"),
+        ("PORTAL_ARGON2_ITERATIONS", "1"),
+        ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", common::OPERATOR_PASSWORD),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let next = portal::app::Application::build(portal::config::Config::from_vars(&vars).unwrap()).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(next.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let done = until(&app, &owner, &writing, "COMPLETED").await;
+    assert_eq!(done["createdCount"], 1);
+    assert_eq!(users_under(&app, &owner, "ana@crash.example").await, 1);
+    let failed = until(&app, &owner, &validating, "FAILED_VALIDATION").await;
+    assert_eq!(failed["errorCount"], 1, "validated again from the start, issues not doubled");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }
 
 /// Two server processes on one PostgreSQL database: a client subscribed to the second sees

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_initial_schema;
 mod m20261124_000002_webhook_rotation_and_delivery_uniqueness;
 mod m20261124_000003_user_ordering_and_search;
+mod m20261124_000004_import_job_lease;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_initial_schema::Migration),
             Box::new(m20261124_000002_webhook_rotation_and_delivery_uniqueness::Migration),
             Box::new(m20261124_000003_user_ordering_and_search::Migration),
+            Box::new(m20261124_000004_import_job_lease::Migration),
         ]
     }
 }

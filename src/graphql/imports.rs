@@ -8,7 +8,9 @@ use futures_util::{Stream, StreamExt};
 
 use super::guard::{authorize, services};
 use super::ids::{cursor, id, parse_cursor, parse_id};
+use super::loaders::UserById;
 use super::notifications::TotalCount;
+use super::types::{User, loader};
 use crate::db::import_jobs;
 use crate::domain::page::PageRequest;
 use crate::domain::{self, DomainError};
@@ -61,8 +63,27 @@ impl ImportJob {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
+    }
+    /// Who uploaded the file; null for `portal import` at a terminal.
+    async fn started_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(user_id) = self.0.started_by else { return Ok(None) };
+        Ok(loader(ctx).load_one(UserById(user_id)).await?.map(User))
+    }
+    /// Why the job failed as a whole (a file that cannot be read, an internal error).
+    async fn failure_message(&self) -> Option<&str> {
+        self.0.failure_message.as_deref()
+    }
+    async fn send_welcome_emails(&self) -> bool {
+        self.0.send_welcome_emails
+    }
+    /// Size of the uploaded file, in bytes.
+    async fn file_size(&self) -> i64 {
+        self.0.file_size
     }
     /// The uploaded rows plus an `Errors` column, when validation found problems.
     async fn error_log_url(&self, ctx: &Context<'_>) -> Option<String> {

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use std::time::Duration;
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 use tokio::io::AsyncRead;
 use uuid::Uuid;
@@ -18,7 +20,8 @@ use super::check::{self, Checked};
 use super::file;
 use super::progress::{Progress, Throttle};
 use super::write;
-use crate::db::import_jobs;
+use crate::db::{import_jobs, import_row_issues};
+use crate::domain::audit::AuditEvent;
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
 use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
@@ -62,6 +65,7 @@ pub async fn start(
         created_at: Set(now),
         started_at: Set(Some(now)),
         finished_at: Set(None),
+        lease_until: Set(None),
     }
     .insert(&tx)
     .await?;
@@ -77,26 +81,111 @@ pub async fn start(
     Ok(job)
 }
 
-/// The work goes on without the client: it is not tied to the request.
+/// The work goes on without the client: it is not tied to the request. The job is leased to
+/// this process first (another process, or this one's sweep, may have taken it).
 fn spawn(svc: &Services, job_id: Uuid) {
     let svc = svc.clone();
     tokio::spawn(async move {
+        match claim(&svc, job_id).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => return tracing::error!(%job_id, %error, "import: cannot lease the job"),
+        }
         let cancelled = svc.running_imports.register(job_id);
+        let renewal = tokio::spawn(renew_lease(svc.clone(), job_id));
         if let Err(error) = run(&svc, job_id, &cancelled).await {
             tracing::error!(%job_id, %error, "import failed");
-            let failure = Some("The import failed; the cause has been logged".to_owned());
-            let _ = set_status(
-                &svc,
-                job_id,
-                &[ImportStatus::Validating, ImportStatus::Importing],
-                ImportStatus::Failed,
-                failure,
-            )
-            .await;
+            let failure = match error {
+                DomainError::Conflict { message, .. } => format!("{message}; nothing was imported"),
+                _ => "The import failed; the cause has been logged".to_owned(),
+            };
+            let running = [ImportStatus::Validating, ImportStatus::Importing];
+            let _ = set_status(&svc, job_id, &running, ImportStatus::Failed, Some(failure)).await;
             let _ = announce_final(&svc, job_id).await;
         }
+        renewal.abort();
         svc.running_imports.unregister(job_id);
+        // Free for whoever runs it next (`commitUserImport` runs a validated job again).
+        let released = import_jobs::Entity::update_many()
+            .col_expr(import_jobs::Column::LeaseUntil, Expr::value(None::<chrono::DateTime<chrono::Utc>>))
+            .filter(import_jobs::Column::Id.eq(job_id))
+            .exec(&svc.db)
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(%job_id, %error, "import: cannot release the lease");
+        }
     });
+}
+
+/// How long a job stays leased without renewal; renewed every third of it.
+const LEASE: Duration = Duration::from_secs(30);
+
+fn lease_end(svc: &Services) -> chrono::DateTime<chrono::Utc> {
+    svc.clock.now() + chrono::Duration::from_std(LEASE).expect("a short duration")
+}
+
+/// Leases job `job_id` to this process when it is running and nobody holds it (never leased,
+/// or the lease ran out: its process died).
+async fn claim(svc: &Services, job_id: Uuid) -> DomainResult<bool> {
+    let now = svc.clock.now();
+    let claimed = import_jobs::Entity::update_many()
+        .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(svc))))
+        .filter(import_jobs::Column::Id.eq(job_id))
+        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
+        .filter(
+            Condition::any()
+                .add(import_jobs::Column::LeaseUntil.is_null())
+                .add(import_jobs::Column::LeaseUntil.lt(now)),
+        )
+        .exec(&svc.db)
+        .await?;
+    Ok(claimed.rows_affected == 1)
+}
+
+async fn renew_lease(svc: Services, job_id: Uuid) {
+    loop {
+        tokio::time::sleep(LEASE / 3).await;
+        let renewed = import_jobs::Entity::update_many()
+            .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(&svc))))
+            .filter(import_jobs::Column::Id.eq(job_id))
+            .exec(&svc.db)
+            .await;
+        if let Err(error) = renewed {
+            tracing::warn!(%job_id, %error, "import: cannot renew the lease");
+        }
+    }
+}
+
+/// Resumes the jobs whose process died while running them (their lease ran out): validation
+/// starts over, and a write starts again (its transaction died with the process). Run at
+/// start-up and every `LEASE` by the server.
+pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
+    let now = svc.clock.now();
+    let interrupted: Vec<Uuid> = import_jobs::Entity::find()
+        .select_only()
+        .column(import_jobs::Column::Id)
+        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
+        .filter(import_jobs::Column::LeaseUntil.lt(now))
+        .into_tuple()
+        .all(&svc.db)
+        .await?;
+    for job_id in &interrupted {
+        if !svc.running_imports.is_running(*job_id) {
+            tracing::info!(%job_id, "resuming an interrupted import");
+            spawn(svc, *job_id);
+        }
+    }
+    Ok(interrupted.len())
+}
+
+/// Every `LEASE`, until aborted: what `resume_interrupted` does, for a server.
+pub async fn keep_resuming(svc: Services) {
+    loop {
+        if let Err(error) = resume_interrupted(&svc).await {
+            tracing::warn!(%error, "import: cannot look for interrupted jobs");
+        }
+        tokio::time::sleep(LEASE).await;
+    }
 }
 
 /// The jobs this process is running, each with its cancellation flag (checked between batches).
@@ -106,6 +195,10 @@ pub struct RunningImports(Arc<Mutex<HashMap<Uuid, Arc<AtomicBool>>>>);
 impl RunningImports {
     fn register(&self, job_id: Uuid) -> Arc<AtomicBool> {
         self.0.lock().expect("not poisoned").entry(job_id).or_default().clone()
+    }
+
+    fn is_running(&self, job_id: Uuid) -> bool {
+        self.0.lock().expect("not poisoned").contains_key(&job_id)
     }
 
     fn unregister(&self, job_id: Uuid) {
@@ -128,7 +221,13 @@ pub(super) enum Outcome {
 async fn run(svc: &Services, job_id: Uuid, cancelled: &AtomicBool) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
     if job.status == ImportStatus::Validating {
+        // From the start, also when resuming an interrupted validation.
+        import_row_issues::Entity::delete_many()
+            .filter(import_row_issues::Column::JobId.eq(job_id))
+            .exec(&svc.db)
+            .await?;
         let mut reporter = Reporter::new(svc, &job);
+        (reporter.progress.total_rows, reporter.progress.processed_rows, reporter.progress.error_count) = (0, 0, 0);
         let verdict = match check::run(svc, &job, &mut reporter, cancelled).await? {
             Checked::Cancelled => return finish_cancelled(svc, job_id).await,
             Checked::Verdict(verdict) => verdict,
@@ -194,7 +293,14 @@ async fn announce_final(svc: &Services, job_id: Uuid) -> DomainResult<()> {
 /// import sends it from its transaction.
 async fn completed_event(svc: &Services, job: &import_jobs::Model) -> DomainResult<()> {
     let tx = svc.begin().await?;
-    notify::enqueue(&tx, svc.clock.now(), completed_notification(svc, job, 0)).await?;
+    let notification = completed_notification(svc, job, 0);
+    AuditEvent::new("import.failed_validation", "import_job", job.id)
+        .company(Some(job.company_id))
+        .actor(job.started_by)
+        .after(notification.data.clone())
+        .record(&tx, svc.clock.now())
+        .await?;
+    notify::enqueue(&tx, svc.clock.now(), notification).await?;
     svc.commit(tx).await
 }
 
@@ -359,7 +465,12 @@ pub async fn commit(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
             ),
         });
     }
-    let changes = import_jobs::ActiveModel { dry_run: Set(false), finished_at: Set(None), ..Default::default() };
+    let changes = import_jobs::ActiveModel {
+        dry_run: Set(false),
+        finished_at: Set(None),
+        lease_until: Set(None),
+        ..Default::default()
+    };
     if !transition(svc, id, ImportStatus::Validated, ImportStatus::Importing, changes).await? {
         return Err(DomainError::Conflict { field: Some("id".into()), message: "the import changed meanwhile".into() });
     }
@@ -379,6 +490,12 @@ pub async fn cancel(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
         });
     }
     svc.running_imports.cancel(id);
+    AuditEvent::new("import.cancelled", "import_job", id)
+        .company(Some(job.company_id))
+        .actor(Some(principal.user_id))
+        .after(json!({"status": ImportStatus::Cancelled, "was": job.status}))
+        .record(&svc.db, svc.clock.now())
+        .await?;
     if job.status == ImportStatus::Validated {
         file::delete(&svc.db, id).await?; // nothing runs it any more
         announce_final(svc, id).await?;

@@ -104,12 +104,12 @@ pub fn check_row(row: &Row) -> Result<ValidRow, Vec<Issue>> {
 /// million-row file at 16 bytes each instead of a `String` (two addresses of one file sharing
 /// a key is about as likely as guessing a random UUID).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct EmailKey(u128);
+struct EmailKey([u8; 16]);
 
 impl EmailKey {
     fn of(email: &Email) -> EmailKey {
         let digest = Sha256::digest(email.as_str().as_bytes());
-        EmailKey(u128::from_le_bytes(digest[..16].try_into().expect("16 bytes")))
+        EmailKey(digest[..16].try_into().expect("16 bytes"))
     }
 }
 
@@ -118,9 +118,10 @@ impl EmailKey {
 pub struct FileRules {
     first_row: HashMap<EmailKey, u32>,
     duplicates_reported: HashSet<u32>,
-    /// Every row's manager, and each distinct manager's address (few, in practice).
-    managers: Vec<(u32, EmailKey)>,
-    manager_addresses: HashMap<EmailKey, Email>,
+    /// Every row's manager, as an index into the distinct managers (few, in practice).
+    managers: Vec<(u32, u32)>,
+    manager_index: HashMap<EmailKey, u32>,
+    manager_addresses: Vec<(EmailKey, Email)>,
 }
 
 impl FileRules {
@@ -143,8 +144,12 @@ impl FileRules {
             }
         }
         let manager = EmailKey::of(&person.manager_email);
-        self.manager_addresses.entry(manager).or_insert_with(|| person.manager_email.clone());
-        self.managers.push((number, manager));
+        let next = self.manager_addresses.len() as u32;
+        let index = *self.manager_index.entry(manager).or_insert(next);
+        if index == next {
+            self.manager_addresses.push((manager, person.manager_email.clone()));
+        }
+        self.managers.push((number, index));
         issues
     }
 
@@ -157,8 +162,8 @@ impl FileRules {
     /// The managers that are neither rows of the file nor in `company_users`.
     pub fn finish(self, company_users: &HashSet<Email>) -> Vec<Issue> {
         let mut issues = Vec::new();
-        for (row, key) in &self.managers {
-            let manager = &self.manager_addresses[key];
+        for (row, index) in &self.managers {
+            let (key, manager) = &self.manager_addresses[*index as usize];
             if !self.first_row.contains_key(key) && !company_users.contains(manager) {
                 issues.push(Issue {
                     row: (*row).into(),

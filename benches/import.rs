@@ -1,0 +1,321 @@
+//! Importing a generated CSV of valid users (1,000,000 rows, about 100 MB, by default) through
+//! the import pipeline, against the database's own bulk path loading the same rows into an
+//! empty database of the same schema: PostgreSQL `COPY`, SQLite one prepared `INSERT` in one
+//! transaction. Prints, per backend: the bound, the import (validation and write), their ratio,
+//! the validation's share of the bound, the peak memory of the import, and how many progress
+//! states reached a subscriber while it ran. PostgreSQL runs when `PORTAL_TEST_POSTGRES_URL`
+//! names a server.
+//!
+//! `cargo bench --bench import [-- --rows 1000000 --welcome --postgres-only]`
+//! Each phase runs in a child process of its own (`--phase bound|import --backend sqlite|postgres
+//! --csv FILE`), so that the import's peak memory is measured alone.
+//! (`--welcome` also queues a welcome email per user, as an import does by default.)
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portal::config::Config;
+use portal::db::users;
+use portal::domain::clock::SystemClock;
+use portal::domain::companies::{ProvisionCompany, provision_company};
+use portal::domain::{ImportStatus, Services};
+use portal::import::job::{self, Options};
+use portal::import::parse::rows;
+use portal::import::validate::check_row;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Iterable, Value};
+use uuid::Uuid;
+
+const GIVEN: [&str; 10] = ["Ana", "José", "María", "Luis", "Carmen", "Jorge", "Lucía", "Pedro", "Sofía", "Diego"];
+const SURNAMES: [&str; 10] =
+    ["García", "Pérez", "Núñez", "Gómez", "Díaz", "Martín", "Sánchez", "López", "Rodríguez", "Fernández"];
+const COUNTRIES: [&str; 4] = ["CO", "Spain", "MX", "Argentina"];
+const OWNER: &str = "boss@bench.example";
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// What Excel writes: BOM, `;`, CRLF. Row i reports to row i / 10 (the first to the owner).
+fn generate(path: &Path, count: usize) -> u64 {
+    let mut out = BufWriter::new(std::fs::File::create(path).unwrap());
+    out.write_all(
+        "\u{feff}Given Name;Surname;Email address;Job title;Manager's email address;Country;Is Active\r\n".as_bytes(),
+    )
+    .unwrap();
+    for i in 0..count {
+        let manager = if i == 0 { OWNER.to_owned() } else { format!("user{}@bench.example", i / 10) };
+        writeln!(
+            out,
+            "{};{};user{i}@bench.example;\"Analyst; level {}\";{manager};{};{}\r",
+            GIVEN[i % 10],
+            SURNAMES[(i / 10) % 10],
+            i % 5,
+            COUNTRIES[i % 4],
+            u8::from(i % 7 != 0)
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+fn config(database_url: &str, dir: &Path) -> Config {
+    let vars = [
+        ("PORTAL_DATABASE_URL", database_url.to_owned()),
+        ("PORTAL_MAILBOX_DIR", dir.join("mailbox").display().to_string()),
+        ("PORTAL_IMPORT_MAX_BYTES", (1u64 << 30).to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Config::from_vars(&vars).unwrap()
+}
+
+async fn company(services: &Services) -> Uuid {
+    let input = ProvisionCompany {
+        name: "Bench Co".into(),
+        owner_email: OWNER.into(),
+        owner_given_name: "Bo".into(),
+        owner_surname: "Boss".into(),
+        owner_locale: None,
+    };
+    provision_company(services, None, input).await.unwrap().id
+}
+
+/// The rows as `users` stores them, one line each, tab-separated, `\N` for NULL (PostgreSQL's
+/// COPY text format), made before the clock starts: the bound pays for loading only.
+fn users_tsv(csv: &Path, tsv: &Path, company_id: Uuid) {
+    let now = chrono::Utc::now();
+    let mut out = BufWriter::new(std::fs::File::create(tsv).unwrap());
+    for row in rows(std::fs::File::open(csv).unwrap()).unwrap() {
+        let person = check_row(&row.unwrap()).unwrap().person;
+        let user = person.new_user(company_id, now);
+        let fields: Vec<String> = users::Column::iter()
+            .map(|column| match user.get(column).into_value().unwrap() {
+                Value::String(Some(s)) => s.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n"),
+                Value::Uuid(Some(u)) => u.to_string(),
+                Value::Bool(Some(b)) => u8::from(b).to_string(),
+                Value::Int(Some(i)) => i.to_string(),
+                Value::ChronoDateTimeUtc(Some(at)) => at.to_rfc3339(),
+                _ => "\\N".to_owned(),
+            })
+            .collect();
+        writeln!(out, "{}", fields.join("\t")).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+fn column_list() -> String {
+    users::Column::iter().map(|c| format!("\"{}\"", sea_orm::IdenStatic::as_str(&c))).collect::<Vec<_>>().join(", ")
+}
+
+async fn copy_bound(db: &sea_orm::DatabaseConnection, tsv: &Path) -> Duration {
+    let started = Instant::now();
+    let pool = db.get_postgres_connection_pool();
+    let mut connection = pool.acquire().await.unwrap();
+    let mut copy = connection.copy_in_raw(&format!("COPY users ({}) FROM STDIN", column_list())).await.unwrap();
+    let mut file = tokio::fs::File::open(tsv).await.unwrap();
+    copy.read_from(&mut file).await.unwrap();
+    copy.finish().await.unwrap();
+    started.elapsed()
+}
+
+async fn prepared_insert_bound(db: &sea_orm::DatabaseConnection, tsv: &Path) -> Duration {
+    use sea_orm::sqlx;
+    let columns: Vec<users::Column> = users::Column::iter().collect();
+    let placeholders = vec!["?"; columns.len()].join(", ");
+    let sql = format!("INSERT INTO users ({}) VALUES ({placeholders})", column_list());
+    let lines: Vec<String> =
+        std::io::BufReader::new(std::fs::File::open(tsv).unwrap()).lines().map(Result::unwrap).collect();
+    let started = Instant::now();
+    let mut tx = db.get_sqlite_connection_pool().begin().await.unwrap();
+    for line in &lines {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for (field, column) in line.split('\t').zip(&columns) {
+            query = match (field, column) {
+                ("\\N", _) => query.bind(None::<String>),
+                (id, users::Column::Id | users::Column::CompanyId) => query.bind(id.parse::<Uuid>().unwrap()),
+                (value, _) => query.bind(value),
+            };
+        }
+        query.execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    started.elapsed()
+}
+
+fn peak_memory_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+struct Measured {
+    validation: Duration,
+    total: Duration,
+    states_while_running: usize,
+    peak_mib: f64,
+    status: ImportStatus,
+    created: i32,
+}
+
+async fn import(services: &Services, company_id: Uuid, csv: &Path, welcome: bool) -> Measured {
+    let mut progress = services.import_progress.subscribe();
+    let started = Instant::now();
+    let file = tokio::fs::File::open(csv).await.unwrap();
+    let options = Options { file_name: Some("bench.csv".into()), dry_run: false, send_welcome_emails: welcome };
+    let job = job::start(services, company_id, None, options, file).await.unwrap();
+    let (mut validation, mut states) = (None, 0);
+    let last = loop {
+        let state = match progress.recv().await {
+            Ok(state) if state.job_id == job.id => state,
+            _ => continue,
+        };
+        if state.status != ImportStatus::Validating && validation.is_none() {
+            validation = Some(started.elapsed());
+        }
+        if state.is_final() {
+            break state;
+        }
+        states += 1;
+    };
+    Measured {
+        validation: validation.unwrap_or_default(),
+        total: started.elapsed(),
+        states_while_running: states,
+        peak_mib: peak_memory_mib(),
+        status: last.status,
+        created: last.created_count,
+    }
+}
+
+/// A database made for one phase: a SQLite file, or a PostgreSQL database dropped afterwards.
+struct Database {
+    url: String,
+    postgres: Option<(sea_orm::DatabaseConnection, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Database {
+    async fn create(backend: &str) -> Database {
+        let dir = tempfile::tempdir().unwrap();
+        if backend == "sqlite" {
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+            return Database { url, postgres: None, _dir: dir };
+        }
+        let admin = std::env::var("PORTAL_TEST_POSTGRES_URL").unwrap();
+        let server = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+        let name = format!("portal_bench_{}", Uuid::new_v4().simple());
+        server.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        Database { url: url.to_string(), postgres: Some((server, name)), _dir: dir }
+    }
+
+    async fn drop(self) {
+        if let Some((server, name)) = self.postgres {
+            server.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+        }
+    }
+}
+
+/// One phase in this process (the parent runs each in a child, so that each peak memory
+/// figure is that phase's own): prints its figures as `key=value` on stdout.
+async fn phase(name: &str, backend: &str, csv: &Path, welcome: bool) {
+    let database = Database::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (services, _) = portal::app::services(&config(&database.url, dir.path()), Arc::new(SystemClock)).await.unwrap();
+    let company_id = company(&services).await;
+    if name == "bound" {
+        let tsv = dir.path().join("users.tsv");
+        users_tsv(csv, &tsv, company_id);
+        let bound = match services.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => copy_bound(&services.db, &tsv).await,
+            _ => prepared_insert_bound(&services.db, &tsv).await,
+        };
+        println!("seconds={}", bound.as_secs_f64());
+    } else {
+        let measured = import(&services, company_id, csv, welcome).await;
+        println!(
+            "seconds={} validation={} states={} peak_mib={} status={:?} created={}",
+            measured.total.as_secs_f64(),
+            measured.validation.as_secs_f64(),
+            measured.states_while_running,
+            measured.peak_mib,
+            measured.status,
+            measured.created
+        );
+    }
+    services.db.close().await.unwrap();
+    database.drop().await;
+}
+
+fn run_phase(name: &str, backend: &str, csv: &Path, welcome: bool) -> std::collections::HashMap<String, String> {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args(["--phase", name, "--backend", backend, "--csv", csv.to_str().unwrap()]);
+    if welcome {
+        command.arg("--welcome");
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{name} on {backend}: {}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = stdout.lines().last().unwrap_or_default().to_owned();
+    line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+fn report(label: &str, backend: &str, csv: &Path, welcome: bool) {
+    let bound = run_phase("bound", backend, csv, welcome);
+    let import = run_phase("import", backend, csv, welcome);
+    let number = |map: &std::collections::HashMap<String, String>, key: &str| -> f64 { map[key].parse().unwrap() };
+    let bound_seconds = number(&bound, "seconds");
+    let (seconds, validation) = (number(&import, "seconds"), number(&import, "validation"));
+    let bound_name = if backend == "postgres" { "COPY" } else { "one prepared INSERT, one transaction" };
+    println!("[{label}] bound ({bound_name}): {bound_seconds:.1} s");
+    println!(
+        "[{label}] import{}: {}, {} users in {seconds:.1} s ({:.0} rows/s) = {:.2}x the bound; validation {validation:.1} s = {:.2} of the bound",
+        if welcome { " with welcome emails" } else { "" },
+        import["status"],
+        import["created"],
+        number(&import, "created") / seconds,
+        seconds / bound_seconds,
+        validation / bound_seconds,
+    );
+    println!(
+        "[{label}] peak memory of the import process: {:.0} MiB; progress states received while running: {}",
+        number(&import, "peak_mib"),
+        import["states"]
+    );
+}
+
+fn text_arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+#[tokio::main]
+async fn main() {
+    let welcome = std::env::args().any(|a| a == "--welcome");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if let (Some(name), Some(backend), Some(csv)) = (text_arg("--phase"), text_arg("--backend"), text_arg("--csv")) {
+        return phase(&name, &backend, Path::new(&csv), welcome).await;
+    }
+    let count = arg("--rows", 1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("users.csv");
+    let size = generate(&csv, count);
+    println!("{count} rows, {:.0} MB", size as f64 / 1e6);
+    if !std::env::args().any(|a| a == "--postgres-only") {
+        report("SQLite", "sqlite", &csv, welcome);
+    }
+    match std::env::var("PORTAL_TEST_POSTGRES_URL") {
+        Ok(_) => report("PostgreSQL", "postgres", &csv, welcome),
+        Err(_) => println!("[PostgreSQL] skipped: set PORTAL_TEST_POSTGRES_URL to run it"),
+    }
+}
