@@ -114,7 +114,7 @@ impl Application {
         // Other processes' import progress, for this one's subscribers (PostgreSQL only).
         let progress_relay = services.import_progress.relay(&services.db);
         // Imports whose process died resume here (at start-up, then every 30 s).
-        let import_sweep = tokio::spawn(crate::import::job::keep_resuming(services.clone()));
+        let import_sweep = tokio::spawn(crate::import::runner::keep_resuming(services.clone()));
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -23,7 +23,7 @@ pub struct Services {
     /// Import progress, to this process's subscribers (and, on PostgreSQL, everyone's).
     pub import_progress: crate::import::progress::ProgressHub,
     /// The imports running in this process, so that a cancellation reaches them at once.
-    pub running_imports: crate::import::job::RunningImports,
+    pub running_imports: crate::import::runner::RunningImports,
 }
 
 /// The slice of configuration the rules depend on.

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::file::{self, StoredFile};
-use super::job::Reporter;
 use super::parse::{FileError, rows};
+use super::report::Reporter;
 use super::validate::{FileRules, Issue, ValidRow, check_row, email_exists};
 use crate::db::{bulk, import_jobs, import_row_issues};
 use crate::domain::{DomainError, DomainResult, Email, IssueSeverity, Services};

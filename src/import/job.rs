@@ -4,21 +4,19 @@
 //! rolls back what it wrote. The job row is the truth every server process shares: status
 //! changes are conditional on the status expected, so a cancellation is never overwritten.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
 
 use sea_orm::sea_query::Expr;
-use std::time::Duration;
-
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 use tokio::io::AsyncRead;
 use uuid::Uuid;
 
 use super::check::{self, Checked};
 use super::file;
-use super::progress::{Progress, Throttle};
+use super::progress::Progress;
+use super::report::Reporter;
+use super::runner::spawn;
 use super::write;
 use crate::db::{import_jobs, import_row_issues};
 use crate::domain::audit::AuditEvent;
@@ -81,144 +79,13 @@ pub async fn start(
     Ok(job)
 }
 
-/// The work goes on without the client: it is not tied to the request. The job is leased to
-/// this process first (another process, or this one's sweep, may have taken it).
-fn spawn(svc: &Services, job_id: Uuid) {
-    let svc = svc.clone();
-    tokio::spawn(async move {
-        match claim(&svc, job_id).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(error) => return tracing::error!(%job_id, %error, "import: cannot lease the job"),
-        }
-        let cancelled = svc.running_imports.register(job_id);
-        let renewal = tokio::spawn(renew_lease(svc.clone(), job_id));
-        if let Err(error) = run(&svc, job_id, &cancelled).await {
-            tracing::error!(%job_id, %error, "import failed");
-            let failure = match error {
-                DomainError::Conflict { message, .. } => format!("{message}; nothing was imported"),
-                _ => "The import failed; the cause has been logged".to_owned(),
-            };
-            let running = [ImportStatus::Validating, ImportStatus::Importing];
-            let _ = set_status(&svc, job_id, &running, ImportStatus::Failed, Some(failure)).await;
-            let _ = announce_final(&svc, job_id).await;
-        }
-        renewal.abort();
-        svc.running_imports.unregister(job_id);
-        // Free for whoever runs it next (`commitUserImport` runs a validated job again).
-        let released = import_jobs::Entity::update_many()
-            .col_expr(import_jobs::Column::LeaseUntil, Expr::value(None::<chrono::DateTime<chrono::Utc>>))
-            .filter(import_jobs::Column::Id.eq(job_id))
-            .exec(&svc.db)
-            .await;
-        if let Err(error) = released {
-            tracing::warn!(%job_id, %error, "import: cannot release the lease");
-        }
-    });
-}
-
-/// How long a job stays leased without renewal; renewed every third of it.
-const LEASE: Duration = Duration::from_secs(30);
-
-fn lease_end(svc: &Services) -> chrono::DateTime<chrono::Utc> {
-    svc.clock.now() + chrono::Duration::from_std(LEASE).expect("a short duration")
-}
-
-/// Leases job `job_id` to this process when it is running and nobody holds it (never leased,
-/// or the lease ran out: its process died).
-async fn claim(svc: &Services, job_id: Uuid) -> DomainResult<bool> {
-    let now = svc.clock.now();
-    let claimed = import_jobs::Entity::update_many()
-        .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(svc))))
-        .filter(import_jobs::Column::Id.eq(job_id))
-        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
-        .filter(
-            Condition::any()
-                .add(import_jobs::Column::LeaseUntil.is_null())
-                .add(import_jobs::Column::LeaseUntil.lt(now)),
-        )
-        .exec(&svc.db)
-        .await?;
-    Ok(claimed.rows_affected == 1)
-}
-
-async fn renew_lease(svc: Services, job_id: Uuid) {
-    loop {
-        tokio::time::sleep(LEASE / 3).await;
-        let renewed = import_jobs::Entity::update_many()
-            .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(&svc))))
-            .filter(import_jobs::Column::Id.eq(job_id))
-            .exec(&svc.db)
-            .await;
-        if let Err(error) = renewed {
-            tracing::warn!(%job_id, %error, "import: cannot renew the lease");
-        }
-    }
-}
-
-/// Resumes the jobs whose process died while running them (their lease ran out): validation
-/// starts over, and a write starts again (its transaction died with the process). Run at
-/// start-up and every `LEASE` by the server.
-pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
-    let now = svc.clock.now();
-    let interrupted: Vec<Uuid> = import_jobs::Entity::find()
-        .select_only()
-        .column(import_jobs::Column::Id)
-        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
-        .filter(import_jobs::Column::LeaseUntil.lt(now))
-        .into_tuple()
-        .all(&svc.db)
-        .await?;
-    for job_id in &interrupted {
-        if !svc.running_imports.is_running(*job_id) {
-            tracing::info!(%job_id, "resuming an interrupted import");
-            spawn(svc, *job_id);
-        }
-    }
-    Ok(interrupted.len())
-}
-
-/// Every `LEASE`, until aborted: what `resume_interrupted` does, for a server.
-pub async fn keep_resuming(svc: Services) {
-    loop {
-        if let Err(error) = resume_interrupted(&svc).await {
-            tracing::warn!(%error, "import: cannot look for interrupted jobs");
-        }
-        tokio::time::sleep(LEASE).await;
-    }
-}
-
-/// The jobs this process is running, each with its cancellation flag (checked between batches).
-#[derive(Clone, Default)]
-pub struct RunningImports(Arc<Mutex<HashMap<Uuid, Arc<AtomicBool>>>>);
-
-impl RunningImports {
-    fn register(&self, job_id: Uuid) -> Arc<AtomicBool> {
-        self.0.lock().expect("not poisoned").entry(job_id).or_default().clone()
-    }
-
-    fn is_running(&self, job_id: Uuid) -> bool {
-        self.0.lock().expect("not poisoned").contains_key(&job_id)
-    }
-
-    fn unregister(&self, job_id: Uuid) {
-        self.0.lock().expect("not poisoned").remove(&job_id);
-    }
-
-    fn cancel(&self, job_id: Uuid) {
-        if let Some(flag) = self.0.lock().expect("not poisoned").get(&job_id) {
-            flag.store(true, Ordering::SeqCst);
-        }
-    }
-}
-
 /// How a pass ended when nothing went wrong.
 pub(super) enum Outcome {
     Done,
     Cancelled,
 }
 
-async fn run(svc: &Services, job_id: Uuid, cancelled: &AtomicBool) -> DomainResult<()> {
+pub(super) async fn run(svc: &Services, job_id: Uuid, cancelled: &AtomicBool) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
     if job.status == ImportStatus::Validating {
         // From the start, also when resuming an interrupted validation.
@@ -283,7 +150,7 @@ async fn finish_cancelled(svc: &Services, job_id: Uuid) -> DomainResult<()> {
     announce_final(svc, job_id).await
 }
 
-async fn announce_final(svc: &Services, job_id: Uuid) -> DomainResult<()> {
+pub(super) async fn announce_final(svc: &Services, job_id: Uuid) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
     svc.import_progress.publish(&svc.db, Progress::of(&job)).await;
     Ok(())
@@ -348,7 +215,7 @@ pub(super) async fn transition(
     Ok(updated.rows_affected == 1)
 }
 
-async fn set_status(
+pub(super) async fn set_status(
     svc: &Services,
     job_id: Uuid,
     from: &[ImportStatus],
@@ -364,83 +231,6 @@ async fn set_status(
         .exec(&svc.db)
         .await?;
     Ok(updated.rows_affected)
-}
-
-/// Publishes a running job's state as it moves: to subscribers at least every 500 ms or 1%,
-/// to webhooks (`import.progress`) at most every 5 s or 10%.
-pub(super) struct Reporter {
-    svc: Services,
-    company_id: Uuid,
-    pub progress: Progress,
-    subscribers: Throttle,
-    webhooks: Throttle,
-    /// False while this process's only connection may be inside the write transaction
-    /// (SQLite): then states go to this process's subscribers only.
-    pub side_connection: bool,
-}
-
-impl Reporter {
-    fn new(svc: &Services, job: &import_jobs::Model) -> Reporter {
-        Reporter {
-            svc: svc.clone(),
-            company_id: job.company_id,
-            progress: Progress::of(job),
-            subscribers: Throttle::subscribers(),
-            webhooks: Throttle::webhooks(),
-            side_connection: true,
-        }
-    }
-
-    /// Rows done in the current phase: validated while validating, written while importing.
-    fn done(&self) -> i64 {
-        match self.progress.status {
-            ImportStatus::Importing => self.progress.created_count.into(),
-            _ => self.progress.processed_rows.into(),
-        }
-    }
-
-    /// Called after each batch: sends what is due. Returns whether the job was cancelled
-    /// (by another process: this one's cancellations are seen through the flag).
-    pub async fn tick(&mut self) -> DomainResult<bool> {
-        let (done, total) = (self.done(), self.progress.total_rows.into());
-        if self.subscribers.due(done, total) {
-            return self.report().await;
-        }
-        Ok(false)
-    }
-
-    /// Sends the current state now (a phase starts, or a tick is due).
-    pub async fn report(&mut self) -> DomainResult<bool> {
-        let (done, total) = (self.done(), self.progress.total_rows.into());
-        let hub = self.svc.import_progress.clone();
-        if !self.side_connection {
-            hub.publish_here(self.progress.clone());
-            return Ok(false);
-        }
-        let p = &self.progress;
-        let saved = import_jobs::Entity::update_many()
-            .col_expr(import_jobs::Column::TotalRows, Expr::value(p.total_rows))
-            .col_expr(import_jobs::Column::ProcessedRows, Expr::value(p.processed_rows))
-            .col_expr(import_jobs::Column::ErrorCount, Expr::value(p.error_count))
-            .col_expr(import_jobs::Column::CreatedCount, Expr::value(p.created_count))
-            .filter(import_jobs::Column::Id.eq(p.job_id))
-            .filter(import_jobs::Column::Status.eq(p.status))
-            .exec(&self.svc.db)
-            .await?;
-        if saved.rows_affected == 0 {
-            return Ok(true);
-        }
-        hub.publish(&self.svc.db, self.progress.clone()).await;
-        if self.webhooks.due(done, total) {
-            let data = serde_json::to_value(&self.progress).map_err(DomainError::internal)?;
-            let event =
-                Notification { company_id: Some(self.company_id), event_type: "import.progress", data, email: None };
-            let tx = self.svc.begin().await?;
-            notify::enqueue(&tx, self.svc.clock.now(), event).await?;
-            self.svc.commit(tx).await?;
-        }
-        Ok(false)
-    }
 }
 
 /// Writes a validated dry run, exactly as validated. Refused with CONFLICT when the portal

@@ -4,7 +4,9 @@
 //! - `validate` holds the rules: each row on its own, then the file as a whole;
 //! - `file` keeps the upload in the database (chunks) until its job ends;
 //! - `job` is a job's life (start, run, commit, cancel), `check` the validation pass, `write`
-//!   the all-or-nothing write, `progress` what subscribers and webhooks see while it runs;
+//!   the all-or-nothing write, `progress` what subscribers see while it runs and `report` how a
+//!   running job publishes it (also to webhooks), `runner` runs jobs in the background (lease,
+//!   resume after a crash, cancellation flags);
 //! - `error_log` gives the rows back with an `Errors` column;
 //! - `terminal` is `portal import`, the same pipeline with a progress bar.
 //!
@@ -17,6 +19,8 @@ pub mod file;
 pub mod job;
 pub mod parse;
 pub mod progress;
+pub mod report;
+pub mod runner;
 pub mod terminal;
 pub mod validate;
 pub mod write;

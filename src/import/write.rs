@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::check::{Parsed, parse_file};
 use super::file;
-use super::job::{Outcome, Reporter, completed_notification};
+use super::job::{Outcome, completed_notification};
+use super::report::Reporter;
 use super::validate::ValidRow;
 use crate::db::{bulk, companies, import_jobs, users};
 use crate::domain::audit::AuditEvent;

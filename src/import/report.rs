@@ -1,0 +1,87 @@
+//! What a running job tells the world as it moves.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::progress::{Progress, Throttle};
+use crate::db::import_jobs;
+use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
+use crate::notify::{self, Notification};
+
+/// Publishes a running job's state as it moves: to subscribers at least every 500 ms or 1%,
+/// to webhooks (`import.progress`) at most every 5 s or 10%.
+pub(super) struct Reporter {
+    svc: Services,
+    company_id: Uuid,
+    pub progress: Progress,
+    subscribers: Throttle,
+    webhooks: Throttle,
+    /// False while this process's only connection may be inside the write transaction
+    /// (SQLite): then states go to this process's subscribers only.
+    pub side_connection: bool,
+}
+
+impl Reporter {
+    pub(super) fn new(svc: &Services, job: &import_jobs::Model) -> Reporter {
+        Reporter {
+            svc: svc.clone(),
+            company_id: job.company_id,
+            progress: Progress::of(job),
+            subscribers: Throttle::subscribers(),
+            webhooks: Throttle::webhooks(),
+            side_connection: true,
+        }
+    }
+
+    /// Rows done in the current phase: validated while validating, written while importing.
+    fn done(&self) -> i64 {
+        match self.progress.status {
+            ImportStatus::Importing => self.progress.created_count.into(),
+            _ => self.progress.processed_rows.into(),
+        }
+    }
+
+    /// Called after each batch: sends what is due. Returns whether the job was cancelled
+    /// (by another process: this one's cancellations are seen through the flag).
+    pub async fn tick(&mut self) -> DomainResult<bool> {
+        let (done, total) = (self.done(), self.progress.total_rows.into());
+        if self.subscribers.due(done, total) {
+            return self.report().await;
+        }
+        Ok(false)
+    }
+
+    /// Sends the current state now (a phase starts, or a tick is due).
+    pub async fn report(&mut self) -> DomainResult<bool> {
+        let (done, total) = (self.done(), self.progress.total_rows.into());
+        let hub = self.svc.import_progress.clone();
+        if !self.side_connection {
+            hub.publish_here(self.progress.clone());
+            return Ok(false);
+        }
+        let p = &self.progress;
+        let saved = import_jobs::Entity::update_many()
+            .col_expr(import_jobs::Column::TotalRows, Expr::value(p.total_rows))
+            .col_expr(import_jobs::Column::ProcessedRows, Expr::value(p.processed_rows))
+            .col_expr(import_jobs::Column::ErrorCount, Expr::value(p.error_count))
+            .col_expr(import_jobs::Column::CreatedCount, Expr::value(p.created_count))
+            .filter(import_jobs::Column::Id.eq(p.job_id))
+            .filter(import_jobs::Column::Status.eq(p.status))
+            .exec(&self.svc.db)
+            .await?;
+        if saved.rows_affected == 0 {
+            return Ok(true);
+        }
+        hub.publish(&self.svc.db, self.progress.clone()).await;
+        if self.webhooks.due(done, total) {
+            let data = serde_json::to_value(&self.progress).map_err(DomainError::internal)?;
+            let event =
+                Notification { company_id: Some(self.company_id), event_type: "import.progress", data, email: None };
+            let tx = self.svc.begin().await?;
+            notify::enqueue(&tx, self.svc.clock.now(), event).await?;
+            self.svc.commit(tx).await?;
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,148 @@
+//! Running jobs in the background, so that no job is lost: a job is leased to the process that
+//! runs it (renewed while it runs); a server resumes jobs whose lease ran out (their process
+//! died) at start-up and every `LEASE`. Each running job has a cancellation flag, checked
+//! between batches.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::job::{announce_final, run, set_status};
+use crate::db::import_jobs;
+use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
+
+/// The work goes on without the client: it is not tied to the request. The job is leased to
+/// this process first (another process, or this one's sweep, may have taken it).
+pub(super) fn spawn(svc: &Services, job_id: Uuid) {
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        match claim(&svc, job_id).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => return tracing::error!(%job_id, %error, "import: cannot lease the job"),
+        }
+        let cancelled = svc.running_imports.register(job_id);
+        let renewal = tokio::spawn(renew_lease(svc.clone(), job_id));
+        if let Err(error) = run(&svc, job_id, &cancelled).await {
+            tracing::error!(%job_id, %error, "import failed");
+            let failure = match error {
+                DomainError::Conflict { message, .. } => format!("{message}; nothing was imported"),
+                _ => "The import failed; the cause has been logged".to_owned(),
+            };
+            let running = [ImportStatus::Validating, ImportStatus::Importing];
+            let _ = set_status(&svc, job_id, &running, ImportStatus::Failed, Some(failure)).await;
+            let _ = announce_final(&svc, job_id).await;
+        }
+        renewal.abort();
+        svc.running_imports.unregister(job_id);
+        // Free for whoever runs it next (`commitUserImport` runs a validated job again).
+        let released = import_jobs::Entity::update_many()
+            .col_expr(import_jobs::Column::LeaseUntil, Expr::value(None::<chrono::DateTime<chrono::Utc>>))
+            .filter(import_jobs::Column::Id.eq(job_id))
+            .exec(&svc.db)
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(%job_id, %error, "import: cannot release the lease");
+        }
+    });
+}
+
+/// How long a job stays leased without renewal; renewed every third of it.
+const LEASE: Duration = Duration::from_secs(30);
+
+fn lease_end(svc: &Services) -> chrono::DateTime<chrono::Utc> {
+    svc.clock.now() + chrono::Duration::from_std(LEASE).expect("a short duration")
+}
+
+/// Leases job `job_id` to this process when it is running and nobody holds it (never leased,
+/// or the lease ran out: its process died).
+async fn claim(svc: &Services, job_id: Uuid) -> DomainResult<bool> {
+    let now = svc.clock.now();
+    let claimed = import_jobs::Entity::update_many()
+        .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(svc))))
+        .filter(import_jobs::Column::Id.eq(job_id))
+        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
+        .filter(
+            Condition::any()
+                .add(import_jobs::Column::LeaseUntil.is_null())
+                .add(import_jobs::Column::LeaseUntil.lt(now)),
+        )
+        .exec(&svc.db)
+        .await?;
+    Ok(claimed.rows_affected == 1)
+}
+
+async fn renew_lease(svc: Services, job_id: Uuid) {
+    loop {
+        tokio::time::sleep(LEASE / 3).await;
+        let renewed = import_jobs::Entity::update_many()
+            .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(&svc))))
+            .filter(import_jobs::Column::Id.eq(job_id))
+            .exec(&svc.db)
+            .await;
+        if let Err(error) = renewed {
+            tracing::warn!(%job_id, %error, "import: cannot renew the lease");
+        }
+    }
+}
+
+/// Resumes the jobs whose process died while running them (their lease ran out): validation
+/// starts over, and a write starts again (its transaction died with the process). Run at
+/// start-up and every `LEASE` by the server.
+pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
+    let now = svc.clock.now();
+    let interrupted: Vec<Uuid> = import_jobs::Entity::find()
+        .select_only()
+        .column(import_jobs::Column::Id)
+        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
+        .filter(import_jobs::Column::LeaseUntil.lt(now))
+        .into_tuple()
+        .all(&svc.db)
+        .await?;
+    for job_id in &interrupted {
+        if !svc.running_imports.is_running(*job_id) {
+            tracing::info!(%job_id, "resuming an interrupted import");
+            spawn(svc, *job_id);
+        }
+    }
+    Ok(interrupted.len())
+}
+
+/// Every `LEASE`, until aborted: what `resume_interrupted` does, for a server.
+pub async fn keep_resuming(svc: Services) {
+    loop {
+        if let Err(error) = resume_interrupted(&svc).await {
+            tracing::warn!(%error, "import: cannot look for interrupted jobs");
+        }
+        tokio::time::sleep(LEASE).await;
+    }
+}
+
+/// The jobs this process is running, each with its cancellation flag (checked between batches).
+#[derive(Clone, Default)]
+pub struct RunningImports(Arc<Mutex<HashMap<Uuid, Arc<AtomicBool>>>>);
+
+impl RunningImports {
+    fn register(&self, job_id: Uuid) -> Arc<AtomicBool> {
+        self.0.lock().expect("not poisoned").entry(job_id).or_default().clone()
+    }
+
+    fn is_running(&self, job_id: Uuid) -> bool {
+        self.0.lock().expect("not poisoned").contains_key(&job_id)
+    }
+
+    fn unregister(&self, job_id: Uuid) {
+        self.0.lock().expect("not poisoned").remove(&job_id);
+    }
+
+    pub(super) fn cancel(&self, job_id: Uuid) {
+        if let Some(flag) = self.0.lock().expect("not poisoned").get(&job_id) {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+}
