@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::receiver::Receiver;
+use common::receiver::{Receiver, verifies as verify};
 use common::{Backend, TestApp, data, error_code};
 use portal::domain::ImportStatus;
 use portal::import::progress::Progress;
@@ -112,10 +112,6 @@ async fn users_under(app: &TestApp, token: &str, domain: &str) -> u64 {
         )
         .await;
     data(&body)["users"]["totalCount"].as_u64().unwrap()
-}
-
-fn verify(secret: &str, request: &common::receiver::Request) -> bool {
-    standardwebhooks::Webhook::new(secret).unwrap().verify(&request.body, &request.headers).is_ok()
 }
 
 async fn a_multipart_upload_is_followed_to_its_end_with_signed_webhooks(app: TestApp) {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::mail::SmtpSink;
-use common::receiver::Receiver;
+use common::receiver::{Receiver, verifies as verify};
 use common::{Backend, TestApp, TestDatabase, data, error_code};
 use portal::app::Application;
 use portal::config::Config;
@@ -76,10 +76,6 @@ async fn send_test(app: &TestApp, token: &str, id: &str) -> String {
     let body =
         app.graphql_as(Some(token), "mutation ($id: ID!) { testWebhookEndpoint(id: $id) }", json!({"id": id})).await;
     data(&body)["testWebhookEndpoint"].as_str().unwrap().to_owned()
-}
-
-fn verify(secret: &str, request: &common::receiver::Request) -> bool {
-    standardwebhooks::Webhook::new(secret).unwrap().verify(&request.body, &request.headers).is_ok()
 }
 
 async fn webhooks_are_signed_per_the_standard(app: TestApp) {

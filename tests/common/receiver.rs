@@ -71,3 +71,9 @@ impl Receiver {
         }
     }
 }
+
+/// Whether `request` carries a valid Standard Webhooks signature for `secret`, checked by an
+/// independent implementation (the `standardwebhooks` crate), as a consumer would.
+pub fn verifies(secret: &str, request: &Request) -> bool {
+    standardwebhooks::Webhook::new(secret).unwrap().verify(&request.body, &request.headers).is_ok()
+}
