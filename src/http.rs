@@ -274,6 +274,7 @@ async fn import_upload(
             let message = problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ");
             (StatusCode::BAD_REQUEST, message).into_response()
         }
+        Err(DomainError::Conflict { message, .. }) => (StatusCode::CONFLICT, message).into_response(),
         Err(error) => {
             tracing::error!(error = %error, "import upload");
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged").into_response()

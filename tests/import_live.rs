@@ -298,6 +298,25 @@ async fn uploads_over_the_limit_are_refused(app: TestApp) {
     until(&small, &owner, &id, "COMPLETED").await;
     let body = small.graphql_as(Some(&owner), "{ importJobs { totalCount } }", json!({})).await;
     assert_eq!(data(&body)["importJobs"]["totalCount"], 1, "the refused uploads left nothing behind");
+
+    // At most three imports of a company run at once (held running here: leased far ahead).
+    for _ in 0..3 {
+        let id = start(&small, &owner, HEADER, true, false).await;
+        until(&small, &owner, &id, "VALIDATED").await;
+        let id = id.parse::<uuid::Uuid>().unwrap();
+        let id =
+            if matches!(small.backend, Backend::Sqlite) { format!("X'{}'", id.simple()) } else { format!("'{id}'") };
+        let sql = format!(
+            "UPDATE import_jobs SET status = 'VALIDATING', lease_until = '2999-01-01 00:00:00+00:00' WHERE id = {id}"
+        );
+        sea_orm::ConnectionTrait::execute_unprepared(&small.db, &sql).await.unwrap();
+    }
+    let response = multipart(&small, &owner, START, json!({"dry": true, "welcome": false}), fits.as_bytes()).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "CONFLICT");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("3 imports of your company are running"), "{body}");
+    let response = small.http.post(small.url("/imports")).bearer_auth(&owner).body(fits.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 409);
 }
 
 async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp) {

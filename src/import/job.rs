@@ -7,7 +7,7 @@
 use std::sync::atomic::AtomicBool;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 use tokio::io::AsyncRead;
 use uuid::Uuid;
@@ -33,6 +33,10 @@ pub struct Options {
     pub send_welcome_emails: bool,
 }
 
+/// Imports of one company that may run at once: each holds a file's rows in flight and, when
+/// writing, a transaction; more is a mistake (a double click) or an abuse.
+pub const MAX_RUNNING_PER_COMPANY: u64 = 3;
+
 /// Stores the file and starts the job in the background; returns the job at once. A read
 /// error on `content` (a client gone, a body over the limit) stores nothing.
 pub async fn start(
@@ -42,6 +46,21 @@ pub async fn start(
     options: Options,
     content: impl AsyncRead + Unpin,
 ) -> DomainResult<import_jobs::Model> {
+    let running = import_jobs::Entity::find()
+        .filter(import_jobs::Column::CompanyId.eq(company_id))
+        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
+        .count(&svc.db)
+        .await?;
+    if running >= MAX_RUNNING_PER_COMPANY {
+        return Err(DomainError::Conflict {
+            field: Some("file".into()),
+            message: format!(
+                "{running} imports of your company are running; start this one when one of them has finished"
+            ),
+        });
+    }
+    // The column holds 400 characters; a longer name is only a label.
+    let file_name = options.file_name.map(|name| name.chars().take(400).collect::<String>());
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let job = import_jobs::ActiveModel {
@@ -51,7 +70,7 @@ pub async fn start(
         status: Set(ImportStatus::Validating),
         dry_run: Set(options.dry_run),
         send_welcome_emails: Set(options.send_welcome_emails),
-        file_name: Set(options.file_name),
+        file_name: Set(file_name),
         file_size: Set(0),
         file_sha256: Set(None),
         total_rows: Set(0),
