@@ -327,11 +327,13 @@ async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp
     let broken = format!("{HEADER}Bad,Row,bad@crash.example,Buyer,ghost@crash.example,CO,1\r\n");
     let validating = start(&app, &owner, &broken, false, false).await;
     until(&app, &owner, &validating, "FAILED_VALIDATION").await;
-    // What a process that died in the middle leaves behind: jobs running, leases run out.
-    for (id, status) in [(&writing, "IMPORTING"), (&validating, "VALIDATING")] {
+    // What a process that died in the middle leaves behind: a write whose lease ran out, and a
+    // job stored but never started (its process died right after the upload).
+    let long_ago = "'2000-01-01 00:00:00+00:00'";
+    for (id, status, lease) in [(&writing, "IMPORTING", long_ago), (&validating, "VALIDATING", "NULL")] {
         let sql = format!(
             "UPDATE import_jobs SET status = '{status}', dry_run = false, finished_at = NULL, \
-             lease_until = '2000-01-01 00:00:00+00:00' WHERE id = '{id}'"
+             lease_until = {lease}, created_at = {long_ago} WHERE id = '{id}'"
         );
         let sql = if matches!(app.backend, Backend::Sqlite) {
             sql.replace(&format!("'{id}'"), &format!("X'{}'", id.replace('-', "")))

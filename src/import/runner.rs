@@ -40,23 +40,18 @@ pub(super) fn spawn(svc: &Services, job_id: Uuid) {
         }
         renewal.abort();
         svc.running_imports.unregister(job_id);
-        // Free for whoever runs it next (`commitUserImport` runs a validated job again).
-        let released = import_jobs::Entity::update_many()
-            .col_expr(import_jobs::Column::LeaseUntil, Expr::value(None::<chrono::DateTime<chrono::Utc>>))
-            .filter(import_jobs::Column::Id.eq(job_id))
-            .exec(&svc.db)
-            .await;
-        if let Err(error) = released {
-            tracing::warn!(%job_id, %error, "import: cannot release the lease");
-        }
     });
 }
 
 /// How long a job stays leased without renewal; renewed every third of it.
 const LEASE: Duration = Duration::from_secs(30);
 
+fn lease() -> chrono::Duration {
+    chrono::Duration::from_std(LEASE).expect("a short duration")
+}
+
 fn lease_end(svc: &Services) -> chrono::DateTime<chrono::Utc> {
-    svc.clock.now() + chrono::Duration::from_std(LEASE).expect("a short duration")
+    svc.clock.now() + lease()
 }
 
 /// Leases job `job_id` to this process when it is running and nobody holds it (never leased,
@@ -100,7 +95,14 @@ pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
         .select_only()
         .column(import_jobs::Column::Id)
         .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
-        .filter(import_jobs::Column::LeaseUntil.lt(now))
+        .filter(
+            Condition::any().add(import_jobs::Column::LeaseUntil.lt(now)).add(
+                // Never leased: its process died between storing the file and starting it.
+                Condition::all()
+                    .add(import_jobs::Column::LeaseUntil.is_null())
+                    .add(import_jobs::Column::CreatedAt.lt(now - lease())),
+            ),
+        )
         .into_tuple()
         .all(&svc.db)
         .await?;
