@@ -199,6 +199,17 @@ async fn a_dry_run_is_committed_unless_the_portal_changed(app: TestApp) {
     assert_eq!(data(&body)["commitUserImport"]["status"], "IMPORTING");
     let done = until(&app, &owner, &id, "COMPLETED").await;
     assert_eq!((&done["createdCount"], &done["totalRows"]), (&json!(2), &json!(2)));
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "query ($id: ID!) { importJob(id: $id) { fileName fileSize sendWelcomeEmails startedAt finishedAt startedBy { email } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let details = &data(&body)["importJob"];
+    assert_eq!(details["startedBy"]["email"], "owner@commit.example");
+    assert_eq!((&details["fileName"], &details["fileSize"]), (&json!("users.csv"), &json!(file.len())));
+    assert!(details["startedAt"].is_string() && details["finishedAt"].is_string(), "{details}");
     assert_eq!(users_under(&app, &owner, "commit.example").await, 3);
     let body = app.graphql_as(Some(&owner), commit, json!({"id": id})).await;
     assert_eq!(error_code(&body), "CONFLICT", "a job is written once");

@@ -305,7 +305,7 @@ async fn sub_accounts_and_live_permission_changes(app: TestApp) {
 fn every_operation_declares_its_requirement() {
     let sdl = portal::graphql::sdl();
     let mut undeclared = Vec::new();
-    for root in ["Query", "Mutation"] {
+    for root in ["Query", "Mutation", "Subscription"] {
         let start = sdl.find(&format!("type {root} {{")).unwrap_or_else(|| panic!("no {root} in the SDL"));
         let body = &sdl[start..sdl[start..].find("\n}").unwrap() + start];
         let mut in_description = false;
