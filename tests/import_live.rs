@@ -23,6 +23,7 @@ backend_tests!(
     imported_users_get_welcome_emails_unless_asked_not_to,
     uploads_over_the_limit_are_refused,
     an_import_interrupted_by_a_crash_resumes_on_the_next_start,
+    a_long_error_log_names_every_row_in_order,
 );
 
 const HEADER: &str = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n";
@@ -332,6 +333,28 @@ async fn uploads_over_the_limit_are_refused(app: TestApp) {
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("3 imports of your company are running"), "{body}");
     let response = small.http.post(small.url("/imports")).bearer_auth(&owner).body(fits.clone()).send().await.unwrap();
     assert_eq!(response.status(), 409);
+}
+
+async fn a_long_error_log_names_every_row_in_order(app: TestApp) {
+    let owner = app.company_owner("Long", "owner@long.example").await;
+    // 12,000 rows, every 1,000th with a bad flag: the log reads its issues page by page.
+    let mut file = generated(12_000, "long.example", "owner@long.example");
+    file = file
+        .lines()
+        .enumerate()
+        .map(|(i, line)| if i > 0 && i % 1000 == 0 { line.replace(",CO,1", ",CO,yes") } else { line.to_owned() })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let id = start(&app, &owner, &file, false, false).await;
+    let failed = until(&app, &owner, &id, "FAILED_VALIDATION").await;
+    assert_eq!(failed["errorCount"], 12);
+    let log = app.http.get(app.url(&format!("/imports/{id}/errors.csv"))).bearer_auth(&owner).send().await.unwrap();
+    let log = log.text().await.unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 12_001, "the header and every row");
+    let flagged: Vec<usize> =
+        lines.iter().enumerate().filter(|(_, l)| l.ends_with("not `yes`\"")).map(|(i, _)| i).collect();
+    assert_eq!(flagged, (1..=12).map(|k| k * 1000).collect::<Vec<_>>(), "each message on its own row");
 }
 
 async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp) {

@@ -2,10 +2,8 @@
 //! user fixes the file in Excel and uploads it again. Streamed: the file is read back from its
 //! chunks and written out as it goes.
 
-use std::collections::HashMap;
-
 use futures_util::Stream;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -31,29 +29,60 @@ pub async fn error_log(
 
 /// The log of job `job_id`, whoever asks (the terminal command).
 pub async fn stream(svc: &Services, job_id: Uuid) -> DomainResult<impl Stream<Item = Piece> + use<>> {
-    let mut by_row: HashMap<i32, String> = HashMap::new();
-    let issues = import_row_issues::Entity::find()
-        .select_only()
-        .columns([import_row_issues::Column::RowNumber, import_row_issues::Column::Message])
-        .filter(import_row_issues::Column::JobId.eq(job_id))
-        .order_by_asc(import_row_issues::Column::RowNumber)
-        .order_by_asc(import_row_issues::Column::Id)
-        .into_tuple::<(i32, String)>()
-        .all(&svc.db)
-        .await?;
-    for (row, message) in issues {
-        let messages = by_row.entry(row).or_default();
-        if !messages.is_empty() {
-            messages.push_str("; ");
-        }
-        messages.push_str(&message);
-    }
+    // Problems with the file as a whole are recorded on row 1 (the header); they close the log.
+    let file_problems = messages_of(&svc.db, job_id, 1, 1).await?.into_iter().map(|(_, m)| m).collect();
     let (sender, receiver) = mpsc::channel::<Piece>(4);
     let stored = file::open(svc.db.clone(), job_id);
-    tokio::task::spawn_blocking(move || write_log(stored, &by_row, &sender));
+    let issues = row_issues(svc.db.clone(), job_id);
+    tokio::task::spawn_blocking(move || write_log(stored, issues, file_problems, &sender));
     Ok(futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|piece| (piece, receiver))
     }))
+}
+
+/// The issues of rows `from..=to`, in row order.
+async fn messages_of(db: &DatabaseConnection, job_id: Uuid, from: i32, to: i32) -> DomainResult<Vec<(i32, String)>> {
+    Ok(import_row_issues::Entity::find()
+        .select_only()
+        .columns([import_row_issues::Column::RowNumber, import_row_issues::Column::Message])
+        .filter(import_row_issues::Column::JobId.eq(job_id))
+        .filter(import_row_issues::Column::RowNumber.between(from, to))
+        .order_by_asc(import_row_issues::Column::RowNumber)
+        .order_by_asc(import_row_issues::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// The issues of the data rows, in row order, read a page of rows at a time: the log never
+/// holds more than a page of them (a file with an error on each of a million rows included).
+fn row_issues(db: DatabaseConnection, job_id: Uuid) -> mpsc::Receiver<(i32, String)> {
+    const ROWS_PER_PAGE: i32 = 5_000;
+    let (sender, receiver) = mpsc::channel(ROWS_PER_PAGE as usize);
+    tokio::spawn(async move {
+        let last_row: Option<i32> = import_row_issues::Entity::find()
+            .select_only()
+            .column_as(import_row_issues::Column::RowNumber.max(), "last")
+            .filter(import_row_issues::Column::JobId.eq(job_id))
+            .into_tuple()
+            .one(&db)
+            .await
+            .ok()
+            .flatten()
+            .flatten();
+        let mut from = 2;
+        while from <= last_row.unwrap_or(0) {
+            let to = from.saturating_add(ROWS_PER_PAGE - 1);
+            let Ok(page) = messages_of(&db, job_id, from, to).await else { return };
+            for issue in page {
+                if sender.send(issue).await.is_err() {
+                    return;
+                }
+            }
+            from = to.saturating_add(1);
+        }
+    });
+    receiver
 }
 
 /// Hands the output over in pieces of about 64 KiB.
@@ -80,9 +109,15 @@ impl std::io::Write for Pieces<'_> {
     }
 }
 
-fn write_log(stored: file::StoredFile, by_row: &HashMap<i32, String>, sender: &mpsc::Sender<Piece>) {
+fn write_log(
+    stored: file::StoredFile,
+    mut issues: mpsc::Receiver<(i32, String)>,
+    file_problems: Vec<String>,
+    sender: &mpsc::Sender<Piece>,
+) {
     let pieces = Pieces { sender, buffer: b"\xEF\xBB\xBF".to_vec() };
     let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(pieces);
+    let mut next_issue = issues.blocking_recv();
     let result = (|| -> Result<(), csv::Error> {
         match rows(stored) {
             Ok(mut reader) => {
@@ -92,15 +127,21 @@ fn write_log(stored: file::StoredFile, by_row: &HashMap<i32, String>, sender: &m
                 out.write_record(&header)?;
                 for row in reader.by_ref() {
                     let Ok(row) = row else { break }; // the file-level issue below says why
+                    let mut messages = Vec::new();
+                    while let Some((number, message)) = next_issue.take_if(|(number, _)| *number as u64 <= row.number) {
+                        if number as u64 == row.number {
+                            messages.push(message);
+                        }
+                        next_issue = issues.blocking_recv();
+                    }
                     let mut record = row.raw;
                     record.resize(width - 1, String::new());
-                    record.push(by_row.get(&(row.number as i32)).cloned().unwrap_or_default());
+                    record.push(messages.join("; "));
                     out.write_record(&record)?;
                 }
-                // Problems with the file as a whole (recorded on row 1, the header) close the log.
-                if let Some(messages) = by_row.get(&1) {
+                if !file_problems.is_empty() {
                     let mut record = vec![String::new(); width - 1];
-                    record.push(messages.clone());
+                    record.push(file_problems.join("; "));
                     out.write_record(&record)?;
                 }
             }

@@ -38,6 +38,9 @@ pub(super) async fn run(
     let mut parsed = parse_file(None, reading);
     let mut seq = 0;
     let mut created: i64 = 0;
+    // The parser (a blocking thread) asks for chunks and hands back checked batches; this one
+    // loop serves both, so that every statement goes through the transaction. Batches first
+    // (`biased`): the parser stays at most a few chunks ahead.
     loop {
         let feeder = feed.clone();
         tokio::select! {
