@@ -544,3 +544,61 @@ fn the_import_command_writes_the_error_log_next_to_the_file() {
     let log = std::fs::read_to_string(dir.path().join("users.errors.csv")).unwrap();
     assert!(log.contains("ana@term.example already has an account"), "{log}");
 }
+
+/// Ctrl-C at the terminal cancels the import: nothing is written, and no server resumes it.
+#[test]
+fn ctrl_c_cancels_the_terminal_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let portal = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
+        command
+            .env("PORTAL_DATABASE_URL", &database)
+            .env("PORTAL_MAILBOX_DIR", dir.path().join("mailbox"))
+            .env("PORTAL_ARGON2_MEMORY_KIB", "64")
+            .env("PORTAL_ARGON2_ITERATIONS", "1")
+            .env("NO_COLOR", "1");
+        command
+    };
+    let output = portal()
+        .args(["provision-company", "--name", "Stop", "--owner-email", "owner@stop.example"])
+        .args(["--owner-given-name", "O", "--owner-surname", "S"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let company = stdout.split("(id ").nth(1).unwrap().split(')').next().unwrap().to_owned();
+    let file = dir.path().join("users.csv");
+    std::fs::write(&file, generated(200_000, "stop.example", "owner@stop.example")).unwrap();
+
+    let mut import = portal()
+        .args(["import", "--company", &company, file.to_str().unwrap(), "--no-welcome-emails"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(import.stderr.take().unwrap()).lines();
+    stderr.by_ref().map_while(Result::ok).find(|line| line.starts_with("Importing")).expect("the import starts");
+    std::thread::spawn(move || stderr.for_each(drop));
+    let status = Command::new("kill").args(["-INT", &import.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = import.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!output.status.success());
+    assert!(stdout.contains("Cancelled: nothing was imported."), "{stdout}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let db = sea_orm::Database::connect(database.as_str()).await.unwrap();
+        let count = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await;
+                row.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap()
+            }
+        };
+        use sea_orm::ConnectionTrait;
+        assert_eq!(count("SELECT count(*) FROM import_jobs WHERE status = 'CANCELLED'").await, 1);
+        assert_eq!(count("SELECT count(*) FROM users WHERE email LIKE '%@stop.example'").await, 1, "the owner only");
+        assert_eq!(count("SELECT count(*) FROM import_file_chunks").await, 0, "the file is forgotten");
+    });
+}

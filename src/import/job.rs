@@ -290,6 +290,16 @@ pub async fn commit(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
 /// Stops a running job (rolling back what it wrote) or discards a validated dry run.
 pub async fn cancel(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<import_jobs::Model> {
     let job = get(svc, principal, id).await?;
+    cancel_job(svc, job, Some(principal.user_id)).await
+}
+
+/// `cancel` for a job already authorized (or an operator at a terminal: `actor` None).
+pub async fn cancel_job(
+    svc: &Services,
+    job: import_jobs::Model,
+    actor: Option<Uuid>,
+) -> DomainResult<import_jobs::Model> {
+    let id = job.id;
     let open = [ImportStatus::Validating, ImportStatus::Importing, ImportStatus::Validated];
     if set_status(svc, id, &open, ImportStatus::Cancelled, None).await? == 0 {
         let job = load(svc, id).await?;
@@ -301,7 +311,7 @@ pub async fn cancel(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
     svc.running_imports.cancel(id);
     AuditEvent::new("import.cancelled", "import_job", id)
         .company(Some(job.company_id))
-        .actor(Some(principal.user_id))
+        .actor(actor)
         .after(json!({"status": ImportStatus::Cancelled, "was": job.status}))
         .record(&svc.db, svc.clock.now())
         .await?;

@@ -1,7 +1,7 @@
 //! `portal import --company <id> users.csv`: the same pipeline as the API, for an operator at
 //! a terminal, with a progress bar (rows per second, ETA), a summary, and the error log
-//! written next to the file. Welcome emails are queued in the outbox; a running server's
-//! worker sends them.
+//! written next to the file. Ctrl-C cancels the import. Welcome emails are queued in the
+//! outbox; a running server's worker sends them.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -40,6 +40,7 @@ pub async fn run(svc: &Services, request: Request) -> anyhow::Result<bool> {
         send_welcome_emails: request.send_welcome_emails,
     };
     let started = Instant::now();
+    let mut interrupt = std::pin::pin!(interrupted());
     let mut progress = svc.import_progress.subscribe();
     let job = job::start(svc, company.id, None, options, content).await?;
     eprintln!("Importing {} into {} (job {})", request.file.display(), company.name, job.id);
@@ -52,7 +53,31 @@ pub async fn run(svc: &Services, request: Request) -> anyhow::Result<bool> {
     );
     let mut phase = None;
     let last = loop {
-        let state = match progress.recv().await {
+        let received = tokio::select! {
+            received = progress.recv() => received,
+            // Ctrl-C means "stop": cancel the job (or a server would resume it) and say so.
+            _ = &mut interrupt => {
+                bar.finish_and_clear();
+                let cancelled = job::cancel_job(svc, job::load(svc, job.id).await?, None).await;
+                match cancelled {
+                    Ok(_) => {
+                        // Let the job roll back and forget its file before the process ends.
+                        let stopped = async {
+                            while let Ok(state) = progress.recv().await {
+                                if state.job_id == job.id && state.is_final() {
+                                    break;
+                                }
+                            }
+                        };
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stopped).await;
+                        println!("Cancelled: nothing was imported.");
+                    }
+                    Err(error) => println!("Too late to cancel: {error}"),
+                }
+                return Ok(false);
+            }
+        };
+        let state = match received {
             Ok(state) if state.job_id == job.id => state,
             Ok(_) | Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => anyhow::bail!("the import stopped reporting"),
@@ -99,6 +124,25 @@ pub async fn run(svc: &Services, request: Request) -> anyhow::Result<bool> {
         _ => {}
     }
     Ok(matches!(job.status, ImportStatus::Completed | ImportStatus::Validated))
+}
+
+/// Completes on Ctrl-C. Listening starts when this is called, not when first polled: a Ctrl-C
+/// right after the import starts is not lost (nor does it kill the process).
+fn interrupted() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+        async move {
+            match signal {
+                Ok(mut signal) => drop(signal.recv().await),
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// `users.csv` → `users.errors.csv`, in the same folder.
