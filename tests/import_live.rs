@@ -246,13 +246,13 @@ async fn a_dry_run_is_committed_unless_the_portal_changed(app: TestApp) {
 
 async fn cancelling_a_running_import_rolls_it_back(app: TestApp) {
     let owner = app.company_owner("Cancel", "owner@cancel.example").await;
-    let rows = 30_000;
+    let rows = 60_000;
     let id = start(&app, &owner, &generated(rows, "cancel.example", "owner@cancel.example"), false, false).await;
     let mut ws = app.ws(json!({"Authorization": format!("Bearer {owner}")})).await.unwrap();
     let operation = ws.subscribe(PROGRESS, json!({"id": id})).await;
     let first = ws.next_payload(&operation).await.unwrap();
     let first = &data(&first)["importProgress"];
-    assert_eq!(first["status"], "VALIDATING", "30,000 rows are still being validated: {first}");
+    assert_eq!(first["status"], "VALIDATING", "60,000 rows are still being validated: {first}");
 
     let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status } }";
     let body = app.graphql_as(Some(&owner), cancel, json!({"id": id})).await;
