@@ -15,6 +15,7 @@ backend_tests!(
     emails_are_unique_and_stored_lower_cased,
     foreign_keys_are_enforced,
     the_migration_rolls_back_and_forward,
+    an_event_has_one_delivery_per_channel_and_recipient,
 );
 
 macro_rules! select_each {
@@ -95,6 +96,24 @@ async fn foreign_keys_are_enforced(app: TestApp) {
     users::Entity::delete_by_id(saved.id).exec(&app.db).await.unwrap();
     let left = user_modules::Entity::find().all(&app.db).await.unwrap();
     assert!(left.is_empty(), "module grants go with their user");
+}
+
+async fn an_event_has_one_delivery_per_channel_and_recipient(app: TestApp) {
+    use portal::notify::{EmailNotification, Notification, Template, event_row};
+    let to = portal::domain::Email::parse("dora@example.com").unwrap();
+    let notification = Notification {
+        company_id: None,
+        event_type: "user.created",
+        data: serde_json::json!({}),
+        email: Some(EmailNotification::new(&to, Template::Welcome, "en", serde_json::json!({}))),
+    };
+    let (event, delivery) = event_row(&notification, Utc::now()).unwrap();
+    event.insert(&app.db).await.unwrap();
+    let delivery = delivery.unwrap();
+    delivery.clone().insert(&app.db).await.expect("the first delivery");
+    let mut again = delivery;
+    again.id = Set(uuid::Uuid::now_v7());
+    assert!(again.insert(&app.db).await.is_err(), "a second delivery of the same event to the same address");
 }
 
 async fn the_migration_rolls_back_and_forward(app: TestApp) {
