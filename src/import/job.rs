@@ -7,14 +7,14 @@
 use std::sync::atomic::AtomicBool;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 use tokio::io::AsyncRead;
 use uuid::Uuid;
 
 use super::check::{self, Checked};
 use super::file;
-use super::progress::Progress;
+use super::progress::{Progress, RUNNING, is_final};
 use super::report::Reporter;
 use super::runner::spawn;
 use super::write;
@@ -48,7 +48,7 @@ pub async fn start(
 ) -> DomainResult<import_jobs::Model> {
     let running = import_jobs::Entity::find()
         .filter(import_jobs::Column::CompanyId.eq(company_id))
-        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
+        .filter(import_jobs::Column::Status.is_in(RUNNING))
         .count(&svc.db)
         .await?;
     if running >= MAX_RUNNING_PER_COMPANY {
@@ -130,7 +130,7 @@ pub(super) async fn run(svc: &Services, job_id: Uuid, cancelled: &AtomicBool) ->
             failure_message: Set(verdict.file_error.clone()),
             ..Default::default()
         };
-        if !transition(svc, job_id, ImportStatus::Validating, next, changes).await? {
+        if !transition(svc, &svc.db, job_id, &[ImportStatus::Validating], next, changes).await? {
             return finish_cancelled(svc, job_id).await;
         }
         if next != ImportStatus::Importing {
@@ -212,44 +212,29 @@ pub async fn load(svc: &Services, job_id: Uuid) -> DomainResult<import_jobs::Mod
     import_jobs::Entity::find_by_id(job_id).one(&svc.db).await?.ok_or(DomainError::NotFound("import job"))
 }
 
-/// Moves the job from `from` to `to` with `changes`; false when it was not in `from` any more
-/// (cancelled meanwhile).
+/// Moves the job to `to`, with `changes`, if it is in one of `from`; false when it was not
+/// (cancelled or ended meanwhile). Every status change goes through here, conditional on the
+/// status expected, so that none overwrites another process's. `db` is the pool, or the
+/// transaction the change belongs to.
 pub(super) async fn transition(
     svc: &Services,
+    db: &impl ConnectionTrait,
     job_id: Uuid,
-    from: ImportStatus,
+    from: &[ImportStatus],
     to: ImportStatus,
     mut changes: import_jobs::ActiveModel,
 ) -> DomainResult<bool> {
     changes.status = Set(to);
-    if super::progress::is_final(to) {
+    if is_final(to) {
         changes.finished_at = Set(Some(svc.clock.now()));
     }
     let updated = import_jobs::Entity::update_many()
         .set(changes)
         .filter(import_jobs::Column::Id.eq(job_id))
-        .filter(import_jobs::Column::Status.eq(from))
-        .exec(&svc.db)
+        .filter(import_jobs::Column::Status.is_in(from.iter().copied()))
+        .exec(db)
         .await?;
     Ok(updated.rows_affected == 1)
-}
-
-pub(super) async fn set_status(
-    svc: &Services,
-    job_id: Uuid,
-    from: &[ImportStatus],
-    to: ImportStatus,
-    failure: Option<String>,
-) -> DomainResult<u64> {
-    let updated = import_jobs::Entity::update_many()
-        .col_expr(import_jobs::Column::Status, Expr::value(to))
-        .col_expr(import_jobs::Column::FailureMessage, Expr::value(failure))
-        .col_expr(import_jobs::Column::FinishedAt, Expr::value(Some(svc.clock.now())))
-        .filter(import_jobs::Column::Id.eq(job_id))
-        .filter(import_jobs::Column::Status.is_in(from.iter().copied()))
-        .exec(&svc.db)
-        .await?;
-    Ok(updated.rows_affected)
 }
 
 /// Writes a validated dry run, exactly as validated. Refused with CONFLICT when the portal
@@ -280,7 +265,7 @@ pub async fn commit(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
         lease_until: Set(None),
         ..Default::default()
     };
-    if !transition(svc, id, ImportStatus::Validated, ImportStatus::Importing, changes).await? {
+    if !transition(svc, &svc.db, id, &[ImportStatus::Validated], ImportStatus::Importing, changes).await? {
         return Err(DomainError::Conflict { field: Some("id".into()), message: "the import changed meanwhile".into() });
     }
     spawn(svc, id);
@@ -300,8 +285,8 @@ pub async fn cancel_job(
     actor: Option<Uuid>,
 ) -> DomainResult<import_jobs::Model> {
     let id = job.id;
-    let open = [ImportStatus::Validating, ImportStatus::Importing, ImportStatus::Validated];
-    if set_status(svc, id, &open, ImportStatus::Cancelled, None).await? == 0 {
+    let open = [RUNNING[0], RUNNING[1], ImportStatus::Validated];
+    if !transition(svc, &svc.db, id, &open, ImportStatus::Cancelled, Default::default()).await? {
         let job = load(svc, id).await?;
         return Err(DomainError::Conflict {
             field: Some("id".into()),

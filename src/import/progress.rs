@@ -57,8 +57,11 @@ impl Progress {
     }
 }
 
+/// The statuses of a job at work; every other one is final.
+pub const RUNNING: [ImportStatus; 2] = [ImportStatus::Validating, ImportStatus::Importing];
+
 pub fn is_final(status: ImportStatus) -> bool {
-    !matches!(status, ImportStatus::Validating | ImportStatus::Importing)
+    !RUNNING.contains(&status)
 }
 
 /// What crosses processes: the progress and which process sent it (so it is not relayed back).

@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
-use super::job::{announce_final, run, set_status};
+use super::job::{announce_final, run, transition};
+use super::progress::RUNNING;
 use crate::db::import_jobs;
 use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
 
@@ -34,8 +35,8 @@ pub(super) fn spawn(svc: &Services, job_id: Uuid) {
                 DomainError::Conflict { message, .. } => format!("{message}; nothing was imported"),
                 _ => "The import failed; the cause has been logged".to_owned(),
             };
-            let running = [ImportStatus::Validating, ImportStatus::Importing];
-            let _ = set_status(&svc, job_id, &running, ImportStatus::Failed, Some(failure)).await;
+            let changes = import_jobs::ActiveModel { failure_message: Set(Some(failure)), ..Default::default() };
+            let _ = transition(&svc, &svc.db, job_id, &RUNNING, ImportStatus::Failed, changes).await;
             let _ = announce_final(&svc, job_id).await;
         }
         renewal.abort();
@@ -61,7 +62,7 @@ async fn claim(svc: &Services, job_id: Uuid) -> DomainResult<bool> {
     let claimed = import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(svc))))
         .filter(import_jobs::Column::Id.eq(job_id))
-        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
+        .filter(import_jobs::Column::Status.is_in(RUNNING))
         .filter(
             Condition::any()
                 .add(import_jobs::Column::LeaseUntil.is_null())
@@ -94,7 +95,7 @@ pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
     let interrupted: Vec<Uuid> = import_jobs::Entity::find()
         .select_only()
         .column(import_jobs::Column::Id)
-        .filter(import_jobs::Column::Status.is_in([ImportStatus::Validating, ImportStatus::Importing]))
+        .filter(import_jobs::Column::Status.is_in(RUNNING))
         .filter(
             Condition::any().add(import_jobs::Column::LeaseUntil.lt(now)).add(
                 // Never leased: its process died between storing the file and starting it.

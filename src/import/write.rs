@@ -5,14 +5,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{DatabaseBackend, DatabaseTransaction, EntityTrait, Set};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::check::{Parsed, parse_file};
 use super::file;
-use super::job::{Outcome, completed_notification};
+use super::job::{Outcome, completed_notification, transition};
 use super::report::Reporter;
 use super::validate::ValidRow;
 use crate::db::{bulk, companies, import_jobs, users};
@@ -84,16 +83,13 @@ pub(super) async fn run(
         .record(&tx, now)
         .await?;
     notify::enqueue(&tx, now, completed_notification(svc, job, created)).await?;
-    let done = import_jobs::Entity::update_many()
-        .col_expr(import_jobs::Column::Status, Expr::value(ImportStatus::Completed))
-        .col_expr(import_jobs::Column::CreatedCount, Expr::value(created as i32))
-        .col_expr(import_jobs::Column::ProcessedRows, Expr::value(job.total_rows))
-        .col_expr(import_jobs::Column::FinishedAt, Expr::value(Some(svc.clock.now())))
-        .filter(import_jobs::Column::Id.eq(job.id))
-        .filter(import_jobs::Column::Status.eq(ImportStatus::Importing))
-        .exec(&tx)
-        .await?;
-    if done.rows_affected == 0 {
+    let changes = import_jobs::ActiveModel {
+        created_count: Set(created as i32),
+        processed_rows: Set(job.total_rows),
+        ..Default::default()
+    };
+    let done = transition(svc, &tx, job.id, &[ImportStatus::Importing], ImportStatus::Completed, changes).await?;
+    if !done {
         tx.rollback().await?; // cancelled by another process meanwhile
         return Ok(Outcome::Cancelled);
     }
