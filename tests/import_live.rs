@@ -118,15 +118,7 @@ async fn users_under(app: &TestApp, token: &str, domain: &str) -> u64 {
 async fn a_multipart_upload_is_followed_to_its_end_with_signed_webhooks(app: TestApp) {
     let owner = app.company_owner("Live", "owner@live.example").await;
     let hooks = Receiver::start().await;
-    let input = json!({"url": hooks.url(), "events": ["import.progress", "import.completed"]});
-    let body = app
-        .graphql_as(
-            Some(&owner),
-            "mutation ($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret } }",
-            json!({"input": input}),
-        )
-        .await;
-    let secret = data(&body)["createWebhookEndpoint"]["secret"].as_str().unwrap().to_owned();
+    let (_, secret) = app.webhook_endpoint(&owner, &hooks.url(), &["import.progress", "import.completed"]).await;
 
     let rows = 5_000;
     let id = start(&app, &owner, &generated(rows, "live.example", "owner@live.example"), false, false).await;

@@ -60,17 +60,9 @@ async fn a_lease_held_by_a_dead_process_expires(app: TestApp) {
     app.wait_for_email("leased@example.com").await;
 }
 
-const CREATE_ENDPOINT: &str = "mutation ($input: CreateWebhookEndpointInput!) {
-    createWebhookEndpoint(input: $input) { secret endpoint { id url events } } }";
+use common::CREATE_ENDPOINT;
 const DELIVERIES: &str = "query ($status: DeliveryStatus) { notificationDeliveries(first: 10, status: $status) {
     totalCount edges { node { id channel status attempts lastError nextAttemptAt attemptHistory { plugin outcome error } } } } }";
-
-async fn endpoint(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (String, String) {
-    let input = json!({"url": url, "events": events, "description": "tests"});
-    let body = app.graphql_as(Some(token), CREATE_ENDPOINT, json!({"input": input})).await;
-    let created = &data(&body)["createWebhookEndpoint"];
-    (created["endpoint"]["id"].as_str().unwrap().to_owned(), created["secret"].as_str().unwrap().to_owned())
-}
 
 async fn send_test(app: &TestApp, token: &str, id: &str) -> String {
     let body =
@@ -81,7 +73,7 @@ async fn send_test(app: &TestApp, token: &str, id: &str) -> String {
 async fn webhooks_are_signed_per_the_standard(app: TestApp) {
     let token = app.company_owner("Hooks Inc", "owner@hooks.example").await;
     let receiver = Receiver::start().await;
-    let (id, secret) = endpoint(&app, &token, &receiver.url(), &["user.created", "import.completed"]).await;
+    let (id, secret) = app.webhook_endpoint(&token, &receiver.url(), &["user.created", "import.completed"]).await;
     assert!(secret.starts_with("whsec_"));
 
     let message_id = send_test(&app, &token, &id).await;
@@ -143,7 +135,7 @@ async fn a_rejected_webhook_goes_dead_and_can_be_retried(app: TestApp) {
     let token = app.company_owner("Dead Letters", "owner@dead.example").await;
     let receiver = Receiver::start().await;
     receiver.answer_with(400);
-    let (id, _) = endpoint(&app, &token, &receiver.url(), &["user.created"]).await;
+    let (id, _) = app.webhook_endpoint(&token, &receiver.url(), &["user.created"]).await;
     let message_id = send_test(&app, &token, &id).await;
     let dead = wait_for_status(&app, &token, "DEAD").await;
     assert_eq!(dead["attempts"], 1, "a 4xx is permanent: no retry");
@@ -179,7 +171,7 @@ async fn a_failing_webhook_is_retried_with_backoff(app: TestApp) {
     let token = app.company_owner("Flaky", "owner@flaky.example").await;
     let receiver = Receiver::start().await;
     receiver.answer_with(503);
-    let (id, _) = endpoint(&app, &token, &receiver.url(), &["user.created"]).await;
+    let (id, _) = app.webhook_endpoint(&token, &receiver.url(), &["user.created"]).await;
     send_test(&app, &token, &id).await;
     let failed = wait_for_status(&app, &token, "FAILED").await;
     assert_eq!(failed["attemptHistory"][0]["outcome"], "TRANSIENT");

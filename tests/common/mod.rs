@@ -27,6 +27,8 @@ pub const POSTGRES_VAR: &str = "PORTAL_TEST_POSTGRES_URL";
 /// The platform operator every test app starts with.
 pub const OPERATOR_EMAIL: &str = "operator@localhost";
 pub const OPERATOR_PASSWORD: &str = "Platform-Keeper-42!";
+pub const CREATE_ENDPOINT: &str = "mutation ($input: CreateWebhookEndpointInput!) {
+    createWebhookEndpoint(input: $input) { secret endpoint { id url events } } }";
 /// The password `company_owner` sets.
 pub const OWNER_PASSWORD: &str = "Harbour-Lights-2026!";
 
@@ -273,6 +275,15 @@ impl TestApp {
             assert!(started.elapsed() < std::time::Duration::from_secs(15), "no email to {recipient}");
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// Subscribes `url` to `events` for the caller's company; returns the endpoint's id and
+    /// its signing secret.
+    pub async fn webhook_endpoint(&self, token: &str, url: &str, events: &[&str]) -> (String, String) {
+        let input = json!({"url": url, "events": events, "description": "tests"});
+        let body = self.graphql_as(Some(token), CREATE_ENDPOINT, json!({"input": input})).await;
+        let created = &data(&body)["createWebhookEndpoint"];
+        (created["endpoint"]["id"].as_str().unwrap().to_owned(), created["secret"].as_str().unwrap().to_owned())
     }
 
     /// A websocket client that has completed `connection_init` with `init_payload`.
