@@ -183,28 +183,19 @@ async fn graphql_ws(
 
 /// A CSV download for a signed-in user with USER_MANAGEMENT; errors are plain text.
 async fn csv_download(state: &AppState, headers: &HeaderMap, file_name: &str, body: String) -> Response {
-    let token = bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
-    let principal = match token {
-        Ok(Some(token)) => resolve(&state.services, Some(token)).await,
-        Ok(None) => Err(DomainError::Unauthenticated("send Authorization: Bearer <token>".into())),
-        Err(error) => Err(error),
-    };
-    let allowed = principal.and_then(|p| {
-        let principal = p.ok_or_else(|| DomainError::Unauthenticated("sign in first".into()))?;
-        principal.authorize(Access::Module(Module::UserManagement))
-    });
-    match allowed {
-        Ok(()) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
-            ],
-            body,
-        )
-            .into_response(),
-        Err(DomainError::Unauthenticated(message)) => (StatusCode::UNAUTHORIZED, message).into_response(),
-        Err(error) => (StatusCode::FORBIDDEN, error.to_string()).into_response(),
+    match import_caller(state, headers).await {
+        Ok(_) => csv_attachment(file_name, body),
+        Err(response) => response,
     }
+}
+
+fn csv_attachment(file_name: &str, body: impl Into<axum::body::Body>) -> Response {
+    let disposition = format!("attachment; filename=\"{file_name}\"");
+    (
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        body.into(),
+    )
+        .into_response()
 }
 
 async fn import_template(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -294,14 +285,7 @@ async fn import_errors(
     };
     let Ok(id) = id.parse() else { return (StatusCode::NOT_FOUND, "import job not found").into_response() };
     match crate::import::error_log::error_log(&state.services, &principal, id).await {
-        Ok(stream) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"errors.csv\"".to_owned()),
-            ],
-            axum::body::Body::from_stream(stream),
-        )
-            .into_response(),
+        Ok(stream) => csv_attachment("errors.csv", axum::body::Body::from_stream(stream)),
         Err(DomainError::NotFound(what)) => (StatusCode::NOT_FOUND, format!("{what} not found")).into_response(),
         Err(error) => {
             tracing::error!(error = %error, "import error log");
