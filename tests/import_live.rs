@@ -257,6 +257,15 @@ async fn cancelling_a_running_import_rolls_it_back(app: TestApp) {
     assert_eq!(users_under(&app, &owner, "cancel.example").await, 1, "nobody but the owner");
     let body = app.graphql_as(Some(&owner), cancel, json!({"id": id})).await;
     assert_eq!(error_code(&body), "CONFLICT", "already ended");
+    let body = app.graphql_as(Some(&owner), "{ auditEvents { edges { node { action targetId } } } }", json!({})).await;
+    let cancelled: Vec<&Value> = data(&body)["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["action"] == "import.cancelled")
+        .collect();
+    assert_eq!(cancelled.len(), 1, "one audit event for the cancellation");
+    assert_eq!(cancelled[0]["node"]["targetId"], id.as_str());
 }
 
 async fn imported_users_get_welcome_emails_unless_asked_not_to(app: TestApp) {
@@ -329,6 +338,8 @@ async fn uploads_over_the_limit_are_refused(app: TestApp) {
 
 async fn a_long_error_log_names_every_row_in_order(app: TestApp) {
     let owner = app.company_owner("Long", "owner@long.example").await;
+    let hooks = Receiver::start().await;
+    let (_, secret) = app.webhook_endpoint(&owner, &hooks.url(), &["import.completed"]).await;
     // 12,000 rows, every 1,000th with a bad flag: the log reads its issues page by page.
     let mut file = generated(12_000, "long.example", "owner@long.example");
     file = file
@@ -347,6 +358,14 @@ async fn a_long_error_log_names_every_row_in_order(app: TestApp) {
     let flagged: Vec<usize> =
         lines.iter().enumerate().filter(|(_, l)| l.ends_with("not `yes`\"")).map(|(i, _)| i).collect();
     assert_eq!(flagged, (1..=12).map(|k| k * 1000).collect::<Vec<_>>(), "each message on its own row");
+
+    // Webhook consumers hear of the failure, with the counts and where the log is.
+    let request = hooks.nth(1).await;
+    assert!(verify(&secret, &request));
+    let event: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(event["type"], "import.completed");
+    assert_eq!((&event["data"]["status"], &event["data"]["errorCount"]), (&json!("FAILED_VALIDATION"), &json!(12)));
+    assert_eq!(event["data"]["errorLogUrl"], format!("http://127.0.0.1:8080/imports/{id}/errors.csv"));
 }
 
 async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp) {
