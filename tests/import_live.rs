@@ -24,6 +24,7 @@ backend_tests!(
     uploads_over_the_limit_are_refused,
     an_import_interrupted_by_a_crash_resumes_on_the_next_start,
     a_long_error_log_names_every_row_in_order,
+    every_problem_of_a_row_is_reported_at_once,
 );
 
 const HEADER: &str = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n";
@@ -366,6 +367,30 @@ async fn a_long_error_log_names_every_row_in_order(app: TestApp) {
     assert_eq!(event["type"], "import.completed");
     assert_eq!((&event["data"]["status"], &event["data"]["errorCount"]), (&json!("FAILED_VALIDATION"), &json!(12)));
     assert_eq!(event["data"]["errorLogUrl"], format!("http://127.0.0.1:8080/imports/{id}/errors.csv"));
+}
+
+async fn every_problem_of_a_row_is_reported_at_once(app: TestApp) {
+    let owner = app.company_owner("Whole", "owner@whole.example").await;
+    // Row 3 breaks its own rule (the flag) and, with the addresses it has, the file's rules:
+    // its address repeats row 2's and its manager is nobody. All three come in one round.
+    let file = format!(
+        "{HEADER}Ana,A,ana@whole.example,Buyer,owner@whole.example,CO,1\r\n\
+         Ana,Again,ana@whole.example,Buyer,ghost@whole.example,CO,yes\r\n"
+    );
+    let id = start(&app, &owner, &file, false, false).await;
+    let failed = until(&app, &owner, &id, "FAILED_VALIDATION").await;
+    assert_eq!(failed["errorCount"], 4, "{failed}");
+    let log = app.http.get(app.url(&format!("/imports/{id}/errors.csv"))).bearer_auth(&owner).send().await.unwrap();
+    let log = log.text().await.unwrap();
+    let row3 = log.lines().nth(2).unwrap();
+    for expected in [
+        "Is Active must be 1 or 0, not `yes`",
+        "ana@whole.example is also on row 2",
+        "ghost@whole.example is neither a user of the company nor a row of this file",
+    ] {
+        assert!(row3.contains(expected), "{expected} missing from {row3}");
+    }
+    assert!(log.lines().nth(1).unwrap().ends_with("ana@whole.example is also on row 3"), "{log}");
 }
 
 async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp) {

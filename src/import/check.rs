@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::file::{self, StoredFile};
 use super::parse::{FileError, rows};
 use super::report::Reporter;
-use super::validate::{FileRules, Issue, ValidRow, check_row, email_exists};
+use super::validate::{FileRules, InvalidRow, Issue, ValidRow, check_row, email_exists};
 use crate::db::{bulk, import_jobs, import_row_issues};
 use crate::domain::{DomainError, DomainResult, Email, IssueSeverity, Services};
 
@@ -23,7 +23,7 @@ pub(super) const BATCH: usize = 2_000;
 pub(super) enum Parsed {
     /// How many data rows the file has (sent first when asked for).
     Total(u64),
-    Batch(Vec<Result<ValidRow, Vec<Issue>>>),
+    Batch(Vec<Result<ValidRow, InvalidRow>>),
     /// The file cannot be read further: the whole file fails with this.
     Failed(FileError),
 }
@@ -86,17 +86,23 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    async fn batch(&mut self, batch: Vec<Result<ValidRow, Vec<Issue>>>) -> DomainResult<Vec<Issue>> {
+    async fn batch(&mut self, batch: Vec<Result<ValidRow, InvalidRow>>) -> DomainResult<Vec<Issue>> {
         let mut issues = Vec::new();
         let mut addresses = Vec::new();
         for checked in batch {
-            match checked {
+            let (number, email) = match checked {
                 Ok(row) => {
-                    issues.extend(self.rules.add(&row));
-                    addresses.push((row.number, row.person.email));
+                    let (email, manager) = row.addresses();
+                    issues.extend(self.rules.add(row.number, email, manager));
+                    (row.number, Some(row.person.email))
                 }
-                Err(found) => issues.extend(found),
-            }
+                Err(invalid) => {
+                    issues.extend(invalid.issues);
+                    issues.extend(self.rules.add(invalid.number, invalid.email.as_ref(), invalid.manager.as_ref()));
+                    (invalid.number, invalid.email)
+                }
+            };
+            addresses.extend(email.map(|email| (number, email)));
         }
         let emails: Vec<&Email> = addresses.iter().map(|(_, email)| email).collect();
         let taken = existing(&self.svc.db, None, &emails).await?;

@@ -29,6 +29,16 @@ pub struct ValidRow {
     pub person: Person,
 }
 
+/// A row that broke its own rules: its issues, and the addresses it does have (the file rules
+/// still judge them, so that a row's every problem is reported at once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidRow {
+    pub number: u64,
+    pub issues: Vec<Issue>,
+    pub email: Option<Email>,
+    pub manager: Option<Email>,
+}
+
 const GIVEN: usize = 0;
 const SURNAME: usize = 1;
 const EMAIL: usize = 2;
@@ -37,7 +47,7 @@ const MANAGER: usize = 4;
 const COUNTRY: usize = 5;
 const ACTIVE: usize = 6;
 
-pub fn check_row(row: &Row) -> Result<ValidRow, Vec<Issue>> {
+pub fn check_row(row: &Row) -> Result<ValidRow, InvalidRow> {
     let mut issues = Vec::new();
     let mut issue = |column: usize, code: &'static str, message: String| {
         issues.push(Issue { row: row.number, column: Some(COLUMNS[column]), code, message });
@@ -96,7 +106,14 @@ pub fn check_row(row: &Row) -> Result<ValidRow, Vec<Issue>> {
                 is_active,
             },
         }),
-        _ => Err(issues),
+        (email, manager) => Err(InvalidRow { number: row.number, issues, email, manager }),
+    }
+}
+
+impl ValidRow {
+    /// Its addresses, as the file rules take them.
+    pub fn addresses(&self) -> (Option<&Email>, Option<&Email>) {
+        (Some(&self.person.email), Some(&self.person.manager_email))
     }
 }
 
@@ -125,31 +142,34 @@ pub struct FileRules {
 }
 
 impl FileRules {
-    /// Notes a row's addresses; returns its duplicate issues. Every occurrence of a duplicated
-    /// address is reported, each with the row it repeats.
-    pub fn add(&mut self, row: &ValidRow) -> Vec<Issue> {
-        let person = &row.person;
-        let number = row.number as u32;
+    /// Notes row `number`'s addresses (those it has); returns its duplicate issues. Every
+    /// occurrence of a duplicated address is reported, each with the row it repeats.
+    pub fn add(&mut self, number: u64, email: Option<&Email>, manager: Option<&Email>) -> Vec<Issue> {
+        let row = number as u32;
         let mut issues = Vec::new();
-        let key = EmailKey::of(&person.email);
-        match self.first_row.get(&key) {
-            Some(&first) => {
-                if self.duplicates_reported.insert(first) {
-                    issues.push(duplicate(first.into(), &person.email, row.number));
+        if let Some(email) = email {
+            let key = EmailKey::of(email);
+            match self.first_row.get(&key) {
+                Some(&first) => {
+                    if self.duplicates_reported.insert(first) {
+                        issues.push(duplicate(first.into(), email, number));
+                    }
+                    issues.push(duplicate(number, email, first.into()));
                 }
-                issues.push(duplicate(row.number, &person.email, first.into()));
-            }
-            None => {
-                self.first_row.insert(key, number);
+                None => {
+                    self.first_row.insert(key, row);
+                }
             }
         }
-        let manager = EmailKey::of(&person.manager_email);
-        let next = self.manager_addresses.len() as u32;
-        let index = *self.manager_index.entry(manager).or_insert(next);
-        if index == next {
-            self.manager_addresses.push((manager, person.manager_email.clone()));
+        if let Some(manager) = manager {
+            let key = EmailKey::of(manager);
+            let next = self.manager_addresses.len() as u32;
+            let index = *self.manager_index.entry(key).or_insert(next);
+            if index == next {
+                self.manager_addresses.push((key, manager.clone()));
+            }
+            self.managers.push((row, index));
         }
-        self.managers.push((number, index));
         issues
     }
 
@@ -209,7 +229,7 @@ mod tests {
         for row in rows(format!("{HEADER}{body}").as_bytes()).unwrap() {
             match check_row(&row.unwrap()) {
                 Ok(row) => valid.push(row),
-                Err(found) => issues.extend(found),
+                Err(invalid) => issues.extend(invalid.issues),
             }
         }
         (valid, issues)
@@ -242,7 +262,13 @@ mod tests {
         );
         assert!(issues.is_empty());
         let mut rules = FileRules::default();
-        let mut found: Vec<Issue> = valid.iter().flat_map(|row| rules.add(row)).collect();
+        let mut found: Vec<Issue> = valid
+            .iter()
+            .flat_map(|row| {
+                let (email, manager) = row.addresses();
+                rules.add(row.number, email, manager)
+            })
+            .collect();
         let outside: HashSet<String> = rules.outside_managers().into_iter().map(|e| e.to_string()).collect();
         assert_eq!(outside, HashSet::from(["boss@x.com".to_owned(), "ghost@x.com".to_owned()]));
         found.push(email_exists(6, &Email::parse("taken@x.com").unwrap()));
