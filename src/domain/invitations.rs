@@ -51,13 +51,12 @@ enum Plan {
 /// Invites every address, or none: a problem with any address lists them all (`emails[i]`).
 pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> DomainResult<Vec<invitations::Model>> {
     let company_id = principal.company()?;
-    let mut problems = Vec::new();
-    if !matches!(input.role, Role::Admin | Role::User) {
-        problems.push(FieldError::new("role", "must be ADMIN or USER"));
-    }
+    principal.may_grant(input.role)?;
     if input.emails.is_empty() || input.emails.len() > MAX_ADDRESSES {
-        problems.push(FieldError::new("emails", format!("give between 1 and {MAX_ADDRESSES} addresses")));
+        // Before anything looks at the addresses: refusing 100,000 of them costs nothing.
+        return Err(DomainError::invalid("emails", format!("give between 1 and {MAX_ADDRESSES} addresses")));
     }
+    let mut problems = Vec::new();
     let modules = check_modules(input.role, &input.modules).map_err(|e| problems.push(e)).unwrap_or_default();
     let now = svc.clock.now();
     let tx = svc.begin().await?;
@@ -272,6 +271,7 @@ pub async fn resend(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let invitation = find_pending(&tx, principal, id, "invite the address again instead").await?;
+    principal.may_grant(invitation.role)?;
     let user_id = invitation.user_id.ok_or(DomainError::NotFound("invited user"))?;
     let hour_ago = now - Duration::hours(1);
     let recent: Vec<DateTime<Utc>> = link_tokens::Entity::find()
@@ -310,6 +310,7 @@ pub async fn revoke(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let invitation = find_pending(&tx, principal, id, "nothing to revoke").await?;
+    principal.may_grant(invitation.role)?;
     if let Some(user_id) = invitation.user_id {
         // Deleting the INVITED user takes their grants and links with it (foreign keys).
         users::Entity::delete_many()

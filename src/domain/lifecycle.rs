@@ -223,10 +223,7 @@ fn check_may_change(principal: &Principal, user: &users::Model, what: &str) -> D
     if user.id == principal.user_id {
         return Err(DomainError::invalid("id", format!("you cannot be {what} by yourself")));
     }
-    if user.role == Role::Admin && principal.role != Role::Owner {
-        return Err(DomainError::Forbidden(format!("Only the owner may have an administrator {what}")));
-    }
-    Ok(())
+    principal.may_manage(user.id, user.role)
 }
 
 async fn end_sessions(db: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Utc>) -> DomainResult<()> {
@@ -429,6 +426,7 @@ pub async fn remove(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let user = get(&tx, principal, id).await?;
+    principal.may_manage(user.id, user.role)?;
     if user.status != UserStatus::Invited {
         return Err(DomainError::invalid(
             "id",

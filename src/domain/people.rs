@@ -214,6 +214,7 @@ pub async fn update(svc: &Services, principal: &Principal, id: Uuid, input: Pers
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let user = get(&tx, principal, id).await?;
+    principal.may_manage(user.id, user.role)?;
     if user.status == UserStatus::Anonymized {
         return Err(DomainError::invalid("id", "an anonymized user cannot be edited"));
     }

@@ -78,6 +78,7 @@ pub async fn set(
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let user = get(&tx, principal, user_id).await?;
+    principal.may_manage(user.id, user.role)?;
     let modules = check_modules(user.role, modules).map_err(|e| DomainError::Validation(vec![e]))?;
     let current_subs: Vec<Uuid> = user_sub_accounts::Entity::find()
         .filter(user_sub_accounts::Column::UserId.eq(user.id))

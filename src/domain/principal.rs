@@ -84,6 +84,32 @@ impl Principal {
         }))
     }
 
+    /// Who may change whom: a user's address, names, role, permissions, status, and tickets
+    /// about them. The owner may change anyone of the company; an administrator, users and
+    /// themself; nobody else anyone. Every mutation that changes a person asks here, so an
+    /// administrator can never rewrite the owner's address and reset their way into it.
+    pub fn may_manage(&self, target_id: Uuid, target_role: Role) -> DomainResult<()> {
+        if self.role == Role::Owner || target_id == self.user_id {
+            return Ok(());
+        }
+        match target_role {
+            Role::Owner => Err(DomainError::Forbidden("Only the owner may change the owner's account".into())),
+            Role::Admin => Err(DomainError::Forbidden("Only the owner may change an administrator".into())),
+            _ if self.role.is_company_admin() => Ok(()),
+            _ => Err(DomainError::Forbidden("Only administrators may change other users".into())),
+        }
+    }
+
+    /// Only the owner makes administrators (by invitation as well as by `addCompanyAdmin`).
+    pub fn may_grant(&self, role: Role) -> DomainResult<()> {
+        match role {
+            Role::User => Ok(()),
+            Role::Admin if self.role == Role::Owner => Ok(()),
+            Role::Admin => Err(DomainError::Forbidden("Only the owner may make administrators".into())),
+            _ => Err(DomainError::invalid("role", "must be ADMIN or USER")),
+        }
+    }
+
     /// The caller's company, for scoping every query; platform staff have none.
     pub fn company(&self) -> DomainResult<Uuid> {
         self.company_id.ok_or_else(|| DomainError::Forbidden("This is only for users of a company".into()))
@@ -165,5 +191,23 @@ mod tests {
         let admin = principal(Role::Admin, Module::iter().collect(), false);
         assert!(admin.authorize(Access::CompanyAdmin).is_ok());
         assert!(admin.authorize(Access::CompanyOwner).is_err());
+    }
+
+    #[test]
+    fn who_may_change_whom() {
+        let owner = principal(Role::Owner, Module::iter().collect(), false);
+        let admin = principal(Role::Admin, Module::iter().collect(), false);
+        let user = principal(Role::User, vec![], false);
+        let other = Uuid::now_v7();
+        assert!(owner.may_manage(other, Role::Admin).is_ok());
+        assert!(admin.may_manage(owner.user_id, Role::Owner).is_err(), "no takeover of the owner");
+        assert!(admin.may_manage(other, Role::Admin).is_err(), "nor of another administrator");
+        assert!(admin.may_manage(admin.user_id, Role::Admin).is_ok(), "an administrator edits themself");
+        assert!(admin.may_manage(other, Role::User).is_ok());
+        assert!(user.may_manage(other, Role::User).is_err());
+        assert!(owner.may_grant(Role::Admin).is_ok());
+        assert!(admin.may_grant(Role::Admin).is_err());
+        assert!(admin.may_grant(Role::User).is_ok());
+        assert!(owner.may_grant(Role::Owner).is_err());
     }
 }

@@ -379,14 +379,24 @@ pub async fn create_ticket(
         return Err(DomainError::Forbidden("Only the subscription's active SUPPORT contacts open tickets".into()));
     }
     let mut related_member_id = None;
+    // Resolved within the company for every kind: a raw id from the input is never stored.
+    let related = match input.related_user_id {
+        Some(id) => Some(
+            users::Entity::find_by_id(id)
+                .filter(users::Column::CompanyId.eq(subscription.company_id))
+                .one(&tx)
+                .await?
+                .ok_or_else(|| DomainError::invalid("relatedUserId", "is not a user of the company"))?,
+        ),
+        None => None,
+    };
     if matches!(input.kind, TicketKind::AdminDelegation | TicketKind::UserRemoval) {
-        let related =
-            input.related_user_id.ok_or_else(|| DomainError::invalid("relatedUserId", "is required for this kind"))?;
-        let user = users::Entity::find_by_id(related)
-            .filter(users::Column::CompanyId.eq(subscription.company_id))
-            .one(&tx)
-            .await?
-            .ok_or_else(|| DomainError::invalid("relatedUserId", "is not a user of the company"))?;
+        let user =
+            related.as_ref().ok_or_else(|| DomainError::invalid("relatedUserId", "is required for this kind"))?;
+        // Contacts may ask to remove users; only the owner, to remove an administrator.
+        if input.kind == TicketKind::UserRemoval && user.role.is_company_admin() {
+            principal.may_manage(user.id, user.role)?;
+        }
         if input.kind == TicketKind::AdminDelegation {
             let member = subscription_members::Entity::find()
                 .filter(subscription_members::Column::SubscriptionId.eq(subscription.id))
@@ -410,7 +420,7 @@ pub async fn create_ticket(
         status: Set(TicketStatus::Open),
         subject: Set(subject),
         description: Set(description),
-        related_user_id: Set(input.related_user_id),
+        related_user_id: Set(related.map(|user| user.id)),
         related_member_id: Set(related_member_id),
         confirmed_by: Set(None),
         confirmed_at: Set(None),

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod ids;
 mod imports;
 mod invitations;
+pub mod limits;
 pub mod loaders;
 mod notifications;
 mod query;
@@ -67,7 +68,7 @@ pub fn build_schema(services: Services, templates: Arc<Templates>, config: &Conf
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(services)
         .data(templates)
-        .extension(extensions::DepthLimit { max: config.graphql_max_depth })
+        .extension(limits::QueryLimits::with_depth(config.graphql_max_depth))
         .extension(extensions::DefaultErrorCode)
         .limit_complexity(config.graphql_max_complexity)
         .finish()
