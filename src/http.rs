@@ -23,6 +23,7 @@ use crate::domain::principal::Access;
 use crate::domain::principal::{self, Principal};
 use crate::domain::{DomainError, Module, Services};
 use crate::graphql::error::request_error;
+use crate::graphql::extensions::WebsocketSession;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{PortalSchema, RequestContext};
 use crate::pages;
@@ -171,8 +172,13 @@ async fn graphql_ws(
             .on_connection_init(move |payload| async move {
                 let value =
                     payload.get("Authorization").or_else(|| payload.get("authorization")).and_then(|v| v.as_str());
-                let principal = resolve(&services, bearer_token(value)?).await?;
+                let token = bearer_token(value)?;
+                let principal = resolve(&services, token).await?;
                 let mut data = Data::default();
+                if let Some(token) = token {
+                    // Every operation on the socket checks the session again (a logout ends it).
+                    data.insert(WebsocketSession { token: token.to_owned(), client_address: Some(client.ip()) });
+                }
                 data.insert(RequestContext { principal, client_address: Some(client.ip()) });
                 data.insert(loaders(&services));
                 Ok(data)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::mail::{link, value_after};
+use common::mail::value_after;
 use common::{TestApp, data, error_code};
 use serde_json::{Value, json};
 
@@ -30,21 +30,6 @@ async fn new_user(app: &TestApp, token: &str, email: &str, manager: &str) -> Str
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// Follows the welcome email's activation link and signs in.
-async fn activate(app: &TestApp, email: &str) -> String {
-    let text = app.wait_for_email(email).await.body_text(0).unwrap().into_owned();
-    let url = link(&text, "http://127.0.0.1:8080/set-password?token=");
-    let token = url.split("token=").nth(1).unwrap();
-    data(
-        &app.graphql(
-            "mutation ($t: String!) { resetPassword(token: $t, newPassword: \"Tidal-Compass-2026\") }",
-            json!({"t": token}),
-        )
-        .await,
-    );
-    app.login(email, "Tidal-Compass-2026").await
 }
 
 async fn subscription_for(app: &TestApp, owner: &str) -> String {
@@ -153,14 +138,14 @@ async fn seed_003_contacts_and_isolated_tickets(app: TestApp) {
     let body = app.graphql_as(Some(&owner), CREATE_CONTACT, json!({"input": input})).await;
     let paula = data(&body)["createSupportContact"].clone();
     assert_eq!((&paula["isPrimary"], &paula["roles"]), (&json!(true), &json!(["ADMINISTRATOR", "SUPPORT"])));
-    let paula_token = activate(&app, "paula@contacts.example").await;
+    let paula_token = app.activate("paula@contacts.example").await;
 
     // The primary contact manages the others.
     let input = json!({"subscriptionId": sub, "email": "sam@contacts.example", "givenName": "Sam", "surname": "Support", "roles": ["SUPPORT"]});
     let body = app.graphql_as(Some(&paula_token), CREATE_CONTACT, json!({"input": input})).await;
     let sam = data(&body)["createSupportContact"].clone();
     assert_eq!(sam["isPrimary"], false);
-    let sam_token = activate(&app, "sam@contacts.example").await;
+    let sam_token = app.activate("sam@contacts.example").await;
     let input = json!({"subscriptionId": sub, "email": "bill@contacts.example", "givenName": "Bill", "surname": "Billing", "roles": []});
     let body = app.graphql_as(Some(&paula_token), CREATE_CONTACT, json!({"input": input.clone()})).await;
     assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "roles");
@@ -222,7 +207,7 @@ async fn seed_003_contacts_and_isolated_tickets(app: TestApp) {
     assert_eq!(data(&body)["supportTickets"]["totalCount"], 1);
     assert_eq!(data(&body)["supportTickets"]["edges"][0]["node"]["subject"], "Sam's question");
     // A BILLING-only contact cannot open tickets.
-    let bill_token = activate(&app, "bill@contacts.example").await;
+    let bill_token = app.activate("bill@contacts.example").await;
     let input = json!({"subscriptionId": sub, "kind": "GENERAL", "subject": "Invoice", "description": "?"});
     let body = app.graphql_as(Some(&bill_token), CREATE_TICKET, json!({"input": input})).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
@@ -256,5 +241,18 @@ async fn another_company_cannot_touch_support(app: TestApp) {
         assert_eq!(error_code(&body), "NOT_FOUND", "{query}");
     }
     let body = app.graphql_as(Some(&other), TICKETS, json!({})).await;
+    assert_eq!(data(&body)["supportTickets"]["totalCount"], 0);
+
+    // A ticket cannot point at another company's user (nor reveal whether an id exists):
+    // the foreign user and an unknown id get the same answer, and nothing is stored.
+    let cara = app.activate("cara@mine.example").await;
+    let foreign_user = viewer_id(&app, &other).await;
+    for related in [foreign_user, uuid::Uuid::now_v7().to_string()] {
+        let input = json!({"subscriptionId": sub, "kind": "GENERAL", "subject": "S", "description": "D", "relatedUserId": related});
+        let body = app.graphql_as(Some(&cara), CREATE_TICKET, json!({"input": input})).await;
+        assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "relatedUserId");
+    }
+    let body = app.graphql_as(Some(&cara), TICKETS, json!({})).await;
     assert_eq!(data(&body)["supportTickets"]["totalCount"], 0);
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use chrono::Utc;
-use common::mail::link;
 use common::{TestApp, data, error_code};
 use portal::db::{
     audit_events, models, project_members, projects, service_subscriptions, subscription_members, user_modules, users,
@@ -41,21 +40,6 @@ async fn create_id(app: &TestApp, token: &str, given: &str, surname: &str, email
     create(app, token, person(given, surname, email, manager)).await["id"].as_str().unwrap().to_owned()
 }
 
-/// Follows the welcome email's link to set a password, then signs in.
-async fn activate(app: &TestApp, email: &str) -> String {
-    let text = app.wait_for_email(email).await.body_text(0).unwrap().into_owned();
-    let url = link(&text, "http://127.0.0.1:8080/set-password?token=");
-    let token = url.split("token=").nth(1).unwrap();
-    let body = app
-        .graphql(
-            "mutation ($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
-            json!({"t": token, "p": "Fresh-Start-2026!"}),
-        )
-        .await;
-    data(&body);
-    app.login(email, "Fresh-Start-2026!").await
-}
-
 fn fields(body: &Value) -> Vec<String> {
     body["errors"][0]["extensions"]["fields"]
         .as_array()
@@ -78,7 +62,7 @@ async fn creating_a_user_follows_the_rules(app: TestApp) {
     // The welcome email (in Spanish) carries a link to set a password.
     let welcome = app.wait_for_email("jose.perez@acme.example").await;
     assert!(welcome.subject().unwrap().starts_with("Bienvenido"));
-    let token = activate(&app, "jose.perez@acme.example").await;
+    let token = app.activate("jose.perez@acme.example").await;
     let body = app.graphql_as(Some(&token), "{ viewer { email } }", json!({})).await;
     assert_eq!(data(&body)["viewer"]["email"], "jose.perez@acme.example");
 
@@ -332,7 +316,7 @@ async fn only_the_owner_manages_administrators(app: TestApp) {
     );
 
     // An administrator holds every module but cannot make or unmake administrators.
-    let alice_token = activate(&app, "alice@admins.example").await;
+    let alice_token = app.activate("alice@admins.example").await;
     let body = app.graphql_as(Some(&alice_token), "{ viewer { modules } }", json!({})).await;
     assert_eq!(data(&body)["viewer"]["modules"].as_array().unwrap().len(), 7);
     assert_eq!(error_code(&app.graphql_as(Some(&alice_token), add, json!({"id": bob})).await), "FORBIDDEN");
@@ -372,7 +356,7 @@ async fn deactivation_transfers_everything_in_one_go(app: TestApp) {
     .await;
     let leaver = user_row(&app, "leo@transfer.example").await;
     let company = leaver.company_id.unwrap();
-    let leo_token = activate(&app, "leo@transfer.example").await;
+    let leo_token = app.activate("leo@transfer.example").await;
 
     // Leo owns a subscription, a project and a model, and is a member of both.
     let subscription = seed_subscription(&app, company, leaver.id).await;
@@ -570,7 +554,7 @@ async fn another_company_sees_nothing(app: TestApp) {
 async fn a_user_without_user_management_is_forbidden(app: TestApp) {
     let owner = app.company_owner("Modules", "owner@modules.example").await;
     create_id(&app, &owner, "Uma", "User", "uma@modules.example", "owner@modules.example").await;
-    let uma = activate(&app, "uma@modules.example").await;
+    let uma = app.activate("uma@modules.example").await;
     for query in [
         "{ users { totalCount } }".to_owned(),
         format!(

@@ -291,6 +291,23 @@ impl UserCursor {
     }
 }
 
+/// A search is a few words: each becomes a condition of the query, so thousands of them
+/// would build a statement too deep for the database (or our stack) to take.
+const MAX_SEARCH_WORDS: usize = 8;
+const MAX_SEARCH_CHARS: usize = 200;
+
+fn search_words(search: Option<&str>) -> DomainResult<Vec<String>> {
+    let Some(search) = search else { return Ok(Vec::new()) };
+    if search.chars().count() > MAX_SEARCH_CHARS {
+        return Err(DomainError::invalid("filter.search", format!("is longer than {MAX_SEARCH_CHARS} characters")));
+    }
+    let words: Vec<String> = search_term(search).split_whitespace().map(str::to_owned).collect();
+    if words.len() > MAX_SEARCH_WORDS {
+        return Err(DomainError::invalid("filter.search", format!("has more than {MAX_SEARCH_WORDS} words")));
+    }
+    Ok(words)
+}
+
 pub async fn list(
     svc: &Services,
     principal: &Principal,
@@ -307,7 +324,7 @@ pub async fn list(
         query = query.filter(users::Column::Role.eq(role));
     }
     // Every word must appear somewhere in "given surname email", accents and case folded.
-    for word in filter.search.as_deref().map(search_term).unwrap_or_default().split_whitespace() {
+    for word in search_words(filter.search.as_deref())? {
         let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         query =
             query.filter(Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));

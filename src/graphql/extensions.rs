@@ -44,3 +44,44 @@ impl Extension for DefaultErrorCode {
         next.run(ctx, stream).map(with_codes).boxed()
     }
 }
+
+/// The session token a websocket connection signed in with (connection data, set at
+/// `connection_init`). HTTP requests authenticate each time; a socket lives for hours, so
+/// without this a logout, a password change or a deactivation would leave it signed in.
+pub struct WebsocketSession {
+    pub token: String,
+    pub client_address: Option<std::net::IpAddr>,
+}
+
+/// Re-authenticates every operation sent over a websocket: a revoked or expired session, or a
+/// user no longer active, gets `UNAUTHENTICATED` for the operation; a live one runs with its
+/// permissions as they are now.
+pub struct RecheckWebsocketSessions;
+
+impl ExtensionFactory for RecheckWebsocketSessions {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RecheckWebsocketSessions)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for RecheckWebsocketSessions {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::Request> {
+        if let Some(session) = ctx.data_opt::<WebsocketSession>() {
+            let services = ctx.data_unchecked::<crate::domain::Services>();
+            let principal = crate::domain::principal::authenticate(&services.db, &session.token, services.clock.now())
+                .await
+                .map_err(super::error::request_error)?;
+            // Request data is looked up before connection data: this one wins.
+            request
+                .data
+                .insert(super::RequestContext { principal: Some(principal), client_address: session.client_address });
+        }
+        next.run(ctx, request).await
+    }
+}

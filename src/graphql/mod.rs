@@ -70,6 +70,7 @@ pub fn build_schema(services: Services, templates: Arc<Templates>, config: &Conf
         .data(templates)
         .extension(limits::QueryLimits::with_depth(config.graphql_max_depth))
         .extension(extensions::DefaultErrorCode)
+        .extension(extensions::RecheckWebsocketSessions)
         .limit_complexity(config.graphql_max_complexity)
         .finish()
 }

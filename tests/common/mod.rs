@@ -29,6 +29,8 @@ pub const OPERATOR_EMAIL: &str = "operator@localhost";
 pub const OPERATOR_PASSWORD: &str = "Platform-Keeper-42!";
 pub const CREATE_ENDPOINT: &str = "mutation ($input: CreateWebhookEndpointInput!) {
     createWebhookEndpoint(input: $input) { secret endpoint { id url events } } }";
+/// The password `activate` sets.
+pub const USER_PASSWORD: &str = "Fresh-Start-2026!";
 /// The password `company_owner` sets.
 pub const OWNER_PASSWORD: &str = "Harbour-Lights-2026!";
 
@@ -260,6 +262,21 @@ impl TestApp {
             .await;
         data(&body);
         token
+    }
+
+    /// Follows the welcome email's link to set `USER_PASSWORD`, then signs in; returns the token.
+    pub async fn activate(&self, email: &str) -> String {
+        let text = self.wait_for_email(email).await.body_text(0).unwrap().into_owned();
+        let url = mail::link(&text, "http://127.0.0.1:8080/set-password?token=");
+        let token = url.split("token=").nth(1).unwrap();
+        let body = self
+            .graphql(
+                "mutation ($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+                json!({"t": token, "p": USER_PASSWORD}),
+            )
+            .await;
+        data(&body);
+        self.login(email, USER_PASSWORD).await
     }
 
     /// The latest email to `recipient` in the mailbox directory, waiting up to 15 s for one.

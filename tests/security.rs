@@ -1,0 +1,170 @@
+//! The attacks of the security review, replayed as a client would send them: documents built
+//! to crash or stall the parser, an administrator reaching for the owner's account, and a
+//! websocket that outlives its session. See docs/security.md for the threat model.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{TestApp, data, error_code};
+use serde_json::{Value, json};
+
+backend_tests!(
+    hostile_documents_are_refused_and_the_server_lives,
+    an_oversized_search_is_a_validation_error,
+    an_administrator_cannot_take_over_the_owner,
+    a_websocket_loses_its_session_with_the_session,
+);
+
+/// Every shape that crashed or stalled the server, at growing sizes; each answers
+/// VALIDATION_FAILED with the limit it broke. The times are printed, not asserted.
+fn hostile_documents() -> Vec<(String, String, &'static str)> {
+    let mut shapes = Vec::new();
+    for depth in [2_000, 20_000] {
+        let lists = format!("{{ countries(x: {}1{}) {{ code }} }}", "[".repeat(depth), "]".repeat(depth));
+        shapes.push((format!("{depth} nested lists"), lists, "nests brackets"));
+    }
+    for depth in [100, 2_000, 5_000] {
+        let objects = format!("{{ countries(x: {}1{}) {{ code }} }}", "{a:".repeat(depth), "}".repeat(depth));
+        shapes.push((format!("{depth} nested objects"), objects, "nests brackets"));
+        let fields = format!("{{ {}id{} }}", "viewer { ".repeat(depth), " }".repeat(depth));
+        shapes.push((format!("{depth} nested fields"), fields, "nests brackets"));
+    }
+    for levels in [20, 30, 60] {
+        let mut bomb = String::from("query { viewer { ...G0 } }\n");
+        for level in 0..levels {
+            bomb.push_str(&format!("fragment G{level} on User {{ id ...G{n} ...G{n} }}\n", n = level + 1));
+        }
+        bomb.push_str(&format!("fragment G{levels} on User {{ id }}\n"));
+        shapes.push((format!("fragments spread twice, {levels} levels"), bomb, "expands to more than"));
+    }
+    let aliases: String = (0..200).map(|i| format!("a{i}: __typename ")).collect();
+    shapes.push(("200 aliases".into(), format!("{{ {aliases} }}"), "aliased fields"));
+    shapes.push((
+        "a 1 MB document".into(),
+        format!("{{ countries {{ code }} }} #{}", "x".repeat(1 << 20)),
+        "bytes long",
+    ));
+    let items: String = (0..5_000).map(|i| format!("{i},")).collect();
+    shapes.push((
+        "a list of 5,000 items".into(),
+        format!("{{ countries(x: [{items}]) {{ code }} }}"),
+        "more than 1000 items",
+    ));
+    shapes
+}
+
+async fn hostile_documents_are_refused_and_the_server_lives(app: TestApp) {
+    for (name, query, refusal) in hostile_documents() {
+        let started = Instant::now();
+        let response = app
+            .http
+            .post(app.url("/graphql"))
+            .json(&json!({"query": query}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the server did not answer: {e}"));
+        let body: Value = response.json().await.unwrap();
+        eprintln!("{name}: answered in {:?}", started.elapsed());
+        assert_eq!(error_code(&body), "VALIDATION_FAILED", "{name}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(refusal), "{name}: {message}");
+    }
+    // The same over a websocket, which parses through the same schema.
+    let mut socket = app.ws(json!({})).await.expect("anonymous sockets are accepted");
+    let deep = format!("{{ countries(x: {}1{}) {{ code }} }}", "[".repeat(5_000), "]".repeat(5_000));
+    let result = socket.execute(&deep, json!({})).await;
+    assert!(result.to_string().contains("nests brackets"), "{result}");
+
+    let long_list: Vec<u32> = (0..1_001).collect();
+    let body = app.graphql("query ($x: [Int!]) { countries { code } }", json!({"x": long_list})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("1001 items"), "{body}");
+
+    // Still alive, still answering.
+    let health = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body = app.graphql("{ countries { code } }", json!({})).await;
+    assert_eq!(data(&body)["countries"].as_array().unwrap().len(), 249);
+}
+
+async fn an_oversized_search_is_a_validation_error(app: TestApp) {
+    let owner = app.company_owner("Searchers", "owner@search.example").await;
+    let query = "query ($s: String) { users(filter: {search: $s}) { edges { node { email } } } }";
+    for search in ["ab ".repeat(20_000), "ab ".repeat(9), "x".repeat(201)] {
+        let body = app.graphql_as(Some(&owner), query, json!({"s": search})).await;
+        assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "filter.search");
+    }
+    let body = app.graphql_as(Some(&owner), query, json!({"s": "olive owner search example"})).await;
+    assert_eq!(data(&body)["users"]["edges"][0]["node"]["email"], "owner@search.example");
+}
+
+const CREATE_USER: &str = "mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }";
+
+async fn new_admin(app: &TestApp, owner: &str, email: &str) -> (String, String) {
+    let input = json!({"givenName": "Ad", "surname": "Min", "email": email, "jobTitle": "IT",
+                       "managerEmail": "owner@takeover.example"});
+    let id = data(&app.graphql_as(Some(owner), CREATE_USER, json!({"input": input})).await)["createUser"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let add = "mutation ($id: ID!) { addCompanyAdmin(userId: $id) { role } }";
+    data(&app.graphql_as(Some(owner), add, json!({"id": id})).await);
+    (id.clone(), app.activate(email).await)
+}
+
+async fn an_administrator_cannot_take_over_the_owner(app: TestApp) {
+    let owner = app.company_owner("Takeover", "owner@takeover.example").await;
+    let owner_id = data(&app.graphql_as(Some(&owner), "{ viewer { id } }", json!({})).await)["viewer"]["id"].clone();
+    let (alice_id, alice) = new_admin(&app, &owner, "alice@takeover.example").await;
+    let (bob_id, _) = new_admin(&app, &owner, "bob@takeover.example").await;
+
+    let update = "mutation ($id: ID!, $e: String!) { updateUser(id: $id, input: {email: $e}) { email } }";
+    let permissions = "mutation ($id: ID!) { setUserPermissions(userId: $id, modules: [REPORTS]) { id } }";
+    let invite =
+        "mutation { inviteUsers(input: {emails: [\"eve@takeover.example\"], role: ADMIN, modules: []}) { id } }";
+    let attempts = [
+        ("the owner's address", update, json!({"id": owner_id, "e": "attacker@evil.example"})),
+        ("another administrator's address", update, json!({"id": bob_id, "e": "attacker@evil.example"})),
+        ("the owner's permissions", permissions, json!({"id": owner_id})),
+        ("another administrator's permissions", permissions, json!({"id": bob_id})),
+        ("an administrator by invitation", invite, json!({})),
+    ];
+    for (what, query, variables) in attempts {
+        let body = app.graphql_as(Some(&alice), query, variables).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{what}: {body}");
+    }
+    // Nothing changed: the owner keeps their address and can still sign in with it.
+    let who = "query ($id: ID!) { user(id: $id) { email } }";
+    let body = app.graphql_as(Some(&owner), who, json!({"id": owner_id})).await;
+    assert_eq!(data(&body)["user"]["email"], "owner@takeover.example");
+    let body = app.graphql_as(Some(&owner), "{ invitations { totalCount } }", json!({})).await;
+    assert_eq!(data(&body)["invitations"]["totalCount"], 0);
+
+    // What an administrator may do: edit themself and users; the owner may edit administrators.
+    let body = app.graphql_as(Some(&alice), update, json!({"id": alice_id, "e": "alice.new@takeover.example"})).await;
+    assert_eq!(data(&body)["updateUser"]["email"], "alice.new@takeover.example");
+    let body = app.graphql_as(Some(&owner), update, json!({"id": bob_id, "e": "bob.new@takeover.example"})).await;
+    assert_eq!(data(&body)["updateUser"]["email"], "bob.new@takeover.example");
+    let invite_user =
+        "mutation { inviteUsers(input: {emails: [\"uma@takeover.example\"], role: USER, modules: []}) { id } }";
+    data(&app.graphql_as(Some(&alice), invite_user, json!({})).await);
+}
+
+async fn a_websocket_loses_its_session_with_the_session(app: TestApp) {
+    let owner = app.company_owner("Sockets", "owner@sockets.example").await;
+    let mut socket = app.ws(json!({"Authorization": format!("Bearer {owner}")})).await.expect("accepted");
+    let result = socket.execute("{ viewer { email } company { name } }", json!({})).await;
+    assert_eq!(data(&result)["company"]["name"], "Sockets");
+
+    data(&app.graphql_as(Some(&owner), "mutation { logout }", json!({})).await);
+    for query in ["{ company { name } }", "mutation { logout }"] {
+        let result = socket.execute(query, json!({})).await;
+        assert_eq!(result["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{query}: {result}");
+    }
+    // A fresh session works on a fresh socket.
+    let token = app.login("owner@sockets.example", common::OWNER_PASSWORD).await;
+    let mut socket = app.ws(json!({"Authorization": format!("Bearer {token}")})).await.expect("accepted");
+    let result = socket.execute("{ company { name } }", json!({})).await;
+    assert_eq!(data(&result)["company"]["name"], "Sockets");
+}
