@@ -115,6 +115,7 @@ impl Application {
         let progress_relay = services.import_progress.relay(&services.db);
         // Imports whose process died resume here (at start-up, then every 30 s).
         let import_sweep = tokio::spawn(crate::import::runner::keep_resuming(services.clone()));
+        let attempt_purge = tokio::spawn(crate::domain::attempts::keep_purging(services.clone()));
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -132,6 +133,7 @@ impl Application {
         }
         let _ = worker.await;
         import_sweep.abort();
+        attempt_purge.abort();
         if let Some(relay) = progress_relay {
             relay.abort(); // it holds a connection the pool would wait for
         }

@@ -14,6 +14,8 @@ backend_tests!(
     an_oversized_search_is_a_validation_error,
     an_administrator_cannot_take_over_the_owner,
     a_websocket_loses_its_session_with_the_session,
+    concurrent_guesses_cannot_outrun_the_lock,
+    reset_requests_are_limited_per_address_alike,
 );
 
 /// Every shape that crashed or stalled the server, at growing sizes; each answers
@@ -167,4 +169,77 @@ async fn a_websocket_loses_its_session_with_the_session(app: TestApp) {
     let mut socket = app.ws(json!({"Authorization": format!("Bearer {token}")})).await.expect("accepted");
     let result = socket.execute("{ company { name } }", json!({})).await;
     assert_eq!(data(&result)["company"]["name"], "Sockets");
+}
+
+const LOGIN: &str = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+
+async fn login_code(app: &TestApp, email: &str, password: &str) -> String {
+    let body = app.graphql(LOGIN, json!({"e": email, "p": password})).await;
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("OK").to_owned()
+}
+
+async fn concurrent_guesses_cannot_outrun_the_lock(app: TestApp) {
+    // The per-client-address limit is not what is tested here.
+    let app = TestApp::spawn_with(app.backend.clone(), &[("PORTAL_LOGIN_ATTEMPTS_PER_MINUTE", "10000")]).await;
+    let _owner = app.company_owner("Guesses", "owner@guess.example").await;
+    let guesses =
+        (0..19).map(|i| login_code(&app, "owner@guess.example", if i == 0 { "Wrong-1!" } else { "Wrong-2!" }));
+    let codes = futures_util::future::join_all(guesses).await;
+    let verified = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    assert_eq!(verified, 5, "exactly the limit is checked, the rest refused: {codes:?}");
+    assert!(codes.iter().all(|c| c == "UNAUTHENTICATED" || c == "RATE_LIMITED"), "{codes:?}");
+    assert_eq!(login_code(&app, "owner@guess.example", common::OWNER_PASSWORD).await, "RATE_LIMITED");
+
+    // An address without an account answers exactly as one with an account.
+    let mut unknown = Vec::new();
+    for _ in 0..6 {
+        unknown.push(login_code(&app, "nobody@guess.example", "Wrong-1!").await);
+    }
+    assert_eq!(unknown, ["UNAUTHENTICATED"; 5].into_iter().chain(["RATE_LIMITED"]).collect::<Vec<_>>());
+
+    // After the lock, the right password works again.
+    app.clock.advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    let token = app.login("owner@guess.example", common::OWNER_PASSWORD).await;
+
+    // A session cannot be used to guess its own password.
+    let change = "mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }";
+    for _ in 0..5 {
+        let body = app.graphql_as(Some(&token), change, json!({"c": "Wrong-1!", "n": "Another-Secret-2026!"})).await;
+        assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
+    }
+    let body =
+        app.graphql_as(Some(&token), change, json!({"c": common::OWNER_PASSWORD, "n": "Another-Secret-2026!"})).await;
+    assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
+}
+
+async fn reset_requests_are_limited_per_address_alike(app: TestApp) {
+    let _owner = app.company_owner("Resets", "owner@reset.example").await;
+    let aliased = |email: &str| {
+        let fields: String = (0..30).map(|i| format!("r{i}: requestPasswordReset(email: \"{email}\") ")).collect();
+        format!("mutation {{ {fields} }}")
+    };
+    let mut answers = Vec::new();
+    for email in ["owner@reset.example", "nobody@reset.example"] {
+        let body = app.graphql(&aliased(email), json!({})).await;
+        let granted = body["data"].as_object().map_or(0, |d| d.values().filter(|v| **v == json!(true)).count());
+        let limited =
+            body["errors"].as_array().unwrap().iter().filter(|e| e["extensions"]["code"] == "RATE_LIMITED").count();
+        answers.push((granted, limited));
+    }
+    assert_eq!(answers, [(5, 25), (5, 25)], "the same answer for a known and an unknown address");
+    // The five accepted requests each sent a link (the last one is the one that works).
+    let reset = portal::domain::LinkPurpose::PasswordReset;
+    let links = || async {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        portal::db::link_tokens::Entity::find()
+            .filter(portal::db::link_tokens::Column::Purpose.eq(reset))
+            .count(&app.db)
+            .await
+            .unwrap()
+    };
+    let started = Instant::now();
+    while links().await < 5 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "five reset links");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

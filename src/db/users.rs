@@ -23,9 +23,6 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub password_hash: Option<String>,
     pub must_change_password: bool,
-    pub failed_login_count: i32,
-    pub first_failed_login_at: Option<DateTimeUtc>,
-    pub locked_until: Option<DateTimeUtc>,
     pub password_changed_at: Option<DateTimeUtc>,
     pub activated_at: Option<DateTimeUtc>,
     pub deactivated_at: Option<DateTimeUtc>,

@@ -11,6 +11,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use super::attempts;
 use super::audit::AuditEvent;
 use super::password_policy::{POLICY, PasswordRule};
 use super::principal::Principal;
@@ -21,10 +22,6 @@ use super::{DomainError, DomainResult, Email, LinkPurpose, UserStatus};
 use crate::db::{link_tokens, password_history, sessions, users};
 use crate::notify::{self, EmailNotification, Notification, Template};
 
-/// Failed logins within `LOCKOUT_WINDOW` that lock the account for `LOCKOUT_DURATION`.
-pub const LOCKOUT_THRESHOLD: i32 = 5;
-pub const LOCKOUT_WINDOW: Duration = Duration::minutes(15);
-pub const LOCKOUT_DURATION: Duration = Duration::minutes(15);
 pub const RESET_LINK_VALIDITY: Duration = Duration::minutes(5);
 
 pub struct NewSession {
@@ -38,40 +35,42 @@ fn wrong_credentials() -> DomainError {
     DomainError::Unauthenticated("Email or password is incorrect".into())
 }
 
+/// The key attempts are counted under: the address as the account would have it, or the text
+/// as typed when it is no address at all (it is still counted: same answer, same cost).
+fn address_key(email: &str) -> (Option<Email>, String) {
+    match Email::parse(email) {
+        Ok(email) => {
+            let key = email.as_str().to_owned();
+            (Some(email), key)
+        }
+        Err(_) => (None, email.trim().to_lowercase()),
+    }
+}
+
 pub async fn login(svc: &Services, email: &str, password: &str, client: Option<IpAddr>) -> DomainResult<NewSession> {
     if let Some(address) = client {
         svc.login_limiter.check(address)?;
     }
     let now = svc.clock.now();
-    // An unparseable address cannot be an account: the same answer as a wrong password.
-    let user = match Email::parse(email) {
-        Ok(email) => find_by_email(&svc.db, &email).await?,
-        Err(_) => None,
+    let (email, key) = address_key(email);
+    // Counted before the password is checked, so concurrent guesses cannot outrun the lock.
+    let attempt = attempts::LOGIN.attempt(&svc.db, &key, now).await?;
+    let user = match &email {
+        Some(email) => find_by_email(&svc.db, email).await?.filter(|u| u.status == UserStatus::Active),
+        None => None,
     };
-    let Some(user) = user.filter(|u| u.status == UserStatus::Active) else {
-        svc.passwords.verify(password, None).await?; // same cost as a real check
-        return Err(wrong_credentials());
+    // An unknown address costs a verification too, against a dummy hash.
+    let verified = svc.passwords.verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref())).await?;
+    let user = match user {
+        Some(user) if verified => user,
+        user => return Err(failed_login(svc, &key, attempt, user.as_ref(), now).await?),
     };
-    if let Some(locked_until) = user.locked_until.filter(|until| *until > now) {
-        return Err(DomainError::RateLimited { retry_after: (locked_until - now).to_std().unwrap_or_default() });
-    }
-    if !svc.passwords.verify(password, user.password_hash.as_deref()).await? {
-        record_failed_login(svc, user, now).await?;
-        return Err(wrong_credentials());
-    }
 
     let tx = svc.begin().await?;
     let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;
-    // The counters are reset only when there is something to reset: a login is one write less.
-    let user = if user.failed_login_count > 0 || user.locked_until.is_some() {
-        let mut active = user.into_active_model();
-        active.failed_login_count = Set(0);
-        active.first_failed_login_at = Set(None);
-        active.locked_until = Set(None);
-        active.update(&tx).await?
-    } else {
-        user
-    };
+    if attempt.0 > 1 {
+        attempts::LOGIN.clear(&tx, &key).await?;
+    }
     AuditEvent::new("user.logged_in", "user", user.id)
         .company(user.company_id)
         .actor(Some(user.id))
@@ -80,6 +79,27 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
         .await?;
     svc.commit(tx).await?;
     Ok(NewSession { token, expires_at, user })
+}
+
+/// Counts the failure (the one that reaches the limit locks the address) and audits it for an
+/// account; the error to answer, the same for every address.
+async fn failed_login(
+    svc: &Services,
+    key: &str,
+    attempt: attempts::Attempt,
+    user: Option<&users::Model>,
+    now: DateTime<Utc>,
+) -> DomainResult<DomainError> {
+    let locked = attempts::LOGIN.failed(&svc.db, key, attempt, now).await?;
+    if let Some(user) = user {
+        let action = if locked { "user.locked_out" } else { "user.login_failed" };
+        AuditEvent::new(action, "user", user.id)
+            .company(user.company_id)
+            .after(json!({"failedAttempts": attempt.0}))
+            .record(&svc.db, now)
+            .await?;
+    }
+    Ok(wrong_credentials())
 }
 
 /// A new session for `user_id`: the token (shown once) and when it expires.
@@ -108,30 +128,6 @@ pub async fn open_session(
     Ok((token, expires_at))
 }
 
-/// Counts a failure in the current window; the fifth within it locks the account.
-async fn record_failed_login(svc: &Services, user: users::Model, now: DateTime<Utc>) -> DomainResult<()> {
-    let window_open = user.first_failed_login_at.is_some_and(|first| now - first < LOCKOUT_WINDOW);
-    let (count, first) =
-        if window_open { (user.failed_login_count + 1, user.first_failed_login_at) } else { (1, Some(now)) };
-    let locked = count >= LOCKOUT_THRESHOLD;
-    let tx = svc.begin().await?;
-    let (user_id, company_id) = (user.id, user.company_id);
-    let mut active = user.into_active_model();
-    active.failed_login_count = Set(if locked { 0 } else { count });
-    active.first_failed_login_at = Set(if locked { None } else { first });
-    if locked {
-        active.locked_until = Set(Some(now + LOCKOUT_DURATION));
-    }
-    active.update(&tx).await?;
-    let action = if locked { "user.locked_out" } else { "user.login_failed" };
-    AuditEvent::new(action, "user", user_id)
-        .company(company_id)
-        .after(json!({"failedAttempts": count}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await
-}
-
 pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
     let now = svc.clock.now();
     sessions::Entity::update_many()
@@ -144,9 +140,14 @@ pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
 
 pub async fn change_password(svc: &Services, principal: &Principal, current: &str, new: &str) -> DomainResult<()> {
     let user = users::Entity::find_by_id(principal.user_id).one(&svc.db).await?.ok_or(DomainError::NotFound("user"))?;
+    // A stolen session must not be a way to guess the password it lacks.
+    let key = user.id.to_string();
+    let attempt = attempts::CHANGE_PASSWORD.attempt(&svc.db, &key, svc.clock.now()).await?;
     if !svc.passwords.verify(current, user.password_hash.as_deref()).await? {
+        attempts::CHANGE_PASSWORD.failed(&svc.db, &key, attempt, svc.clock.now()).await?;
         return Err(DomainError::invalid("currentPassword", "is not your current password"));
     }
+    attempts::CHANGE_PASSWORD.clear(&svc.db, &key).await?;
     let tx = svc.begin().await?;
     let now = svc.clock.now();
     set_password(svc, &tx, user, "newPassword", new, Some(principal.session_id), now).await?;
@@ -188,11 +189,10 @@ pub(crate) async fn set_password(
     active.password_hash = Set(Some(hash));
     active.must_change_password = Set(false);
     active.password_changed_at = Set(Some(now));
-    active.failed_login_count = Set(0);
-    active.first_failed_login_at = Set(None);
-    active.locked_until = Set(None);
     active.updated_at = Set(now);
     let user = active.update(tx).await?;
+    // Whoever proved they own the account (a link, the current password) is not locked out.
+    attempts::LOGIN.clear(tx, &user.email).await?;
     let mut others = sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .filter(sessions::Column::UserId.eq(user_id))
@@ -228,11 +228,23 @@ pub async fn remember_password(
     Ok(())
 }
 
-/// Emails a reset link to an active user. Answers the same whether or not the address is
-/// known, so the form cannot be used to find out who has an account.
+/// Emails a reset link to an active user. Answers the same, at the same cost, whether or not
+/// the address is known: the answer waits only for the per-address count (the same statement
+/// either way); looking the address up and writing the email happen after it.
 pub async fn request_password_reset(svc: &Services, email: &str) -> DomainResult<()> {
     let email = Email::parse(email).map_err(|e| DomainError::invalid("email", e.to_string()))?;
-    let Some(user) = find_by_email(&svc.db, &email).await?.filter(|u| u.status == UserStatus::Active) else {
+    attempts::PASSWORD_RESET.attempt(&svc.db, email.as_str(), svc.clock.now()).await?;
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        if let Err(error) = send_reset_link(&svc, &email).await {
+            tracing::error!(error = %error, "password reset email");
+        }
+    });
+    Ok(())
+}
+
+async fn send_reset_link(svc: &Services, email: &Email) -> DomainResult<()> {
+    let Some(user) = find_by_email(&svc.db, email).await?.filter(|u| u.status == UserStatus::Active) else {
         return Ok(());
     };
     let now = svc.clock.now();
@@ -250,7 +262,7 @@ pub async fn request_password_reset(svc: &Services, email: &str) -> DomainResult
             company_id: user.company_id,
             event_type: "user.password_reset_requested",
             data: json!({"userId": user.id}),
-            email: Some(EmailNotification::new(&email, Template::ResetPassword, &user.locale, vars)),
+            email: Some(EmailNotification::new(email, Template::ResetPassword, &user.locale, vars)),
         },
     )
     .await?;

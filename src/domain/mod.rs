@@ -2,6 +2,7 @@
 //! HTTP: resolvers and CLI commands call in here.
 
 pub mod accounts;
+pub mod attempts;
 pub mod audit;
 pub mod clock;
 pub mod companies;
