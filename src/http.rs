@@ -8,7 +8,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
@@ -16,6 +16,7 @@ use tower::ServiceBuilder;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -38,13 +39,22 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState, config: &Config) -> Router {
     let middleware = ServiceBuilder::new()
+        .layer(axum::middleware::map_request(drop_unusable_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(cors(config));
+        .layer(cors(config))
+        // No page of ours may be framed (clickjacking the password pages) or sniffed.
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
 
     let graphql_endpoint = Router::new().route("/graphql", get(graphiql).post(graphql)).layer(
         axum::middleware::from_fn_with_state((config.max_body_bytes, config.import_max_bytes), graphql_body_limit),
@@ -68,15 +78,48 @@ pub fn router(state: AppState, config: &Config) -> Router {
     api.merge(uploads).merge(graphql_endpoint).layer(middleware).with_state(state)
 }
 
-/// GraphQL requests may be at most `PORTAL_MAX_BODY_BYTES`, except multipart requests (file
-/// uploads: `startUserImport`), which get the import limit.
+/// A client's request id is kept for tracing only when it is a plain token (letters, digits,
+/// `-`, `_`, `.`, at most 64): anything else would be echoed into logs and responses as sent.
+async fn drop_unusable_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let usable = |value: &HeaderValue| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty() && bytes.len() <= 64 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(b))
+    };
+    if request.headers().get(REQUEST_ID).is_some_and(|value| !usable(value)) {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+/// A request refused before it reaches GraphQL, answered in GraphQL's shape.
+fn refused_request(status: StatusCode, message: String) -> Response {
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]});
+    (status, Json(body)).into_response()
+}
+
+/// POST /graphql takes JSON, or a multipart upload that carries `Authorization` (only signed-in
+/// users upload). Both content types a browser may send cross-site without asking first
+/// (`text/plain`, forms) are refused, so another site cannot make a visitor's browser run a
+/// public mutation (a password reset, a login). JSON requests may be at most
+/// `PORTAL_MAX_BODY_BYTES`; uploads get the import limit.
 async fn graphql_body_limit(
     State((json_limit, upload_limit)): State<(usize, usize)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let limit = if content_type.starts_with("multipart/form-data") { upload_limit } else { json_limit };
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let multipart = essence == "multipart/form-data";
+    let json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if request.method() == Method::POST && !json && !multipart {
+        let message = format!("POST /graphql takes `Content-Type: application/json`, not `{content_type}`");
+        return refused_request(StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
+    }
+    if multipart && !request.headers().contains_key(header::AUTHORIZATION) {
+        let message = "a multipart request (a file upload) must carry `Authorization: Bearer <token>`".to_owned();
+        return refused_request(StatusCode::BAD_REQUEST, message);
+    }
+    let limit = if multipart { upload_limit } else { json_limit };
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
         let message = format!("the request is larger than the limit of {limit} bytes");

@@ -16,6 +16,9 @@ backend_tests!(
     a_websocket_loses_its_session_with_the_session,
     concurrent_guesses_cannot_outrun_the_lock,
     reset_requests_are_limited_per_address_alike,
+    cross_site_shapes_and_framing_are_refused,
+    hostile_text_is_refused_by_field,
+    nested_fields_keep_the_module_rules,
 );
 
 /// Every shape that crashed or stalled the server, at growing sizes; each answers
@@ -242,4 +245,196 @@ async fn reset_requests_are_limited_per_address_alike(app: TestApp) {
         assert!(started.elapsed() < std::time::Duration::from_secs(15), "five reset links");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+async fn cross_site_shapes_and_framing_are_refused(app: TestApp) {
+    // What a form or `fetch` from another site can send without a preflight.
+    let reset = r#"{"query": "mutation { requestPasswordReset(email: \"someone@example.com\") }"}"#;
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "text/plain;charset=UTF-8"] {
+        let response =
+            app.http.post(app.url("/graphql")).header("content-type", content_type).body(reset).send().await.unwrap();
+        assert_eq!(response.status(), 415, "{content_type}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body}");
+    }
+    let form = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{reset}\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{}}\r\n--b--\r\n"
+    );
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // None of them ran: the reset would have counted an attempt for the address first.
+    use sea_orm::ConnectionTrait;
+    let counted = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM attempt_counters",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(counted, 0);
+
+    // Pages cannot be framed or sniffed.
+    for path in ["/graphql", "/reset-password?token=x", "/health"] {
+        let response = app.http.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
+    }
+
+    // A request id that is not a plain token is replaced, not echoed.
+    for sent in ["<script>alert(1)</script>", &"x".repeat(65), "a b"] {
+        let response = app.http.get(app.url("/health")).header("x-request-id", sent).send().await.unwrap();
+        let echoed = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(echoed, sent);
+        assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{echoed}");
+    }
+}
+
+async fn hostile_text_is_refused_by_field(app: TestApp) {
+    let owner = app.company_owner("Texts", "owner@texts.example").await;
+    let person = |given: &str, email: &str| {
+        json!({"input": {"givenName": given, "surname": "Doe", "email": email, "jobTitle": "Analyst",
+                         "managerEmail": "owner@texts.example"}})
+    };
+    data(&app.graphql_as(Some(&owner), CREATE_USER, person("Jane", "jane@texts.example")).await);
+    let cases = [
+        ("a NUL in a variable", person("Ja\u{0}ne", "nul@texts.example"), None),
+        ("a megabyte name", person(&"J".repeat(1 << 20), "big@texts.example"), None),
+        ("a 10,000-character name", person(&"J".repeat(10_000), "long@texts.example"), Some("givenName")),
+        ("a right-to-left override", person("Jane\u{202e}", "rtl@texts.example"), Some("givenName")),
+        ("a zero-width address", person("Jane", "ja\u{200b}ne@texts.example"), Some("email")),
+    ];
+    for (what, variables, field) in cases {
+        let body = app.graphql_as(Some(&owner), CREATE_USER, variables).await;
+        assert_eq!(error_code(&body), "VALIDATION_FAILED", "{what}: {body}");
+        if let Some(field) = field {
+            assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], field, "{what}: {body}");
+        }
+        assert!(body.to_string().len() < 2_000, "{what}: the error does not carry the input back");
+    }
+    // A fullwidth copy of an existing address is that address, not a second account.
+    let body = app.graphql_as(Some(&owner), CREATE_USER, person("Jane", "ｊａｎｅ＠ｔｅｘｔｓ．ｅｘａｍｐｌｅ")).await;
+    assert_eq!(error_code(&body), "CONFLICT", "{body}");
+    // A NUL written in the document itself.
+    let inline = "mutation { requestPasswordReset(email: \"a\\u0000@texts.example\") }";
+    assert!(app.graphql(inline, json!({})).await["errors"][0]["message"].as_str().unwrap().contains("NUL"));
+    let body = app.graphql_as(Some(&owner), "{ users { totalCount } }", json!({})).await;
+    assert_eq!(data(&body)["users"]["totalCount"], 2, "nothing was created");
+}
+
+/// Every field of the served schema, root or nested, declares what it requires
+/// (graphql/access.rs): a new field without a declaration fails here, and cannot resolve anyway.
+#[test]
+fn every_field_declares_its_requirement() {
+    use portal::graphql::access::{field_requirement, requirement};
+    let sdl = portal::graphql::sdl();
+    let mut undeclared = Vec::new();
+    let mut fields_seen = 0;
+    for block in sdl.split("\ntype ").skip(1) {
+        let type_name: String = block.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let body = &block[..block.find("\n}").unwrap_or(block.len())];
+        let root = ["Query", "Mutation", "Subscription"].contains(&type_name.as_str());
+        let mut in_description = false;
+        for line in body.lines().skip(1) {
+            let line = line.trim();
+            if line.starts_with("\"\"\"") {
+                // A one-line description opens and closes on the same line.
+                in_description = !(in_description || line.len() > 6 && line.ends_with("\"\"\""));
+                continue;
+            }
+            if in_description
+                || line.is_empty()
+                || line.starts_with('"')
+                || !line.starts_with(|c: char| c.is_ascii_lowercase())
+            {
+                continue;
+            }
+            let field: String = line.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            fields_seen += 1;
+            let declared =
+                if root { requirement(&field).is_some() } else { field_requirement(&type_name, &field).is_some() };
+            if !declared {
+                undeclared.push(format!("{type_name}.{field}"));
+            }
+        }
+    }
+    assert!(fields_seen > 200, "the walk found the schema's fields ({fields_seen})");
+    assert!(undeclared.is_empty(), "declare these in src/graphql/access.rs: {undeclared:?}");
+    assert!(requirement("noSuchOperation").is_none());
+    assert!(field_requirement("User", "noSuchField").is_none(), "a guarded type lists its fields one by one");
+}
+
+async fn nested_fields_keep_the_module_rules(app: TestApp) {
+    let owner = app.company_owner("Nested", "owner@nested.example").await;
+    let owner_id = data(&app.graphql_as(Some(&owner), "{ viewer { id } }", json!({})).await)["viewer"]["id"].clone();
+    let input = |email: &str| {
+        json!({"input": {"givenName": "Pat", "surname": "Plain", "email": email, "jobTitle": "Analyst",
+                         "managerEmail": "owner@nested.example"}})
+    };
+    data(&app.graphql_as(Some(&owner), CREATE_USER, input("uma@nested.example")).await);
+    let pete = data(&app.graphql_as(Some(&owner), CREATE_USER, input("pete@nested.example")).await)["createUser"]["id"]
+        .clone();
+    let grant = "mutation ($id: ID!) { setUserPermissions(userId: $id, modules: [PROJECTS]) { id } }";
+    data(&app.graphql_as(Some(&owner), grant, json!({"id": pete})).await);
+    let subscription = "mutation ($o: ID!) { createServiceSubscription(input: {product: \"Analytics\", plan: \"Gold\", ownerId: $o}) { id } }";
+    let sub = data(&app.graphql_as(Some(&owner), subscription, json!({"o": owner_id})).await)["createServiceSubscription"]["id"]
+        .clone();
+    let project = "mutation ($s: ID!, $o: ID!) { createProject(input: {subscriptionId: $s, name: \"Atlas\", ownerId: $o}) { id } }";
+    data(&app.graphql_as(Some(&owner), project, json!({"s": sub, "o": owner_id})).await);
+    let contact =
+        "mutation ($s: ID!) { createSupportContact(input: {subscriptionId: $s, email: \"owner@nested.example\",
+        phone: \"+57 1 555 0199\", roles: [ADMINISTRATOR]}) { id } }";
+    data(&app.graphql_as(Some(&owner), contact, json!({"s": sub})).await);
+    let uma = app.activate("uma@nested.example").await;
+    let pete = app.activate("pete@nested.example").await;
+
+    // A user without modules sees their own grants and their manager's profile, not the
+    // manager's grants.
+    let body = app.graphql_as(Some(&uma), "{ viewer { email modules manager { email } } }", json!({})).await;
+    assert_eq!(data(&body)["viewer"]["manager"]["email"], "owner@nested.example");
+    for (query, path) in [
+        ("{ viewer { manager { email modules } } }", json!(["viewer", "manager", "modules"])),
+        ("{ me: viewer { boss: manager { subscriptions { role } } } }", json!(["me", "boss", "subscriptions"])),
+    ] {
+        let body = app.graphql_as(Some(&uma), query, json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{query}: {body}");
+        assert_eq!(body["errors"][0]["path"], path, "{body}");
+        assert!(!body["data"].to_string().contains("USER_MANAGEMENT"), "{body}");
+    }
+
+    // PROJECTS shows the subscription a project belongs to, not its members or contacts.
+    let body = app.graphql_as(Some(&pete), "{ projects { name subscription { product } } }", json!({})).await;
+    assert_eq!(data(&body)["projects"][0]["subscription"]["product"], "Analytics");
+    for (query, field) in [
+        ("{ projects { subscription { members { user { email } } } } }", "members"),
+        ("{ projects { subscription { contacts { phone } } } }", "contacts"),
+        ("{ projects { members { user { modules } } } }", "modules"),
+    ] {
+        let body = app.graphql_as(Some(&pete), query, json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{query}: {body}");
+        assert_eq!(body["errors"][0]["path"].as_array().unwrap().last().unwrap(), field, "{body}");
+        assert!(!body["data"].to_string().contains("555 0199"), "{body}");
+    }
+    // The owner, who holds every module, reads all of it.
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "{ projects { subscription { members { user { modules } } contacts { phone } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data(&body)["projects"][0]["subscription"]["contacts"][0]["phone"], "+57 1 555 0199");
 }

@@ -9,6 +9,7 @@ use super::audit::AuditEvent;
 use super::password_policy::POLICY;
 use super::principal::Principal;
 use super::services::Services;
+use super::text::{self, Lines};
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email};
 use super::welcome::{self, FirstSignIn, insert_with_password};
@@ -157,13 +158,10 @@ pub async fn provision_company(
 
 /// Trimmed, non-empty, at most `max` characters; a problem is recorded otherwise.
 fn required(problems: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
-    let value = value.trim();
-    if value.is_empty() {
-        problems.push(FieldError::new(field, "is required"));
-    } else if value.chars().count() > max {
-        problems.push(FieldError::new(field, format!("is longer than {max} characters")));
-    }
-    value.to_owned()
+    text::required(field, value, max, Lines::One).unwrap_or_else(|problem| {
+        problems.push(problem);
+        String::new()
+    })
 }
 
 /// The caller's own company: the only one a company user can ever read.

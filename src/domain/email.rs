@@ -3,6 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(String);
 
@@ -15,15 +18,23 @@ const MAX_LEN: usize = 254;
 const MAX_LOCAL_LEN: usize = 64;
 
 impl Email {
-    /// Trims surrounding space and lower-cases; the whole address is compared case-insensitively
-    /// (as every mail provider in practice does), so `Ana@X.com` and `ana@x.com` are one user.
+    /// Trims surrounding space, folds compatibility forms (NFKC: fullwidth `ａｎａ＠ｘ．ｃｏｍ`
+    /// is `ana@x.com`) and lower-cases; the whole address is compared case-insensitively (as
+    /// every mail provider in practice does), so `Ana@X.com` and `ana@x.com` are one user.
+    /// Invisible and control characters are refused: they would make look-alike accounts.
     pub fn parse(input: &str) -> Result<Self, InvalidEmail> {
-        let address = input.trim().to_lowercase();
+        if input.len() > MAX_LEN * 4 {
+            return Err(InvalidEmail("is longer than 254 characters"));
+        }
+        let address = input.trim().nfkc().collect::<String>().to_lowercase();
         if address.is_empty() {
             return Err(InvalidEmail("is required"));
         }
         if address.len() > MAX_LEN {
             return Err(InvalidEmail("is longer than 254 characters"));
+        }
+        if address.chars().any(|c| c.is_control() || c.general_category() == GeneralCategory::Format) {
+            return Err(InvalidEmail("contains an invisible or control character"));
         }
         // `email_address` implements the RFC 5322 addr-spec grammar; display names ("Ana <a@x>")
         // and quoted local parts are refused: they are valid mail syntax, never a login.
@@ -82,6 +93,20 @@ mod tests {
     fn lower_cases_and_trims() {
         assert_eq!(Email::parse("  Ana.Perez@Example.COM ").unwrap().as_str(), "ana.perez@example.com");
         assert_eq!(Email::parse("operator@localhost").unwrap().local_part(), "operator");
+    }
+
+    #[test]
+    fn look_alikes_are_one_address_or_none() {
+        // Fullwidth letters fold to the address they imitate.
+        assert_eq!(Email::parse("ａｄｍｉｎ＠ａｃｍｅ．ｅｘａｍｐｌｅ").unwrap().as_str(), "admin@acme.example");
+        for bad in [
+            "ad\u{200b}min@acme.example",
+            "admin\u{202e}@acme.example",
+            "admin@acme.example\u{0}",
+            "\u{feff}a@b.example",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::page::{Page, PageRequest, newest_first};
 use super::permissions::{check_modules, check_sub_accounts, write};
 use super::principal::Principal;
 use super::services::Services;
+use super::text::{self, Lines};
 use super::users::{NewUser, find_by_email, greeting_name, search_key, sort_key};
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, LinkPurpose, Module, Role, UserStatus};
 use crate::db::{companies, invitations, link_tokens, users};
@@ -72,7 +73,7 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
         let email = match Email::parse(raw) {
             Ok(email) => email,
             Err(e) => {
-                problems.push(FieldError::new(field, format!("`{raw}` {e}")));
+                problems.push(FieldError::new(field, format!("{} {e}", text::quoted(raw))));
                 continue;
             }
         };
@@ -359,9 +360,16 @@ pub async fn accept(
         .await?
         .filter(|u| u.status == UserStatus::Invited)
         .ok_or_else(ask_again)?;
-    let clean = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let (given_name, surname) =
-        (clean(given_name).or(user.given_name.clone()), clean(surname).or(user.surname.clone()));
+    let clean = |field: &str, value: Option<String>| -> DomainResult<Option<String>> {
+        let Some(value) = value else { return Ok(None) };
+        let text =
+            text::parse(field, &value, 100, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))?;
+        Ok(Some(text).filter(|t| !t.is_empty()))
+    };
+    let (given_name, surname) = (
+        clean("givenName", given_name)?.or(user.given_name.clone()),
+        clean("surname", surname)?.or(user.surname.clone()),
+    );
     let user = set_password(svc, &tx, user, "password", password, None, now).await?;
     let mut active = user.into_active_model();
     active.status = Set(UserStatus::Active);

@@ -23,6 +23,7 @@ pub mod rate_limit;
 pub mod services;
 pub mod subscriptions;
 pub mod support;
+pub mod text;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

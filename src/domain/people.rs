@@ -15,6 +15,7 @@ use super::countries;
 use super::page::Page;
 use super::principal::Principal;
 use super::services::Services;
+use super::text::{self, Lines};
 use super::users::{NewUser, find_by_email, search_key, search_term, sort_key};
 use super::welcome::{self, FirstSignIn};
 use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
@@ -72,13 +73,11 @@ impl Person {
 pub fn parse_person(input: &PersonInput, current: Option<&Person>) -> Result<Person, Vec<FieldError>> {
     let mut problems = Vec::new();
     let mut text = |field: &str, value: &Option<String>, current: Option<&String>, max: usize| -> String {
-        let value = value.as_deref().map(str::trim).map(str::to_owned).or_else(|| current.cloned()).unwrap_or_default();
-        if value.is_empty() {
-            problems.push(FieldError::new(field, "is required"));
-        } else if value.chars().count() > max {
-            problems.push(FieldError::new(field, format!("is longer than {max} characters")));
-        }
-        value
+        let value = value.as_deref().or(current.map(String::as_str)).unwrap_or_default();
+        text::required(field, value, max, Lines::One).unwrap_or_else(|problem| {
+            problems.push(problem);
+            String::new()
+        })
     };
     let given_name = text("givenName", &input.given_name, current.map(|c| &c.given_name), 100);
     let surname = text("surname", &input.surname, current.map(|c| &c.surname), 100);
@@ -105,7 +104,7 @@ pub fn parse_person(input: &PersonInput, current: Option<&Person>) -> Result<Per
             None => {
                 problems.push(FieldError::new(
                     "country",
-                    format!("`{value}` is not a known country (ISO code or English name)"),
+                    format!("{} is not a known country (ISO code or English name)", text::quoted(value)),
                 ));
                 None
             }
@@ -115,7 +114,10 @@ pub fn parse_person(input: &PersonInput, current: Option<&Person>) -> Result<Per
     let locale = match input.locale.as_deref().map(str::trim) {
         Some(value) if is_locale(value) => value.to_owned(),
         Some(value) => {
-            problems.push(FieldError::new("locale", format!("`{value}` is not a locale such as en or es-CO")));
+            problems.push(FieldError::new(
+                "locale",
+                format!("{} is not a locale such as en or es-CO", text::quoted(value)),
+            ));
             String::new()
         }
         None => current.map_or_else(|| "en".to_owned(), |c| c.locale.clone()),

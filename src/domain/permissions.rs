@@ -13,6 +13,7 @@ use super::audit::AuditEvent;
 use super::people::get;
 use super::principal::Principal;
 use super::services::Services;
+use super::text::{self, Lines};
 use super::{DomainError, DomainResult, FieldError, Module, Role};
 use crate::db::{sub_accounts, user_modules, user_sub_accounts, users};
 
@@ -111,11 +112,7 @@ pub async fn list_sub_accounts(svc: &Services, principal: &Principal) -> DomainR
 }
 
 fn sub_account_name(name: &str) -> DomainResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(DomainError::invalid("name", "is required, at most 200 characters"));
-    }
-    Ok(name.to_owned())
+    text::required("name", name, 200, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))
 }
 
 async fn check_name_free(db: &impl ConnectionTrait, company_id: Uuid, name: &str) -> DomainResult<()> {

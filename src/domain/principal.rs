@@ -43,6 +43,9 @@ pub enum Access {
     OperatorOrCompanyOwner,
     /// A company user with the SUPPORT module, or a support agent.
     SupportModuleOrAgent,
+    /// A company user holding the module, or a platform operator (who sets such things up for
+    /// companies: the members of a subscription they just created).
+    ModuleOrOperator(Module),
 }
 
 impl Principal {
@@ -62,6 +65,9 @@ impl Principal {
             Access::SupportAgent => self.role == Role::SupportAgent,
             Access::AnyAdministrator => self.role == Role::Operator || self.role.is_company_admin(),
             Access::OperatorOrCompanyOwner => matches!(self.role, Role::Operator | Role::Owner),
+            Access::ModuleOrOperator(module) => {
+                self.role == Role::Operator || (self.company_id.is_some() && self.modules.contains(&module))
+            }
             Access::SupportModuleOrAgent => {
                 self.role == Role::SupportAgent
                     || (self.company_id.is_some() && self.modules.contains(&Module::Support))
@@ -71,7 +77,7 @@ impl Principal {
             return Ok(());
         }
         Err(DomainError::Forbidden(match access {
-            Access::Module(module) => {
+            Access::Module(module) | Access::ModuleOrOperator(module) => {
                 format!("This needs the {} module, which you do not hold", module.code())
             }
             Access::CompanyAdmin | Access::AnyAdministrator => "Only administrators may do this".into(),

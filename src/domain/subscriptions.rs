@@ -12,17 +12,14 @@ use uuid::Uuid;
 use super::audit::AuditEvent;
 use super::principal::Principal;
 use super::services::Services;
+use super::text::Lines;
 use super::{
     DomainError, DomainResult, EnvironmentKind, MemberStatus, Role, SubscriptionRole, SubscriptionStatus, UserStatus,
 };
 use crate::db::{environments, models, project_members, projects, service_subscriptions, subscription_members, users};
 
 fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(DomainError::invalid(field, format!("is required, at most {max} characters")));
-    }
-    Ok(value.to_owned())
+    super::text::required(field, value, max, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))
 }
 
 /// An active user of `company_id`; otherwise a validation error on `field`.

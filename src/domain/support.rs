@@ -15,6 +15,7 @@ use super::page::{Page, PageRequest, newest_first};
 use super::principal::Principal;
 use super::services::Services;
 use super::subscriptions::{confirm_admin_membership, get as subscription_of};
+use super::text::{self, Lines};
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email, greeting_name};
 use super::welcome::{self, FirstSignIn};
@@ -201,9 +202,15 @@ async fn new_contact_user(
     surname: Option<String>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> DomainResult<users::Model> {
-    let clean = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let (given_name, surname) = (clean(given_name), clean(surname));
     let mut problems = Vec::new();
+    let mut clean = |field: &str, value: Option<String>| match text::parse(field, value.as_deref()?, 100, Lines::One) {
+        Ok(text) => Some(text).filter(|t| !t.is_empty()),
+        Err(problem) => {
+            problems.push(problem);
+            None
+        }
+    };
+    let (given_name, surname) = (clean("givenName", given_name), clean("surname", surname));
     if given_name.is_none() {
         problems.push(FieldError::new("givenName", "is required for a new user"));
     }
@@ -350,14 +357,14 @@ pub async fn create_ticket(
     input: TicketInput,
 ) -> DomainResult<support_tickets::Model> {
     let mut problems = Vec::new();
-    let subject = input.subject.trim().to_owned();
-    if subject.is_empty() || subject.chars().count() > 300 {
-        problems.push(FieldError::new("subject", "is required, at most 300 characters"));
-    }
-    let description = input.description.trim().to_owned();
-    if description.is_empty() {
-        problems.push(FieldError::new("description", "is required"));
-    }
+    let mut required = |field: &str, value: &str, max: usize, lines: Lines| {
+        text::required(field, value, max, lines).unwrap_or_else(|problem| {
+            problems.push(problem);
+            String::new()
+        })
+    };
+    let subject = required("subject", &input.subject, 300, Lines::One);
+    let description = required("description", &input.description, 20_000, Lines::Many);
     if !problems.is_empty() {
         return Err(DomainError::Validation(problems));
     }

@@ -1,6 +1,8 @@
-//! What every root operation requires, in one table. Resolvers call `guard::authorize(ctx)`,
-//! which looks the operation up here: an operation missing from the table cannot run, and a
-//! test walks the served schema to check that each one is listed.
+//! What every field requires, in two tables: root operations (`requirement`) and the fields of
+//! object types (`field_requirement`), nested reads included. The `FieldAccess` extension
+//! applies both to every field before it resolves: a field missing from them cannot resolve,
+//! and a test walks the served schema to check that each one is listed. Resolvers also call
+//! `guard::authorize(ctx)` to learn who is calling.
 
 use crate::domain::Module::{Projects, Subscriptions, Support, UserManagement};
 use crate::domain::principal::Access::{self, *};
@@ -60,6 +62,86 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         | "rotateWebhookSecret"
         | "testWebhookEndpoint" => Signed(CompanyAdmin),
         "emailTemplates" | "previewEmail" => Signed(AnyAdministrator),
+        _ => return None,
+    })
+}
+
+/// What reading a field of an object type requires, beyond reaching the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldRequirement {
+    /// Whoever could reach the object may read this.
+    Open,
+    /// The caller must satisfy the access, however they reached the object.
+    Signed(Access),
+    /// About a person: free when it is the caller's own account (`viewer`, the user of the
+    /// session just opened), otherwise as `Signed`.
+    OwnOr(Access),
+}
+
+/// The requirement of `field` of object type `parent`, by their GraphQL names. Types whose
+/// fields are all open are listed whole; a type with guarded fields lists every field, so a
+/// new one must be decided here before it can be read.
+pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> {
+    use FieldRequirement::{Open, OwnOr};
+    let signed = FieldRequirement::Signed;
+    Some(match (parent, field) {
+        // A person's profile is visible wherever the person is (a manager, a project member,
+        // a ticket's opener); what they may do and hold is for user managers and themself.
+        (
+            "User",
+            "id" | "email" | "givenName" | "surname" | "jobTitle" | "managerEmail" | "country" | "locale" | "status"
+            | "role" | "manager" | "createdAt",
+        ) => Open,
+        ("User", "modules" | "subAccounts" | "projects" | "subscriptions") => OwnOr(Module(UserManagement)),
+        // A subscription reached from a project or a ticket shows what it is; who is in it and
+        // who supports it need the module of that list.
+        ("ServiceSubscription", "id" | "product" | "plan" | "status" | "owner" | "createdAt") => Open,
+        ("ServiceSubscription", "members") => signed(ModuleOrOperator(Subscriptions)),
+        ("ServiceSubscription", "projects") => signed(Module(Projects)),
+        ("ServiceSubscription", "contacts") => signed(Module(Support)),
+        // Contacts are reached only through SUPPORT (`supportContacts`, `contacts` above).
+        ("SupportContact", _) => Open,
+        (
+            "Anonymization"
+            | "AuditEvent"
+            | "AuditEventConnection"
+            | "AuditEventEdge"
+            | "Company"
+            | "Country"
+            | "Delivery"
+            | "DeliveryAttempt"
+            | "DeliveryConnection"
+            | "DeliveryEdge"
+            | "EmailTemplate"
+            | "Environment"
+            | "ImportJob"
+            | "ImportJobConnection"
+            | "ImportJobEdge"
+            | "ImportProgress"
+            | "Invitation"
+            | "InvitationConnection"
+            | "InvitationEdge"
+            | "Model"
+            | "OwnedResource"
+            | "PageInfo"
+            | "PasswordPolicy"
+            | "PasswordPolicyRule"
+            | "Project"
+            | "ProjectMember"
+            | "RenderedEmail"
+            | "Session"
+            | "SubAccount"
+            | "SubscriptionMember"
+            | "SupportTicket"
+            | "SupportTicketConnection"
+            | "SupportTicketEdge"
+            | "TemplateVariable"
+            | "UserConnection"
+            | "UserEdge"
+            | "WebhookEndpoint"
+            | "WebhookEndpointWithSecret",
+            _,
+        ) => Open,
         _ => return None,
     })
 }

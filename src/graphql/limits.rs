@@ -41,6 +41,8 @@ pub struct QueryLimits {
     pub variable_values: usize,
     /// Items of one list, in the variables or written in the document.
     pub list_items: usize,
+    /// Bytes of one string in the variables (the document's are bounded by its size).
+    pub string_bytes: usize,
 }
 
 impl QueryLimits {
@@ -54,6 +56,7 @@ impl QueryLimits {
             aliases: 50,
             variable_values: 20_000,
             list_items: 1_000,
+            string_bytes: 128 * 1024,
         }
     }
 }
@@ -79,6 +82,12 @@ impl Extension for QueryLimits {
         request.set_parsed_query(document);
         next.run(ctx, request).await
     }
+}
+
+/// No input of ours holds a NUL (PostgreSQL cannot store one in text): refused for the whole
+/// request, before any resolver could pass one to the database.
+fn nul() -> ServerError {
+    refused("A string in the request contains a NUL character (\\u0000)".into())
 }
 
 fn refused(message: String) -> ServerError {
@@ -131,10 +140,14 @@ impl QueryLimits {
                 b'"' => {
                     i += 1;
                     while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        if bytes[i..].starts_with(b"\\u0000") || bytes[i..].starts_with(b"\\u{0}") {
+                            return Err(nul());
+                        }
                         i += if bytes[i] == b'\\' { 2 } else { 1 };
                     }
                     i += 1;
                 }
+                0 => return Err(nul()),
                 b'{' | b'[' | b'(' => i += 1,
                 byte if byte.is_ascii_alphanumeric() || b"_-$".contains(&byte) => {
                     // A name, a number or a variable: one token, however long.
@@ -222,6 +235,14 @@ impl QueryLimits {
                     pending.extend(items);
                 }
                 Value::Object(fields) => pending.extend(fields.values()),
+                Value::String(text) if text.len() > self.string_bytes => {
+                    return Err(refused(format!(
+                        "A string in the variables is {} bytes long, at most {} allowed",
+                        text.len(),
+                        self.string_bytes
+                    )));
+                }
+                Value::String(text) if crate::domain::text::has_nul(text) => return Err(nul()),
                 _ => {}
             }
         }
@@ -412,5 +433,21 @@ mod tests {
         assert!(limits.check_variables(&variables).unwrap_err().message.contains("1001 items"));
         let fits = async_graphql::Variables::from_json(serde_json::json!({"emails": emails[..1000]}));
         assert!(limits.check_variables(&fits).is_ok());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_anywhere() {
+        let limits = QueryLimits::with_depth(10);
+        for query in [
+            "{ countries(x: \"a\\u0000b\") { code } }",
+            "{ countries(x: \"a\\u{0}\") { code } }",
+            "{ countries\0 { code } }",
+        ] {
+            assert!(check(query).unwrap_err().contains("NUL"), "{query:?}");
+        }
+        let nested = async_graphql::Variables::from_json(serde_json::json!({"input": {"names": ["ok", "a\u{0}b"]}}));
+        assert!(limits.check_variables(&nested).unwrap_err().message.contains("NUL"));
+        let huge = async_graphql::Variables::from_json(serde_json::json!({"s": "x".repeat(200_000)}));
+        assert!(limits.check_variables(&huge).unwrap_err().message.contains("200000 bytes"));
     }
 }

@@ -5,6 +5,7 @@ pub mod access;
 mod accounts;
 pub mod error;
 pub mod extensions;
+mod field_access;
 pub mod guard;
 pub mod ids;
 mod imports;
@@ -71,6 +72,7 @@ pub fn build_schema(services: Services, templates: Arc<Templates>, config: &Conf
         .extension(limits::QueryLimits::with_depth(config.graphql_max_depth))
         .extension(extensions::DefaultErrorCode)
         .extension(extensions::RecheckWebsocketSessions)
+        .extension(field_access::FieldAccess)
         .limit_complexity(config.graphql_max_complexity)
         .finish()
 }

@@ -109,6 +109,26 @@ impl std::io::Write for Pieces<'_> {
     }
 }
 
+/// A cell as a spreadsheet will show it, never run it: text that Excel or LibreOffice would
+/// read as a formula (`=`, `+`, `-`, `@`, or a tab or carriage return first) gets a leading
+/// apostrophe, which they display as nothing and which marks the cell as text (OWASP's advice
+/// against CSV injection). The log goes back to the person who uploaded the file, but the file
+/// may have come from someone else.
+pub(crate) fn formula_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// One record, each cell through `formula_safe` (borrowed unless it needs the apostrophe).
+fn write_safe<W: std::io::Write>(out: &mut csv::Writer<W>, cells: &[String]) -> Result<(), csv::Error> {
+    for cell in cells {
+        out.write_field(formula_safe(cell).as_bytes())?;
+    }
+    out.write_record(None::<&[u8]>)
+}
+
 fn write_log(
     stored: file::StoredFile,
     mut issues: mpsc::Receiver<(i32, String)>,
@@ -124,7 +144,7 @@ fn write_log(
                 let mut header = reader.header.clone();
                 header.push("Errors".into());
                 let width = header.len();
-                out.write_record(&header)?;
+                write_safe(&mut out, &header)?;
                 for row in reader.by_ref() {
                     let Ok(row) = row else { break }; // the file-level issue below says why
                     let mut messages = Vec::new();
@@ -137,7 +157,7 @@ fn write_log(
                     let mut record = row.raw;
                     record.resize(width - 1, String::new());
                     record.push(messages.join("; "));
-                    out.write_record(&record)?;
+                    write_safe(&mut out, &record)?;
                 }
                 if !file_problems.is_empty() {
                     let mut record = vec![String::new(); width - 1];
@@ -152,5 +172,20 @@ fn write_log(
     })();
     if let Err(error) = result {
         let _ = sender.blocking_send(Err(std::io::Error::other(error.to_string())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::formula_safe;
+
+    #[test]
+    fn cells_that_would_run_become_text() {
+        for cell in ["=1+2", "+57 1 555 0100", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(formula_safe(cell), format!("'{cell}"));
+        }
+        for cell in ["Ana", "", "1=1", "ana@example.com"] {
+            assert_eq!(formula_safe(cell), cell);
+        }
     }
 }

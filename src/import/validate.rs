@@ -2,6 +2,7 @@
 //! as a whole (`FileRules`: duplicates within the file, addresses already in the portal,
 //! managers that are neither users of the company nor rows of the file).
 
+use crate::domain::text::quoted;
 use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
@@ -65,7 +66,7 @@ pub fn check_row(row: &Row) -> Result<ValidRow, InvalidRow> {
         if value.is_empty() {
             return None;
         }
-        Email::parse(value).map_err(|e| issue(column, "INVALID_EMAIL", format!("`{value}` {e}"))).ok()
+        Email::parse(value).map_err(|e| issue(column, "INVALID_EMAIL", format!("{} {e}", quoted(value)))).ok()
     };
     let email = email_of(EMAIL);
     let manager = email_of(MANAGER);
@@ -87,7 +88,11 @@ pub fn check_row(row: &Row) -> Result<ValidRow, InvalidRow> {
         value => match countries::find(value) {
             Some(country) => Some(country.code.to_owned()),
             None => {
-                issue(COUNTRY, "UNKNOWN_COUNTRY", format!("`{value}` is not a country (ISO code or English name)"));
+                issue(
+                    COUNTRY,
+                    "UNKNOWN_COUNTRY",
+                    format!("{} is not a country (ISO code or English name)", quoted(value)),
+                );
                 None
             }
         },

@@ -19,7 +19,7 @@ use super::WEBHOOK_CHANNEL;
 use super::plugin::{Notifier, Outcome, Outgoing};
 use crate::db::webhook_endpoints;
 use crate::domain::clock::Clock;
-use crate::domain::webhooks::check_url;
+use crate::domain::webhooks::{check_url, is_public};
 
 pub struct WebhookNotifier {
     db: DatabaseConnection,
@@ -30,13 +30,37 @@ pub struct WebhookNotifier {
 
 impl WebhookNotifier {
     pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, allow_private: bool) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if !allow_private {
+            // The addresses checked are the addresses connected to: a name that resolved to a
+            // public address when the endpoint was saved cannot rebind to an internal one.
+            client = client.dns_resolver(Arc::new(PublicAddressesOnly));
+        }
+        let client = client
+            .no_proxy()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("Portal-Webhooks/1")
             .build()?;
         Ok(WebhookNotifier { db, clock, client, allow_private })
+    }
+}
+
+/// Resolves a webhook's host name for the connection itself, keeping only public addresses.
+struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
