@@ -121,13 +121,21 @@ async fn subscriptions_members_and_projects(app: TestApp) {
         )
         .await;
     assert_eq!(data(&body)["createEnvironment"], json!({"kind": "OTHER", "name": "Staging"}));
-    let body = app
-        .graphql_as(
-            Some(&owner),
-            "mutation ($input: CreateModelInput!) { createModel(input: $input) { name owner { email } } }",
-            json!({"input": {"projectId": project_id, "name": "Intake", "ownerId": ben}}),
-        )
-        .await;
+    // A model's owner works on projects: a subscription member who holds PROJECTS.
+    let create_model = "mutation ($input: CreateModelInput!) { createModel(input: $input) { name owner { email } } }";
+    let model = json!({"input": {"projectId": project_id, "name": "Intake", "ownerId": ben}});
+    let body = app.graphql_as(Some(&owner), create_model, model.clone()).await;
+    assert_eq!(body["errors"][0]["extensions"]["fields"][0]["message"], "must hold the PROJECTS module", "{body}");
+    let outsider_model = json!({"input": {"projectId": project_id, "name": "Intake", "ownerId": outsider}});
+    let body = app.graphql_as(Some(&owner), create_model, outsider_model).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["fields"][0]["message"],
+        "must be an active member of the subscription",
+        "{body}"
+    );
+    let grant = "mutation ($u: ID!) { setUserPermissions(userId: $u, modules: [PROJECTS]) { id } }";
+    data(&app.graphql_as(Some(&owner), grant, json!({"u": ben})).await);
+    let body = app.graphql_as(Some(&owner), create_model, model).await;
     assert_eq!(data(&body)["createModel"]["owner"]["email"], "ben@modeler.example");
     let body = app
         .graphql_as(
@@ -145,7 +153,7 @@ async fn subscriptions_members_and_projects(app: TestApp) {
         .await;
     let kinds: Vec<&str> =
         data(&body)["deactivationPlan"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["MODEL", "SUBSCRIPTION_MEMBERSHIP", "PROJECT_MEMBERSHIP"]);
+    assert_eq!(kinds, ["MODEL", "SUBSCRIPTION_MEMBERSHIP", "PROJECT_MEMBERSHIP", "MODULE_PERMISSION"]);
 
     // Removing a member removes them from the subscription's projects; the owner stays.
     let remove = "mutation ($s: ID!, $u: ID!) { removeSubscriptionMember(subscriptionId: $s, userId: $u) }";

@@ -14,9 +14,12 @@ use super::principal::Principal;
 use super::services::Services;
 use super::text::Lines;
 use super::{
-    DomainError, DomainResult, EnvironmentKind, MemberStatus, Role, SubscriptionRole, SubscriptionStatus, UserStatus,
+    DomainError, DomainResult, EnvironmentKind, MemberStatus, Module, Role, SubscriptionRole, SubscriptionStatus,
+    UserStatus,
 };
-use crate::db::{environments, models, project_members, projects, service_subscriptions, subscription_members, users};
+use crate::db::{
+    environments, models, project_members, projects, service_subscriptions, subscription_members, user_modules, users,
+};
 
 fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
     super::text::required(field, value, max, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))
@@ -30,6 +33,36 @@ async fn active_user(db: &impl ConnectionTrait, company_id: Uuid, id: Uuid, fiel
         .one(db)
         .await?
         .ok_or_else(|| DomainError::invalid(field, "is not an active user of the company"))
+}
+
+/// Who may own a project or a model: an active member of the subscription who holds PROJECTS
+/// (administrators hold every module); otherwise a validation error on `field`.
+async fn check_project_owner(
+    db: &impl ConnectionTrait,
+    subscription_id: Uuid,
+    user: &users::Model,
+    field: &str,
+) -> DomainResult<()> {
+    let member = subscription_members::Entity::find()
+        .filter(subscription_members::Column::SubscriptionId.eq(subscription_id))
+        .filter(subscription_members::Column::UserId.eq(user.id))
+        .filter(subscription_members::Column::Status.eq(MemberStatus::Active))
+        .count(db)
+        .await?;
+    if member == 0 {
+        return Err(DomainError::invalid(field, "must be an active member of the subscription"));
+    }
+    let holds_projects = user.role.is_company_admin()
+        || user_modules::Entity::find()
+            .filter(user_modules::Column::UserId.eq(user.id))
+            .filter(user_modules::Column::Module.eq(Module::Projects))
+            .count(db)
+            .await?
+            > 0;
+    if !holds_projects {
+        return Err(DomainError::invalid(field, "must hold the PROJECTS module"));
+    }
+    Ok(())
 }
 
 /// One subscription of the caller's company.
@@ -265,6 +298,7 @@ pub async fn create_project(
     let tx = svc.begin().await?;
     let subscription = get(&tx, principal, subscription_id).await?;
     let owner = active_user(&tx, subscription.company_id, owner_id, "ownerId").await?;
+    check_project_owner(&tx, subscription.id, &owner, "ownerId").await?;
     let taken = projects::Entity::find()
         .filter(projects::Column::SubscriptionId.eq(subscription.id))
         .filter(projects::Column::Name.eq(&name))
@@ -405,6 +439,7 @@ pub async fn create_model(
     let tx = svc.begin().await?;
     let project = project(&tx, principal, project_id).await?;
     let owner = active_user(&tx, project.company_id, owner_id, "ownerId").await?;
+    check_project_owner(&tx, project.subscription_id, &owner, "ownerId").await?;
     let model = models::ActiveModel {
         id: Set(Uuid::now_v7()),
         project_id: Set(project.id),
