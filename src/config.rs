@@ -38,6 +38,8 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// Login attempts allowed per client address and minute.
     pub login_attempts_per_minute: std::num::NonZeroU32,
+    /// How long a request body may go without sending a byte before it is abandoned.
+    pub body_idle_timeout: Duration,
 }
 
 /// argon2id cost. Production keeps the OWASP defaults; tests lower them through the
@@ -161,6 +163,7 @@ impl Config {
                 s.parse().map_err(|_| format!("`{s}` is not a positive whole number"))
             })?,
             shutdown_grace: Duration::from_secs(v.parse("SHUTDOWN_GRACE_SECONDS", "30", "30", positive)?),
+            body_idle_timeout: Duration::from_secs(v.parse("BODY_IDLE_TIMEOUT_SECONDS", "30", "30", positive)?),
         })
     }
 }

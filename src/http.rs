@@ -17,6 +17,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -46,6 +47,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        // A client that stops sending its body mid-way is dropped, not waited for.
+        .layer(RequestBodyTimeoutLayer::new(config.body_idle_timeout))
         .layer(cors(config))
         // No page of ours may be framed (clickjacking the password pages) or sniffed.
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

@@ -24,6 +24,8 @@ backend_tests!(
     uploads_over_the_limit_are_refused,
     an_import_interrupted_by_a_crash_resumes_on_the_next_start,
     a_long_error_log_names_every_row_in_order,
+    a_stalled_upload_holds_no_database_connection,
+    concurrent_uploads_respect_the_company_limit,
     every_problem_of_a_row_is_reported_at_once,
 );
 
@@ -637,4 +639,61 @@ fn ctrl_c_cancels_the_terminal_import() {
         assert_eq!(count("SELECT count(*) FROM users WHERE email LIKE '%@stop.example'").await, 1, "the owner only");
         assert_eq!(count("SELECT count(*) FROM import_file_chunks").await, 0, "the file is forgotten");
     });
+}
+
+/// A client that sends part of its upload and stops: other requests keep being served (SQLite
+/// has one connection, which the upload must not hold), and the upload is dropped once it has
+/// been idle for `PORTAL_BODY_IDLE_TIMEOUT_SECONDS`.
+async fn a_stalled_upload_holds_no_database_connection(app: TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(app.backend.clone(), &[("PORTAL_BODY_IDLE_TIMEOUT_SECONDS", "2")]).await;
+    let owner = app.company_owner("Stall", "owner@stall.example").await;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /imports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {owner}\r\nContent-Length: 100000\r\n\r\n{HEADER}"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // While it stalls, the database answers others (several times over the pool's wait).
+    for _ in 0..5 {
+        let body = app.graphql_as(Some(&owner), "{ viewer { email } importJobs { totalCount } }", json!({})).await;
+        assert_eq!(data(&body)["viewer"]["email"], "owner@stall.example");
+    }
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("did not complete"), "{answer}");
+    let body = app.graphql_as(Some(&owner), "{ importJobs { totalCount } }", json!({})).await;
+    assert_eq!(data(&body)["importJobs"]["totalCount"], 0, "nothing was kept");
+}
+
+/// Ten uploads at once with two imports already running: exactly one more starts (the count
+/// and the new job are one step per company), the others are refused.
+async fn concurrent_uploads_respect_the_company_limit(app: TestApp) {
+    let owner = app.company_owner("Burst", "owner@burst.example").await;
+    for _ in 0..2 {
+        let id = start(&app, &owner, HEADER, true, false).await;
+        until(&app, &owner, &id, "VALIDATED").await;
+        let id = id.parse::<uuid::Uuid>().unwrap();
+        let id = if matches!(app.backend, Backend::Sqlite) { format!("X'{}'", id.simple()) } else { format!("'{id}'") };
+        let sql = format!(
+            "UPDATE import_jobs SET status = 'VALIDATING', lease_until = '2999-01-01 00:00:00+00:00' WHERE id = {id}"
+        );
+        sea_orm::ConnectionTrait::execute_unprepared(&app.db, &sql).await.unwrap();
+    }
+    // Large enough that the one that starts is still validating when the last answer comes.
+    let file = generated(40_000, "burst.example", "owner@burst.example");
+    let uploads = (0..10).map(|_| async {
+        let response = app.http.post(app.url("/imports")).bearer_auth(&owner).body(file.clone()).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = if status == 202 { response.json().await.unwrap() } else { json!(null) };
+        (status, body["id"].as_str().map(str::to_owned))
+    });
+    let answers = futures_util::future::join_all(uploads).await;
+    let started: Vec<String> =
+        answers.iter().filter_map(|(status, id)| (*status == 202).then(|| id.clone().unwrap())).collect();
+    assert_eq!(started.len(), 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|(status, _)| *status == 409).count(), 9, "{answers:?}");
+    let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status } }";
+    let body = app.graphql_as(Some(&owner), cancel, json!({"id": started[0]})).await;
+    assert_eq!(data(&body)["cancelUserImport"]["status"], "CANCELLED", "it was still running: {body}");
 }

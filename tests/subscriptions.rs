@@ -129,8 +129,7 @@ async fn subscriptions_members_and_projects(app: TestApp) {
     let outsider_model = json!({"input": {"projectId": project_id, "name": "Intake", "ownerId": outsider}});
     let body = app.graphql_as(Some(&owner), create_model, outsider_model).await;
     assert_eq!(
-        body["errors"][0]["extensions"]["fields"][0]["message"],
-        "must be an active member of the subscription",
+        body["errors"][0]["extensions"]["fields"][0]["message"], "must be an active member of the subscription",
         "{body}"
     );
     let grant = "mutation ($u: ID!) { setUserPermissions(userId: $u, modules: [PROJECTS]) { id } }";

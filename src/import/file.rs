@@ -22,6 +22,35 @@ pub struct Stored {
     pub sha256: String,
 }
 
+/// An upload copied to a local temporary file as it arrives, before any database work: a slow
+/// or stalled client then holds a socket and a file, never a database connection (SQLite has
+/// only one). Removed when dropped.
+pub struct Spooled {
+    path: std::path::PathBuf,
+}
+
+impl Spooled {
+    /// Reads `input` to its end into a new temporary file. A read error (a client gone, idle
+    /// too long, over the size limit) is returned as it is; nothing is kept.
+    pub async fn receive(mut input: impl AsyncRead + Unpin) -> std::io::Result<Spooled> {
+        let spooled = Spooled { path: std::env::temp_dir().join(format!("portal-upload-{}", Uuid::now_v7())) };
+        let mut file = tokio::fs::File::create(&spooled.path).await?;
+        tokio::io::copy(&mut input, &mut file).await?;
+        tokio::io::AsyncWriteExt::flush(&mut file).await?;
+        Ok(spooled)
+    }
+
+    pub async fn open(&self) -> std::io::Result<tokio::fs::File> {
+        tokio::fs::File::open(&self.path).await
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Copies `input` into the job's chunks with `db` (the caller's transaction). A read error (a
 /// client gone, a body over the size limit) is the caller's to explain: nothing is kept.
 pub async fn store(

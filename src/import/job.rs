@@ -7,7 +7,9 @@
 use std::sync::atomic::AtomicBool;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+};
 use serde_json::json;
 use tokio::io::AsyncRead;
 use uuid::Uuid;
@@ -18,7 +20,7 @@ use super::progress::{Progress, RUNNING, is_final};
 use super::report::Reporter;
 use super::runner::spawn;
 use super::write;
-use crate::db::{import_jobs, import_row_issues};
+use crate::db::{companies, import_jobs, import_row_issues};
 use crate::domain::audit::AuditEvent;
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
@@ -46,10 +48,18 @@ pub async fn start(
     options: Options,
     content: impl AsyncRead + Unpin,
 ) -> DomainResult<import_jobs::Model> {
+    let spooled = file::Spooled::receive(content).await.map_err(|error| {
+        DomainError::invalid("file", format!("the upload did not complete ({error}); nothing was imported"))
+    })?;
+    let now = svc.clock.now();
+    let tx = svc.begin().await?;
+    // Concurrent starts of one company wait here for each other (PostgreSQL locks the company
+    // row; SQLite has one writer), so the count below includes every job they committed.
+    companies::Entity::find_by_id(company_id).lock_exclusive().one(&tx).await?;
     let running = import_jobs::Entity::find()
         .filter(import_jobs::Column::CompanyId.eq(company_id))
         .filter(import_jobs::Column::Status.is_in(RUNNING))
-        .count(&svc.db)
+        .count(&tx)
         .await?;
     if running >= MAX_RUNNING_PER_COMPANY {
         return Err(DomainError::Conflict {
@@ -61,8 +71,6 @@ pub async fn start(
     }
     // The column holds 400 characters; a longer name is only a label.
     let file_name = options.file_name.map(|name| name.chars().take(400).collect::<String>());
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
     let job = import_jobs::ActiveModel {
         id: Set(Uuid::now_v7()),
         company_id: Set(company_id),
@@ -86,9 +94,8 @@ pub async fn start(
     }
     .insert(&tx)
     .await?;
-    let stored = file::store(&tx, job.id, content).await?.map_err(|error| {
-        DomainError::invalid("file", format!("the upload did not complete ({error}); nothing was imported"))
-    })?;
+    let local = spooled.open().await.map_err(DomainError::internal)?;
+    let stored = file::store(&tx, job.id, local).await?.map_err(DomainError::internal)?;
     let mut job: import_jobs::ActiveModel = job.into();
     job.file_size = Set(stored.size);
     job.file_sha256 = Set(Some(stored.sha256));
