@@ -3,7 +3,6 @@
 
 mod common;
 
-use common::mail::value_after;
 use common::{TestApp, data, error_code};
 use serde_json::{Value, json};
 
@@ -44,27 +43,6 @@ async fn subscription_for(app: &TestApp, owner: &str) -> String {
     data(&body)["createServiceSubscription"]["id"].as_str().unwrap().to_owned()
 }
 
-async fn support_agent(app: &TestApp) -> String {
-    let operator = app.operator_token().await;
-    let input =
-        json!({"email": "agent@platform.example", "givenName": "Ada", "surname": "Agent", "role": "SUPPORT_AGENT"});
-    let body = app
-        .graphql_as(
-            Some(&operator),
-            "mutation ($input: CreateStaffUserInput!) { createStaffUser(input: $input) { role } }",
-            json!({"input": input}),
-        )
-        .await;
-    assert_eq!(data(&body)["createStaffUser"]["role"], "SUPPORT_AGENT");
-    let text = app.wait_for_email("agent@platform.example").await.body_text(0).unwrap().into_owned();
-    let temporary = value_after(&text, "Your temporary password is:");
-    let token = app.login("agent@platform.example", &temporary).await;
-    let change =
-        "mutation ($c: String!) { changePassword(currentPassword: $c, newPassword: \"Helpful-Lantern-2026\") }";
-    data(&app.graphql_as(Some(&token), change, json!({"c": temporary})).await);
-    token
-}
-
 async fn seed_002_admin_delegation(app: TestApp) {
     let owner = app.company_owner("Delegation", "owner@delegation.example").await;
     let sub = subscription_for(&app, &owner).await;
@@ -99,7 +77,7 @@ async fn seed_002_admin_delegation(app: TestApp) {
     // An owner cannot confirm; a support agent can, and the membership takes effect.
     let confirm = "mutation ($id: ID!) { confirmSupportTicket(id: $id) { status } }";
     assert_eq!(error_code(&app.graphql_as(Some(&owner), confirm, json!({"id": ticket_id})).await), "FORBIDDEN");
-    let agent = support_agent(&app).await;
+    let agent = app.support_agent().await;
     assert_eq!(
         data(&app.graphql_as(Some(&agent), TICKETS, json!({})).await)["supportTickets"]["totalCount"],
         1,

@@ -7,8 +7,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
+use common::schema_walk::{INTROSPECTION, SKIPPED, Schema};
 use common::{Backend, TestApp, data};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -17,102 +18,6 @@ backend_tests!(another_company_reads_and_changes_nothing);
 
 /// In every name, product and address of the victim, so a leak is a substring away.
 const MARKER: &str = "vctm";
-
-const INTROSPECTION: &str = "{ __schema { queryType { name } mutationType { name } types { name kind
-    fields { name args { name type { ...T } } type { ...T } }
-    inputFields { name type { ...T } } enumValues { name } } } }
-    fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
-
-/// Operations the walk does not call: they act on the caller's own session or password (the
-/// walk would lock itself out), or take tokens, not IDs.
-const SKIPPED: [&str; 6] =
-    ["logout", "changePassword", "login", "resetPassword", "acceptInvitation", "requestPasswordReset"];
-
-struct Schema {
-    types: HashMap<String, Value>,
-}
-
-impl Schema {
-    /// The named type under NON_NULL and LIST wrappers.
-    fn named(type_ref: &Value) -> &Value {
-        let mut t = type_ref;
-        while t["name"].is_null() {
-            t = &t["ofType"];
-        }
-        t
-    }
-
-    /// A literal for a value of `type_ref` named `name`, with `id(slot)` in every ID slot;
-    /// None for an Upload.
-    fn literal(&self, name: &str, type_ref: &Value, id: &dyn Fn(&str) -> String) -> Option<String> {
-        match type_ref["kind"].as_str().unwrap() {
-            "NON_NULL" => self.literal(name, &type_ref["ofType"], id),
-            "LIST" => Some(format!("[{}]", self.literal(name, &type_ref["ofType"], id)?)),
-            "ENUM" => {
-                let values = &self.types[type_ref["name"].as_str().unwrap()]["enumValues"];
-                Some(values[0]["name"].as_str().unwrap().to_owned())
-            }
-            "INPUT_OBJECT" => {
-                let input = &self.types[type_ref["name"].as_str().unwrap()];
-                let mut fields = Vec::new();
-                for field in input["inputFields"].as_array().unwrap() {
-                    let field_name = field["name"].as_str().unwrap();
-                    fields.push(format!("{field_name}: {}", self.literal(field_name, &field["type"], id)?));
-                }
-                Some(format!("{{{}}}", fields.join(", ")))
-            }
-            _ => Some(match type_ref["name"].as_str().unwrap() {
-                "ID" => format!("\"{}\"", id(name)),
-                "Int" => "1".into(),
-                "Boolean" => "false".into(),
-                "DateTime" => "\"2030-01-01T00:00:00Z\"".into(),
-                "Upload" => return None,
-                _ => json!(plausible_text(name)).to_string(),
-            }),
-        }
-    }
-
-    /// Every field without required arguments, `depth` levels deep (the last level: scalars).
-    fn selection(&self, type_ref: &Value, depth: usize) -> String {
-        let named = Schema::named(type_ref);
-        let Some(object) = self.types.get(named["name"].as_str().unwrap()) else { return String::new() };
-        if object["kind"] != "OBJECT" {
-            return String::new();
-        }
-        let mut fields = vec!["__typename".to_owned()];
-        for field in object["fields"].as_array().unwrap() {
-            if field["args"].as_array().unwrap().iter().any(|a| a["type"]["kind"] == "NON_NULL") {
-                continue;
-            }
-            let name = field["name"].as_str().unwrap();
-            let inner = Schema::named(&field["type"]);
-            let is_object = self.types.get(inner["name"].as_str().unwrap()).is_some_and(|t| t["kind"] == "OBJECT");
-            match (is_object, depth) {
-                (false, _) => fields.push(name.to_owned()),
-                (true, 0) => {}
-                (true, _) => fields.push(format!("{name} {}", self.selection(&field["type"], depth - 1))),
-            }
-        }
-        format!("{{ {} }}", fields.join(" "))
-    }
-}
-
-/// Text a field of that name would accept, so a call gets past validation to the IDs.
-fn plausible_text(field: &str) -> Value {
-    let field = field.to_lowercase();
-    if field.contains("email") {
-        return json!("walker@attacker.example");
-    }
-    json!(match field.as_str() {
-        "url" => "https://hooks.attacker.example/walk",
-        "country" => "CO",
-        "locale" => "en",
-        "phone" => "+57 1 555 0000",
-        "events" => "user.created",
-        "template" => "welcome",
-        _ => "walk",
-    })
-}
 
 /// The names of the ID slots under an argument (the argument itself, or input fields).
 fn id_slots(schema: &Schema, slot: &str, type_ref: &Value, into: &mut BTreeSet<String>) {
@@ -313,16 +218,7 @@ async fn another_company_reads_and_changes_nothing(app: TestApp) {
     let victim_ids: Vec<String> = victim.values().flatten().cloned().collect();
     assert!(victim_ids.len() >= 15, "one of everything: {victim:?}");
     let (attacker, own) = company(&app, "attacker").await;
-    let introspected = app.graphql_as(Some(&attacker), INTROSPECTION, json!({})).await;
-    let schema = &data(&introspected)["__schema"];
-    let schema = Schema {
-        types: schema["types"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone()))
-            .collect(),
-    };
+    let schema = Schema::from_introspection(&app.graphql_as(Some(&attacker), INTROSPECTION, json!({})).await);
     outbox_drained(&app).await;
     let before = snapshot(&app).await;
 

@@ -8,6 +8,7 @@
 
 pub mod mail;
 pub mod receiver;
+pub mod schema_walk;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -237,9 +238,10 @@ impl TestApp {
         self.login(OPERATOR_EMAIL, OPERATOR_PASSWORD).await
     }
 
-    /// Provisions `company` with `owner` (mailbox transport), signs the owner in with the
-    /// emailed temporary password and sets `OWNER_PASSWORD`; returns the session token.
-    pub async fn company_owner(&self, company: &str, owner: &str) -> String {
+    /// Provisions `company` with `owner` (mailbox transport) and signs the owner in with the
+    /// emailed temporary password; returns the session (which may only change the password)
+    /// and that password.
+    pub async fn provisioned_owner(&self, company: &str, owner: &str) -> (String, String) {
         let operator = self.operator_token().await;
         let input = json!({"name": company, "ownerEmail": owner, "ownerGivenName": "Olive", "ownerSurname": "Owner"});
         let body = self
@@ -252,15 +254,44 @@ impl TestApp {
         data(&body);
         let text = self.wait_for_email(owner).await.body_text(0).unwrap().into_owned();
         let temporary = mail::value_after(&text, "Your temporary password is:");
-        let token = self.login(owner, &temporary).await;
+        (self.login(owner, &temporary).await, temporary)
+    }
+
+    /// `provisioned_owner`, then sets `OWNER_PASSWORD`; returns the session token.
+    pub async fn company_owner(&self, company: &str, owner: &str) -> String {
+        let (token, temporary) = self.provisioned_owner(company, owner).await;
+        self.change_password(&token, &temporary, OWNER_PASSWORD).await;
+        token
+    }
+
+    async fn change_password(&self, token: &str, current: &str, new: &str) {
         let body = self
             .graphql_as(
-                Some(&token),
+                Some(token),
                 "mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }",
-                json!({"c": temporary, "n": OWNER_PASSWORD}),
+                json!({"c": current, "n": new}),
             )
             .await;
         data(&body);
+    }
+
+    /// A platform support agent (`agent@platform.example`), signed in with a password of their own.
+    pub async fn support_agent(&self) -> String {
+        let operator = self.operator_token().await;
+        let input =
+            json!({"email": "agent@platform.example", "givenName": "Ada", "surname": "Agent", "role": "SUPPORT_AGENT"});
+        let body = self
+            .graphql_as(
+                Some(&operator),
+                "mutation ($input: CreateStaffUserInput!) { createStaffUser(input: $input) { role } }",
+                json!({"input": input}),
+            )
+            .await;
+        assert_eq!(data(&body)["createStaffUser"]["role"], "SUPPORT_AGENT");
+        let text = self.wait_for_email("agent@platform.example").await.body_text(0).unwrap().into_owned();
+        let temporary = mail::value_after(&text, "Your temporary password is:");
+        let token = self.login("agent@platform.example", &temporary).await;
+        self.change_password(&token, &temporary, "Helpful-Lantern-2026").await;
         token
     }
 
