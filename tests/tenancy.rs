@@ -96,18 +96,8 @@ fn spellings(id: &str) -> Vec<String> {
 async fn outbox_drained(app: &TestApp) {
     let started = std::time::Instant::now();
     loop {
-        let pending = app
-            .db
-            .query_one_raw(Statement::from_string(
-                app.db.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM deliveries WHERE status IN ('PENDING', 'FAILED')",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
-        if pending == 0 {
+        let pending = "SELECT COUNT(*) AS n FROM deliveries WHERE status IN ('PENDING', 'FAILED')";
+        if app.count(pending).await == 0 {
             return;
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(20), "the outbox drains");

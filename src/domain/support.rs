@@ -594,6 +594,17 @@ pub async fn create_staff_user(
         return Err(DomainError::invalid("role", "must be OPERATOR or SUPPORT_AGENT"));
     }
     let email = Email::parse(email).map_err(|e| DomainError::invalid("email", e.to_string()))?;
+    let mut problems = Vec::new();
+    let mut name = |field: &str, value: &str| {
+        text::required(field, value, 100, Lines::One).unwrap_or_else(|problem| {
+            problems.push(problem);
+            String::new()
+        })
+    };
+    let (given_name, surname) = (name("givenName", given_name), name("surname", surname));
+    if !problems.is_empty() {
+        return Err(DomainError::Validation(problems));
+    }
     let password = temporary_password();
     let hash = svc.passwords.hash(&password).await?;
     let now = svc.clock.now();
@@ -609,8 +620,8 @@ pub async fn create_staff_user(
         company_id: None,
         role,
         status: UserStatus::Active,
-        given_name: Some(given_name.trim().to_owned()),
-        surname: Some(surname.trim().to_owned()),
+        given_name: Some(given_name),
+        surname: Some(surname),
         locale: "en".into(),
     }
     .into_active_model(now);

@@ -295,6 +295,13 @@ impl TestApp {
         token
     }
 
+    /// `SELECT COUNT(*) AS n …` on the application's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let statement = sea_orm::Statement::from_string(self.db.get_database_backend(), sql);
+        let row = self.db.query_one_raw(statement).await.expect("the count runs").expect("a count row");
+        row.try_get::<i64>("", "n").expect("an integer `n`")
+    }
+
     /// Follows the welcome email's link to set `USER_PASSWORD`, then signs in; returns the token.
     pub async fn activate(&self, email: &str) -> String {
         let text = self.wait_for_email(email).await.body_text(0).unwrap().into_owned();
