@@ -690,7 +690,7 @@ async fn concurrent_uploads_respect_the_company_limit(app: TestApp) {
     });
     let answers = futures_util::future::join_all(uploads).await;
     let started: Vec<String> =
-        answers.iter().filter_map(|(status, id)| (*status == 202).then(|| id.clone().unwrap())).collect();
+        answers.iter().filter(|(status, _)| *status == 202).map(|(_, id)| id.clone().unwrap()).collect();
     assert_eq!(started.len(), 1, "{answers:?}");
     assert_eq!(answers.iter().filter(|(status, _)| *status == 409).count(), 9, "{answers:?}");
     let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status } }";

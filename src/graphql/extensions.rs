@@ -1,4 +1,5 @@
-//! Schema extensions: a code on every error (the request limits are in `limits.rs`).
+//! Schema extensions: a code on every error, and the websocket session re-check (the request
+//! limits are in `limits.rs`, the field guard in `field_access.rs`).
 
 use std::sync::Arc;
 
