@@ -26,6 +26,7 @@ backend_tests!(
     a_long_error_log_names_every_row_in_order,
     a_stalled_upload_holds_no_database_connection,
     concurrent_uploads_respect_the_company_limit,
+    a_progress_subscription_ends_with_its_session,
     every_problem_of_a_row_is_reported_at_once,
 );
 
@@ -696,4 +697,29 @@ async fn concurrent_uploads_respect_the_company_limit(app: TestApp) {
     let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status } }";
     let body = app.graphql_as(Some(&owner), cancel, json!({"id": started[0]})).await;
     assert_eq!(data(&body)["cancelUserImport"]["status"], "CANCELLED", "it was still running: {body}");
+}
+
+/// A subscription already running when its session is revoked sends UNAUTHENTICATED with its
+/// next state and ends, however long the import still runs.
+async fn a_progress_subscription_ends_with_its_session(app: TestApp) {
+    let owner = app.company_owner("Revoked", "owner@revoked.example").await;
+    let id = start(&app, &owner, &generated(60_000, "revoked.example", "owner@revoked.example"), true, false).await;
+    let mut ws = app.ws(json!({"Authorization": format!("Bearer {owner}")})).await.unwrap();
+    let operation = ws.subscribe(PROGRESS, json!({"id": id})).await;
+    let first = ws.next_payload(&operation).await.unwrap();
+    assert_eq!(data(&first)["importProgress"]["status"], "VALIDATING", "60,000 rows are still being validated");
+    data(&app.graphql_as(Some(&owner), "mutation { logout }", json!({})).await);
+    let mut refused = None;
+    while let Some(payload) = ws.next_payload(&operation).await {
+        if payload.get("errors").is_some_and(|e| !e.is_null()) {
+            refused = Some(payload);
+        } else {
+            assert!(refused.is_none(), "nothing after the refusal: {payload}");
+        }
+    }
+    let refused = refused.expect("the subscription was refused before it completed");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+    let token = app.login("owner@revoked.example", common::OWNER_PASSWORD).await;
+    let body = app.graphql_as(Some(&token), JOB, json!({"id": id})).await;
+    assert_ne!(data(&body)["importJob"]["status"], "CANCELLED", "the import itself goes on");
 }

@@ -6,6 +6,7 @@ use async_graphql::{Context, Enum, ID, Object, Result, Subscription, Upload};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
+use super::extensions::WebsocketSession;
 use super::guard::{authorize, services};
 use super::ids::{cursor, id, parse_cursor, parse_id};
 use super::loaders::UserById;
@@ -13,6 +14,7 @@ use super::notifications::TotalCount;
 use super::types::{User, loader};
 use crate::db::import_jobs;
 use crate::domain::page::PageRequest;
+use crate::domain::principal::authenticate;
 use crate::domain::{self, DomainError};
 use crate::import::job;
 use crate::import::progress::{self, Progress};
@@ -201,13 +203,38 @@ pub struct ImportSubscription;
 impl ImportSubscription {
     /// The job's current state at once, then each new state (at least every 500 ms or 1% while
     /// it changes), then the final state; then the subscription completes.
-    async fn import_progress(&self, ctx: &Context<'_>, job_id: ID) -> Result<impl Stream<Item = ImportProgress>> {
+    ///
+    /// On a websocket the session is checked again before each state: once it is revoked (a
+    /// logout, a password change, a deactivation) the subscription sends UNAUTHENTICATED and ends.
+    async fn import_progress(
+        &self,
+        ctx: &Context<'_>,
+        job_id: ID,
+    ) -> Result<impl Stream<Item = Result<ImportProgress>>> {
         let principal = authorize(ctx)?;
         let svc = services(ctx);
         let id = parse_id("jobId", &job_id)?;
         // Subscribed before the job is read: no state falls in between.
         let receiver = svc.import_progress.subscribe();
         let current = job::get(svc, principal, id).await?;
-        Ok(progress::follow(svc.db.clone(), Progress::of(&current), receiver).map(ImportProgress))
+        let session = ctx.data_opt::<WebsocketSession>().map(|session| session.token.clone());
+        let checker = svc.clone();
+        let states = progress::follow(svc.db.clone(), Progress::of(&current), receiver).then(move |state| {
+            let (svc, session) = (checker.clone(), session.clone());
+            async move {
+                if let Some(token) = session {
+                    authenticate(&svc.db, &token, svc.clock.now()).await?;
+                }
+                Ok(ImportProgress(state))
+            }
+        });
+        // The refusal is the last thing sent.
+        Ok(states.scan(false, |ended, state: Result<ImportProgress>| {
+            let next = (!*ended).then(|| {
+                *ended = state.is_err();
+                state
+            });
+            futures_util::future::ready(next)
+        }))
     }
 }
