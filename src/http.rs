@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::dataloader::DataLoader;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use tower::ServiceBuilder;
@@ -59,12 +59,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
 
-    let graphql_endpoint = Router::new().route("/graphql", get(graphiql).post(graphql)).layer(
+    let graphql_endpoint = Router::new().route("/graphql", get(crate::graphiql::page).post(graphql)).layer(
         axum::middleware::from_fn_with_state((config.max_body_bytes, config.import_max_bytes), graphql_body_limit),
     );
     let api = Router::new()
         .route("/graphql/ws", any(graphql_ws))
         .route("/health", get(health))
+        .route("/graphiql/{version}/{file}", get(crate::graphiql::asset))
         .route("/reset-password", get(pages::reset_password))
         .route("/set-password", get(pages::set_password))
         .route("/accept-invitation", get(pages::accept_invitation))
@@ -141,16 +142,6 @@ fn cors(config: &Config) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(Duration::from_secs(3600))
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Portal GraphiQL")
-            .finish(),
-    )
 }
 
 async fn graphql(

@@ -102,8 +102,29 @@ async fn graphiql_is_served_to_browsers(app: TestApp) {
     let response = app.http.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-eval"), "{policy}");
     let page = response.text().await.unwrap();
-    assert!(page.contains("graphiql") && page.contains("/graphql/ws"), "GraphiQL page wired to both endpoints");
+    // Everything from this server: no CDN, nothing to trust but ourselves.
+    let sources: Vec<&str> = page
+        .split("src=\"")
+        .skip(1)
+        .chain(page.split("href=\"").skip(1))
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert!(sources.len() >= 5 && sources.iter().all(|s| s.starts_with("/graphiql/")), "{sources:?}");
+    for source in &sources {
+        let asset = app.http.get(app.url(source)).send().await.unwrap();
+        assert_eq!(asset.status(), 200, "{source}");
+        assert!(asset.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    }
+    let missing = app.http.get(app.url("/graphiql/3.8.3/README.md")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // A real browser with no internet renders it, under the page's policy.
+    let Some(dom) = common::browser::dump_dom(&app.url("/graphql")).await else { return };
+    assert!(dom.contains("graphiql-container"), "GraphiQL did not render: {}", &dom[..dom.len().min(2000)]);
+    assert!(!dom.contains("Loading GraphiQL"), "the scripts did not run");
 }
 
 const INTROSPECTION: &str = r#"

@@ -6,6 +6,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`. Use `backend_tests!` to declare them.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod mail;
 pub mod receiver;
 pub mod schema_walk;
