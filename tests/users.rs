@@ -17,6 +17,7 @@ backend_tests!(
     creating_a_user_follows_the_rules,
     search_filters_and_cursors,
     listing_costs_a_constant_number_of_queries,
+    total_count_is_counted_only_when_asked,
     only_the_owner_manages_administrators,
     deactivation_transfers_everything_in_one_go,
     anonymization_scrubs_personal_data_and_keeps_the_trail,
@@ -568,4 +569,36 @@ async fn a_user_without_user_management_is_forbidden(app: TestApp) {
     }
     let body = app.graphql_as(Some(&uma), "{ viewer { modules } }", json!({})).await;
     assert_eq!(data(&body)["viewer"]["modules"], json!([]));
+}
+
+/// `totalCount` costs a count over the company's users: run only when selected (issue 15).
+async fn total_count_is_counted_only_when_asked(app: TestApp) {
+    let owner = app.company_owner("Counts", "owner@counts.example").await;
+    for i in 0..3 {
+        create_id(
+            &app,
+            &owner,
+            "Count",
+            &format!("Person {i}"),
+            &format!("c{i}@counts.example"),
+            "owner@counts.example",
+        )
+        .await;
+    }
+    let statements = |query: &'static str| {
+        let (app, owner) = (&app, owner.clone());
+        async move {
+            let before = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+            let body = app.graphql_as(Some(&owner), query, json!({})).await;
+            let after = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+            (after - before, data(&body).clone())
+        }
+    };
+    let (without, page) = statements("{ users(first: 2) { edges { node { email } } } }").await;
+    assert_eq!(page["users"]["edges"].as_array().unwrap().len(), 2);
+    let (with, counted) = statements("{ users(first: 2) { totalCount edges { node { email } } } }").await;
+    assert_eq!(counted["users"]["totalCount"], 4, "every page's users, the owner included");
+    assert_eq!(with, without + 1, "one statement more, the count, and only when asked");
+    let (_, alone) = statements("{ users(first: 2) { totalCount } }").await;
+    assert_eq!(alone["users"]["totalCount"], 4);
 }

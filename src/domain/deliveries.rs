@@ -50,7 +50,7 @@ pub async fn list(
         .into_iter()
         .map(|delivery| DeliveryWithAttempts { attempts: attempts.remove(&delivery.id).unwrap_or_default(), delivery })
         .collect();
-    Ok(Page { items, has_next_page: page.has_next_page, total_count: page.total_count })
+    Ok(Page { items, has_next_page: page.has_next_page, total: page.total })
 }
 
 /// Puts a dead (or waiting) delivery back in the queue, due now, with a fresh retry schedule.

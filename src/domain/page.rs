@@ -1,7 +1,13 @@
 //! Keyset pagination over time-ordered (UUIDv7) ids, newest first: a cursor is the last id
 //! seen, so pages stay stable while rows are added.
 
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, Select};
 use uuid::Uuid;
+
+use super::DomainResult;
 
 pub const DEFAULT_PAGE: u64 = 20;
 pub const MAX_PAGE: u64 = 100;
@@ -23,22 +29,47 @@ impl PageRequest {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub has_next_page: bool,
-    pub total_count: u64,
+    /// How many items the listing has in all, counted only if someone asks.
+    pub total: Total,
 }
 
-/// One page of `query`, newest first by its UUIDv7 `id` column, with the total count.
+/// The size of a listing without paging, counted when asked for and not before: a count over a
+/// company's users is most of a list query's cost, and most clients never show it.
+#[derive(Clone)]
+pub struct Total(Arc<dyn Fn() -> BoxFuture<'static, DomainResult<u64>> + Send + Sync>);
+
+impl Total {
+    /// `query`'s rows, counted on `db` when `count` is called.
+    pub fn of<E>(db: &DatabaseConnection, query: Select<E>) -> Total
+    where
+        E: EntityTrait,
+        E::Model: Sync,
+    {
+        let db = db.clone();
+        Total(Arc::new(move || {
+            let (db, query) = (db.clone(), query.clone());
+            Box::pin(async move { Ok(query.count(&db).await?) })
+        }))
+    }
+
+    pub async fn count(&self) -> DomainResult<u64> {
+        (self.0)().await
+    }
+}
+
+/// One page of `query`, newest first by its UUIDv7 `id` column (its total counted on demand).
 pub async fn newest_first<E>(
-    db: &impl sea_orm::ConnectionTrait,
-    query: sea_orm::Select<E>,
+    db: &DatabaseConnection,
+    query: Select<E>,
     id: E::Column,
     page: PageRequest,
-) -> super::DomainResult<Page<E::Model>>
+) -> DomainResult<Page<E::Model>>
 where
-    E: sea_orm::EntityTrait,
+    E: EntityTrait,
     E::Model: Sync,
 {
-    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-    let total_count = query.clone().count(db).await?;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let total = Total::of(db, query.clone());
     let mut query = query;
     if let Some(after) = page.after {
         query = query.filter(id.lt(after));
@@ -46,5 +77,5 @@ where
     let mut items = query.order_by_desc(id).limit(page.first + 1).all(db).await?;
     let has_next_page = items.len() as u64 > page.first;
     items.truncate(page.first as usize);
-    Ok(Page { items, has_next_page, total_count })
+    Ok(Page { items, has_next_page, total })
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::countries;
-use super::page::Page;
+use super::page::{Page, Total};
 use super::principal::Principal;
 use super::services::Services;
 use super::text::{self, Lines};
@@ -331,7 +331,7 @@ pub async fn list(
         query =
             query.filter(Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
     }
-    let total_count = query.clone().count(&svc.db).await?;
+    let total = Total::of(&svc.db, query.clone());
     if let Some(after) = after {
         query =
             query.filter(Condition::any().add(users::Column::SortKey.gt(after.sort_key.clone())).add(
@@ -346,7 +346,7 @@ pub async fn list(
         .await?;
     let has_next_page = items.len() as u64 > first;
     items.truncate(first as usize);
-    Ok(Page { items, has_next_page, total_count })
+    Ok(Page { items, has_next_page, total })
 }
 
 /// Makes an active user an administrator, or an administrator a user again. Only the owner may;

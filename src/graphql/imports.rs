@@ -117,11 +117,8 @@ impl ImportQuery {
         let principal = authorize(ctx)?;
         let page = PageRequest::new(first, parse_cursor(after.as_deref())?);
         let found = job::list(services(ctx), principal, page).await?;
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            found.has_next_page,
-            TotalCount::new(found.total_count),
-        );
+        let mut connection =
+            Connection::with_additional_fields(page.after.is_some(), found.has_next_page, TotalCount::new(found.total));
         connection.edges.extend(found.items.into_iter().map(|j| Edge::new(cursor(j.id), ImportJob(j))));
         Ok(connection)
     }

@@ -104,11 +104,8 @@ impl InvitationQuery {
         let principal = authorize(ctx)?;
         let page = PageRequest::new(first, parse_cursor(after.as_deref())?);
         let found = rules::list(services(ctx), principal, status.map(Into::into), page).await?;
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            found.has_next_page,
-            TotalCount::new(found.total_count),
-        );
+        let mut connection =
+            Connection::with_additional_fields(page.after.is_some(), found.has_next_page, TotalCount::new(found.total));
         connection.edges.extend(found.items.into_iter().map(|i| Edge::new(cursor(i.id), Invitation(i))));
         Ok(connection)
     }

@@ -106,14 +106,23 @@ impl DeliveryAttempt<'_> {
     }
 }
 
-#[derive(SimpleObject)]
+/// The `totalCount` of a connection: counted only when a client selects it.
 pub struct TotalCount {
-    total_count: u64,
+    total: crate::domain::page::Total,
 }
 
 impl TotalCount {
-    pub fn new(total_count: u64) -> Self {
-        TotalCount { total_count }
+    pub fn new(total: crate::domain::page::Total) -> Self {
+        TotalCount { total }
+    }
+}
+
+#[Object]
+impl TotalCount {
+    /// How many items the listing has in all (every page). Costs a count: select it only when
+    /// it is shown.
+    async fn total_count(&self) -> Result<u64> {
+        Ok(self.total.count().await?)
     }
 }
 
@@ -202,7 +211,7 @@ impl NotificationQuery {
         let mut connection = Connection::with_additional_fields(
             request.after.is_some(),
             page.has_next_page,
-            TotalCount { total_count: page.total_count },
+            TotalCount::new(page.total),
         );
         connection.edges.extend(page.items.into_iter().map(|item| Edge::new(cursor(item.delivery.id), Delivery(item))));
         Ok(connection)

@@ -197,11 +197,8 @@ impl SupportQuery {
         let principal = authorize(ctx)?;
         let page = PageRequest::new(first, parse_cursor(after.as_deref())?);
         let found = rules::list_tickets(services(ctx), principal, page).await?;
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            found.has_next_page,
-            TotalCount::new(found.total_count),
-        );
+        let mut connection =
+            Connection::with_additional_fields(page.after.is_some(), found.has_next_page, TotalCount::new(found.total));
         connection.edges.extend(found.items.into_iter().map(|t| Edge::new(cursor(t.id), SupportTicket(t))));
         Ok(connection)
     }

@@ -134,11 +134,8 @@ impl UserQuery {
             role: filter.role.map(Into::into),
         };
         let found = people::list(services(ctx), principal, &filter, page.first, after.clone()).await?;
-        let mut connection = Connection::with_additional_fields(
-            after.is_some(),
-            found.has_next_page,
-            TotalCount::new(found.total_count),
-        );
+        let mut connection =
+            Connection::with_additional_fields(after.is_some(), found.has_next_page, TotalCount::new(found.total));
         connection.edges.extend(found.items.into_iter().map(|u| Edge::new(user_cursor(&UserCursor::of(&u)), User(u))));
         Ok(connection)
     }
@@ -175,7 +172,7 @@ impl UserQuery {
         let mut connection = Connection::with_additional_fields(
             request.after.is_some(),
             found.has_next_page,
-            TotalCount::new(found.total_count),
+            TotalCount::new(found.total),
         );
         connection.edges.extend(found.items.into_iter().map(|e| Edge::new(cursor(e.id), AuditEvent(e))));
         Ok(connection)
