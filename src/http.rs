@@ -287,11 +287,9 @@ async fn import_upload(
         Ok(principal) => principal,
         Err(response) => return response,
     };
-    let flag = |name: &str, default: bool| params.get(name).map_or(default, |v| v == "true" || v == "1");
-    let options = crate::import::job::Options {
-        file_name: params.get("fileName").cloned(),
-        dry_run: flag("dryRun", false),
-        send_welcome_emails: flag("sendWelcomeEmails", true),
+    let options = match upload_options(&params) {
+        Ok(options) => options,
+        Err(problem) => return (StatusCode::BAD_REQUEST, problem).into_response(),
     };
     let Ok(company_id) = principal.company() else {
         return (StatusCode::FORBIDDEN, "imports belong to a company: sign in as one of its users").into_response();
@@ -314,6 +312,28 @@ async fn import_upload(
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged").into_response()
         }
     }
+}
+
+/// The query parameters of `POST /imports`, strictly: a flag is `true`, `false`, `1` or `0` in
+/// any case, and an unknown parameter is an error, so `dry_run=true` or `dryRun=yes` never
+/// runs a real import by accident.
+fn upload_options(params: &std::collections::HashMap<String, String>) -> Result<crate::import::job::Options, String> {
+    if let Some(unknown) = params.keys().find(|k| !["dryRun", "sendWelcomeEmails", "fileName"].contains(&k.as_str())) {
+        return Err(format!(
+            "unknown parameter `{unknown}`: the parameters are dryRun, sendWelcomeEmails and fileName"
+        ));
+    }
+    let flag = |name: &str, default: bool| match params.get(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v == "true" || v == "1" => Ok(true),
+        Some(v) if v == "false" || v == "0" => Ok(false),
+        Some(_) => Err(format!("`{name}` must be true, false, 1 or 0")),
+    };
+    Ok(crate::import::job::Options {
+        file_name: params.get("fileName").cloned(),
+        dry_run: flag("dryRun", false)?,
+        send_welcome_emails: flag("sendWelcomeEmails", true)?,
+    })
 }
 
 /// The uploaded rows plus an `Errors` column, streamed.

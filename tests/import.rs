@@ -14,6 +14,7 @@ backend_tests!(
     an_excel_file_imports_after_a_dry_run,
     a_file_with_errors_creates_nobody_and_its_log_round_trips,
     broken_files_get_one_clear_error,
+    upload_parameters_are_strict,
 );
 
 const JOB: &str =
@@ -196,4 +197,32 @@ async fn the_template_and_countries_are_downloadable(app: TestApp) {
     assert_eq!(response.status(), 403);
     let body = app.graphql_as(Some(&operator), "{ userImportTemplate }", json!({})).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
+}
+
+/// `dryRun=TRUE` is a dry run; `dryRun=yes` or `dry_run=true` are refused, naming the
+/// parameter, and start nothing (they used to run a real import).
+async fn upload_parameters_are_strict(app: TestApp) {
+    let owner = app.company_owner("Strict", "owner@strict.example").await;
+    let file = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n\
+                Ana,Strict,ana@strict.example,Analyst,owner@strict.example,CO,1\r\n";
+    let post = |query: &'static str| {
+        let (app, owner) = (&app, owner.clone());
+        async move {
+            app.http.post(app.url(&format!("/imports?{query}"))).bearer_auth(owner).body(file).send().await.unwrap()
+        }
+    };
+    for (query, named) in
+        [("dryRun=yes", "dryRun"), ("dry_run=true", "dry_run"), ("sendWelcomeEmails=maybe", "sendWelcomeEmails")]
+    {
+        let response = post(query).await;
+        assert_eq!(response.status(), 400, "{query}");
+        assert!(response.text().await.unwrap().contains(named), "{query}");
+    }
+    let response = post("dryRun=TRUE&sendWelcomeEmails=False").await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let job = finished(&app, &owner, &id).await;
+    assert_eq!((&job["dryRun"], &job["status"]), (&json!(true), &json!("VALIDATED")));
+    let body = app.graphql_as(Some(&owner), "{ importJobs { totalCount } }", json!({})).await;
+    assert_eq!(data(&body)["importJobs"]["totalCount"], 1, "the refused uploads started nothing");
 }
