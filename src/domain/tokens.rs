@@ -26,7 +26,10 @@ pub fn temporary_password() -> String {
     const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
     const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
     const DIGIT: &[u8] = b"23456789";
-    const SYMBOL: &[u8] = b"!#%+-=?@";
+    // Nothing an email encoding or an HTML template escapes (`=` became `=3D` in the
+    // quoted-printable mailbox file, `&#x3D;` in the HTML part), nothing that reads as another
+    // character (no O/0, l/1/I).
+    const SYMBOL: &[u8] = b"!#%+-?@";
     let mut rng = rand::rng();
     let all: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].concat();
     let mut chars: Vec<u8> =
@@ -58,6 +61,14 @@ mod tests {
         for _ in 0..200 {
             let password = temporary_password();
             assert!(POLICY.broken_rules(&password, None).is_empty(), "{password}");
+        }
+    }
+
+    #[test]
+    fn temporary_passwords_copy_as_they_read() {
+        for _ in 0..2_000 {
+            let password = temporary_password();
+            assert!(!password.contains(['=', '&', '<', '>', '"', '\'', '`', 'O', '0', 'l', '1', 'I']), "{password}");
         }
     }
 }
