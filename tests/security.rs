@@ -15,6 +15,7 @@ backend_tests!(
     an_administrator_cannot_take_over_the_owner,
     a_websocket_loses_its_session_with_the_session,
     concurrent_guesses_cannot_outrun_the_lock,
+    a_sign_in_starts_the_count_over,
     reset_requests_are_limited_per_address_alike,
     cross_site_shapes_and_framing_are_refused,
     hostile_text_is_refused_by_field,
@@ -425,4 +426,16 @@ async fn nested_fields_keep_the_module_rules(app: TestApp) {
         )
         .await;
     assert_eq!(data(&body)["projects"][0]["subscription"]["contacts"][0]["phone"], "+57 1 555 0199");
+}
+
+/// After a sign-in, the next five wrong passwords are five, not four: the first attempt of a
+/// window leaves nothing behind.
+async fn a_sign_in_starts_the_count_over(app: TestApp) {
+    let app = TestApp::spawn_with(app.backend.clone(), &[("PORTAL_LOGIN_ATTEMPTS_PER_MINUTE", "10000")]).await;
+    let _owner = app.company_owner("Recount", "owner@recount.example").await;
+    app.login("owner@recount.example", common::OWNER_PASSWORD).await;
+    for _ in 0..5 {
+        assert_eq!(login_code(&app, "owner@recount.example", "Wrong-1!").await, "UNAUTHENTICATED");
+    }
+    assert_eq!(login_code(&app, "owner@recount.example", common::OWNER_PASSWORD).await, "RATE_LIMITED");
 }

@@ -68,9 +68,9 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
 
     let tx = svc.begin().await?;
     let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;
-    if attempt.0 > 1 {
-        attempts::LOGIN.clear(&tx, &key).await?;
-    }
+    // Always: a first attempt's counter left behind would make the next wrong password the
+    // second of the window, and the limit one less than it says.
+    attempts::LOGIN.clear(&tx, &key).await?;
     AuditEvent::new("user.logged_in", "user", user.id)
         .company(user.company_id)
         .actor(Some(user.id))
