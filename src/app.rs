@@ -60,6 +60,7 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         outbox_wakeup: Arc::new(Notify::new()),
         import_progress: Default::default(),
         running_imports: Default::default(),
+        background: Default::default(),
     };
     let mut worker = Worker::new(worker_db, registry, Arc::new(templates), clock, services.outbox_wakeup.clone());
     worker.retry = RetryPolicy { backoff: config.retry_schedule.clone() };
@@ -104,6 +105,12 @@ impl Application {
         &self.services
     }
 
+    /// A handle on the outbox worker that `run_until` will start: tests drain the outbox with
+    /// it on demand (`drain_once`), so that what was not sent is a fact rather than a timing.
+    pub fn worker(&self) -> Worker {
+        self.worker.clone()
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests up to
     /// `PORTAL_SHUTDOWN_GRACE_SECONDS` to finish, lets the outbox worker finish its batch, and
     /// closes the database pool.
@@ -130,6 +137,11 @@ impl Application {
         tokio::select! {
             result = server => result.context("server error")?,
             () = grace => tracing::warn!("grace period over: closing the remaining connections"),
+        }
+        // A request's unfinished work (a reset link being written) completes before the pool closes.
+        services.background.close();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), services.background.wait()).await.is_err() {
+            tracing::warn!("background work still running at shutdown");
         }
         let _ = worker.await;
         import_sweep.abort();

@@ -235,7 +235,7 @@ pub async fn request_password_reset(svc: &Services, email: &str) -> DomainResult
     let email = Email::parse(email).map_err(|e| DomainError::invalid("email", e.to_string()))?;
     attempts::PASSWORD_RESET.attempt(&svc.db, email.as_str(), svc.clock.now()).await?;
     let svc = svc.clone();
-    tokio::spawn(async move {
+    svc.background.clone().spawn(async move {
         if let Err(error) = send_reset_link(&svc, &email).await {
             tracing::error!(error = %error, "password reset email");
         }

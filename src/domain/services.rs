@@ -24,6 +24,9 @@ pub struct Services {
     pub import_progress: crate::import::progress::ProgressHub,
     /// The imports running in this process, so that a cancellation reaches them at once.
     pub running_imports: crate::import::runner::RunningImports,
+    /// Work a request starts and does not wait for (a reset link is written after the answer):
+    /// shutdown waits for it, and tests wait for it before asserting that nothing was sent.
+    pub background: tokio_util::task::TaskTracker,
 }
 
 /// The slice of configuration the rules depend on.

@@ -1,7 +1,7 @@
 //! The `portal` binary as an operator uses it: configuration errors, `schema`, `migrate`, and a
 //! server that stops cleanly on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! happens while a job runs (multipart upload, progress, commit, cancellation, webhooks, the
 //! terminal command) is in `import_live.rs`.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, data, error_code};
 use serde_json::json;
@@ -37,16 +37,12 @@ async fn upload(app: &TestApp, token: &str, file: &[u8], dry_run: bool) -> Strin
 
 /// Polls the job until it has finished.
 async fn finished(app: &TestApp, token: &str, id: &str) -> serde_json::Value {
-    let started = std::time::Instant::now();
-    loop {
+    common::eventually("the import finishes", async || {
         let body = app.graphql_as(Some(token), JOB, json!({"id": id})).await;
         let job = data(&body)["importJob"].clone();
-        if !matches!(job["status"].as_str(), Some("VALIDATING" | "IMPORTING")) {
-            return job;
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "import still running: {job}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        (!matches!(job["status"].as_str(), Some("VALIDATING" | "IMPORTING"))).then_some(job)
+    })
+    .await
 }
 
 async fn count_users(app: &TestApp, token: &str, search: &str) -> u64 {

@@ -1,7 +1,7 @@
 //! Company users and administrators (seed 001): creation rules, search and paging, batching,
 //! administrators, deactivation with transfer, anonymization, removal, tenancy, permissions.
 
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use common::{TestApp, data, error_code};
@@ -93,7 +93,8 @@ async fn creating_a_user_follows_the_rules(app: TestApp) {
     let mut input = person("Ina", "Active", "ina@acme.example", "owner@acme.example");
     input["isActive"] = json!(false);
     assert_eq!(create(&app, &owner, input).await["status"], "INACTIVE");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.deliveries_to("ina@acme.example").await, 0, "nothing queued for an inactive user");
+    app.settle().await;
     let to_ina = common::mail::mailbox(&app.mailbox_dir)
         .iter()
         .filter(|m| String::from_utf8_lossy(m).contains("To: ina@"))

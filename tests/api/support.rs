@@ -1,7 +1,7 @@
 //! Support (seeds 002, 003): the confirmed admin delegation, contacts and their roles, ticket
 //! isolation between contacts, user removal by ticket, and tenancy.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, data, error_code};
 use serde_json::{Value, json};
@@ -61,17 +61,12 @@ async fn seed_002_admin_delegation(app: TestApp) {
     let ticket = data(&body)["createSupportTicket"].clone();
     assert_eq!((&ticket["kind"], &ticket["status"]), (&json!("ADMIN_DELEGATION"), &json!("OPEN")));
     let ticket_id = ticket["id"].as_str().unwrap().to_owned();
-    let started = std::time::Instant::now();
-    let confirmation = loop {
+    let confirmation = common::eventually("the confirmation email", async || {
         let emails = common::mail::mailbox(&app.mailbox_dir);
-        if let Some(raw) =
-            emails.iter().find(|r| String::from_utf8_lossy(r).contains("We received your support request"))
-        {
-            break String::from_utf8_lossy(raw).to_string();
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(15), "no confirmation email");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+        let raw = emails.iter().find(|r| String::from_utf8_lossy(r).contains("We received your support request"))?;
+        Some(String::from_utf8_lossy(raw).to_string())
+    })
+    .await;
     assert!(confirmation.contains("To: owner@delegation.example") && confirmation.contains(&ticket_id));
 
     // An owner cannot confirm; a support agent can, and the membership takes effect.

@@ -1,9 +1,8 @@
 //! Identity and first access (seed 000): provisioning, the welcome email through a real SMTP
 //! conversation, temporary passwords, reset links, lockout, no enumeration, tenancy.
 
-mod common;
+use crate::common;
 
-use std::time::{Duration, Instant};
 
 use common::mail::{SmtpSink, link, mailbox, value_after};
 use common::{Backend, OPERATOR_EMAIL, OPERATOR_PASSWORD, TestApp, TestDatabase, data, error_code};
@@ -41,18 +40,10 @@ async fn provision(app: &TestApp, name: &str, owner: &str) -> Value {
 
 /// Waits for the `n`th email in the app's mailbox directory and returns its text body.
 async fn nth_mailbox_email(app: &TestApp, n: usize) -> (String, String) {
-    let started = Instant::now();
-    loop {
-        let emails = mailbox(&app.mailbox_dir);
-        if emails.len() >= n {
-            let raw = &emails[n - 1];
-            let message = mail_parser::MessageParser::default().parse(raw).unwrap();
-            let to = message.to().unwrap().first().unwrap().address().unwrap().to_owned();
-            return (to, message.body_text(0).unwrap().into_owned());
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "email #{n} never arrived");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let raw = common::eventually(&format!("email #{n}"), async || mailbox(&app.mailbox_dir).into_iter().nth(n - 1)).await;
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let to = message.to().unwrap().first().unwrap().address().unwrap().to_owned();
+    (to, message.body_text(0).unwrap().into_owned())
 }
 
 async fn login_body(app: &TestApp, email: &str, password: &str) -> Value {
@@ -123,13 +114,10 @@ async fn first_access_story_through_smtp(app: TestApp) {
     // 5. Seed 000's other way: "Forgot your password", through SMTP too.
     let body = app.graphql(REQUEST_RESET, json!({"e": "ANA.PEREZ@acme.example"})).await;
     assert_eq!(data(&body)["requestPasswordReset"], true);
-    let reset = loop {
-        let emails: Vec<_> = smtp.received().into_iter().filter(|m| m.to == ["ana.perez@acme.example"]).collect();
-        if emails.len() == 2 {
-            break emails[1].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let reset = common::eventually("the reset email over SMTP", async || {
+        smtp.received().into_iter().filter(|m| m.to == ["ana.perez@acme.example"]).nth(1)
+    })
+    .await;
     let text = reset.parsed().body_text(0).unwrap().into_owned();
     assert!(text.contains("expires in 5 minutes"));
     let url = link(&text, "http://127.0.0.1:8080/reset-password?token=");
@@ -205,8 +193,9 @@ async fn unknown_addresses_are_not_revealed(app: TestApp) {
     let unknown = app.graphql(REQUEST_RESET, json!({"e": "nobody@gamma.example"})).await;
     assert_eq!(known, unknown);
     nth_mailbox_email(&app, 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settle().await;
     assert_eq!(mailbox(&app.mailbox_dir).len(), 2, "no email for an unknown address");
+    assert_eq!(app.deliveries_to("nobody@gamma.example").await, 0);
 
     let wrong_password = login_body(&app, "known@gamma.example", "Wrong-Password-1!").await;
     let unknown_user = login_body(&app, "nobody@gamma.example", "Wrong-Password-1!").await;

@@ -4,7 +4,6 @@
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use mailin_embedded::response::{self, Response};
 use mailin_embedded::{Handler, Server};
@@ -90,14 +89,10 @@ impl SmtpSink {
 
     /// Waits (up to 15 s) until an email to `recipient` arrived, and returns the latest one.
     pub async fn wait_for(&self, recipient: &str) -> Received {
-        let started = Instant::now();
-        loop {
-            if let Some(found) = self.received().into_iter().rev().find(|m| m.to.iter().any(|t| t == recipient)) {
-                return found;
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "no email to {recipient} within 15 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::eventually(&format!("an email to {recipient}"), async || {
+            self.received().into_iter().rev().find(|m| m.to.iter().any(|t| t == recipient))
+        })
+        .await
     }
 
     pub fn count_to(&self, recipient: &str) -> usize {

@@ -4,7 +4,7 @@
 //! UNAUTHENTICATED or FORBIDDEN with the table's reason; a caller it admits never gets one of
 //! the table's refusals (the resolver may still refuse for a row rule, with its own reason).
 
-mod common;
+use crate::common;
 
 use common::schema_walk::{INTROSPECTION, SKIPPED, Schema};
 use common::{TestApp, data};

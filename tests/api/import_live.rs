@@ -4,11 +4,10 @@
 //! dry run committed (and refused when the portal changed), cancellation, welcome emails,
 //! size limits and `portal import` at a terminal.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::receiver::{Receiver, verifies as verify};
 use common::{Backend, TestApp, data, error_code};
@@ -97,15 +96,11 @@ async fn job(app: &TestApp, token: &str, id: &str) -> Value {
 }
 
 async fn until(app: &TestApp, token: &str, id: &str, status: &str) -> Value {
-    let started = Instant::now();
-    loop {
+    common::eventually_within(30, &format!("the job {status}"), async || {
         let job = job(app, token, id).await;
-        if job["status"] == status {
-            return job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never {status}: {job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (job["status"] == status).then_some(job)
+    })
+    .await
 }
 
 async fn users_under(app: &TestApp, token: &str, domain: &str) -> u64 {
@@ -296,8 +291,9 @@ async fn imported_users_get_welcome_emails_unless_asked_not_to(app: TestApp) {
     let file = format!("{HEADER}Cy,C,cy@welcome.example,Buyer,owner@welcome.example,CO,1\r\n");
     let id = start(&app, &owner, &file, false, false).await;
     until(&app, &owner, &id, "COMPLETED").await;
-    // The worker has had the time to send it, had it been queued.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.deliveries_to("ben@welcome.example").await, 0, "an inactive user gets no welcome");
+    assert_eq!(app.deliveries_to("cy@welcome.example").await, 0, "sendWelcomeEmails: false");
+    app.settle().await;
     let mailbox = common::mail::mailbox(&app.mailbox_dir);
     let to = |needle: &str| mailbox.iter().filter(|m| String::from_utf8_lossy(m).contains(needle)).count();
     assert_eq!(to("To: ben@welcome.example"), 0, "an inactive user gets no welcome");

@@ -2,7 +2,7 @@
 //! enforcement, expiry on the application's clock, and a schema walk that fails when an
 //! operation declares no requirement.
 
-mod common;
+use crate::common;
 
 use common::mail::link;
 use common::{TestApp, data, error_code};
@@ -48,22 +48,18 @@ const ACCEPT: &str = "mutation ($t: String!, $p: String!, $g: String, $s: String
 
 /// The newest invitation link sent to `email`, waiting for it: the `n`th email to that address.
 async fn invitation_token(app: &TestApp, email: &str, n: usize) -> String {
-    let started = std::time::Instant::now();
-    loop {
-        let texts: Vec<String> = common::mail::mailbox(&app.mailbox_dir)
+    // Files are named by (time-ordered) delivery id: the last is the newest.
+    let text = common::eventually(&format!("invitation #{n} to {email}"), async || {
+        common::mail::mailbox(&app.mailbox_dir)
             .iter()
             .map(|raw| mail_parser::MessageParser::default().parse(raw).unwrap().into_owned())
             .filter(|m| m.to().and_then(|t| t.first()).and_then(|a| a.address()) == Some(email))
             .map(|m| m.body_text(0).unwrap().into_owned())
-            .collect();
-        if texts.len() >= n {
-            // Files are named by (time-ordered) delivery id: the last is the newest.
-            let url = link(&texts[n - 1], "http://127.0.0.1:8080/accept-invitation?token=");
-            return url.split("token=").nth(1).unwrap().to_owned();
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(15), "invitation #{n} to {email} never came");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+            .nth(n - 1)
+    })
+    .await;
+    let url = link(&text, "http://127.0.0.1:8080/accept-invitation?token=");
+    url.split("token=").nth(1).unwrap().to_owned()
 }
 
 fn node_ids(body: &Value, field: &str) -> Vec<String> {

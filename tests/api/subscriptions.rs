@@ -2,7 +2,7 @@
 //! members wait for confirmation), projects with their environments, models and members, and
 //! tenancy.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, data, error_code};
 use serde_json::{Value, json};

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -61,14 +60,7 @@ impl Receiver {
 
     /// Waits (up to 15 s) for the `n`th request.
     pub async fn nth(&self, n: usize) -> Request {
-        let started = Instant::now();
-        loop {
-            if let Some(request) = self.requests().get(n - 1) {
-                return request.clone();
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "request #{n} never came");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        super::eventually(&format!("request #{n}"), async || self.requests().get(n - 1).cloned()).await
     }
 }
 

@@ -1,15 +1,14 @@
 //! The notification engine: nothing lost when SMTP is down or the server restarts, exactly-once
 //! delivery with several workers, retries, dead deliveries, signed webhooks, templates.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use common::mail::SmtpSink;
 use common::receiver::{Receiver, verifies as verify};
-use common::{Backend, TestApp, TestDatabase, data, error_code};
+use common::{Backend, TestApp, TestDatabase, data, error_code, eventually};
 use portal::app::Application;
 use portal::config::Config;
 use portal::db::{deliveries, delivery_attempts, outbox_events};
@@ -52,8 +51,7 @@ async fn a_lease_held_by_a_dead_process_expires(app: TestApp) {
         .unwrap();
     tx.commit().await.unwrap();
 
-    app.services.outbox_wakeup.notify_one();
-    tokio::time::sleep(Duration::from_millis(2500)).await; // longer than a sweep
+    assert_eq!(app.worker.drain_once().await.unwrap(), 0, "a claim now takes nothing: the lease is respected");
     assert!(common::mail::mailbox(&app.mailbox_dir).is_empty(), "the lease is respected");
     app.clock.advance(chrono::Duration::minutes(2) + chrono::Duration::seconds(1));
     app.services.outbox_wakeup.notify_one();
@@ -119,16 +117,12 @@ async fn webhooks_are_signed_per_the_standard(app: TestApp) {
 
 /// Waits until the company's only webhook delivery has `status`.
 async fn wait_for_status(app: &TestApp, token: &str, status: &str) -> Value {
-    let started = Instant::now();
-    loop {
+    eventually(&format!("a {status} webhook delivery"), async || {
         let body = app.graphql_as(Some(token), DELIVERIES, json!({"status": status})).await;
         let edges = data(&body)["notificationDeliveries"]["edges"].as_array().unwrap().clone();
-        if let Some(edge) = edges.into_iter().find(|e| e["node"]["channel"] == "webhook") {
-            return edge["node"].clone();
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "no {status} webhook delivery");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        edges.into_iter().find(|e| e["node"]["channel"] == "webhook").map(|edge| edge["node"].clone())
+    })
+    .await
 }
 
 async fn a_rejected_webhook_goes_dead_and_can_be_retried(app: TestApp) {
@@ -230,15 +224,11 @@ async fn an_smtp_outage_loses_nothing(app: TestApp) {
     data(&body);
 
     // The attempt fails and is recorded; the email waits.
-    let started = Instant::now();
-    let delivery = loop {
+    let delivery = eventually("a failed attempt recorded", async || {
         let found = deliveries::Entity::find().one(&app.db).await.unwrap().unwrap();
-        if found.status == DeliveryStatus::Failed {
-            break found;
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "no failed attempt recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (found.status == DeliveryStatus::Failed).then_some(found)
+    })
+    .await;
     assert_eq!(delivery.attempts, 1);
     assert!(delivery.last_error.as_deref().unwrap().starts_with("SMTP"), "{:?}", delivery.last_error);
 
@@ -254,19 +244,14 @@ async fn an_smtp_outage_loses_nothing(app: TestApp) {
         raw.contains("Subject: Bienvenido al portal de clientes de Outage, =?utf-8?b?"),
         "a non-ASCII subject is encoded (RFC 2047): {raw}"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(smtp.count_to("owner@outage.example"), 1, "no duplicate");
-
     // The email is out before the delivery is recorded: wait for the record.
-    let started = Instant::now();
-    let delivery = loop {
+    let delivery = eventually("the delivery is recorded", async || {
         let found = deliveries::Entity::find_by_id(delivery.id).one(&app.db).await.unwrap().unwrap();
-        if found.status == DeliveryStatus::Delivered {
-            break found;
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "the delivery was not recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (found.status == DeliveryStatus::Delivered).then_some(found)
+    })
+    .await;
+    app.settle().await;
+    assert_eq!(smtp.count_to("owner@outage.example"), 1, "no duplicate");
     assert_eq!(delivery.attempts, 2);
     let outcomes: Vec<AttemptOutcome> = delivery_attempts::Entity::find()
         .filter(delivery_attempts::Column::DeliveryId.eq(delivery.id))
@@ -349,17 +334,12 @@ async fn a_restart_delivers_what_was_queued() {
         let server = tokio::spawn(second.run_until(async move {
             let _ = stopped.await;
         }));
-        let started = Instant::now();
-        while common::mail::mailbox(mailbox.path()).is_empty() {
-            assert!(started.elapsed() < Duration::from_secs(15), "{backend:?}: the queued email was not sent");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let sent = async || (!common::mail::mailbox(mailbox.path()).is_empty()).then_some(());
+        eventually(&format!("{backend:?}: the queued email is sent"), sent).await;
         // The file is written before the delivery is recorded: wait for the record too.
         let delivered = deliveries::Entity::find().filter(deliveries::Column::Status.eq(DeliveryStatus::Delivered));
-        while delivered.clone().count(&db).await.unwrap() != 1 {
-            assert!(started.elapsed() < Duration::from_secs(15), "{backend:?}: the delivery was not recorded");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let recorded = async || (delivered.clone().count(&db).await.unwrap() == 1).then_some(());
+        eventually(&format!("{backend:?}: the delivery is recorded"), recorded).await;
         assert_eq!(common::mail::mailbox(mailbox.path()).len(), 1, "sent once");
         let _ = stop.send(());
         server.await.unwrap().unwrap();
@@ -421,19 +401,9 @@ async fn two_workers_on_postgres_deliver_each_email_once() {
         worker.batch_size = 16;
         workers.push(tokio::spawn(worker.run(stopped.clone())));
     }
-    let started = Instant::now();
-    loop {
-        let delivered = deliveries::Entity::find()
-            .filter(deliveries::Column::Status.eq(DeliveryStatus::Delivered))
-            .count(&first)
-            .await
-            .unwrap();
-        if delivered == 500 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "only {delivered} of 500 delivered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let delivered = deliveries::Entity::find().filter(deliveries::Column::Status.eq(DeliveryStatus::Delivered));
+    let all_delivered = async || (delivered.clone().count(&first).await.unwrap() == 500).then_some(());
+    common::eventually_within(60, "500 of 500 delivered", all_delivered).await;
     stop.send(true).unwrap();
     for worker in workers {
         worker.await.unwrap();

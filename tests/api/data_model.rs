@@ -1,7 +1,7 @@
 //! The data model on both databases: every entity matches its table, the rules the schema
 //! itself enforces hold, and the migration rolls back and forward.
 
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use common::TestApp;

@@ -1,7 +1,7 @@
 //! The HTTP and GraphQL surface of the foundation: health, GraphiQL, introspection, the public
 //! queries, the error model, the request limits, authentication and the websocket endpoint.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::{TestApp, data, error_code};

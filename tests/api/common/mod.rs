@@ -145,6 +145,8 @@ pub struct TestApp {
     pub mailbox_dir: std::path::PathBuf,
     /// What `PORTAL_DATABASE_URL` the application was given (a second process can share it).
     pub database_url: String,
+    /// A handle on the application's outbox worker, to drain the outbox on demand.
+    pub worker: portal::notify::worker::Worker,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _work_dir: tempfile::TempDir,
@@ -184,6 +186,7 @@ impl TestApp {
         let app = Application::build_with_clock(config, clock.clone()).await.expect("application starts");
         let addr = app.local_addr();
         let services = app.services().clone();
+        let worker = app.worker();
         let db = services.db.clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
@@ -198,6 +201,7 @@ impl TestApp {
             backend,
             mailbox_dir,
             database_url: database.url.clone(),
+            worker,
             shutdown: Some(shutdown),
             server: Some(server),
             _work_dir: work_dir,
@@ -320,17 +324,48 @@ impl TestApp {
 
     /// The latest email to `recipient` in the mailbox directory, waiting up to 15 s for one.
     pub async fn wait_for_email(&self, recipient: &str) -> mail_parser::Message<'static> {
-        let started = std::time::Instant::now();
-        loop {
-            for raw in mail::mailbox(&self.mailbox_dir).into_iter().rev() {
+        eventually(&format!("an email to {recipient}"), async || {
+            mail::mailbox(&self.mailbox_dir).into_iter().rev().find_map(|raw| {
                 let message = mail_parser::MessageParser::default().parse(&raw).unwrap().into_owned();
-                if message.to().and_then(|to| to.first()).and_then(|a| a.address()) == Some(recipient) {
-                    return message;
-                }
-            }
-            assert!(started.elapsed() < std::time::Duration::from_secs(15), "no email to {recipient}");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+                (message.to().and_then(|to| to.first()).and_then(|a| a.address()) == Some(recipient)).then_some(message)
+            })
+        })
+        .await
+    }
+
+    /// Lets the application finish what it started: the work requests left running (a reset
+    /// link being written), then every due notification, delivered. After it, an email that is
+    /// not in the mailbox was never going to be sent; no sleep decides that.
+    pub async fn settle(&self) {
+        let background = &self.services.background;
+        background.close();
+        background.wait().await;
+        background.reopen();
+        while self.worker.drain_once().await.expect("the outbox drains") > 0 {}
+        // Deliveries the application's own worker holds are still due until it records them.
+        eventually("the outbox worker records what it holds", async || (self.due_deliveries().await == 0).then_some(()))
+            .await;
+    }
+
+    /// Deliveries waiting for an attempt now (by the application's clock).
+    pub async fn due_deliveries(&self) -> u64 {
+        use portal::db::deliveries::{Column, Entity};
+        use portal::domain::DeliveryStatus;
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let now = portal::domain::clock::Clock::now(&*self.clock);
+        Entity::find()
+            .filter(Column::Status.is_in([DeliveryStatus::Pending, DeliveryStatus::Failed]))
+            .filter(Column::NextAttemptAt.lte(now))
+            .count(&self.db)
+            .await
+            .expect("deliveries count")
+    }
+
+    /// Deliveries queued for `recipient` (an address or a webhook URL), whatever their state.
+    pub async fn deliveries_to(&self, recipient: &str) -> u64 {
+        use portal::db::deliveries::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        Entity::find().filter(Column::Recipient.eq(recipient)).count(&self.db).await.expect("deliveries count")
     }
 
     /// Subscribes `url` to `events` for the caller's company; returns the endpoint's id and
@@ -363,6 +398,25 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+    }
+}
+
+/// Polls `probe` until it answers `Some`, and returns that; fails the test, naming `what`,
+/// after 20 s. For the waits on another task's progress that remain (an email arriving); never
+/// to decide that something did not happen (see `TestApp::settle`).
+pub async fn eventually<T>(what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_within(20, what, probe).await
+}
+
+/// `eventually` for the few waits that are long by nature (hundreds of deliveries).
+pub async fn eventually_within<T>(seconds: u64, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "not within {seconds} s: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
 

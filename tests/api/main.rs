@@ -1,0 +1,21 @@
+//! The integration tests, one binary: each module starts the real server (`common::TestApp`) on
+//! a random port and talks to it as a client would. One binary links once, and one process lets
+//! the modules share the helpers without each compiling its own copy.
+
+#[macro_use]
+mod common;
+
+mod access;
+mod cli;
+mod data_model;
+mod http_surface;
+mod identity;
+mod import;
+mod import_live;
+mod invitations;
+mod notifications;
+mod security;
+mod subscriptions;
+mod support;
+mod tenancy;
+mod users;
