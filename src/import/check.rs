@@ -193,6 +193,7 @@ pub(super) async fn run(
                 record(svc, job.id, &issues).await?;
                 reporter.progress.processed_rows += rows;
                 reporter.progress.error_count += issues.len() as i32;
+                svc.running_imports.checkpoint().await;
                 if cancelled.load(Ordering::SeqCst) || reporter.tick().await? {
                     return Ok(Checked::Cancelled);
                 }

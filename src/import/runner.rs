@@ -126,26 +126,42 @@ pub async fn keep_resuming(svc: Services) {
     }
 }
 
-/// The jobs this process is running, each with its cancellation flag (checked between batches).
+/// The jobs this process is running, each with its cancellation flag (checked between batches),
+/// and the gate every validation batch passes.
 #[derive(Clone, Default)]
-pub struct RunningImports(Arc<Mutex<HashMap<Uuid, Arc<AtomicBool>>>>);
+pub struct RunningImports {
+    flags: Arc<Mutex<HashMap<Uuid, Arc<AtomicBool>>>>,
+    gate: Arc<tokio::sync::RwLock<()>>,
+}
 
 impl RunningImports {
     fn register(&self, job_id: Uuid) -> Arc<AtomicBool> {
-        self.0.lock().expect("not poisoned").entry(job_id).or_default().clone()
+        self.flags.lock().expect("not poisoned").entry(job_id).or_default().clone()
     }
 
     fn is_running(&self, job_id: Uuid) -> bool {
-        self.0.lock().expect("not poisoned").contains_key(&job_id)
+        self.flags.lock().expect("not poisoned").contains_key(&job_id)
     }
 
     fn unregister(&self, job_id: Uuid) {
-        self.0.lock().expect("not poisoned").remove(&job_id);
+        self.flags.lock().expect("not poisoned").remove(&job_id);
     }
 
     pub(super) fn cancel(&self, job_id: Uuid) {
-        if let Some(flag) = self.0.lock().expect("not poisoned").get(&job_id) {
+        if let Some(flag) = self.flags.lock().expect("not poisoned").get(&job_id) {
             flag.store(true, Ordering::SeqCst);
         }
+    }
+
+    /// Holds every validation in this process after its current batch, until the guard is
+    /// dropped: a test can then act on a job that is certainly still validating, whatever the
+    /// machine's speed.
+    pub async fn pause_validation(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.gate.clone().write_owned().await
+    }
+
+    /// Where a validation waits while paused (between batches, before the cancellation check).
+    pub(super) async fn checkpoint(&self) {
+        drop(self.gate.read().await);
     }
 }
