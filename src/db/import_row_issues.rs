@@ -1,6 +1,6 @@
 //! `import_row_issues`: see the migration for what each column means.
 
-use crate::domain::enums::IssueSeverity;
+use crate::domain::enums::{IssueCode, IssueSeverity};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,7 +12,7 @@ pub struct Model {
     pub row_number: i32,
     pub column: Option<String>,
     pub severity: IssueSeverity,
-    pub code: String,
+    pub code: IssueCode,
     #[sea_orm(column_type = "Text")]
     pub message: String,
 }

@@ -128,4 +128,51 @@ mod tests {
         let long_local = format!("{}@example.com", "a".repeat(65));
         assert!(Email::parse(&long_local).is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::Email;
+
+        /// Addresses people type: mixed case, dots, plus tags, surrounding space.
+        fn typed_address() -> impl Strategy<Value = String> {
+            ("[ \t]{0,2}", "[A-Za-z0-9][A-Za-z0-9._+-]{0,30}", "[A-Za-z0-9]{1,20}(\\.[A-Za-z]{2,6}){1,2}", "[ \t]{0,2}")
+                .prop_map(|(before, local, domain, after)| format!("{before}{local}@{domain}{after}"))
+        }
+
+        proptest! {
+            /// Whatever the input, parsing never panics, and what it accepts is a login
+            /// address: lower-case, one @, within the length limits, nothing invisible, and
+            /// stable (parsing the result gives it back).
+            #[test]
+            fn what_is_accepted_is_canonical(input in prop_oneof![
+                "\\PC{0,80}|[\\u{0}-\\u{ffff}]{0,40}",
+                (typed_address(), any::<char>(), any::<prop::sample::Index>()).prop_map(|(address, c, at)| {
+                    let mut chars: Vec<char> = address.chars().collect();
+                    chars.insert(at.index(chars.len() + 1), c);
+                    chars.into_iter().collect::<String>()
+                }),
+            ]) {
+                if let Ok(email) = Email::parse(&input) {
+                    let text = email.as_str();
+                    prop_assert_eq!(text.to_lowercase(), text);
+                    prop_assert_eq!(text.matches('@').count(), 1);
+                    prop_assert!(text.len() <= 254 && email.local_part().len() <= 64);
+                    prop_assert!(!text.chars().any(|c| c.is_control() || c.is_whitespace()));
+                    prop_assert_eq!(Email::parse(text), Ok(email.clone()));
+                }
+            }
+
+            /// Case and surrounding space never make two accounts of one address.
+            #[test]
+            fn case_and_space_do_not_matter(input in typed_address()) {
+                let parsed = Email::parse(&input);
+                prop_assert_eq!(Email::parse(&input.to_ascii_uppercase()), parsed.clone());
+                prop_assert_eq!(Email::parse(input.trim()), parsed.clone());
+                if input.trim().split('@').next().is_some_and(|l| !l.starts_with('.') && !l.ends_with('.') && !l.contains("..")) {
+                    prop_assert!(parsed.is_ok(), "{:?} is an address", input);
+                }
+            }
+        }
+    }
 }

@@ -51,6 +51,22 @@ impl Module {
 stored_enum! { UserStatus { Invited, Active, Inactive, Anonymized } }
 
 stored_enum! {
+    /// What is wrong with an imported row (or, `File`, with the file as a whole).
+    IssueCode {
+        Required,
+        TooLong,
+        InvalidEmail,
+        SelfManager,
+        InvalidFlag,
+        UnknownCountry,
+        DuplicateEmail,
+        EmailExists,
+        UnknownManager,
+        File,
+    }
+}
+
+stored_enum! {
     /// What a single-use link token is for.
     LinkPurpose { PasswordReset, Activation, Invitation }
 }

@@ -15,7 +15,7 @@ use super::parse::{FileError, rows};
 use super::report::Reporter;
 use super::validate::{FileRules, InvalidRow, Issue, ValidRow, check_row, email_exists};
 use crate::db::{bulk, import_jobs, import_row_issues};
-use crate::domain::{DomainError, DomainResult, Email, IssueSeverity, Services};
+use crate::domain::{DomainError, DomainResult, Email, IssueCode, IssueSeverity, Services};
 
 /// Rows per batch between the parser and the database.
 pub(super) const BATCH: usize = 2_000;
@@ -200,7 +200,7 @@ pub(super) async fn run(
             }
             Parsed::Failed(error) => {
                 // Recorded on row 1 (the header): the error log closes with it.
-                let issue = Issue { row: 1, column: None, code: "FILE", message: error.to_string() };
+                let issue = Issue { row: 1, column: None, code: IssueCode::File, message: error.to_string() };
                 record(svc, job.id, std::slice::from_ref(&issue)).await?;
                 reporter.progress.error_count += 1;
                 file_error = Some(error.to_string());
@@ -230,7 +230,7 @@ pub(super) async fn recheck(svc: &Services, job: &import_jobs::Model) -> DomainR
             Parsed::Total(_) => {}
             Parsed::Batch(batch) => issues.extend(checker.batch(batch).await?),
             Parsed::Failed(error) => {
-                issues.push(Issue { row: 1, column: None, code: "FILE", message: error.to_string() });
+                issues.push(Issue { row: 1, column: None, code: IssueCode::File, message: error.to_string() });
                 return Ok(issues);
             }
         }
@@ -246,7 +246,7 @@ async fn record(svc: &Services, job_id: Uuid, issues: &[Issue]) -> DomainResult<
         row_number: Set(issue.row as i32),
         column: Set(issue.column.map(str::to_owned)),
         severity: Set(IssueSeverity::Error),
-        code: Set(issue.code.to_owned()),
+        code: Set(issue.code),
         message: Set(issue.message.clone()),
     });
     bulk::insert(&svc.db, rows.collect()).await?;

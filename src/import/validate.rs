@@ -1,4 +1,4 @@
-//! The rules of an import (design section 4): each row on its own (`check_row`), then the file
+//! The rules of an import: each row on its own (`check_row`), then the file
 //! as a whole (`FileRules`: duplicates within the file, addresses already in the portal,
 //! managers that are neither users of the company nor rows of the file).
 
@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::COLUMNS;
 use super::parse::Row;
 use crate::domain::people::Person;
+use crate::domain::enums::IssueCode;
 use crate::domain::{Email, countries};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,9 +18,7 @@ pub struct Issue {
     pub row: u64,
     /// A template column, or None for the row as a whole.
     pub column: Option<&'static str>,
-    /// Stable machine name: REQUIRED, TOO_LONG, INVALID_EMAIL, SELF_MANAGER, INVALID_FLAG,
-    /// UNKNOWN_COUNTRY, DUPLICATE_EMAIL, EMAIL_EXISTS, UNKNOWN_MANAGER.
-    pub code: &'static str,
+    pub code: IssueCode,
     pub message: String,
 }
 
@@ -50,15 +49,15 @@ const ACTIVE: usize = 6;
 
 pub fn check_row(row: &Row) -> Result<ValidRow, InvalidRow> {
     let mut issues = Vec::new();
-    let mut issue = |column: usize, code: &'static str, message: String| {
+    let mut issue = |column: usize, code: IssueCode, message: String| {
         issues.push(Issue { row: row.number, column: Some(COLUMNS[column]), code, message });
     };
     for (column, max) in [(GIVEN, 100), (SURNAME, 100), (EMAIL, 254), (JOB, 200), (MANAGER, 254)] {
         let value = &row.fields[column];
         if value.is_empty() {
-            issue(column, "REQUIRED", format!("{} is required", COLUMNS[column]));
+            issue(column, IssueCode::Required, format!("{} is required", COLUMNS[column]));
         } else if value.chars().count() > max {
-            issue(column, "TOO_LONG", format!("{} is longer than {max} characters", COLUMNS[column]));
+            issue(column, IssueCode::TooLong, format!("{} is longer than {max} characters", COLUMNS[column]));
         }
     }
     let mut email_of = |column: usize| {
@@ -66,20 +65,20 @@ pub fn check_row(row: &Row) -> Result<ValidRow, InvalidRow> {
         if value.is_empty() {
             return None;
         }
-        Email::parse(value).map_err(|e| issue(column, "INVALID_EMAIL", format!("{} {e}", quoted(value)))).ok()
+        Email::parse(value).map_err(|e| issue(column, IssueCode::InvalidEmail, format!("{} {e}", quoted(value)))).ok()
     };
     let email = email_of(EMAIL);
     let manager = email_of(MANAGER);
     if let (Some(email), Some(manager)) = (&email, &manager)
         && email == manager
     {
-        issue(MANAGER, "SELF_MANAGER", "a user cannot be their own manager".into());
+        issue(MANAGER, IssueCode::SelfManager, "a user cannot be their own manager".into());
     }
     let is_active = match row.fields[ACTIVE].as_str() {
         "1" => true,
         "0" => false,
         other => {
-            issue(ACTIVE, "INVALID_FLAG", format!("Is Active must be 1 or 0, not `{other}`"));
+            issue(ACTIVE, IssueCode::InvalidFlag, format!("Is Active must be 1 or 0, not `{other}`"));
             false
         }
     };
@@ -90,7 +89,7 @@ pub fn check_row(row: &Row) -> Result<ValidRow, InvalidRow> {
             None => {
                 issue(
                     COUNTRY,
-                    "UNKNOWN_COUNTRY",
+                    IssueCode::UnknownCountry,
                     format!("{} is not a country (ISO code or English name)", quoted(value)),
                 );
                 None
@@ -193,7 +192,7 @@ impl FileRules {
                 issues.push(Issue {
                     row: (*row).into(),
                     column: Some(COLUMNS[MANAGER]),
-                    code: "UNKNOWN_MANAGER",
+                    code: IssueCode::UnknownManager,
                     message: format!("{manager} is neither a user of the company nor a row of this file"),
                 });
             }
@@ -207,7 +206,7 @@ pub fn email_exists(row: u64, email: &Email) -> Issue {
     Issue {
         row,
         column: Some(COLUMNS[EMAIL]),
-        code: "EMAIL_EXISTS",
+        code: IssueCode::EmailExists,
         message: format!("{email} already has an account in the portal"),
     }
 }
@@ -216,7 +215,7 @@ fn duplicate(row: u64, email: &Email, other: u64) -> Issue {
     Issue {
         row,
         column: Some(COLUMNS[EMAIL]),
-        code: "DUPLICATE_EMAIL",
+        code: IssueCode::DuplicateEmail,
         message: format!("{email} is also on row {other}"),
     }
 }
@@ -247,13 +246,90 @@ mod tests {
              Ana,Pérez,ana@x.com,Buyer,ana@x.com,,1\n\
              Luis,Núñez,luis@x.com,Analyst,ana@x.com,Colombia,0\n",
         );
-        let codes: Vec<(u64, &str)> = issues.iter().map(|i| (i.row, i.code)).collect();
+        let codes: Vec<(u64, IssueCode)> = issues.iter().map(|i| (i.row, i.code)).collect();
         assert_eq!(
             codes,
-            [(2, "REQUIRED"), (2, "INVALID_EMAIL"), (2, "INVALID_FLAG"), (2, "UNKNOWN_COUNTRY"), (3, "SELF_MANAGER")]
+            [
+                (2, IssueCode::Required),
+                (2, IssueCode::InvalidEmail),
+                (2, IssueCode::InvalidFlag),
+                (2, IssueCode::UnknownCountry),
+                (3, IssueCode::SelfManager)
+            ]
         );
         assert_eq!(valid.len(), 1);
         assert_eq!((valid[0].person.country.as_deref(), valid[0].person.is_active), (Some("CO"), false));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::super::COLUMNS;
+        use super::super::super::parse::Row;
+        use super::super::{IssueCode, check_row};
+
+        fn row(fields: [String; 7]) -> Row {
+            Row { number: 2, raw: fields.to_vec(), fields }
+        }
+
+        /// A row a careful person would write: every rule met.
+        fn good_fields() -> impl Strategy<Value = [String; 7]> {
+            (
+                "[A-Za-zÁÉÍÓÚáéíóúñÑ' -]{1,40}",
+                "[A-Za-zÁÉÍÓÚáéíóúñÑ' -]{1,40}",
+                "[a-z]{1,12}",
+                "[A-Za-z ]{1,60}",
+                "[a-z]{1,12}",
+                prop::sample::select(vec!["", "CO", "Spain", "es", "United States of America"]),
+                prop::bool::ANY,
+            )
+                .prop_filter("a manager other than the user", |(_, _, user, _, manager, _, _)| user != manager)
+                .prop_map(|(given, surname, user, job, manager, country, active)| {
+                    [
+                        given,
+                        surname,
+                        format!("{user}@example.com"),
+                        job,
+                        format!("{manager}@example.com"),
+                        country.to_owned(),
+                        if active { "1" } else { "0" }.to_owned(),
+                    ]
+                })
+        }
+
+        proptest! {
+            /// Any seven cells: no panic; a row passes exactly when it has no issue, and every
+            /// issue names a template column and this row.
+            #[test]
+            fn every_row_gets_a_verdict(fields in prop::array::uniform7("\\PC{0,12}|[\\u{0}-\\u{7f}]{0,3}")) {
+                match check_row(&row(fields)) {
+                    Ok(valid) => prop_assert_eq!(valid.number, 2),
+                    Err(invalid) => {
+                        prop_assert!(!invalid.issues.is_empty());
+                        for issue in invalid.issues {
+                            prop_assert_eq!(issue.row, 2);
+                            prop_assert!(issue.column.is_some_and(|c| COLUMNS.contains(&c)));
+                            prop_assert!(!issue.message.is_empty());
+                        }
+                    }
+                }
+            }
+
+            /// A good row passes with its values; emptying a mandatory cell fails it with
+            /// REQUIRED on that column, and nothing else.
+            #[test]
+            fn a_missing_mandatory_cell_is_named(fields in good_fields(), blank in 0usize..5) {
+                let valid = check_row(&row(fields.clone())).expect("a good row passes");
+                prop_assert_eq!(&valid.person.given_name, &fields[0]);
+                prop_assert_eq!(valid.person.email.as_str(), fields[2].as_str());
+                prop_assert_eq!(valid.person.is_active, fields[6] == "1");
+                let mut broken = fields;
+                broken[blank].clear();
+                let invalid = check_row(&row(broken)).expect_err("a blank mandatory cell fails");
+                let found: Vec<_> = invalid.issues.iter().map(|i| (i.column, i.code)).collect();
+                prop_assert_eq!(found, vec![(Some(COLUMNS[blank]), IssueCode::Required)]);
+            }
+        }
     }
 
     #[test]
@@ -279,14 +355,14 @@ mod tests {
         found.push(email_exists(6, &Email::parse("taken@x.com").unwrap()));
         found.extend(rules.finish(&HashSet::from([Email::parse("boss@x.com").unwrap()])));
         found.sort_by_key(|i| i.row);
-        let found: Vec<(u64, &str, &str)> = found.iter().map(|i| (i.row, i.code, i.message.as_str())).collect();
+        let found: Vec<(u64, IssueCode, &str)> = found.iter().map(|i| (i.row, i.code, i.message.as_str())).collect();
         assert_eq!(
             found,
             [
-                (2, "DUPLICATE_EMAIL", "ana@x.com is also on row 4"),
-                (4, "DUPLICATE_EMAIL", "ana@x.com is also on row 2"),
-                (5, "UNKNOWN_MANAGER", "ghost@x.com is neither a user of the company nor a row of this file"),
-                (6, "EMAIL_EXISTS", "taken@x.com already has an account in the portal"),
+                (2, IssueCode::DuplicateEmail, "ana@x.com is also on row 4"),
+                (4, IssueCode::DuplicateEmail, "ana@x.com is also on row 2"),
+                (5, IssueCode::UnknownManager, "ghost@x.com is neither a user of the company nor a row of this file"),
+                (6, IssueCode::EmailExists, "taken@x.com already has an account in the portal"),
             ]
         );
     }
