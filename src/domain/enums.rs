@@ -37,6 +37,11 @@ stored_enum! {
 }
 
 impl Module {
+    /// Every module, in the order the API lists them.
+    pub fn all() -> impl Iterator<Item = Module> {
+        <Module as sea_orm::Iterable>::iter()
+    }
+
     /// The name clients know (`USER_MANAGEMENT`), for messages.
     pub fn code(self) -> String {
         sea_orm::ActiveEnum::to_value(&self)

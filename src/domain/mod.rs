@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod attempts;
 pub mod audit;
+pub mod batch;
 pub mod clock;
 pub mod companies;
 pub mod countries;

@@ -38,6 +38,7 @@ pub struct ContactInput {
     pub roles: Vec<ContactRole>,
 }
 
+#[derive(Clone, Debug)]
 pub struct Contact {
     pub contact: support_contacts::Model,
     pub roles: Vec<ContactRole>,
@@ -272,12 +273,8 @@ pub async fn list_contacts(
     if let Some(status) = status {
         query = query.filter(support_contacts::Column::Status.eq(status));
     }
-    let mut contacts = Vec::new();
-    for contact in query.order_by_asc(support_contacts::Column::Id).all(&svc.db).await? {
-        let roles = roles_of(&svc.db, contact.id).await?;
-        contacts.push(Contact { contact, roles });
-    }
-    Ok(contacts)
+    let contacts = query.order_by_asc(support_contacts::Column::Id).all(&svc.db).await?;
+    super::batch::with_roles(&svc.db, contacts).await
 }
 
 pub async fn update_contact(

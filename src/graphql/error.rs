@@ -100,8 +100,8 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_their_cause() {
-        let db = sea_orm::DbErr::Custom("relation \"users\" does not exist".into());
-        let error: async_graphql::Error = DomainError::from(db).into();
+        let cause = anyhow::anyhow!("relation \"users\" does not exist");
+        let error: async_graphql::Error = DomainError::internal(cause).into();
         assert_eq!(error.message, "Internal error; it has been logged");
         assert_eq!(extensions(error), serde_json::json!({"code": "INTERNAL"}));
     }

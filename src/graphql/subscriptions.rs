@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::guard::{authorize, services};
 use super::ids::{id, parse_id};
-use super::loaders::UserById;
+use super::loaders::{EnvironmentsOf, MembersOfProject, ModelsOf, SubscriptionById, UserById};
 use super::types::{ServiceSubscription, SubscriptionMember, SubscriptionRole, User, loader};
-use crate::db::{environments, models, project_members, projects, service_subscriptions};
+use crate::db::{environments, models, project_members, projects};
 use crate::domain::{self, DomainError, subscriptions as rules};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -31,45 +31,28 @@ impl Project {
         &self.0.name
     }
     async fn subscription(&self, ctx: &Context<'_>) -> Result<ServiceSubscription> {
-        let found = service_subscriptions::Entity::find_by_id(self.0.subscription_id).one(&services(ctx).db).await;
-        Ok(ServiceSubscription(found.map_err(DomainError::from)?.ok_or(DomainError::NotFound("subscription"))?))
+        let found = loader(ctx).load_one(SubscriptionById(self.0.subscription_id)).await?;
+        Ok(ServiceSubscription(found.ok_or(DomainError::NotFound("subscription"))?))
     }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User))
     }
     async fn environments(&self, ctx: &Context<'_>) -> Result<Vec<Environment>> {
-        let list = environments::Entity::find()
-            .filter(environments::Column::ProjectId.eq(self.0.id))
-            .order_by_asc(environments::Column::Id)
-            .all(&services(ctx).db)
-            .await
-            .map_err(DomainError::from)?;
+        let list = loader(ctx).load_one(EnvironmentsOf(self.0.id)).await?.unwrap_or_default();
         Ok(list.into_iter().map(Environment).collect())
     }
     async fn models(&self, ctx: &Context<'_>) -> Result<Vec<Model>> {
-        let list = models::Entity::find()
-            .filter(models::Column::ProjectId.eq(self.0.id))
-            .order_by_asc(models::Column::Name)
-            .all(&services(ctx).db)
-            .await
-            .map_err(DomainError::from)?;
+        let list = loader(ctx).load_one(ModelsOf(self.0.id)).await?.unwrap_or_default();
         Ok(list.into_iter().map(Model).collect())
     }
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<ProjectMember>> {
-        let list = project_members::Entity::find()
-            .filter(project_members::Column::ProjectId.eq(self.0.id))
-            .order_by_asc(project_members::Column::Id)
-            .all(&services(ctx).db)
-            .await
-            .map_err(DomainError::from)?;
+        let list = loader(ctx).load_one(MembersOfProject(self.0.id)).await?.unwrap_or_default();
         Ok(list.into_iter().map(ProjectMember).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 }
-
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 pub struct Environment(environments::Model);
 

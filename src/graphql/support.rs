@@ -1,16 +1,15 @@
-//! Support contacts and tickets (seeds 002, 003), and platform staff.
+//! Support contacts and tickets, and platform staff.
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
-use sea_orm::EntityTrait;
 
 use super::guard::{authorize, services};
 use super::ids::{cursor, id, parse_cursor, parse_id};
-use super::loaders::UserById;
+use super::loaders::{SubscriptionById, UserById};
 use super::notifications::TotalCount;
 use super::types::{Role, ServiceSubscription, User, loader};
-use crate::db::{service_subscriptions, support_tickets};
+use crate::db::support_tickets;
 use crate::domain::page::PageRequest;
 use crate::domain::support::{self as rules, Contact, ContactInput, TicketInput};
 use crate::domain::{self, DomainError};
@@ -52,8 +51,7 @@ pub enum TicketStatus {
 }
 
 async fn subscription(ctx: &Context<'_>, id: uuid::Uuid) -> Result<ServiceSubscription> {
-    let found =
-        service_subscriptions::Entity::find_by_id(id).one(&services(ctx).db).await.map_err(DomainError::from)?;
+    let found = loader(ctx).load_one(SubscriptionById(id)).await?;
     Ok(ServiceSubscription(found.ok_or(DomainError::NotFound("subscription"))?))
 }
 

@@ -4,9 +4,11 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::Iterable;
 
-use super::loaders::{ByEmail, Loaders, MembershipsOf, ModulesOf, ProjectsOf, SubAccountsOf, UserById};
+use super::loaders::{
+    ByEmail, ContactsOfSubscription, Loaders, MembersOfSubscription, MembershipsOf, ModulesOf, ProjectsOf,
+    ProjectsOfSubscription, SubAccountsOf, UserById,
+};
 
 use crate::db::{companies, service_subscriptions, sub_accounts, subscription_members, users};
 use crate::domain::{self, password_policy::PasswordRule};
@@ -80,7 +82,7 @@ impl User {
     /// The modules the user may use; owners and administrators hold all of them.
     async fn modules(&self, ctx: &Context<'_>) -> Result<Vec<Module>> {
         if self.0.role.is_company_admin() {
-            return Ok(domain::Module::iter().map(Module::from).collect());
+            return Ok(domain::Module::all().map(Module::from).collect());
         }
         let modules = loader(ctx).load_one(ModulesOf(self.0.id)).await?.unwrap_or_default();
         Ok(modules.into_iter().map(Module::from).collect())
@@ -93,7 +95,7 @@ impl User {
     /// The user named by `managerEmail`, when they have an account in the company.
     async fn manager(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let (Some(company_id), Some(email)) = (self.0.company_id, &self.0.manager_email) else { return Ok(None) };
-        Ok(loader(ctx).load_one(ByEmail(company_id, email.clone())).await?.map(User))
+        Ok(loader(ctx).load_one(ByEmail((company_id, email.clone()))).await?.map(User))
     }
     /// The projects the user is a member of.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::subscriptions::Project>> {
@@ -157,22 +159,18 @@ impl ServiceSubscription {
         Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User))
     }
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
-        let members = domain::subscriptions::members(&ctx.data_unchecked::<domain::Services>().db, self.0.id).await?;
+        let members = loader(ctx).load_one(MembersOfSubscription(self.0.id)).await?.unwrap_or_default();
         Ok(members.into_iter().map(|member| SubscriptionMember { member, subscription: self.0.clone() }).collect())
     }
+    // The subscription itself was resolved within the caller's company (and FieldAccess judged
+    // these fields), so what hangs under it is the caller's to see.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::subscriptions::Project>> {
-        let principal = super::guard::request(ctx).principal.as_ref();
-        let Some(principal) = principal else { return Ok(Vec::new()) };
-        let svc = ctx.data_unchecked::<domain::Services>();
-        let list = domain::subscriptions::list_projects(svc, principal, Some(self.0.id)).await?;
+        let list = loader(ctx).load_one(ProjectsOfSubscription(self.0.id)).await?.unwrap_or_default();
         Ok(list.into_iter().map(super::subscriptions::Project).collect())
     }
     /// Active and inactive support contacts.
     async fn contacts(&self, ctx: &Context<'_>) -> Result<Vec<super::support::SupportContact>> {
-        let principal = super::guard::request(ctx).principal.as_ref();
-        let Some(principal) = principal else { return Ok(Vec::new()) };
-        let svc = ctx.data_unchecked::<domain::Services>();
-        let list = domain::support::list_contacts(svc, principal, self.0.id, None).await?;
+        let list = loader(ctx).load_one(ContactsOfSubscription(self.0.id)).await?.unwrap_or_default();
         Ok(list.into_iter().map(super::support::SupportContact).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {

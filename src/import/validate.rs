@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::COLUMNS;
 use super::parse::Row;
-use crate::domain::people::Person;
 use crate::domain::enums::IssueCode;
+use crate::domain::people::Person;
 use crate::domain::{Email, countries};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,6 @@
 
 use crate::common;
 
-
 use common::mail::{SmtpSink, link, mailbox, value_after};
 use common::{Backend, OPERATOR_EMAIL, OPERATOR_PASSWORD, TestApp, TestDatabase, data, error_code};
 use portal::app::Application;
@@ -40,7 +39,8 @@ async fn provision(app: &TestApp, name: &str, owner: &str) -> Value {
 
 /// Waits for the `n`th email in the app's mailbox directory and returns its text body.
 async fn nth_mailbox_email(app: &TestApp, n: usize) -> (String, String) {
-    let raw = common::eventually(&format!("email #{n}"), async || mailbox(&app.mailbox_dir).into_iter().nth(n - 1)).await;
+    let raw =
+        common::eventually(&format!("email #{n}"), async || mailbox(&app.mailbox_dir).into_iter().nth(n - 1)).await;
     let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
     let to = message.to().unwrap().first().unwrap().address().unwrap().to_owned();
     (to, message.body_text(0).unwrap().into_owned())

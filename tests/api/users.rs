@@ -17,6 +17,7 @@ backend_tests!(
     creating_a_user_follows_the_rules,
     search_filters_and_cursors,
     listing_costs_a_constant_number_of_queries,
+    a_dashboard_costs_a_constant_number_of_queries,
     total_count_is_counted_only_when_asked,
     only_the_owner_manages_administrators,
     deactivation_transfers_everything_in_one_go,
@@ -303,6 +304,67 @@ async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
     // About 10 when each kind is one batch; 24 leaves room for a batch split in two on a busy
     // machine, and stays far below the 6 queries per user (96 and 186) that N+1 would cost.
     assert!(count_for.iter().all(|n| *n <= 24), "queries for 16 and 31 users: {count_for:?}");
+}
+
+const DASHBOARD: &str = "{ serviceSubscriptions { product owner { email } members { role user { email } }
+    contacts { roles isPrimary user { email } subscription { product } }
+    projects { name subscription { product } environments { kind name } models { name owner { email } }
+               members { user { email } } } } }";
+
+/// Subscriptions, each with projects (environments, models, members) and contacts: the same
+/// handful of statements for one subscription as for three.
+async fn a_dashboard_costs_a_constant_number_of_queries(app: TestApp) {
+    let owner = app.company_owner("Dash", "owner@dash.example").await;
+    let owner_id = data(&app.graphql_as(Some(&owner), "{ viewer { id } }", json!({})).await)["viewer"]["id"].clone();
+    let call =
+        async |query: &str, variables: Value| data(&app.graphql_as(Some(&owner), query, variables).await).clone();
+    let mut statements = Vec::new();
+    for round in 0..3 {
+        let created = call(
+            "mutation ($input: CreateServiceSubscriptionInput!) { createServiceSubscription(input: $input) { id } }",
+            json!({"input": {"product": format!("Product {round}"), "plan": "Enterprise", "ownerId": owner_id}}),
+        )
+        .await;
+        let subscription = created["createServiceSubscription"]["id"].clone();
+        for p in 0..2 {
+            let input =
+                json!({"subscriptionId": subscription, "name": format!("Project {round}.{p}"), "ownerId": owner_id});
+            let project = call(
+                "mutation ($input: CreateProjectInput!) { createProject(input: $input) { id } }",
+                json!({"input": input}),
+            )
+            .await;
+            let input = json!({"projectId": project["createProject"]["id"], "name": format!("Model {round}.{p}"), "ownerId": owner_id});
+            call("mutation ($input: CreateModelInput!) { createModel(input: $input) { id } }", json!({"input": input}))
+                .await;
+        }
+        let input = json!({"subscriptionId": subscription, "email": "owner@dash.example", "roles": ["ADMINISTRATOR"]});
+        call(
+            "mutation ($input: CreateSupportContactInput!) { createSupportContact(input: $input) { id } }",
+            json!({"input": input}),
+        )
+        .await;
+
+        let before = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+        let body = app.graphql_as(Some(&owner), DASHBOARD, json!({})).await;
+        let after = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+        let subscriptions = data(&body)["serviceSubscriptions"].as_array().unwrap().clone();
+        assert_eq!(subscriptions.len(), round + 1);
+        let last = &subscriptions[round];
+        assert_eq!(last["projects"].as_array().unwrap().len(), 2, "{last}");
+        assert_eq!(last["projects"][0]["environments"].as_array().unwrap().len(), 3, "{last}");
+        assert_eq!(last["projects"][1]["models"][0]["owner"]["email"], "owner@dash.example");
+        assert_eq!(last["projects"][0]["subscription"]["product"], last["product"]);
+        assert_eq!(last["contacts"][0]["subscription"]["product"], last["product"]);
+        assert_eq!(last["members"][0]["user"]["email"], "owner@dash.example");
+        statements.push(after - before);
+    }
+    // One statement per kind (session, subscriptions, members, users, projects, contacts, roles,
+    // environments, models, project members, subscriptions by id): about 12, whatever the
+    // number of subscriptions; one per row would be 9 more for each subscription. A batch split
+    // by a loaded machine may add a few.
+    assert!(statements.iter().all(|n| *n <= 20), "statements for 1, 2 and 3 subscriptions: {statements:?}");
+    assert!(statements[2] <= statements[0] + 4, "the same for 3 subscriptions as for 1: {statements:?}");
 }
 
 async fn only_the_owner_manages_administrators(app: TestApp) {

@@ -343,8 +343,10 @@ impl TestApp {
         background.reopen();
         while self.worker.drain_once().await.expect("the outbox drains") > 0 {}
         // Deliveries the application's own worker holds are still due until it records them.
-        eventually("the outbox worker records what it holds", async || (self.due_deliveries().await == 0).then_some(()))
-            .await;
+        eventually("the outbox worker records what it holds", async || {
+            (self.due_deliveries().await == 0).then_some(())
+        })
+        .await;
     }
 
     /// Deliveries waiting for an attempt now (by the application's clock).

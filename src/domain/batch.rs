@@ -1,0 +1,233 @@
+//! Lookups by many keys at once, for the read side: one statement per kind of row, whatever the
+//! number of parents asking (the DataLoaders in `graphql/loaders.rs` collect the keys of a whole
+//! response and call these). The keys come from rows the caller was already allowed to see, so
+//! these add no rule of their own; each list comes back in the order the API promises.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use super::support::Contact;
+use super::{ContactRole, DomainResult, Module};
+use crate::db::{
+    environments, models, project_members, projects, service_subscriptions, sub_accounts, subscription_members,
+    support_contact_roles, support_contacts, user_modules, user_sub_accounts, users,
+};
+
+/// `rows` grouped by `key`, each group keeping the rows' order.
+fn grouped<K: Eq + Hash, V>(rows: impl IntoIterator<Item = V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
+    let mut groups: HashMap<K, Vec<V>> = HashMap::new();
+    for row in rows {
+        groups.entry(key(&row)).or_default().push(row);
+    }
+    groups
+}
+
+/// Users of the given companies with the given addresses (managers are named by address).
+pub async fn users_by_email(
+    db: &impl ConnectionTrait,
+    keys: &[(Uuid, String)],
+) -> DomainResult<HashMap<(Uuid, String), users::Model>> {
+    let found = users::Entity::find()
+        .filter(users::Column::CompanyId.is_in(keys.iter().map(|k| k.0)))
+        .filter(users::Column::Email.is_in(keys.iter().map(|k| k.1.clone())))
+        .all(db)
+        .await?;
+    Ok(found.into_iter().filter_map(|u| Some(((u.company_id?, u.email.clone()), u))).collect())
+}
+
+pub async fn users_by_id(db: &impl ConnectionTrait, ids: &[Uuid]) -> DomainResult<HashMap<Uuid, users::Model>> {
+    let found = users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    Ok(found.into_iter().map(|u| (u.id, u)).collect())
+}
+
+/// Each user's explicit module grants, in the enum's order.
+pub async fn modules_of(db: &impl ConnectionTrait, users: &[Uuid]) -> DomainResult<HashMap<Uuid, Vec<Module>>> {
+    let rows =
+        user_modules::Entity::find().filter(user_modules::Column::UserId.is_in(users.iter().copied())).all(db).await?;
+    let mut by_user: HashMap<Uuid, Vec<Module>> = HashMap::new();
+    for row in rows {
+        by_user.entry(row.user_id).or_default().push(row.module);
+    }
+    for modules in by_user.values_mut() {
+        modules.sort_by_key(|m| Module::iter().position(|x| x == *m));
+    }
+    Ok(by_user)
+}
+
+/// The sub-accounts each user is limited to, by name.
+pub async fn sub_accounts_of(
+    db: &impl ConnectionTrait,
+    users: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<sub_accounts::Model>>> {
+    let rows = user_sub_accounts::Entity::find()
+        .filter(user_sub_accounts::Column::UserId.is_in(users.iter().copied()))
+        .find_also_related(sub_accounts::Entity)
+        .order_by_asc(sub_accounts::Column::Name)
+        .all(db)
+        .await?;
+    let linked = rows.into_iter().filter_map(|(link, sub_account)| Some((link.user_id, sub_account?)));
+    Ok(grouped(linked, |(user, _)| *user)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().map(|(_, s)| s).collect()))
+        .collect())
+}
+
+/// Each user's subscription memberships, each with its subscription.
+pub async fn memberships_of(
+    db: &impl ConnectionTrait,
+    users: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<(subscription_members::Model, service_subscriptions::Model)>>> {
+    let memberships = subscription_members::Entity::find()
+        .filter(subscription_members::Column::UserId.is_in(users.iter().copied()))
+        .order_by_asc(subscription_members::Column::Id)
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = memberships.iter().map(|m| m.subscription_id).collect();
+    let subscriptions = subscriptions_by_id(db, &ids).await?;
+    let paired = memberships
+        .into_iter()
+        .filter_map(|m| subscriptions.get(&m.subscription_id).cloned().map(|subscription| (m, subscription)));
+    Ok(grouped(paired, |(m, _)| m.user_id))
+}
+
+/// The projects each user is a member of, by name.
+pub async fn projects_of(
+    db: &impl ConnectionTrait,
+    users: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<projects::Model>>> {
+    let memberships = project_members::Entity::find()
+        .filter(project_members::Column::UserId.is_in(users.iter().copied()))
+        .find_also_related(projects::Entity)
+        .order_by_asc(projects::Column::Name)
+        .all(db)
+        .await?;
+    let linked = memberships.into_iter().filter_map(|(m, project)| Some((m.user_id, project?)));
+    Ok(grouped(linked, |(user, _)| *user)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().map(|(_, p)| p).collect()))
+        .collect())
+}
+
+pub async fn subscriptions_by_id(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> DomainResult<HashMap<Uuid, service_subscriptions::Model>> {
+    let found = service_subscriptions::Entity::find()
+        .filter(service_subscriptions::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(found.into_iter().map(|s| (s.id, s)).collect())
+}
+
+/// Each subscription's members, oldest first.
+pub async fn members_of_subscriptions(
+    db: &impl ConnectionTrait,
+    subscriptions: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<subscription_members::Model>>> {
+    let rows = subscription_members::Entity::find()
+        .filter(subscription_members::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
+        .order_by_asc(subscription_members::Column::Id)
+        .all(db)
+        .await?;
+    Ok(grouped(rows, |m| m.subscription_id))
+}
+
+/// Each project's environments, oldest first.
+pub async fn environments_of(
+    db: &impl ConnectionTrait,
+    projects: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<environments::Model>>> {
+    let rows = environments::Entity::find()
+        .filter(environments::Column::ProjectId.is_in(projects.iter().copied()))
+        .order_by_asc(environments::Column::Id)
+        .all(db)
+        .await?;
+    Ok(grouped(rows, |e| e.project_id))
+}
+
+/// Each project's models, by name.
+pub async fn models_of(
+    db: &impl ConnectionTrait,
+    projects: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<models::Model>>> {
+    let rows = models::Entity::find()
+        .filter(models::Column::ProjectId.is_in(projects.iter().copied()))
+        .order_by_asc(models::Column::Name)
+        .order_by_asc(models::Column::Id)
+        .all(db)
+        .await?;
+    Ok(grouped(rows, |m| m.project_id))
+}
+
+/// Each project's members, oldest first.
+pub async fn members_of_projects(
+    db: &impl ConnectionTrait,
+    projects: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<project_members::Model>>> {
+    let rows = project_members::Entity::find()
+        .filter(project_members::Column::ProjectId.is_in(projects.iter().copied()))
+        .order_by_asc(project_members::Column::Id)
+        .all(db)
+        .await?;
+    Ok(grouped(rows, |m| m.project_id))
+}
+
+/// Each subscription's projects, by name.
+pub async fn projects_of_subscriptions(
+    db: &impl ConnectionTrait,
+    subscriptions: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<projects::Model>>> {
+    let rows = projects::Entity::find()
+        .filter(projects::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
+        .order_by_asc(projects::Column::Name)
+        .order_by_asc(projects::Column::Id)
+        .all(db)
+        .await?;
+    Ok(grouped(rows, |p| p.subscription_id))
+}
+
+/// Each support contact's roles, sorted.
+pub async fn roles_of_contacts(
+    db: &impl ConnectionTrait,
+    contacts: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<ContactRole>>> {
+    let rows = support_contact_roles::Entity::find()
+        .filter(support_contact_roles::Column::ContactId.is_in(contacts.iter().copied()))
+        .all(db)
+        .await?;
+    let mut by_contact: HashMap<Uuid, Vec<ContactRole>> = HashMap::new();
+    for row in rows {
+        by_contact.entry(row.contact_id).or_default().push(row.role);
+    }
+    by_contact.values_mut().for_each(|roles| roles.sort());
+    Ok(by_contact)
+}
+
+/// `contacts` with their roles (one more statement, whatever their number).
+pub async fn with_roles(
+    db: &impl ConnectionTrait,
+    contacts: Vec<support_contacts::Model>,
+) -> DomainResult<Vec<Contact>> {
+    let ids: Vec<Uuid> = contacts.iter().map(|c| c.id).collect();
+    let mut roles = roles_of_contacts(db, &ids).await?;
+    Ok(contacts
+        .into_iter()
+        .map(|contact| Contact { roles: roles.remove(&contact.id).unwrap_or_default(), contact })
+        .collect())
+}
+
+/// Each subscription's support contacts (active and inactive, oldest first), with their roles.
+pub async fn contacts_of_subscriptions(
+    db: &impl ConnectionTrait,
+    subscriptions: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<Contact>>> {
+    let rows = support_contacts::Entity::find()
+        .filter(support_contacts::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
+        .order_by_asc(support_contacts::Column::Id)
+        .all(db)
+        .await?;
+    Ok(grouped(with_roles(db, rows).await?, |c| c.contact.subscription_id))
+}
