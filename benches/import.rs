@@ -74,7 +74,7 @@ fn config(database_url: &str, dir: &Path) -> Config {
     Config::from_vars(&vars).unwrap()
 }
 
-async fn company(services: &Services) -> Uuid {
+async fn company(services: &Services) -> portal::types::CompanyId {
     let input = ProvisionCompany {
         name: "Bench Co".into(),
         owner_email: OWNER.into(),
@@ -87,7 +87,7 @@ async fn company(services: &Services) -> Uuid {
 
 /// The rows as `users` stores them, one line each, tab-separated, `\N` for NULL (PostgreSQL's
 /// COPY text format), made before the clock starts: the bound pays for loading only.
-fn users_tsv(csv: &Path, tsv: &Path, company_id: Uuid) {
+fn users_tsv(csv: &Path, tsv: &Path, company_id: portal::types::CompanyId) {
     let now = chrono::Utc::now();
     let mut out = BufWriter::new(std::fs::File::create(tsv).unwrap());
     for row in rows(std::fs::File::open(csv).unwrap()).unwrap() {
@@ -166,7 +166,7 @@ struct Measured {
     created: i32,
 }
 
-async fn import(services: &Services, company_id: Uuid, csv: &Path, welcome: bool) -> Measured {
+async fn import(services: &Services, company_id: portal::types::CompanyId, csv: &Path, welcome: bool) -> Measured {
     let mut progress = services.import_progress.subscribe();
     let started = Instant::now();
     let file = tokio::fs::File::open(csv).await.unwrap();

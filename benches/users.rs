@@ -68,7 +68,7 @@ fn arg(name: &str, default: usize) -> usize {
 #[derive(Clone)]
 struct Plain {
     db: DatabaseConnection,
-    company_id: Uuid,
+    company_id: portal::types::CompanyId,
 }
 
 /// What `users(first: 50) { … manager subscriptions }` needs, as direct queries: the ceiling.
@@ -105,14 +105,15 @@ async fn plain_users(State(plain): State<Plain>, Query(params): Query<HashMap<St
         .all(&plain.db)
         .await
         .unwrap();
-    let subscriptions: HashMap<Uuid, service_subscriptions::Model> = service_subscriptions::Entity::find()
-        .filter(service_subscriptions::Column::Id.is_in(memberships.iter().map(|m| m.subscription_id)))
-        .all(&plain.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
+    let subscriptions: HashMap<portal::types::SubscriptionId, service_subscriptions::Model> =
+        service_subscriptions::Entity::find()
+            .filter(service_subscriptions::Column::Id.is_in(memberships.iter().map(|m| m.subscription_id)))
+            .all(&plain.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
     let nodes: Vec<Value> = page
         .iter()
         .take(50)
@@ -129,10 +130,10 @@ async fn plain_users(State(plain): State<Plain>, Query(params): Query<HashMap<St
     Json(json!({"totalCount": total, "nodes": nodes}))
 }
 
-async fn seed(db: &DatabaseConnection, company_id: Uuid, owner: &users::Model, count: usize) {
+async fn seed(db: &DatabaseConnection, company_id: portal::types::CompanyId, owner: &users::Model, count: usize) {
     let now = chrono::Utc::now();
     let subscription = service_subscriptions::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(portal::types::SubscriptionId::new()),
         company_id: Set(company_id),
         product: Set("Automation Service".into()),
         plan: Set("Enterprise".into()),
@@ -163,11 +164,11 @@ async fn seed(db: &DatabaseConnection, company_id: Uuid, owner: &users::Model, c
             .into_active_model(now);
             user.job_title = Set(Some("Analyst".into()));
             user.manager_email = Set(Some(managers[n % managers.len()].clone()));
-            let id = Uuid::now_v7();
+            let id = portal::types::UserId::new();
             user.id = Set(id);
             if n % 3 == 0 {
                 members.push(subscription_members::ActiveModel {
-                    id: Set(Uuid::now_v7()),
+                    id: Set(portal::types::MemberId::new()),
                     subscription_id: Set(subscription.id),
                     user_id: Set(id),
                     role: Set(SubscriptionRole::User),

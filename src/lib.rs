@@ -11,3 +11,4 @@ pub mod import;
 pub mod notify;
 pub mod pages;
 pub mod telemetry;
+pub mod types;

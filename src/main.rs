@@ -52,7 +52,7 @@ enum Command {
     Import {
         /// The company's id
         #[arg(long)]
-        company: uuid::Uuid,
+        company: portal::types::CompanyId,
         /// The CSV file (the template's columns; `,` or `;`; UTF-8)
         file: std::path::PathBuf,
         /// Validate only: nothing is written

@@ -1,14 +1,15 @@
 //! `audit_events`: see the migration for what each column means.
 
+use crate::types::{AuditEventId, CompanyId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub company_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub id: AuditEventId,
+    pub company_id: Option<CompanyId>,
+    pub actor_id: Option<UserId>,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<Uuid>,

@@ -1,15 +1,16 @@
 //! `deliveries`: see the migration for what each column means.
 
 use crate::domain::enums::DeliveryStatus;
+use crate::types::{CompanyId, DeliveryId, EventId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deliveries")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub company_id: Option<Uuid>,
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub company_id: Option<CompanyId>,
     pub channel: String,
     pub recipient: String,
     pub template: Option<String>,

@@ -1,6 +1,7 @@
 //! `delivery_attempts`: see the migration for what each column means.
 
 use crate::domain::enums::AttemptOutcome;
+use crate::types::DeliveryId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub delivery_id: Uuid,
+    pub delivery_id: DeliveryId,
     pub plugin: String,
     pub outcome: AttemptOutcome,
     #[sea_orm(column_type = "Text", nullable)]

@@ -1,12 +1,13 @@
 //! `import_file_chunks`: see the migration for what each column means.
 
+use crate::types::ImportJobId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "import_file_chunks")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub job_id: Uuid,
+    pub job_id: ImportJobId,
     #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i32,
     #[sea_orm(column_type = "Blob")]

@@ -1,15 +1,16 @@
 //! `import_jobs`: see the migration for what each column means.
 
 use crate::domain::enums::ImportStatus;
+use crate::types::{CompanyId, ImportJobId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "import_jobs")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub company_id: Uuid,
-    pub started_by: Option<Uuid>,
+    pub id: ImportJobId,
+    pub company_id: CompanyId,
+    pub started_by: Option<UserId>,
     pub status: ImportStatus,
     pub dry_run: bool,
     pub send_welcome_emails: bool,

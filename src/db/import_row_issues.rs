@@ -1,6 +1,7 @@
 //! `import_row_issues`: see the migration for what each column means.
 
 use crate::domain::enums::{IssueCode, IssueSeverity};
+use crate::types::ImportJobId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub job_id: Uuid,
+    pub job_id: ImportJobId,
     pub row_number: i32,
     pub column: Option<String>,
     pub severity: IssueSeverity,

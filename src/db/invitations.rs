@@ -1,19 +1,20 @@
 //! `invitations`: see the migration for what each column means.
 
 use crate::domain::enums::{InvitationStatus, Role};
+use crate::types::{CompanyId, InvitationId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "invitations")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub company_id: Uuid,
-    pub user_id: Option<Uuid>,
+    pub id: InvitationId,
+    pub company_id: CompanyId,
+    pub user_id: Option<UserId>,
     pub email: String,
     pub role: Role,
     pub status: InvitationStatus,
-    pub invited_by: Option<Uuid>,
+    pub invited_by: Option<UserId>,
     pub send_count: i32,
     pub last_sent_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,

@@ -1,6 +1,7 @@
 //! `link_tokens`: see the migration for what each column means.
 
 use crate::domain::enums::LinkPurpose;
+use crate::types::UserId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub purpose: LinkPurpose,
     pub token_hash: String,
     pub created_at: DateTimeUtc,

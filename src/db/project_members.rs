@@ -1,14 +1,15 @@
 //! `project_members`: see the migration for what each column means.
 
+use crate::types::{ProjectId, ProjectMemberId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "project_members")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub project_id: Uuid,
-    pub user_id: Uuid,
+    pub id: ProjectMemberId,
+    pub project_id: ProjectId,
+    pub user_id: UserId,
     pub created_at: DateTimeUtc,
 }
 

@@ -1,17 +1,18 @@
 //! `service_subscriptions`: see the migration for what each column means.
 
 use crate::domain::enums::SubscriptionStatus;
+use crate::types::{CompanyId, SubscriptionId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "service_subscriptions")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub company_id: Uuid,
+    pub id: SubscriptionId,
+    pub company_id: CompanyId,
     pub product: String,
     pub plan: String,
-    pub owner_id: Uuid,
+    pub owner_id: UserId,
     pub status: SubscriptionStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

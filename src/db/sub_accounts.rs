@@ -1,13 +1,14 @@
 //! `sub_accounts`: see the migration for what each column means.
 
+use crate::types::{CompanyId, SubAccountId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sub_accounts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub company_id: Uuid,
+    pub id: SubAccountId,
+    pub company_id: CompanyId,
     pub name: String,
     pub created_at: DateTimeUtc,
 }

@@ -1,13 +1,14 @@
 //! `user_modules`: see the migration for what each column means.
 
 use crate::domain::enums::Module;
+use crate::types::UserId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "user_modules")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub user_id: Uuid,
+    pub user_id: UserId,
     #[sea_orm(primary_key, auto_increment = false)]
     pub module: Module,
 }

@@ -1,14 +1,15 @@
 //! `users`: see the migration for what each column means.
 
 use crate::domain::enums::{Role, UserStatus};
+use crate::types::{CompanyId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub company_id: Option<Uuid>,
+    pub id: UserId,
+    pub company_id: Option<CompanyId>,
     pub email: String,
     pub given_name: Option<String>,
     pub surname: Option<String>,

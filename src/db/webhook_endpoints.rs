@@ -1,13 +1,14 @@
 //! `webhook_endpoints`: see the migration for what each column means.
 
+use crate::types::{CompanyId, WebhookEndpointId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_endpoints")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub company_id: Uuid,
+    pub id: WebhookEndpointId,
+    pub company_id: CompanyId,
     pub url: String,
     #[sea_orm(column_type = "Text")]
     pub secret: String,

@@ -21,6 +21,7 @@ use super::users::{find_by_email, greeting_name};
 use super::{DomainError, DomainResult, Email, LinkPurpose, UserStatus};
 use crate::db::{link_tokens, password_history, sessions, users};
 use crate::notify::{self, EmailNotification, Notification, Template};
+use crate::types::UserId;
 
 pub const RESET_LINK_VALIDITY: Duration = Duration::minutes(5);
 
@@ -106,7 +107,7 @@ async fn failed_login(
 pub async fn open_session(
     svc: &Services,
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     client: Option<IpAddr>,
     now: DateTime<Utc>,
 ) -> DomainResult<(String, DateTime<Utc>)> {
@@ -213,7 +214,7 @@ pub(crate) async fn set_password(
 /// Adds a hash to the history the "not one of the last N" rule checks.
 pub async fn remember_password(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     hash: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
@@ -273,7 +274,7 @@ async fn send_reset_link(svc: &Services, email: &Email) -> DomainResult<()> {
 /// A new single-use link for `purpose`; any earlier unused one for the same purpose is void.
 pub async fn issue_link(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     purpose: LinkPurpose,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -294,7 +295,7 @@ pub async fn issue_link(
 /// A fresh link token for a user who has none yet (bulk imports insert these in batches):
 /// the token to put in the link, and the row that stores only its hash.
 pub fn new_link(
-    user_id: Uuid,
+    user_id: UserId,
     purpose: LinkPurpose,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,

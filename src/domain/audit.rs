@@ -7,13 +7,15 @@ use uuid::Uuid;
 
 use super::DomainResult;
 use crate::db::audit_events;
+use crate::types::{AuditEventId, CompanyId, UserId};
 
 pub struct AuditEvent<'a> {
-    pub company_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub company_id: Option<CompanyId>,
+    pub actor_id: Option<UserId>,
     /// `subject.verb`, e.g. `user.login_failed`, `company.provisioned`.
     pub action: &'a str,
     pub target_type: &'a str,
+    /// Any kind of row (`target_type` says which).
     pub target_id: Option<Uuid>,
     pub before: Option<Value>,
     pub after: Option<Value>,
@@ -21,24 +23,24 @@ pub struct AuditEvent<'a> {
 
 impl<'a> AuditEvent<'a> {
     /// An event about `target_id` with no before/after snapshot.
-    pub fn new(action: &'a str, target_type: &'a str, target_id: Uuid) -> Self {
+    pub fn new(action: &'a str, target_type: &'a str, target_id: impl Into<Uuid>) -> Self {
         AuditEvent {
             company_id: None,
             actor_id: None,
             action,
             target_type,
-            target_id: Some(target_id),
+            target_id: Some(target_id.into()),
             before: None,
             after: None,
         }
     }
 
-    pub fn company(mut self, company_id: Option<Uuid>) -> Self {
+    pub fn company(mut self, company_id: Option<CompanyId>) -> Self {
         self.company_id = company_id;
         self
     }
 
-    pub fn actor(mut self, actor_id: Option<Uuid>) -> Self {
+    pub fn actor(mut self, actor_id: Option<UserId>) -> Self {
         self.actor_id = actor_id;
         self
     }
@@ -50,7 +52,7 @@ impl<'a> AuditEvent<'a> {
 
     pub async fn record(self, db: &impl ConnectionTrait, at: chrono::DateTime<chrono::Utc>) -> DomainResult<()> {
         audit_events::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(AuditEventId::new()),
             company_id: Set(self.company_id),
             actor_id: Set(self.actor_id),
             action: Set(self.action.to_owned()),

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use crate::types::{CompanyId, ContactId, ProjectId, SubscriptionId, UserId};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder};
-use uuid::Uuid;
 
 use super::support::Contact;
 use super::{ContactRole, DomainResult, Module};
@@ -28,8 +28,8 @@ fn grouped<K: Eq + Hash, V>(rows: impl IntoIterator<Item = V>, key: impl Fn(&V) 
 /// Users of the given companies with the given addresses (managers are named by address).
 pub async fn users_by_email(
     db: &impl ConnectionTrait,
-    keys: &[(Uuid, String)],
-) -> DomainResult<HashMap<(Uuid, String), users::Model>> {
+    keys: &[(CompanyId, String)],
+) -> DomainResult<HashMap<(CompanyId, String), users::Model>> {
     let found = users::Entity::find()
         .filter(users::Column::CompanyId.is_in(keys.iter().map(|k| k.0)))
         .filter(users::Column::Email.is_in(keys.iter().map(|k| k.1.clone())))
@@ -38,16 +38,16 @@ pub async fn users_by_email(
     Ok(found.into_iter().filter_map(|u| Some(((u.company_id?, u.email.clone()), u))).collect())
 }
 
-pub async fn users_by_id(db: &impl ConnectionTrait, ids: &[Uuid]) -> DomainResult<HashMap<Uuid, users::Model>> {
+pub async fn users_by_id(db: &impl ConnectionTrait, ids: &[UserId]) -> DomainResult<HashMap<UserId, users::Model>> {
     let found = users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(db).await?;
     Ok(found.into_iter().map(|u| (u.id, u)).collect())
 }
 
 /// Each user's explicit module grants, in the enum's order.
-pub async fn modules_of(db: &impl ConnectionTrait, users: &[Uuid]) -> DomainResult<HashMap<Uuid, Vec<Module>>> {
+pub async fn modules_of(db: &impl ConnectionTrait, users: &[UserId]) -> DomainResult<HashMap<UserId, Vec<Module>>> {
     let rows =
         user_modules::Entity::find().filter(user_modules::Column::UserId.is_in(users.iter().copied())).all(db).await?;
-    let mut by_user: HashMap<Uuid, Vec<Module>> = HashMap::new();
+    let mut by_user: HashMap<UserId, Vec<Module>> = HashMap::new();
     for row in rows {
         by_user.entry(row.user_id).or_default().push(row.module);
     }
@@ -60,8 +60,8 @@ pub async fn modules_of(db: &impl ConnectionTrait, users: &[Uuid]) -> DomainResu
 /// The sub-accounts each user is limited to, by name.
 pub async fn sub_accounts_of(
     db: &impl ConnectionTrait,
-    users: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<sub_accounts::Model>>> {
+    users: &[UserId],
+) -> DomainResult<HashMap<UserId, Vec<sub_accounts::Model>>> {
     let rows = user_sub_accounts::Entity::find()
         .filter(user_sub_accounts::Column::UserId.is_in(users.iter().copied()))
         .find_also_related(sub_accounts::Entity)
@@ -78,14 +78,14 @@ pub async fn sub_accounts_of(
 /// Each user's subscription memberships, each with its subscription.
 pub async fn memberships_of(
     db: &impl ConnectionTrait,
-    users: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<(subscription_members::Model, service_subscriptions::Model)>>> {
+    users: &[UserId],
+) -> DomainResult<HashMap<UserId, Vec<(subscription_members::Model, service_subscriptions::Model)>>> {
     let memberships = subscription_members::Entity::find()
         .filter(subscription_members::Column::UserId.is_in(users.iter().copied()))
         .order_by_asc(subscription_members::Column::Id)
         .all(db)
         .await?;
-    let ids: Vec<Uuid> = memberships.iter().map(|m| m.subscription_id).collect();
+    let ids: Vec<SubscriptionId> = memberships.iter().map(|m| m.subscription_id).collect();
     let subscriptions = subscriptions_by_id(db, &ids).await?;
     let paired = memberships
         .into_iter()
@@ -96,8 +96,8 @@ pub async fn memberships_of(
 /// The projects each user is a member of, by name.
 pub async fn projects_of(
     db: &impl ConnectionTrait,
-    users: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<projects::Model>>> {
+    users: &[UserId],
+) -> DomainResult<HashMap<UserId, Vec<projects::Model>>> {
     let memberships = project_members::Entity::find()
         .filter(project_members::Column::UserId.is_in(users.iter().copied()))
         .find_also_related(projects::Entity)
@@ -113,8 +113,8 @@ pub async fn projects_of(
 
 pub async fn subscriptions_by_id(
     db: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> DomainResult<HashMap<Uuid, service_subscriptions::Model>> {
+    ids: &[SubscriptionId],
+) -> DomainResult<HashMap<SubscriptionId, service_subscriptions::Model>> {
     let found = service_subscriptions::Entity::find()
         .filter(service_subscriptions::Column::Id.is_in(ids.iter().copied()))
         .all(db)
@@ -125,8 +125,8 @@ pub async fn subscriptions_by_id(
 /// Each subscription's members, oldest first.
 pub async fn members_of_subscriptions(
     db: &impl ConnectionTrait,
-    subscriptions: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<subscription_members::Model>>> {
+    subscriptions: &[SubscriptionId],
+) -> DomainResult<HashMap<SubscriptionId, Vec<subscription_members::Model>>> {
     let rows = subscription_members::Entity::find()
         .filter(subscription_members::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
         .order_by_asc(subscription_members::Column::Id)
@@ -138,8 +138,8 @@ pub async fn members_of_subscriptions(
 /// Each project's environments, oldest first.
 pub async fn environments_of(
     db: &impl ConnectionTrait,
-    projects: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<environments::Model>>> {
+    projects: &[ProjectId],
+) -> DomainResult<HashMap<ProjectId, Vec<environments::Model>>> {
     let rows = environments::Entity::find()
         .filter(environments::Column::ProjectId.is_in(projects.iter().copied()))
         .order_by_asc(environments::Column::Id)
@@ -151,8 +151,8 @@ pub async fn environments_of(
 /// Each project's models, by name.
 pub async fn models_of(
     db: &impl ConnectionTrait,
-    projects: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<models::Model>>> {
+    projects: &[ProjectId],
+) -> DomainResult<HashMap<ProjectId, Vec<models::Model>>> {
     let rows = models::Entity::find()
         .filter(models::Column::ProjectId.is_in(projects.iter().copied()))
         .order_by_asc(models::Column::Name)
@@ -165,8 +165,8 @@ pub async fn models_of(
 /// Each project's members, oldest first.
 pub async fn members_of_projects(
     db: &impl ConnectionTrait,
-    projects: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<project_members::Model>>> {
+    projects: &[ProjectId],
+) -> DomainResult<HashMap<ProjectId, Vec<project_members::Model>>> {
     let rows = project_members::Entity::find()
         .filter(project_members::Column::ProjectId.is_in(projects.iter().copied()))
         .order_by_asc(project_members::Column::Id)
@@ -178,8 +178,8 @@ pub async fn members_of_projects(
 /// Each subscription's projects, by name.
 pub async fn projects_of_subscriptions(
     db: &impl ConnectionTrait,
-    subscriptions: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<projects::Model>>> {
+    subscriptions: &[SubscriptionId],
+) -> DomainResult<HashMap<SubscriptionId, Vec<projects::Model>>> {
     let rows = projects::Entity::find()
         .filter(projects::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
         .order_by_asc(projects::Column::Name)
@@ -192,13 +192,13 @@ pub async fn projects_of_subscriptions(
 /// Each support contact's roles, sorted.
 pub async fn roles_of_contacts(
     db: &impl ConnectionTrait,
-    contacts: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<ContactRole>>> {
+    contacts: &[ContactId],
+) -> DomainResult<HashMap<ContactId, Vec<ContactRole>>> {
     let rows = support_contact_roles::Entity::find()
         .filter(support_contact_roles::Column::ContactId.is_in(contacts.iter().copied()))
         .all(db)
         .await?;
-    let mut by_contact: HashMap<Uuid, Vec<ContactRole>> = HashMap::new();
+    let mut by_contact: HashMap<ContactId, Vec<ContactRole>> = HashMap::new();
     for row in rows {
         by_contact.entry(row.contact_id).or_default().push(row.role);
     }
@@ -211,7 +211,7 @@ pub async fn with_roles(
     db: &impl ConnectionTrait,
     contacts: Vec<support_contacts::Model>,
 ) -> DomainResult<Vec<Contact>> {
-    let ids: Vec<Uuid> = contacts.iter().map(|c| c.id).collect();
+    let ids: Vec<ContactId> = contacts.iter().map(|c| c.id).collect();
     let mut roles = roles_of_contacts(db, &ids).await?;
     Ok(contacts
         .into_iter()
@@ -222,8 +222,8 @@ pub async fn with_roles(
 /// Each subscription's support contacts (active and inactive, oldest first), with their roles.
 pub async fn contacts_of_subscriptions(
     db: &impl ConnectionTrait,
-    subscriptions: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<Contact>>> {
+    subscriptions: &[SubscriptionId],
+) -> DomainResult<HashMap<SubscriptionId, Vec<Contact>>> {
     let rows = support_contacts::Entity::find()
         .filter(support_contacts::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
         .order_by_asc(support_contacts::Column::Id)

@@ -3,7 +3,6 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::password_policy::POLICY;
@@ -16,6 +15,7 @@ use super::welcome::{self, FirstSignIn, insert_with_password};
 use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
 use crate::db::{companies, users};
 use crate::notify::{self, Notification};
+use crate::types::UserId;
 
 /// What start-up did about the platform operator.
 pub enum Bootstrap {
@@ -84,7 +84,7 @@ pub struct ProvisionCompany {
 /// that carries it, in one transaction. `actor` is the operator (None from the command line).
 pub async fn provision_company(
     svc: &Services,
-    actor: Option<Uuid>,
+    actor: Option<UserId>,
     input: ProvisionCompany,
 ) -> DomainResult<companies::Model> {
     let mut problems = Vec::new();
@@ -116,7 +116,7 @@ pub async fn provision_company(
         });
     }
     let company = companies::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::CompanyId::new()),
         name: Set(name.clone()),
         created_at: Set(now),
         updated_at: Set(now),

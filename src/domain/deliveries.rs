@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Select, Set};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::page::{Page, PageRequest, newest_first};
@@ -13,6 +12,7 @@ use super::principal::Principal;
 use super::services::Services;
 use super::{DeliveryStatus, DomainError, DomainResult};
 use crate::db::{deliveries, delivery_attempts};
+use crate::types::DeliveryId;
 
 pub struct DeliveryWithAttempts {
     pub delivery: deliveries::Model,
@@ -37,7 +37,7 @@ pub async fn list(
     let page = newest_first(&svc.db, query, deliveries::Column::Id, page).await?;
     let rows = page.items;
     // One query for the attempts of the whole page.
-    let mut attempts: HashMap<Uuid, Vec<delivery_attempts::Model>> = HashMap::new();
+    let mut attempts: HashMap<DeliveryId, Vec<delivery_attempts::Model>> = HashMap::new();
     for attempt in delivery_attempts::Entity::find()
         .filter(delivery_attempts::Column::DeliveryId.is_in(rows.iter().map(|d| d.id)))
         .order_by_asc(delivery_attempts::Column::AttemptedAt)
@@ -55,7 +55,7 @@ pub async fn list(
 
 /// Puts a dead (or waiting) delivery back in the queue, due now, with a fresh retry schedule.
 /// Its earlier attempts stay on record.
-pub async fn retry(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<DeliveryWithAttempts> {
+pub async fn retry(svc: &Services, principal: &Principal, id: DeliveryId) -> DomainResult<DeliveryWithAttempts> {
     let delivery = of_company(principal)?
         .filter(deliveries::Column::Id.eq(id))
         .one(&svc.db)

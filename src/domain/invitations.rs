@@ -10,7 +10,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
-use uuid::Uuid;
 
 use super::accounts::{NewSession, issue_link, open_session, redeem_link, set_password};
 use super::audit::AuditEvent;
@@ -23,6 +22,7 @@ use super::users::{NewUser, find_by_email, greeting_name, search_key, sort_key};
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, LinkPurpose, Module, Role, UserStatus};
 use crate::db::{companies, invitations, link_tokens, users};
 use crate::notify::{self, EmailNotification, Notification, Template};
+use crate::types::{InvitationId, SubAccountId, UserId};
 
 pub const VALIDITY: Duration = Duration::days(7);
 pub const MAX_ADDRESSES: usize = 100;
@@ -32,7 +32,7 @@ pub struct Invite {
     pub emails: Vec<String>,
     pub role: Role,
     pub modules: Vec<Module>,
-    pub sub_account_ids: Vec<Uuid>,
+    pub sub_account_ids: Vec<SubAccountId>,
 }
 
 /// The status a person sees: PENDING past its expiry is EXPIRED (derived, never stored, so it
@@ -123,7 +123,7 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
                 .await?;
                 write(&tx, user.id, &modules, &sub_accounts).await?;
                 let invitation = invitations::ActiveModel {
-                    id: Set(Uuid::now_v7()),
+                    id: Set(crate::types::InvitationId::new()),
                     company_id: Set(company_id),
                     user_id: Set(Some(user.id)),
                     email: Set(email.as_str().to_owned()),
@@ -156,7 +156,7 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
     Ok(sent)
 }
 
-async fn pending_of(db: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<Option<invitations::Model>> {
+async fn pending_of(db: &impl ConnectionTrait, user_id: UserId) -> DomainResult<Option<invitations::Model>> {
     Ok(invitations::Entity::find()
         .filter(invitations::Column::UserId.eq(user_id))
         .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
@@ -221,7 +221,7 @@ fn of_company(principal: &Principal) -> DomainResult<sea_orm::Select<invitations
     Ok(invitations::Entity::find().filter(invitations::Column::CompanyId.eq(principal.company()?)))
 }
 
-async fn find(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> DomainResult<invitations::Model> {
+async fn find(db: &impl ConnectionTrait, principal: &Principal, id: InvitationId) -> DomainResult<invitations::Model> {
     of_company(principal)?
         .filter(invitations::Column::Id.eq(id))
         .one(db)
@@ -233,7 +233,7 @@ async fn find(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> Dom
 async fn find_pending(
     db: &impl ConnectionTrait,
     principal: &Principal,
-    id: Uuid,
+    id: InvitationId,
     hint: &str,
 ) -> DomainResult<invitations::Model> {
     let invitation = find(db, principal, id).await?;
@@ -268,7 +268,7 @@ pub async fn list(
 }
 
 /// A new link for a pending (or expired) invitation; at most 5 resends an hour.
-pub async fn resend(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<invitations::Model> {
+pub async fn resend(svc: &Services, principal: &Principal, id: InvitationId) -> DomainResult<invitations::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let invitation = find_pending(&tx, principal, id, "invite the address again instead").await?;
@@ -307,7 +307,7 @@ pub async fn resend(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
 }
 
 /// Voids the link and removes the invited person; the address can be invited again.
-pub async fn revoke(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<invitations::Model> {
+pub async fn revoke(svc: &Services, principal: &Principal, id: InvitationId) -> DomainResult<invitations::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let invitation = find_pending(&tx, principal, id, "nothing to revoke").await?;

@@ -23,6 +23,7 @@ use crate::db::{
     subscription_members, support_contacts, user_modules, users,
 };
 use crate::notify::{self, Notification};
+use crate::types::UserId;
 
 /// Something a user owns or holds that must go to someone else before they leave.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -39,9 +40,11 @@ pub struct Holding {
 }
 
 /// What `userId` owns or holds.
-pub async fn plan(db: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<Vec<Holding>> {
+pub async fn plan(db: &impl ConnectionTrait, user_id: UserId) -> DomainResult<Vec<Holding>> {
     let mut held = Vec::new();
-    let hold = |kind, id: Uuid, name: String, needs| Holding { kind, id: id.to_string(), name, needs };
+    fn hold(kind: &'static str, id: impl std::fmt::Display, name: String, needs: Option<Module>) -> Holding {
+        Holding { kind, id: id.to_string(), name, needs }
+    }
     for s in
         service_subscriptions::Entity::find().filter(service_subscriptions::Column::OwnerId.eq(user_id)).all(db).await?
     {
@@ -75,7 +78,7 @@ async fn transfer(
     db: &impl ConnectionTrait,
     principal: &Principal,
     user: &users::Model,
-    transfer_to: Option<Uuid>,
+    transfer_to: Option<UserId>,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
     let held = plan(db, user.id).await?;
@@ -130,7 +133,7 @@ async fn transfer(
             .actor(Some(principal.user_id))
             .after(json!({"kind": holding.kind, "id": holding.id, "name": holding.name, "to": heir.id}));
         audit.before = Some(json!({"kind": holding.kind, "id": holding.id, "from": user.id}));
-        audit.target_id = holding.id.parse().ok().or(Some(user.id));
+        audit.target_id = holding.id.parse().ok().or(Some(user.id.into()));
         audit.record(db, now).await?;
     }
     Ok(())
@@ -226,7 +229,7 @@ fn check_may_change(principal: &Principal, user: &users::Model, what: &str) -> D
     principal.may_manage(user.id, user.role)
 }
 
-async fn end_sessions(db: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Utc>) -> DomainResult<()> {
+async fn end_sessions(db: &impl ConnectionTrait, user_id: UserId, now: DateTime<Utc>) -> DomainResult<()> {
     sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .filter(sessions::Column::UserId.eq(user_id))
@@ -239,8 +242,8 @@ async fn end_sessions(db: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Ut
 pub async fn deactivate(
     svc: &Services,
     principal: &Principal,
-    id: Uuid,
-    transfer_to: Option<Uuid>,
+    id: UserId,
+    transfer_to: Option<UserId>,
 ) -> DomainResult<users::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
@@ -277,7 +280,7 @@ pub async fn deactivate(
     Ok(user)
 }
 
-pub async fn reactivate(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<users::Model> {
+pub async fn reactivate(svc: &Services, principal: &Principal, id: UserId) -> DomainResult<users::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let user = get(&tx, principal, id).await?;
@@ -318,8 +321,8 @@ pub struct Anonymized {
 
 /// A stable pseudonym from the id: the same user always gets the same one, and it reveals
 /// nothing of who they were.
-fn pseudonym(id: Uuid) -> String {
-    Sha256::digest(id.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+fn pseudonym(id: UserId) -> String {
+    Sha256::digest(id.0.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// GDPR erasure: personal fields replaced irreversibly, secrets and sessions deleted; the row
@@ -327,8 +330,8 @@ fn pseudonym(id: Uuid) -> String {
 pub async fn anonymize(
     svc: &Services,
     principal: &Principal,
-    id: Uuid,
-    transfer_to: Option<Uuid>,
+    id: UserId,
+    transfer_to: Option<UserId>,
 ) -> DomainResult<Anonymized> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
@@ -348,7 +351,7 @@ pub async fn anonymize(
 pub async fn scrub(
     tx: &impl ConnectionTrait,
     user: users::Model,
-    actor: Option<Uuid>,
+    actor: Option<UserId>,
     now: DateTime<Utc>,
 ) -> DomainResult<Anonymized> {
     let tag = pseudonym(user.id);
@@ -422,7 +425,7 @@ pub async fn scrub(
 }
 
 /// Removes someone who never accepted their invitation; the address can be invited again.
-pub async fn remove(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<()> {
+pub async fn remove(svc: &Services, principal: &Principal, id: UserId) -> DomainResult<()> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let user = get(&tx, principal, id).await?;

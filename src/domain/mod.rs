@@ -5,12 +5,9 @@ pub mod accounts;
 pub mod attempts;
 pub mod audit;
 pub mod batch;
-pub mod clock;
 pub mod companies;
 pub mod countries;
 pub mod deliveries;
-pub mod email;
-pub mod enums;
 pub mod error;
 pub mod invitations;
 pub mod lifecycle;
@@ -30,6 +27,8 @@ pub mod users;
 pub mod webhooks;
 pub mod welcome;
 
+// The leaf types, under the names the domain has always used.
+pub use crate::types::{clock, email, enums};
 pub use email::Email;
 pub use enums::*;
 pub use error::{DomainError, DomainResult, FieldError};

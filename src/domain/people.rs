@@ -8,7 +8,6 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde_json::json;
-use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::countries;
@@ -21,6 +20,7 @@ use super::welcome::{self, FirstSignIn};
 use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
 use crate::db::{companies, users};
 use crate::notify::{self, Notification};
+use crate::types::{CompanyId, UserId};
 
 /// What a form sends; `None` leaves a field as it is (updates) or takes the default (creation).
 #[derive(Clone, Debug, Default)]
@@ -51,7 +51,7 @@ pub struct Person {
 
 impl Person {
     /// A new USER of `company_id` with these fields, ACTIVE or INACTIVE.
-    pub fn new_user(&self, company_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> users::ActiveModel {
+    pub fn new_user(&self, company_id: CompanyId, now: chrono::DateTime<chrono::Utc>) -> users::ActiveModel {
         let mut user = NewUser {
             email: &self.email,
             company_id: Some(company_id),
@@ -160,7 +160,7 @@ pub fn of_company(principal: &Principal) -> DomainResult<Select<users::Entity>> 
 }
 
 /// One user of the caller's company.
-pub async fn get(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> DomainResult<users::Model> {
+pub async fn get(db: &impl ConnectionTrait, principal: &Principal, id: UserId) -> DomainResult<users::Model> {
     of_company(principal)?.filter(users::Column::Id.eq(id)).one(db).await?.ok_or(DomainError::NotFound("user"))
 }
 
@@ -212,7 +212,12 @@ pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -
     Ok(user)
 }
 
-pub async fn update(svc: &Services, principal: &Principal, id: Uuid, input: PersonInput) -> DomainResult<users::Model> {
+pub async fn update(
+    svc: &Services,
+    principal: &Principal,
+    id: UserId,
+    input: PersonInput,
+) -> DomainResult<users::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let user = get(&tx, principal, id).await?;
@@ -284,7 +289,7 @@ pub struct UserFilter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserCursor {
     pub sort_key: String,
-    pub id: Uuid,
+    pub id: UserId,
 }
 
 impl UserCursor {
@@ -351,7 +356,7 @@ pub async fn list(
 
 /// Makes an active user an administrator, or an administrator a user again. Only the owner may;
 /// the owner's own role never changes here.
-pub async fn set_admin(svc: &Services, principal: &Principal, id: Uuid, admin: bool) -> DomainResult<users::Model> {
+pub async fn set_admin(svc: &Services, principal: &Principal, id: UserId, admin: bool) -> DomainResult<users::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let user = get(&tx, principal, id).await?;

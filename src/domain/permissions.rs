@@ -7,7 +7,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
-use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::people::get;
@@ -16,6 +15,7 @@ use super::services::Services;
 use super::text::{self, Lines};
 use super::{DomainError, DomainResult, FieldError, Module, Role};
 use crate::db::{sub_accounts, user_modules, user_sub_accounts, users};
+use crate::types::{CompanyId, SubAccountId, UserId};
 
 /// Checks a grant for `role`: a USER cannot hold PRICING, PAYMENT or USER_MANAGEMENT;
 /// administrators hold every module, so naming some is meaningless but harmless.
@@ -32,10 +32,10 @@ pub fn check_modules(role: Role, modules: &[Module]) -> Result<BTreeSet<Module>,
 /// The sub-accounts, all of the caller's company.
 pub async fn check_sub_accounts(
     db: &impl ConnectionTrait,
-    company_id: Uuid,
-    ids: &[Uuid],
-) -> Result<BTreeSet<Uuid>, FieldError> {
-    let wanted: BTreeSet<Uuid> = ids.iter().copied().collect();
+    company_id: CompanyId,
+    ids: &[SubAccountId],
+) -> Result<BTreeSet<SubAccountId>, FieldError> {
+    let wanted: BTreeSet<SubAccountId> = ids.iter().copied().collect();
     let found = sub_accounts::Entity::find()
         .filter(sub_accounts::Column::CompanyId.eq(company_id))
         .filter(sub_accounts::Column::Id.is_in(wanted.iter().copied()))
@@ -51,9 +51,9 @@ pub async fn check_sub_accounts(
 /// Replaces a user's grants.
 pub async fn write(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     modules: &BTreeSet<Module>,
-    sub_accounts: &BTreeSet<Uuid>,
+    sub_accounts: &BTreeSet<SubAccountId>,
 ) -> DomainResult<()> {
     user_modules::Entity::delete_many().filter(user_modules::Column::UserId.eq(user_id)).exec(db).await?;
     user_sub_accounts::Entity::delete_many().filter(user_sub_accounts::Column::UserId.eq(user_id)).exec(db).await?;
@@ -71,9 +71,9 @@ pub async fn write(
 pub async fn set(
     svc: &Services,
     principal: &Principal,
-    user_id: Uuid,
+    user_id: UserId,
     modules: &[Module],
-    sub_account_ids: Option<&[Uuid]>,
+    sub_account_ids: Option<&[SubAccountId]>,
 ) -> DomainResult<users::Model> {
     let company_id = principal.company()?;
     let now = svc.clock.now();
@@ -81,7 +81,7 @@ pub async fn set(
     let user = get(&tx, principal, user_id).await?;
     principal.may_manage(user.id, user.role)?;
     let modules = check_modules(user.role, modules).map_err(|e| DomainError::Validation(vec![e]))?;
-    let current_subs: Vec<Uuid> = user_sub_accounts::Entity::find()
+    let current_subs: Vec<SubAccountId> = user_sub_accounts::Entity::find()
         .filter(user_sub_accounts::Column::UserId.eq(user.id))
         .all(&tx)
         .await?
@@ -115,7 +115,7 @@ fn sub_account_name(name: &str) -> DomainResult<String> {
     text::required("name", name, 200, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))
 }
 
-async fn check_name_free(db: &impl ConnectionTrait, company_id: Uuid, name: &str) -> DomainResult<()> {
+async fn check_name_free(db: &impl ConnectionTrait, company_id: CompanyId, name: &str) -> DomainResult<()> {
     let taken = sub_accounts::Entity::find()
         .filter(sub_accounts::Column::CompanyId.eq(company_id))
         .filter(sub_accounts::Column::Name.eq(name))
@@ -141,7 +141,7 @@ pub async fn create_sub_account(
     let tx = svc.begin().await?;
     check_name_free(&tx, company_id, &name).await?;
     let created = sub_accounts::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::SubAccountId::new()),
         company_id: Set(company_id),
         name: Set(name),
         created_at: Set(now),
@@ -161,7 +161,7 @@ pub async fn create_sub_account(
 pub async fn rename_sub_account(
     svc: &Services,
     principal: &Principal,
-    id: Uuid,
+    id: SubAccountId,
     name: &str,
 ) -> DomainResult<sub_accounts::Model> {
     let company_id = principal.company()?;

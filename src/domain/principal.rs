@@ -7,13 +7,14 @@ use uuid::Uuid;
 use super::tokens::hash_token;
 use super::{DomainError, DomainResult, Module, Role, UserStatus};
 use crate::db::{sessions, user_modules, users};
+use crate::types::{CompanyId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub session_id: Uuid,
     /// None for platform staff.
-    pub company_id: Option<Uuid>,
+    pub company_id: Option<CompanyId>,
     pub role: Role,
     /// Owners and administrators hold every module.
     pub modules: Vec<Module>,
@@ -94,7 +95,7 @@ impl Principal {
     /// about them. The owner may change anyone of the company; an administrator, users and
     /// themself; nobody else anyone. Every mutation that changes a person asks here, so an
     /// administrator can never rewrite the owner's address and reset their way into it.
-    pub fn may_manage(&self, target_id: Uuid, target_role: Role) -> DomainResult<()> {
+    pub fn may_manage(&self, target_id: UserId, target_role: Role) -> DomainResult<()> {
         if self.role == Role::Owner || target_id == self.user_id {
             return Ok(());
         }
@@ -117,7 +118,7 @@ impl Principal {
     }
 
     /// The caller's company, for scoping every query; platform staff have none.
-    pub fn company(&self) -> DomainResult<Uuid> {
+    pub fn company(&self) -> DomainResult<CompanyId> {
         self.company_id.ok_or_else(|| DomainError::Forbidden("This is only for users of a company".into()))
     }
 }
@@ -164,9 +165,9 @@ mod tests {
     use super::*;
 
     fn principal(role: Role, modules: Vec<Module>, must_change_password: bool) -> Principal {
-        let company_id = (!role.is_platform_staff()).then(Uuid::now_v7);
+        let company_id = (!role.is_platform_staff()).then(CompanyId::new);
         Principal {
-            user_id: Uuid::now_v7(),
+            user_id: UserId::new(),
             session_id: Uuid::now_v7(),
             company_id,
             role,
@@ -204,7 +205,7 @@ mod tests {
         let owner = principal(Role::Owner, Module::iter().collect(), false);
         let admin = principal(Role::Admin, Module::iter().collect(), false);
         let user = principal(Role::User, vec![], false);
-        let other = Uuid::now_v7();
+        let other = UserId::new();
         assert!(owner.may_manage(other, Role::Admin).is_ok());
         assert!(admin.may_manage(owner.user_id, Role::Owner).is_err(), "no takeover of the owner");
         assert!(admin.may_manage(other, Role::Admin).is_err(), "nor of another administrator");

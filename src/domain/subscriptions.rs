@@ -7,7 +7,6 @@ use sea_orm::{
     QueryOrder, Set,
 };
 use serde_json::json;
-use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::principal::Principal;
@@ -20,13 +19,19 @@ use super::{
 use crate::db::{
     environments, models, project_members, projects, service_subscriptions, subscription_members, user_modules, users,
 };
+use crate::types::{CompanyId, MemberId, ProjectId, SubscriptionId, UserId};
 
 fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
     super::text::required(field, value, max, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))
 }
 
 /// An active user of `company_id`; otherwise a validation error on `field`.
-async fn active_user(db: &impl ConnectionTrait, company_id: Uuid, id: Uuid, field: &str) -> DomainResult<users::Model> {
+async fn active_user(
+    db: &impl ConnectionTrait,
+    company_id: CompanyId,
+    id: UserId,
+    field: &str,
+) -> DomainResult<users::Model> {
     users::Entity::find_by_id(id)
         .filter(users::Column::CompanyId.eq(company_id))
         .filter(users::Column::Status.eq(UserStatus::Active))
@@ -39,7 +44,7 @@ async fn active_user(db: &impl ConnectionTrait, company_id: Uuid, id: Uuid, fiel
 /// (administrators hold every module); otherwise a validation error on `field`.
 async fn check_project_owner(
     db: &impl ConnectionTrait,
-    subscription_id: Uuid,
+    subscription_id: SubscriptionId,
     user: &users::Model,
     field: &str,
 ) -> DomainResult<()> {
@@ -69,7 +74,7 @@ async fn check_project_owner(
 pub async fn get(
     db: &impl ConnectionTrait,
     principal: &Principal,
-    id: Uuid,
+    id: SubscriptionId,
 ) -> DomainResult<service_subscriptions::Model> {
     service_subscriptions::Entity::find_by_id(id)
         .filter(service_subscriptions::Column::CompanyId.eq(principal.company()?))
@@ -88,14 +93,14 @@ pub async fn list(svc: &Services, principal: &Principal) -> DomainResult<Vec<ser
 
 async fn add_member_row(
     db: &impl ConnectionTrait,
-    subscription_id: Uuid,
-    user_id: Uuid,
+    subscription_id: SubscriptionId,
+    user_id: UserId,
     role: SubscriptionRole,
     status: MemberStatus,
     now: DateTime<Utc>,
 ) -> DomainResult<subscription_members::Model> {
     Ok(subscription_members::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::MemberId::new()),
         subscription_id: Set(subscription_id),
         user_id: Set(user_id),
         role: Set(role),
@@ -113,7 +118,7 @@ pub async fn create(
     principal: &Principal,
     product: &str,
     plan: &str,
-    owner_id: Uuid,
+    owner_id: UserId,
 ) -> DomainResult<service_subscriptions::Model> {
     let product = text("product", product, 200)?;
     let plan = text("plan", plan, 200)?;
@@ -123,14 +128,14 @@ pub async fn create(
         .filter(users::Column::Status.eq(UserStatus::Active))
         .one(&tx)
         .await?
-        .filter(|u| u.company_id.is_some())
         .ok_or_else(|| DomainError::invalid("ownerId", "is not an active company user"))?;
-    let company_id = owner.company_id.unwrap_or_default();
+    let company_id =
+        owner.company_id.ok_or_else(|| DomainError::invalid("ownerId", "is not an active company user"))?;
     if principal.role != Role::Operator && principal.company_id != Some(company_id) {
         return Err(DomainError::invalid("ownerId", "is not an active company user"));
     }
     let subscription = service_subscriptions::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::SubscriptionId::new()),
         company_id: Set(company_id),
         product: Set(product),
         plan: Set(plan),
@@ -155,7 +160,7 @@ pub async fn create(
 
 pub async fn members(
     db: &impl ConnectionTrait,
-    subscription_id: Uuid,
+    subscription_id: SubscriptionId,
 ) -> DomainResult<Vec<subscription_members::Model>> {
     Ok(subscription_members::Entity::find()
         .filter(subscription_members::Column::SubscriptionId.eq(subscription_id))
@@ -169,8 +174,8 @@ pub async fn members(
 pub async fn add_member(
     svc: &Services,
     principal: &Principal,
-    subscription_id: Uuid,
-    user_id: Uuid,
+    subscription_id: SubscriptionId,
+    user_id: UserId,
     role: SubscriptionRole,
 ) -> DomainResult<subscription_members::Model> {
     let now = svc.clock.now();
@@ -206,8 +211,8 @@ pub async fn add_member(
 pub async fn remove_member(
     svc: &Services,
     principal: &Principal,
-    subscription_id: Uuid,
-    user_id: Uuid,
+    subscription_id: SubscriptionId,
+    user_id: UserId,
 ) -> DomainResult<()> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
@@ -225,7 +230,7 @@ pub async fn remove_member(
         .await?
         .ok_or(DomainError::NotFound("member"))?;
     // Leaving the subscription means leaving its projects too.
-    let project_ids: Vec<Uuid> = projects::Entity::find()
+    let project_ids: Vec<ProjectId> = projects::Entity::find()
         .filter(projects::Column::SubscriptionId.eq(subscription.id))
         .all(&tx)
         .await?
@@ -247,7 +252,7 @@ pub async fn remove_member(
 }
 
 /// One project of the caller's company.
-pub async fn project(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> DomainResult<projects::Model> {
+pub async fn project(db: &impl ConnectionTrait, principal: &Principal, id: ProjectId) -> DomainResult<projects::Model> {
     projects::Entity::find_by_id(id)
         .filter(projects::Column::CompanyId.eq(principal.company()?))
         .one(db)
@@ -258,7 +263,7 @@ pub async fn project(db: &impl ConnectionTrait, principal: &Principal, id: Uuid)
 pub async fn list_projects(
     svc: &Services,
     principal: &Principal,
-    subscription_id: Option<Uuid>,
+    subscription_id: Option<SubscriptionId>,
 ) -> DomainResult<Vec<projects::Model>> {
     let mut query = projects::Entity::find().filter(projects::Column::CompanyId.eq(principal.company()?));
     if let Some(subscription_id) = subscription_id {
@@ -269,13 +274,13 @@ pub async fn list_projects(
 
 async fn new_environment(
     db: &impl ConnectionTrait,
-    project_id: Uuid,
+    project_id: ProjectId,
     kind: EnvironmentKind,
     name: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<environments::Model> {
     Ok(environments::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::EnvironmentId::new()),
         project_id: Set(project_id),
         kind: Set(kind),
         name: Set(name.to_owned()),
@@ -289,9 +294,9 @@ async fn new_environment(
 pub async fn create_project(
     svc: &Services,
     principal: &Principal,
-    subscription_id: Uuid,
+    subscription_id: SubscriptionId,
     name: &str,
-    owner_id: Uuid,
+    owner_id: UserId,
 ) -> DomainResult<projects::Model> {
     let name = text("name", name, 200)?;
     let now = svc.clock.now();
@@ -311,7 +316,7 @@ pub async fn create_project(
         });
     }
     let project = projects::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::ProjectId::new()),
         company_id: Set(subscription.company_id),
         subscription_id: Set(subscription.id),
         name: Set(name),
@@ -329,7 +334,7 @@ pub async fn create_project(
         new_environment(&tx, project.id, kind, env_name, now).await?;
     }
     project_members::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::ProjectMemberId::new()),
         project_id: Set(project.id),
         user_id: Set(owner.id),
         created_at: Set(now),
@@ -350,8 +355,8 @@ pub async fn create_project(
 pub async fn add_project_member(
     svc: &Services,
     principal: &Principal,
-    project_id: Uuid,
-    user_id: Uuid,
+    project_id: ProjectId,
+    user_id: UserId,
 ) -> DomainResult<project_members::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
@@ -378,7 +383,7 @@ pub async fn add_project_member(
         });
     }
     let member = project_members::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::ProjectMemberId::new()),
         project_id: Set(project.id),
         user_id: Set(user.id),
         created_at: Set(now),
@@ -398,7 +403,7 @@ pub async fn add_project_member(
 pub async fn create_environment(
     svc: &Services,
     principal: &Principal,
-    project_id: Uuid,
+    project_id: ProjectId,
     name: &str,
 ) -> DomainResult<environments::Model> {
     let name = text("name", name, 200)?;
@@ -430,9 +435,9 @@ pub async fn create_environment(
 pub async fn create_model(
     svc: &Services,
     principal: &Principal,
-    project_id: Uuid,
+    project_id: ProjectId,
     name: &str,
-    owner_id: Uuid,
+    owner_id: UserId,
 ) -> DomainResult<models::Model> {
     let name = text("name", name, 200)?;
     let now = svc.clock.now();
@@ -441,7 +446,7 @@ pub async fn create_model(
     let owner = active_user(&tx, project.company_id, owner_id, "ownerId").await?;
     check_project_owner(&tx, project.subscription_id, &owner, "ownerId").await?;
     let model = models::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::ModelId::new()),
         project_id: Set(project.id),
         name: Set(name),
         owner_id: Set(owner.id),
@@ -469,7 +474,7 @@ pub async fn create_model(
 /// Used by the support issue's ADMIN_DELEGATION confirmation.
 pub async fn confirm_admin_membership(
     db: &impl ConnectionTrait,
-    member_id: Uuid,
+    member_id: MemberId,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
     let member =

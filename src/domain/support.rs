@@ -7,7 +7,6 @@ use sea_orm::{
     QueryOrder, Set,
 };
 use serde_json::json;
-use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::lifecycle::{plan, scrub};
@@ -28,9 +27,10 @@ use crate::db::{
     user_modules, users,
 };
 use crate::notify::{self, EmailNotification, Notification, Template};
+use crate::types::{ContactId, SubscriptionId, TicketId, UserId};
 
 pub struct ContactInput {
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     pub email: String,
     pub given_name: Option<String>,
     pub surname: Option<String>,
@@ -44,7 +44,7 @@ pub struct Contact {
     pub roles: Vec<ContactRole>,
 }
 
-async fn roles_of(db: &impl ConnectionTrait, contact_id: Uuid) -> DomainResult<Vec<ContactRole>> {
+async fn roles_of(db: &impl ConnectionTrait, contact_id: ContactId) -> DomainResult<Vec<ContactRole>> {
     let mut roles: Vec<ContactRole> = support_contact_roles::Entity::find()
         .filter(support_contact_roles::Column::ContactId.eq(contact_id))
         .all(db)
@@ -56,7 +56,11 @@ async fn roles_of(db: &impl ConnectionTrait, contact_id: Uuid) -> DomainResult<V
     Ok(roles)
 }
 
-async fn write_roles(db: &impl ConnectionTrait, contact_id: Uuid, roles: &BTreeSet<ContactRole>) -> DomainResult<()> {
+async fn write_roles(
+    db: &impl ConnectionTrait,
+    contact_id: ContactId,
+    roles: &BTreeSet<ContactRole>,
+) -> DomainResult<()> {
     support_contact_roles::Entity::delete_many()
         .filter(support_contact_roles::Column::ContactId.eq(contact_id))
         .exec(db)
@@ -89,7 +93,7 @@ fn check_phone(phone: Option<String>) -> DomainResult<Option<String>> {
 async fn check_manages_contacts(
     db: &impl ConnectionTrait,
     principal: &Principal,
-    subscription_id: Uuid,
+    subscription_id: SubscriptionId,
 ) -> DomainResult<()> {
     if principal.role.is_company_admin() {
         return Ok(());
@@ -161,7 +165,7 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
         .await?
         > 0;
     let contact = support_contacts::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::ContactId::new()),
         subscription_id: Set(subscription.id),
         user_id: Set(user.id),
         is_primary: Set(!has_primary && roles.contains(&ContactRole::Administrator)),
@@ -252,7 +256,11 @@ async fn new_contact_user(
     Ok(user)
 }
 
-async fn contact(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> DomainResult<support_contacts::Model> {
+async fn contact(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: ContactId,
+) -> DomainResult<support_contacts::Model> {
     let found =
         support_contacts::Entity::find_by_id(id).one(db).await?.ok_or(DomainError::NotFound("support contact"))?;
     subscription_of(db, principal, found.subscription_id)
@@ -264,7 +272,7 @@ async fn contact(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> 
 pub async fn list_contacts(
     svc: &Services,
     principal: &Principal,
-    subscription_id: Uuid,
+    subscription_id: SubscriptionId,
     status: Option<ContactStatus>,
 ) -> DomainResult<Vec<Contact>> {
     let subscription = subscription_of(&svc.db, principal, subscription_id).await?;
@@ -280,7 +288,7 @@ pub async fn list_contacts(
 pub async fn update_contact(
     svc: &Services,
     principal: &Principal,
-    id: Uuid,
+    id: ContactId,
     phone: Option<String>,
     roles: Option<Vec<ContactRole>>,
 ) -> DomainResult<Contact> {
@@ -311,7 +319,7 @@ pub async fn update_contact(
 pub async fn set_contact_status(
     svc: &Services,
     principal: &Principal,
-    id: Uuid,
+    id: ContactId,
     status: ContactStatus,
 ) -> DomainResult<Contact> {
     let now = svc.clock.now();
@@ -339,11 +347,11 @@ pub async fn set_contact_status(
 }
 
 pub struct TicketInput {
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     pub kind: TicketKind,
     pub subject: String,
     pub description: String,
-    pub related_user_id: Option<Uuid>,
+    pub related_user_id: Option<UserId>,
 }
 
 /// Opened by an active contact with the SUPPORT role; administrators may open the delegation
@@ -416,7 +424,7 @@ pub async fn create_ticket(
         }
     }
     let ticket = support_tickets::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::TicketId::new()),
         company_id: Set(subscription.company_id),
         subscription_id: Set(subscription.id),
         opened_by: Set(principal.user_id),
@@ -477,13 +485,17 @@ pub async fn list_tickets(
     newest_first(&svc.db, query, support_tickets::Column::Id, page).await
 }
 
-async fn ticket_for_agent(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<support_tickets::Model> {
+async fn ticket_for_agent(db: &impl ConnectionTrait, id: TicketId) -> DomainResult<support_tickets::Model> {
     support_tickets::Entity::find_by_id(id).one(db).await?.ok_or(DomainError::NotFound("ticket"))
 }
 
 /// Applies an open ticket: an ADMIN_DELEGATION activates the pending membership; a
 /// USER_REMOVAL erases the user's personal data for good (their audit trail stays).
-pub async fn confirm_ticket(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<support_tickets::Model> {
+pub async fn confirm_ticket(
+    svc: &Services,
+    principal: &Principal,
+    id: TicketId,
+) -> DomainResult<support_tickets::Model> {
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let ticket = ticket_for_agent(&tx, id).await?;
@@ -554,7 +566,7 @@ pub async fn confirm_ticket(svc: &Services, principal: &Principal, id: Uuid) -> 
 pub async fn set_ticket_status(
     svc: &Services,
     principal: &Principal,
-    id: Uuid,
+    id: TicketId,
     status: TicketStatus,
 ) -> DomainResult<support_tickets::Model> {
     let now = svc.clock.now();

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
-use uuid::Uuid;
 
 use super::principal::Principal;
 use super::services::Services;
 use super::{DomainResult, Email, Role, UserStatus};
 use crate::db::users;
+use crate::types::CompanyId;
 
 /// Lower-cased, accent-folded "given surname email": what `users(filter: {search})` matches,
 /// so "perez" finds "Pérez" on SQLite and PostgreSQL alike.
@@ -30,7 +30,7 @@ pub fn search_term(input: &str) -> String {
 /// The fields a new user starts with; callers set what differs.
 pub struct NewUser<'a> {
     pub email: &'a Email,
-    pub company_id: Option<Uuid>,
+    pub company_id: Option<CompanyId>,
     pub role: Role,
     pub status: UserStatus,
     pub given_name: Option<String>,
@@ -41,7 +41,7 @@ pub struct NewUser<'a> {
 impl NewUser<'_> {
     pub fn into_active_model(self, now: DateTime<Utc>) -> users::ActiveModel {
         users::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(crate::types::UserId::new()),
             company_id: Set(self.company_id),
             email: Set(self.email.as_str().to_owned()),
             search_key: Set(search_key(self.given_name.as_deref(), self.surname.as_deref(), self.email.as_str())),

@@ -9,7 +9,6 @@ use chrono::Duration;
 use rand::Rng;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::audit::AuditEvent;
 use super::principal::Principal;
@@ -18,6 +17,7 @@ use super::text::{self, Lines};
 use super::{DomainError, DomainResult, FieldError};
 use crate::db::webhook_endpoints;
 use crate::notify::{self, Notification};
+use crate::types::{EventId, WebhookEndpointId};
 
 /// Event types an endpoint can ask for.
 pub const EVENT_TYPES: [&str; 12] = [
@@ -170,7 +170,7 @@ pub async fn create(
     let now = svc.clock.now();
     let tx = svc.begin().await?;
     let endpoint = webhook_endpoints::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::WebhookEndpointId::new()),
         company_id: Set(company_id),
         url: Set(url.to_string()),
         secret: Set(secret.clone()),
@@ -202,7 +202,7 @@ pub async fn list(svc: &Services, principal: &Principal) -> DomainResult<Vec<web
 }
 
 /// One endpoint of the caller's company; another company's is "not found", like a missing one.
-async fn find(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<webhook_endpoints::Model> {
+async fn find(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> DomainResult<webhook_endpoints::Model> {
     webhook_endpoints::Entity::find_by_id(id)
         .filter(webhook_endpoints::Column::CompanyId.eq(principal.company()?))
         .one(&svc.db)
@@ -210,7 +210,7 @@ async fn find(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<w
         .ok_or(DomainError::NotFound("webhook endpoint"))
 }
 
-pub async fn delete(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<()> {
+pub async fn delete(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> DomainResult<()> {
     let endpoint = find(svc, principal, id).await?;
     let now = svc.clock.now();
     let tx = svc.begin().await?;
@@ -227,7 +227,7 @@ pub async fn delete(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
 pub async fn rotate_secret(
     svc: &Services,
     principal: &Principal,
-    id: Uuid,
+    id: WebhookEndpointId,
 ) -> DomainResult<(webhook_endpoints::Model, String)> {
     let endpoint = find(svc, principal, id).await?;
     let now = svc.clock.now();
@@ -248,7 +248,7 @@ pub async fn rotate_secret(
 }
 
 /// Queues a `webhook.test` event for this endpoint alone.
-pub async fn send_test(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<Uuid> {
+pub async fn send_test(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> DomainResult<EventId> {
     let endpoint = find(svc, principal, id).await?;
     let now = svc.clock.now();
     let tx = svc.begin().await?;

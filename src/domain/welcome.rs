@@ -11,6 +11,7 @@ use super::users::greeting_name;
 use super::{DomainError, DomainResult, Email, LinkPurpose};
 use crate::db::{link_tokens, users};
 use crate::notify::{EmailNotification, Template};
+use crate::types::UserId;
 
 pub const ACTIVATION_LINK_VALIDITY: Duration = Duration::days(7);
 
@@ -63,7 +64,7 @@ pub async fn email(
 /// link token row to insert with the user, and the email.
 pub fn with_activation_link(
     svc: &Services,
-    user_id: uuid::Uuid,
+    user_id: UserId,
     person: &super::people::Person,
     company_name: &str,
     now: DateTime<Utc>,

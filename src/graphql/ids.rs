@@ -7,26 +7,27 @@ use uuid::Uuid;
 
 use crate::domain::DomainError;
 
-pub fn id(uuid: Uuid) -> ID {
-    ID(uuid.to_string())
+pub fn id(uuid: impl Into<Uuid>) -> ID {
+    ID(uuid.into().to_string())
 }
 
 /// An `ID!` argument; a malformed one names the argument.
-pub fn parse_id(field: &str, id: &ID) -> Result<Uuid, DomainError> {
+pub fn parse_id<T: std::str::FromStr>(field: &str, id: &ID) -> Result<T, DomainError> {
     id.parse().map_err(|_| DomainError::invalid(field, "is not a valid id"))
 }
 
-pub fn cursor(uuid: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(uuid.as_bytes())
+pub fn cursor(uuid: impl Into<Uuid>) -> String {
+    URL_SAFE_NO_PAD.encode(uuid.into().as_bytes())
 }
 
-pub fn parse_cursor(after: Option<&str>) -> Result<Option<Uuid>, DomainError> {
+pub fn parse_cursor<T: From<Uuid>>(after: Option<&str>) -> Result<Option<T>, DomainError> {
     after
         .map(|cursor| {
             URL_SAFE_NO_PAD
                 .decode(cursor)
                 .ok()
                 .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+                .map(T::from)
                 .ok_or_else(|| DomainError::invalid("after", "is not a cursor of this list"))
         })
         .transpose()
@@ -34,7 +35,7 @@ pub fn parse_cursor(after: Option<&str>) -> Result<Option<Uuid>, DomainError> {
 
 /// A user listing cursor: the id's 16 bytes, then the sort key.
 pub fn user_cursor(cursor: &crate::domain::people::UserCursor) -> String {
-    let mut bytes = cursor.id.as_bytes().to_vec();
+    let mut bytes = cursor.id.0.as_bytes().to_vec();
     bytes.extend_from_slice(cursor.sort_key.as_bytes());
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -47,7 +48,7 @@ pub fn parse_user_cursor(after: Option<&str>) -> Result<Option<crate::domain::pe
                 .and_then(|b| {
                     let id = Uuid::from_slice(&b[..16]).ok()?;
                     let sort_key = String::from_utf8(b[16..].to_vec()).ok()?;
-                    Some(crate::domain::people::UserCursor { sort_key, id })
+                    Some(crate::domain::people::UserCursor { sort_key, id: id.into() })
                 })
                 .ok_or_else(|| DomainError::invalid("after", "is not a cursor of this list"))
         })
@@ -59,8 +60,8 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         let id = uuid::Uuid::now_v7();
-        assert_eq!(super::parse_cursor(Some(&super::cursor(id))).unwrap(), Some(id));
-        assert!(super::parse_cursor(Some("nope")).is_err());
-        assert_eq!(super::parse_cursor(None).unwrap(), None);
+        assert_eq!(super::parse_cursor::<uuid::Uuid>(Some(&super::cursor(id))).unwrap(), Some(id));
+        assert!(super::parse_cursor::<uuid::Uuid>(Some("nope")).is_err());
+        assert_eq!(super::parse_cursor::<uuid::Uuid>(None).unwrap(), None);
     }
 }

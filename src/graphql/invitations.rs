@@ -82,7 +82,7 @@ pub struct InviteUsersInput {
     sub_account_ids: Vec<ID>,
 }
 
-fn parse_ids(field: &str, ids: &[ID]) -> Result<Vec<uuid::Uuid>, DomainError> {
+fn parse_ids<T: std::str::FromStr>(field: &str, ids: &[ID]) -> Result<Vec<T>, DomainError> {
     ids.iter().map(|i| parse_id(field, i)).collect()
 }
 

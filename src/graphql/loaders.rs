@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use async_graphql::dataloader::Loader;
-use uuid::Uuid;
 
 use crate::db::{
     environments, models, project_members, projects, service_subscriptions, sub_accounts, subscription_members, users,
 };
 use crate::domain::support::Contact;
 use crate::domain::{DomainResult, Module, Services, batch};
+use crate::types::{CompanyId, ProjectId, SubscriptionId, UserId};
 
 pub struct Loaders {
     pub services: Services,
@@ -48,29 +48,29 @@ fn rekeyed<I: Eq + Hash, K: Eq + Hash, V>(
 
 loader!(
     /// A user by company and address (managers are named by address).
-    ByEmail((Uuid, String)) => users::Model, batch::users_by_email
+    ByEmail((CompanyId, String)) => users::Model, batch::users_by_email
 );
 loader!(
     /// Users by id (owners, members, audit actors).
-    UserById(Uuid) => users::Model, batch::users_by_id
+    UserById(UserId) => users::Model, batch::users_by_id
 );
 loader!(
     /// A user's explicit module grants.
-    ModulesOf(Uuid) => Vec<Module>, batch::modules_of
+    ModulesOf(UserId) => Vec<Module>, batch::modules_of
 );
-loader!(SubAccountsOf(Uuid) => Vec<sub_accounts::Model>, batch::sub_accounts_of);
+loader!(SubAccountsOf(UserId) => Vec<sub_accounts::Model>, batch::sub_accounts_of);
 loader!(
     /// A user's subscription memberships, each with its subscription.
-    MembershipsOf(Uuid) => Vec<(subscription_members::Model, service_subscriptions::Model)>, batch::memberships_of
+    MembershipsOf(UserId) => Vec<(subscription_members::Model, service_subscriptions::Model)>, batch::memberships_of
 );
 loader!(
     /// The projects a user is a member of.
-    ProjectsOf(Uuid) => Vec<projects::Model>, batch::projects_of
+    ProjectsOf(UserId) => Vec<projects::Model>, batch::projects_of
 );
-loader!(SubscriptionById(Uuid) => service_subscriptions::Model, batch::subscriptions_by_id);
-loader!(MembersOfSubscription(Uuid) => Vec<subscription_members::Model>, batch::members_of_subscriptions);
-loader!(EnvironmentsOf(Uuid) => Vec<environments::Model>, batch::environments_of);
-loader!(ModelsOf(Uuid) => Vec<models::Model>, batch::models_of);
-loader!(MembersOfProject(Uuid) => Vec<project_members::Model>, batch::members_of_projects);
-loader!(ProjectsOfSubscription(Uuid) => Vec<projects::Model>, batch::projects_of_subscriptions);
-loader!(ContactsOfSubscription(Uuid) => Vec<Contact>, batch::contacts_of_subscriptions);
+loader!(SubscriptionById(SubscriptionId) => service_subscriptions::Model, batch::subscriptions_by_id);
+loader!(MembersOfSubscription(SubscriptionId) => Vec<subscription_members::Model>, batch::members_of_subscriptions);
+loader!(EnvironmentsOf(ProjectId) => Vec<environments::Model>, batch::environments_of);
+loader!(ModelsOf(ProjectId) => Vec<models::Model>, batch::models_of);
+loader!(MembersOfProject(ProjectId) => Vec<project_members::Model>, batch::members_of_projects);
+loader!(ProjectsOfSubscription(SubscriptionId) => Vec<projects::Model>, batch::projects_of_subscriptions);
+loader!(ContactsOfSubscription(SubscriptionId) => Vec<Contact>, batch::contacts_of_subscriptions);

@@ -301,6 +301,6 @@ impl NotificationMutation {
     async fn test_webhook_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<String> {
         let principal = authorize(ctx)?;
         let event_id = webhooks::send_test(services(ctx), principal, parse_id("id", &id)?).await?;
-        Ok(format!("msg_{}", event_id.simple()))
+        Ok(format!("msg_{}", event_id.0.simple()))
     }
 }

@@ -13,6 +13,7 @@ use crate::db::support_tickets;
 use crate::domain::page::PageRequest;
 use crate::domain::support::{self as rules, Contact, ContactInput, TicketInput};
 use crate::domain::{self, DomainError};
+use crate::types::SubscriptionId;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::ContactRole")]
@@ -50,7 +51,7 @@ pub enum TicketStatus {
     Closed,
 }
 
-async fn subscription(ctx: &Context<'_>, id: uuid::Uuid) -> Result<ServiceSubscription> {
+async fn subscription(ctx: &Context<'_>, id: SubscriptionId) -> Result<ServiceSubscription> {
     let found = loader(ctx).load_one(SubscriptionById(id)).await?;
     Ok(ServiceSubscription(found.ok_or(DomainError::NotFound("subscription"))?))
 }

@@ -16,6 +16,7 @@ use super::report::Reporter;
 use super::validate::{FileRules, InvalidRow, Issue, ValidRow, check_row, email_exists};
 use crate::db::{bulk, import_jobs, import_row_issues};
 use crate::domain::{DomainError, DomainResult, Email, IssueCode, IssueSeverity, Services};
+use crate::types::{CompanyId, ImportJobId};
 
 /// Rows per batch between the parser and the database.
 pub(super) const BATCH: usize = 2_000;
@@ -30,7 +31,7 @@ pub(super) enum Parsed {
 
 /// The job's rows, parsed and checked on their own on a blocking thread. With `count_first`,
 /// a quick counting pass comes first so that progress can show the total.
-pub(super) fn parse(db: &DatabaseConnection, job_id: Uuid, count_first: bool) -> mpsc::Receiver<Parsed> {
+pub(super) fn parse(db: &DatabaseConnection, job_id: ImportJobId, count_first: bool) -> mpsc::Receiver<Parsed> {
     let counting = count_first.then(|| file::open(db.clone(), job_id));
     parse_file(counting, file::open(db.clone(), job_id))
 }
@@ -81,7 +82,7 @@ pub(super) fn parse_file(counting: Option<StoredFile>, reading: StoredFile) -> m
 /// The file rules and the lookups they need, batch by batch.
 struct Checker<'a> {
     svc: &'a Services,
-    company_id: Uuid,
+    company_id: CompanyId,
     rules: FileRules,
 }
 
@@ -123,7 +124,7 @@ impl Checker<'_> {
 /// more than the lookup itself.
 async fn existing(
     db: &DatabaseConnection,
-    company_id: Option<Uuid>,
+    company_id: Option<CompanyId>,
     emails: &[&Email],
 ) -> DomainResult<HashSet<Email>> {
     let backend = db.get_database_backend();
@@ -239,7 +240,7 @@ pub(super) async fn recheck(svc: &Services, job: &import_jobs::Model) -> DomainR
     Ok(issues)
 }
 
-async fn record(svc: &Services, job_id: Uuid, issues: &[Issue]) -> DomainResult<()> {
+async fn record(svc: &Services, job_id: ImportJobId, issues: &[Issue]) -> DomainResult<()> {
     let rows = issues.iter().map(|issue| import_row_issues::ActiveModel {
         id: Set(Uuid::now_v7()),
         job_id: Set(job_id),

@@ -5,7 +5,6 @@
 use futures_util::Stream;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use super::file;
 use super::job::get;
@@ -13,6 +12,7 @@ use super::parse::rows;
 use crate::db::import_row_issues;
 use crate::domain::principal::Principal;
 use crate::domain::{DomainResult, Services};
+use crate::types::ImportJobId;
 
 type Piece = Result<Vec<u8>, std::io::Error>;
 
@@ -21,14 +21,14 @@ type Piece = Result<Vec<u8>, std::io::Error>;
 pub async fn error_log(
     svc: &Services,
     principal: &Principal,
-    id: Uuid,
+    id: ImportJobId,
 ) -> DomainResult<impl Stream<Item = Piece> + use<>> {
     let job = get(svc, principal, id).await?;
     stream(svc, job.id).await
 }
 
 /// The log of job `job_id`, whoever asks (the terminal command).
-pub async fn stream(svc: &Services, job_id: Uuid) -> DomainResult<impl Stream<Item = Piece> + use<>> {
+pub async fn stream(svc: &Services, job_id: ImportJobId) -> DomainResult<impl Stream<Item = Piece> + use<>> {
     // Problems with the file as a whole are recorded on row 1 (the header); they close the log.
     let file_problems = messages_of(&svc.db, job_id, 1, 1).await?.into_iter().map(|(_, m)| m).collect();
     let (sender, receiver) = mpsc::channel::<Piece>(4);
@@ -41,7 +41,12 @@ pub async fn stream(svc: &Services, job_id: Uuid) -> DomainResult<impl Stream<It
 }
 
 /// The issues of rows `from..=to`, in row order.
-async fn messages_of(db: &DatabaseConnection, job_id: Uuid, from: i32, to: i32) -> DomainResult<Vec<(i32, String)>> {
+async fn messages_of(
+    db: &DatabaseConnection,
+    job_id: ImportJobId,
+    from: i32,
+    to: i32,
+) -> DomainResult<Vec<(i32, String)>> {
     Ok(import_row_issues::Entity::find()
         .select_only()
         .columns([import_row_issues::Column::RowNumber, import_row_issues::Column::Message])
@@ -56,7 +61,7 @@ async fn messages_of(db: &DatabaseConnection, job_id: Uuid, from: i32, to: i32) 
 
 /// The issues of the data rows, in row order, read a page of rows at a time: the log never
 /// holds more than a page of them (a file with an error on each of a million rows included).
-fn row_issues(db: DatabaseConnection, job_id: Uuid) -> mpsc::Receiver<(i32, String)> {
+fn row_issues(db: DatabaseConnection, job_id: ImportJobId) -> mpsc::Receiver<(i32, String)> {
     const ROWS_PER_PAGE: i32 = 5_000;
     let (sender, receiver) = mpsc::channel(ROWS_PER_PAGE as usize);
     tokio::spawn(async move {

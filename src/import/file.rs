@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::db::import_file_chunks;
 use crate::domain::DomainResult;
+use crate::types::ImportJobId;
 
 const CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -55,7 +56,7 @@ impl Drop for Spooled {
 /// client gone, a body over the size limit) is the caller's to explain: nothing is kept.
 pub async fn store(
     db: &impl ConnectionTrait,
-    job_id: Uuid,
+    job_id: ImportJobId,
     mut input: impl AsyncRead + Unpin,
 ) -> DomainResult<Result<Stored, std::io::Error>> {
     let (mut size, mut sha, mut seq) = (0i64, Sha256::new(), 0i32);
@@ -85,13 +86,13 @@ pub async fn store(
 }
 
 /// Forgets the file once nothing needs it any more.
-pub async fn delete(db: &impl ConnectionTrait, job_id: Uuid) -> DomainResult<()> {
+pub async fn delete(db: &impl ConnectionTrait, job_id: ImportJobId) -> DomainResult<()> {
     import_file_chunks::Entity::delete_many().filter(import_file_chunks::Column::JobId.eq(job_id)).exec(db).await?;
     Ok(())
 }
 
 /// Chunk `seq` of the job's file; None past the end.
-pub async fn chunk(db: &impl ConnectionTrait, job_id: Uuid, seq: i32) -> DomainResult<Option<Vec<u8>>> {
+pub async fn chunk(db: &impl ConnectionTrait, job_id: ImportJobId, seq: i32) -> DomainResult<Option<Vec<u8>>> {
     Ok(import_file_chunks::Entity::find_by_id((job_id, seq)).one(db).await?.map(|chunk| chunk.data))
 }
 
@@ -104,7 +105,7 @@ pub fn channel() -> (mpsc::Sender<DomainResult<Vec<u8>>>, StoredFile) {
 
 /// The stored file as a `Read` for a blocking thread, fed by a task reading with `db`. Must be
 /// called on the runtime.
-pub fn open(db: DatabaseConnection, job_id: Uuid) -> StoredFile {
+pub fn open(db: DatabaseConnection, job_id: ImportJobId) -> StoredFile {
     let (sender, file) = channel();
     tokio::spawn(async move {
         for seq in 0.. {

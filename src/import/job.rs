@@ -12,7 +12,6 @@ use sea_orm::{
 };
 use serde_json::json;
 use tokio::io::AsyncRead;
-use uuid::Uuid;
 
 use super::check::{self, Checked};
 use super::file;
@@ -26,6 +25,7 @@ use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
 use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
 use crate::notify::{self, Notification};
+use crate::types::{CompanyId, ImportJobId, UserId};
 
 /// What the uploader chose.
 #[derive(Clone, Debug)]
@@ -43,8 +43,8 @@ pub const MAX_RUNNING_PER_COMPANY: u64 = 3;
 /// error on `content` (a client gone, a body over the limit) stores nothing.
 pub async fn start(
     svc: &Services,
-    company_id: Uuid,
-    started_by: Option<Uuid>,
+    company_id: CompanyId,
+    started_by: Option<UserId>,
     options: Options,
     content: impl AsyncRead + Unpin,
 ) -> DomainResult<import_jobs::Model> {
@@ -72,7 +72,7 @@ pub async fn start(
     // The column holds 400 characters; a longer name is only a label.
     let file_name = options.file_name.map(|name| name.chars().take(400).collect::<String>());
     let job = import_jobs::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::ImportJobId::new()),
         company_id: Set(company_id),
         started_by: Set(started_by),
         status: Set(ImportStatus::Validating),
@@ -111,7 +111,7 @@ pub(super) enum Outcome {
     Cancelled,
 }
 
-pub(super) async fn run(svc: &Services, job_id: Uuid, cancelled: &AtomicBool) -> DomainResult<()> {
+pub(super) async fn run(svc: &Services, job_id: ImportJobId, cancelled: &AtomicBool) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
     if job.status == ImportStatus::Validating {
         // From the start, also when resuming an interrupted validation.
@@ -166,7 +166,7 @@ pub(super) async fn run(svc: &Services, job_id: Uuid, cancelled: &AtomicBool) ->
 }
 
 /// After a cancellation: nothing was written, and the file is no longer needed.
-async fn finish_cancelled(svc: &Services, job_id: Uuid) -> DomainResult<()> {
+async fn finish_cancelled(svc: &Services, job_id: ImportJobId) -> DomainResult<()> {
     import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::CreatedCount, Expr::value(0))
         .filter(import_jobs::Column::Id.eq(job_id))
@@ -176,7 +176,7 @@ async fn finish_cancelled(svc: &Services, job_id: Uuid) -> DomainResult<()> {
     announce_final(svc, job_id).await
 }
 
-pub(super) async fn announce_final(svc: &Services, job_id: Uuid) -> DomainResult<()> {
+pub(super) async fn announce_final(svc: &Services, job_id: ImportJobId) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
     svc.import_progress.publish(&svc.db, Progress::of(&job)).await;
     Ok(())
@@ -215,7 +215,7 @@ pub(super) fn completed_notification(svc: &Services, job: &import_jobs::Model, c
     }
 }
 
-pub async fn load(svc: &Services, job_id: Uuid) -> DomainResult<import_jobs::Model> {
+pub async fn load(svc: &Services, job_id: ImportJobId) -> DomainResult<import_jobs::Model> {
     import_jobs::Entity::find_by_id(job_id).one(&svc.db).await?.ok_or(DomainError::NotFound("import job"))
 }
 
@@ -226,7 +226,7 @@ pub async fn load(svc: &Services, job_id: Uuid) -> DomainResult<import_jobs::Mod
 pub(super) async fn transition(
     svc: &Services,
     db: &impl ConnectionTrait,
-    job_id: Uuid,
+    job_id: ImportJobId,
     from: &[ImportStatus],
     to: ImportStatus,
     mut changes: import_jobs::ActiveModel,
@@ -246,7 +246,7 @@ pub(super) async fn transition(
 
 /// Writes a validated dry run, exactly as validated. Refused with CONFLICT when the portal
 /// changed meanwhile in a way that breaks the file (an address taken, a manager gone).
-pub async fn commit(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<import_jobs::Model> {
+pub async fn commit(svc: &Services, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
     let job = get(svc, principal, id).await?;
     if job.status != ImportStatus::Validated {
         return Err(DomainError::Conflict {
@@ -280,7 +280,7 @@ pub async fn commit(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
 }
 
 /// Stops a running job (rolling back what it wrote) or discards a validated dry run.
-pub async fn cancel(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<import_jobs::Model> {
+pub async fn cancel(svc: &Services, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
     let job = get(svc, principal, id).await?;
     cancel_job(svc, job, Some(principal.user_id)).await
 }
@@ -289,7 +289,7 @@ pub async fn cancel(svc: &Services, principal: &Principal, id: Uuid) -> DomainRe
 pub async fn cancel_job(
     svc: &Services,
     job: import_jobs::Model,
-    actor: Option<Uuid>,
+    actor: Option<UserId>,
 ) -> DomainResult<import_jobs::Model> {
     let id = job.id;
     let open = [RUNNING[0], RUNNING[1], ImportStatus::Validated];
@@ -314,7 +314,7 @@ pub async fn cancel_job(
     load(svc, id).await
 }
 
-pub async fn get(svc: &Services, principal: &Principal, id: Uuid) -> DomainResult<import_jobs::Model> {
+pub async fn get(svc: &Services, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
     import_jobs::Entity::find_by_id(id)
         .filter(import_jobs::Column::CompanyId.eq(principal.company()?))
         .one(&svc.db)

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::db::import_jobs;
 use crate::domain::ImportStatus;
+use crate::types::ImportJobId;
 
 pub const PG_CHANNEL: &str = "portal_import_progress";
 
@@ -21,7 +22,7 @@ pub const PG_CHANNEL: &str = "portal_import_progress";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
-    pub job_id: Uuid,
+    pub job_id: ImportJobId,
     pub status: ImportStatus,
     pub total_rows: i32,
     pub processed_rows: i32,
@@ -210,7 +211,7 @@ pub fn follow(
                 state.last = Some(next.clone());
                 return Some((next, state));
             }
-            let job_id = state.last.as_ref().map(|p| p.job_id).unwrap_or_default();
+            let job_id = state.last.as_ref().map(|p| p.job_id)?;
             match tokio::time::timeout(Duration::from_secs(2), state.receiver.recv()).await {
                 Ok(Ok(progress)) if progress.job_id == job_id => state.pending = Some(progress),
                 Ok(Ok(_)) => {}

@@ -2,18 +2,18 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use uuid::Uuid;
 
 use super::progress::{Progress, Throttle};
 use crate::db::import_jobs;
 use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
 use crate::notify::{self, Notification};
+use crate::types::CompanyId;
 
 /// Publishes a running job's state as it moves: to subscribers at least every 500 ms or 1%,
 /// to webhooks (`import.progress`) at most every 5 s or 10%.
 pub(super) struct Reporter {
     svc: Services,
-    company_id: Uuid,
+    company_id: CompanyId,
     pub progress: Progress,
     subscribers: Throttle,
     webhooks: Throttle,

@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, Set};
-use uuid::Uuid;
 
 use super::job::{announce_final, run, transition};
 use super::progress::RUNNING;
 use crate::db::import_jobs;
 use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
+use crate::types::ImportJobId;
 
 /// The work goes on without the client: it is not tied to the request. The job is leased to
 /// this process first (another process, or this one's sweep, may have taken it).
-pub(super) fn spawn(svc: &Services, job_id: Uuid) {
+pub(super) fn spawn(svc: &Services, job_id: ImportJobId) {
     let svc = svc.clone();
     tokio::spawn(async move {
         match claim(&svc, job_id).await {
@@ -57,7 +57,7 @@ fn lease_end(svc: &Services) -> chrono::DateTime<chrono::Utc> {
 
 /// Leases job `job_id` to this process when it is running and nobody holds it (never leased,
 /// or the lease ran out: its process died).
-async fn claim(svc: &Services, job_id: Uuid) -> DomainResult<bool> {
+async fn claim(svc: &Services, job_id: ImportJobId) -> DomainResult<bool> {
     let now = svc.clock.now();
     let claimed = import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(svc))))
@@ -73,7 +73,7 @@ async fn claim(svc: &Services, job_id: Uuid) -> DomainResult<bool> {
     Ok(claimed.rows_affected == 1)
 }
 
-async fn renew_lease(svc: Services, job_id: Uuid) {
+async fn renew_lease(svc: Services, job_id: ImportJobId) {
     loop {
         tokio::time::sleep(LEASE / 3).await;
         let renewed = import_jobs::Entity::update_many()
@@ -92,7 +92,7 @@ async fn renew_lease(svc: Services, job_id: Uuid) {
 /// start-up and every `LEASE` by the server.
 pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
     let now = svc.clock.now();
-    let interrupted: Vec<Uuid> = import_jobs::Entity::find()
+    let interrupted: Vec<ImportJobId> = import_jobs::Entity::find()
         .select_only()
         .column(import_jobs::Column::Id)
         .filter(import_jobs::Column::Status.is_in(RUNNING))
@@ -130,24 +130,24 @@ pub async fn keep_resuming(svc: Services) {
 /// and the gate every validation batch passes.
 #[derive(Clone, Default)]
 pub struct RunningImports {
-    flags: Arc<Mutex<HashMap<Uuid, Arc<AtomicBool>>>>,
+    flags: Arc<Mutex<HashMap<ImportJobId, Arc<AtomicBool>>>>,
     gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl RunningImports {
-    fn register(&self, job_id: Uuid) -> Arc<AtomicBool> {
+    fn register(&self, job_id: ImportJobId) -> Arc<AtomicBool> {
         self.flags.lock().expect("not poisoned").entry(job_id).or_default().clone()
     }
 
-    fn is_running(&self, job_id: Uuid) -> bool {
+    fn is_running(&self, job_id: ImportJobId) -> bool {
         self.flags.lock().expect("not poisoned").contains_key(&job_id)
     }
 
-    fn unregister(&self, job_id: Uuid) {
+    fn unregister(&self, job_id: ImportJobId) {
         self.flags.lock().expect("not poisoned").remove(&job_id);
     }
 
-    pub(super) fn cancel(&self, job_id: Uuid) {
+    pub(super) fn cancel(&self, job_id: ImportJobId) {
         if let Some(flag) = self.flags.lock().expect("not poisoned").get(&job_id) {
             flag.store(true, Ordering::SeqCst);
         }

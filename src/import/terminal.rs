@@ -12,14 +12,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm::EntityTrait;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast::error::RecvError;
-use uuid::Uuid;
 
 use super::{error_log, job};
 use crate::db::companies;
 use crate::domain::{ImportStatus, Services};
+use crate::types::{CompanyId, ImportJobId};
 
 pub struct Request {
-    pub company_id: Uuid,
+    pub company_id: CompanyId,
     pub file: PathBuf,
     pub dry_run: bool,
     pub send_welcome_emails: bool,
@@ -151,7 +151,7 @@ fn log_path(file: &Path) -> PathBuf {
     file.with_file_name(format!("{stem}.errors.csv"))
 }
 
-async fn write_log(svc: &Services, job_id: Uuid, path: &Path) -> anyhow::Result<()> {
+async fn write_log(svc: &Services, job_id: ImportJobId, path: &Path) -> anyhow::Result<()> {
     let mut out = tokio::fs::File::create(path).await.with_context(|| format!("cannot write {}", path.display()))?;
     let mut log = std::pin::pin!(error_log::stream(svc, job_id).await?);
     while let Some(piece) = log.next().await {

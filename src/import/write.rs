@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{DatabaseBackend, DatabaseTransaction, EntityTrait, Set};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::check::{Parsed, parse_file};
 use super::file;
@@ -18,6 +17,7 @@ use crate::db::{bulk, companies, import_jobs, users};
 use crate::domain::audit::AuditEvent;
 use crate::domain::{DomainError, DomainResult, ImportStatus, Services, welcome};
 use crate::notify::{self, Notification};
+use crate::types::UserId;
 
 pub(super) async fn run(
     svc: &Services,
@@ -111,7 +111,7 @@ async fn insert(
     let (mut tokens, mut events, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
         let user = row.person.new_user(job.company_id, now);
-        let user_id: Uuid = *user.id.as_ref();
+        let user_id: UserId = *user.id.as_ref();
         if job.send_welcome_emails && row.person.is_active {
             let (token, email) = welcome::with_activation_link(svc, user_id, &row.person, company_name, now);
             let notification = Notification {

@@ -19,10 +19,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::db::{deliveries, outbox_events, webhook_endpoints};
 use crate::domain::{DeliveryStatus, DomainResult, Email};
+use crate::types::{CompanyId, EventId, WebhookEndpointId};
 
 /// Channel names stored on deliveries.
 pub const EMAIL_CHANNEL: &str = "email";
@@ -64,7 +64,7 @@ impl Template {
 
 /// Something that happened and that someone should hear about.
 pub struct Notification {
-    pub company_id: Option<Uuid>,
+    pub company_id: Option<CompanyId>,
     /// Dotted event type, as webhook consumers see it: `user.created`, `password_reset.requested`.
     pub event_type: &'static str,
     /// The event's data (what a webhook would carry); never secrets.
@@ -100,7 +100,11 @@ pub struct Payload {
 /// any, and one webhook delivery per endpoint of the company subscribed to the event type.
 /// The caller commits through `Services::commit`, which wakes this process's worker; on
 /// PostgreSQL a NOTIFY, delivered at commit, wakes the others.
-pub async fn enqueue(db: &impl ConnectionTrait, now: DateTime<Utc>, notification: Notification) -> DomainResult<Uuid> {
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    notification: Notification,
+) -> DomainResult<EventId> {
     let endpoints = match notification.company_id {
         Some(company_id) => webhook_endpoints::Entity::find()
             .filter(webhook_endpoints::Column::CompanyId.eq(company_id))
@@ -121,8 +125,8 @@ pub async fn enqueue_to_endpoint(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     notification: Notification,
-    endpoint_id: Uuid,
-) -> DomainResult<Uuid> {
+    endpoint_id: WebhookEndpointId,
+) -> DomainResult<EventId> {
     write(db, now, notification, &[endpoint_id]).await
 }
 
@@ -134,8 +138,8 @@ async fn write(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     notification: Notification,
-    endpoints: &[Uuid],
-) -> DomainResult<Uuid> {
+    endpoints: &[WebhookEndpointId],
+) -> DomainResult<EventId> {
     let (event, email) = event_row(&notification, now)?;
     let event_id = event.id.clone().unwrap();
     event.insert(db).await?;
@@ -156,7 +160,7 @@ pub fn event_row(
     notification: &Notification,
     now: DateTime<Utc>,
 ) -> DomainResult<(outbox_events::ActiveModel, Option<deliveries::ActiveModel>)> {
-    let event_id = Uuid::now_v7();
+    let event_id = EventId::new();
     let payload = Payload { data: notification.data.clone(), email: notification.email.clone() };
     let event = outbox_events::ActiveModel {
         id: Set(event_id),
@@ -181,7 +185,7 @@ pub async fn announce(db: &impl ConnectionTrait) -> DomainResult<()> {
 }
 
 fn new_delivery(
-    event_id: Uuid,
+    event_id: EventId,
     notification: &Notification,
     channel: &str,
     recipient: &str,
@@ -189,7 +193,7 @@ fn new_delivery(
     now: DateTime<Utc>,
 ) -> deliveries::ActiveModel {
     deliveries::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(crate::types::DeliveryId::new()),
         event_id: Set(event_id),
         company_id: Set(notification.company_id),
         channel: Set(channel.to_owned()),

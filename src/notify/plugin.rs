@@ -1,18 +1,18 @@
 //! The notifier plugin interface. A plugin is one file implementing `Notifier`, plus one line
 //! in `Registry::from_config`.
 
+use crate::types::{DeliveryId, EventId};
 use std::sync::Arc;
 
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::templates::RenderedEmail;
 
 /// One delivery, ready to hand over.
 pub struct Outgoing {
-    pub delivery_id: Uuid,
+    pub delivery_id: DeliveryId,
     /// Stable across retries: consumers deduplicate on it.
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub event_type: String,
     /// When the event happened (the outbox row's time).
     pub occurred_at: chrono::DateTime<chrono::Utc>,

@@ -13,13 +13,13 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use sha2::Sha256;
-use uuid::Uuid;
 
 use super::WEBHOOK_CHANNEL;
 use super::plugin::{Notifier, Outcome, Outgoing};
 use crate::db::webhook_endpoints;
 use crate::domain::clock::Clock;
 use crate::domain::webhooks::{check_url, is_public};
+use crate::types::WebhookEndpointId;
 
 pub struct WebhookNotifier {
     db: DatabaseConnection,
@@ -84,7 +84,7 @@ impl Notifier for WebhookNotifier {
     }
 
     async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
-        let Ok(endpoint_id) = outgoing.recipient.parse::<Uuid>() else {
+        let Ok(endpoint_id) = outgoing.recipient.parse::<WebhookEndpointId>() else {
             return Outcome::Permanent(format!("`{}` is not an endpoint id", outgoing.recipient));
         };
         let endpoint = match webhook_endpoints::Entity::find_by_id(endpoint_id).one(&self.db).await {
@@ -103,7 +103,7 @@ impl Notifier for WebhookNotifier {
             "data": outgoing.data,
         })
         .to_string();
-        let id = format!("msg_{}", outgoing.event_id.simple());
+        let id = format!("msg_{}", outgoing.event_id.0.simple());
         let now = self.clock.now();
         let timestamp = now.timestamp();
         let mut secrets = vec![endpoint.secret.as_str()];

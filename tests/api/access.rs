@@ -27,9 +27,9 @@ struct Caller {
 fn principal(role: Role, modules: Vec<Module>, must_change_password: bool) -> Principal {
     let modules = if role.is_company_admin() { Module::iter().collect() } else { modules };
     Principal {
-        user_id: Uuid::nil(),
+        user_id: portal::types::UserId(Uuid::nil()),
         session_id: Uuid::nil(),
-        company_id: (!role.is_platform_staff()).then(Uuid::nil),
+        company_id: (!role.is_platform_staff()).then(|| portal::types::CompanyId(Uuid::nil())),
         role,
         modules,
         must_change_password,

@@ -61,7 +61,7 @@ async fn every_entity_matches_its_table(app: TestApp) {
     );
 }
 
-fn user(email: &str, company_id: Option<uuid::Uuid>) -> users::ActiveModel {
+fn user(email: &str, company_id: Option<portal::types::CompanyId>) -> users::ActiveModel {
     // Built by hand rather than through `Email`: these tests feed the database what the
     // application never would (an upper-case address), to see the schema refuse it.
     let placeholder = portal::domain::Email::parse("placeholder@example.com").unwrap();
@@ -88,7 +88,7 @@ async fn emails_are_unique_and_stored_lower_cased(app: TestApp) {
 }
 
 async fn foreign_keys_are_enforced(app: TestApp) {
-    let orphan = user("orphan@example.com", Some(uuid::Uuid::now_v7())).insert(&app.db).await;
+    let orphan = user("orphan@example.com", Some(portal::types::CompanyId::new())).insert(&app.db).await;
     assert!(orphan.is_err(), "a user of a company that does not exist");
 
     let saved = user("cleo@example.com", None).insert(&app.db).await.unwrap();
@@ -112,7 +112,7 @@ async fn an_event_has_one_delivery_per_channel_and_recipient(app: TestApp) {
     let delivery = delivery.unwrap();
     delivery.clone().insert(&app.db).await.expect("the first delivery");
     let mut again = delivery;
-    again.id = Set(uuid::Uuid::now_v7());
+    again.id = Set(portal::types::DeliveryId::new());
     assert!(again.insert(&app.db).await.is_err(), "a second delivery of the same event to the same address");
 }
 

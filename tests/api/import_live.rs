@@ -488,7 +488,7 @@ async fn another_process_sees_the_progress_on_postgres() {
     // What only NOTIFY can carry: states published by the first process and never stored.
     let id = start(&app, &owner, HEADER, true, false).await;
     until(&app, &owner, &id, "VALIDATED").await;
-    let job_id: uuid::Uuid = id.parse().unwrap();
+    let job_id: portal::types::ImportJobId = id.parse().unwrap();
     let mut state = Progress {
         job_id,
         status: ImportStatus::Validating,

@@ -347,7 +347,7 @@ async fn a_restart_delivers_what_was_queued() {
 }
 
 /// Counts deliveries per id, as a consumer that could see duplicates would.
-struct Counting(Arc<Mutex<HashMap<uuid::Uuid, u32>>>);
+struct Counting(Arc<Mutex<HashMap<portal::types::DeliveryId, u32>>>);
 
 #[async_trait::async_trait]
 impl Notifier for Counting {

@@ -9,6 +9,7 @@ use portal::db::{
     audit_events, models, project_members, projects, service_subscriptions, subscription_members, user_modules, users,
 };
 use portal::domain::{MemberStatus, Module, SubscriptionRole, SubscriptionStatus, UserStatus};
+use portal::types::{CompanyId, SubscriptionId, UserId};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -211,10 +212,10 @@ async fn search_filters_and_cursors(app: TestApp) {
     assert_eq!(list(&app, &owner, 50, None, json!({"status": "ANONYMIZED"})).await["totalCount"], 1);
 }
 
-async fn seed_subscription(app: &TestApp, company_id: Uuid, owner_id: Uuid) -> service_subscriptions::Model {
+async fn seed_subscription(app: &TestApp, company_id: CompanyId, owner_id: UserId) -> service_subscriptions::Model {
     let now = Utc::now();
     service_subscriptions::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(portal::types::SubscriptionId::new()),
         company_id: Set(company_id),
         product: Set("Automation Service".into()),
         plan: Set("Enterprise".into()),
@@ -228,10 +229,10 @@ async fn seed_subscription(app: &TestApp, company_id: Uuid, owner_id: Uuid) -> s
     .unwrap()
 }
 
-async fn add_member(app: &TestApp, subscription: Uuid, user: Uuid) {
+async fn add_member(app: &TestApp, subscription: SubscriptionId, user: UserId) {
     let now = Utc::now();
     subscription_members::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(portal::types::MemberId::new()),
         subscription_id: Set(subscription),
         user_id: Set(user),
         role: Set(SubscriptionRole::User),
@@ -257,7 +258,7 @@ async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
     let subscription = seed_subscription(&app, owner_row.company_id.unwrap(), owner_row.id).await;
     let now = Utc::now();
     let project = projects::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(portal::types::ProjectId::new()),
         company_id: Set(owner_row.company_id.unwrap()),
         subscription_id: Set(subscription.id),
         name: Set("Claims".into()),
@@ -272,13 +273,14 @@ async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
     for round in 0..2 {
         for i in 0..15 {
             let email = format!("u{round}-{i}@batch.example");
-            let id: Uuid = create_id(&app, &owner, "Some", &format!("One {round} {i}"), &email, "owner@batch.example")
-                .await
-                .parse()
-                .unwrap();
+            let id: UserId =
+                create_id(&app, &owner, "Some", &format!("One {round} {i}"), &email, "owner@batch.example")
+                    .await
+                    .parse()
+                    .unwrap();
             add_member(&app, subscription.id, id).await;
             project_members::ActiveModel {
-                id: Set(Uuid::now_v7()),
+                id: Set(portal::types::ProjectMemberId::new()),
                 project_id: Set(project.id),
                 user_id: Set(id),
                 created_at: Set(now),
@@ -427,7 +429,7 @@ async fn deactivation_transfers_everything_in_one_go(app: TestApp) {
     add_member(&app, subscription.id, leaver.id).await;
     let now = Utc::now();
     let project = projects::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(portal::types::ProjectId::new()),
         company_id: Set(company),
         subscription_id: Set(subscription.id),
         name: Set("Claims".into()),
@@ -439,7 +441,7 @@ async fn deactivation_transfers_everything_in_one_go(app: TestApp) {
     .await
     .unwrap();
     models::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(portal::types::ModelId::new()),
         project_id: Set(project.id),
         name: Set("Claim intake".into()),
         owner_id: Set(leaver.id),
@@ -450,7 +452,7 @@ async fn deactivation_transfers_everything_in_one_go(app: TestApp) {
     .await
     .unwrap();
     project_members::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(portal::types::ProjectMemberId::new()),
         project_id: Set(project.id),
         user_id: Set(leaver.id),
         created_at: Set(now),

@@ -1,0 +1,10 @@
+//! The leaf types: values that carry their rules (an `Email` is valid and lower-cased, a
+//! `UserId` is a user's), used by every layer and using nothing of this crate.
+
+pub mod clock;
+pub mod email;
+pub mod enums;
+pub mod ids;
+
+pub use email::Email;
+pub use ids::*;
