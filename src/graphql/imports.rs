@@ -8,7 +8,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::extensions::WebsocketSession;
 use super::guard::{authorize, services};
-use super::ids::{cursor, id, parse_cursor, parse_id};
+use super::ids::{cursor, id, parse_cursor};
 use super::loaders::UserById;
 use super::notifications::TotalCount;
 use super::types::{User, loader};
@@ -18,6 +18,7 @@ use crate::domain::principal::authenticate;
 use crate::domain::{self, DomainError};
 use crate::import::job;
 use crate::import::progress::{self, Progress};
+use crate::types::ImportJobId;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::ImportStatus")]
@@ -98,9 +99,9 @@ pub struct ImportQuery;
 
 #[Object]
 impl ImportQuery {
-    async fn import_job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ImportJob>> {
+    async fn import_job(&self, ctx: &Context<'_>, id: ImportJobId) -> Result<Option<ImportJob>> {
         let principal = authorize(ctx)?;
-        match job::get(services(ctx), principal, parse_id("id", &id)?).await {
+        match job::get(services(ctx), principal, id).await {
             Ok(found) => Ok(Some(ImportJob(found))),
             Err(DomainError::NotFound(_)) => Ok(None),
             Err(error) => Err(error.into()),
@@ -151,16 +152,16 @@ impl ImportMutation {
 
     /// Writes a validated dry run exactly as it was validated. CONFLICT when the portal changed
     /// meanwhile in a way that breaks the file (an address taken, a manager gone).
-    async fn commit_user_import(&self, ctx: &Context<'_>, id: ID) -> Result<ImportJob> {
+    async fn commit_user_import(&self, ctx: &Context<'_>, id: ImportJobId) -> Result<ImportJob> {
         let principal = authorize(ctx)?;
-        Ok(ImportJob(job::commit(services(ctx), principal, parse_id("id", &id)?).await?))
+        Ok(ImportJob(job::commit(services(ctx), principal, id).await?))
     }
 
     /// Stops a running import and rolls back what it wrote, or discards a validated dry run.
     /// CONFLICT when the import has already ended.
-    async fn cancel_user_import(&self, ctx: &Context<'_>, id: ID) -> Result<ImportJob> {
+    async fn cancel_user_import(&self, ctx: &Context<'_>, id: ImportJobId) -> Result<ImportJob> {
         let principal = authorize(ctx)?;
-        Ok(ImportJob(job::cancel(services(ctx), principal, parse_id("id", &id)?).await?))
+        Ok(ImportJob(job::cancel(services(ctx), principal, id).await?))
     }
 }
 
@@ -206,11 +207,11 @@ impl ImportSubscription {
     async fn import_progress(
         &self,
         ctx: &Context<'_>,
-        job_id: ID,
+        job_id: ImportJobId,
     ) -> Result<impl Stream<Item = Result<ImportProgress>>> {
         let principal = authorize(ctx)?;
         let svc = services(ctx);
-        let id = parse_id("jobId", &job_id)?;
+        let id = job_id;
         // Subscribed before the job is read: no state falls in between.
         let receiver = svc.import_progress.subscribe();
         let current = job::get(svc, principal, id).await?;

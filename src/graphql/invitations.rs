@@ -6,14 +6,15 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::Session;
 use super::guard::{authorize, request, services};
-use super::ids::{cursor, id, parse_cursor, parse_id};
+use super::ids::{cursor, id, parse_cursor};
 use super::loaders::UserById;
 use super::notifications::TotalCount;
 use super::types::{Module, Role, SubAccount, User, loader};
 use crate::db::invitations;
 use crate::domain::invitations::{self as rules, Invite};
 use crate::domain::page::PageRequest;
-use crate::domain::{self, DomainError, permissions};
+use crate::domain::{self, permissions};
+use crate::types::{InvitationId, SubAccountId, UserId};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::InvitationStatus")]
@@ -79,11 +80,7 @@ pub struct InviteUsersInput {
     modules: Vec<Module>,
     /// Limit the people to these sub-accounts; none means the whole company.
     #[graphql(default)]
-    sub_account_ids: Vec<ID>,
-}
-
-fn parse_ids<T: std::str::FromStr>(field: &str, ids: &[ID]) -> Result<Vec<T>, DomainError> {
-    ids.iter().map(|i| parse_id(field, i)).collect()
+    sub_account_ids: Vec<SubAccountId>,
 }
 
 pub type InvitationConnection = Connection<String, Invitation, TotalCount>;
@@ -130,21 +127,21 @@ impl InvitationMutation {
             emails: input.emails,
             role: input.role.into(),
             modules: input.modules.into_iter().map(Into::into).collect(),
-            sub_account_ids: parse_ids("subAccountIds", &input.sub_account_ids)?,
+            sub_account_ids: input.sub_account_ids,
         };
         Ok(rules::invite(services(ctx), principal, invite).await?.into_iter().map(Invitation).collect())
     }
 
     /// A new link (the previous one stops working); at most 5 an hour.
-    async fn resend_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
+    async fn resend_invitation(&self, ctx: &Context<'_>, id: InvitationId) -> Result<Invitation> {
         let principal = authorize(ctx)?;
-        Ok(Invitation(rules::resend(services(ctx), principal, parse_id("id", &id)?).await?))
+        Ok(Invitation(rules::resend(services(ctx), principal, id).await?))
     }
 
     /// Voids the link and removes the invited person; the address can be invited again.
-    async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
+    async fn revoke_invitation(&self, ctx: &Context<'_>, id: InvitationId) -> Result<Invitation> {
         let principal = authorize(ctx)?;
-        Ok(Invitation(rules::revoke(services(ctx), principal, parse_id("id", &id)?).await?))
+        Ok(Invitation(rules::revoke(services(ctx), principal, id).await?))
     }
 
     /// Sets the password (the policy applies) and signs the new user in.
@@ -164,15 +161,14 @@ impl InvitationMutation {
     async fn set_user_permissions(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
+        user_id: UserId,
         modules: Vec<Module>,
-        sub_account_ids: Option<Vec<ID>>,
+        sub_account_ids: Option<Vec<SubAccountId>>,
     ) -> Result<User> {
         let principal = authorize(ctx)?;
         let modules: Vec<domain::Module> = modules.into_iter().map(Into::into).collect();
-        let subs = sub_account_ids.map(|ids| parse_ids("subAccountIds", &ids)).transpose()?;
-        let user = permissions::set(services(ctx), principal, parse_id("userId", &user_id)?, &modules, subs.as_deref())
-            .await?;
+        let subs = sub_account_ids;
+        let user = permissions::set(services(ctx), principal, user_id, &modules, subs.as_deref()).await?;
         Ok(User(user))
     }
 
@@ -181,8 +177,8 @@ impl InvitationMutation {
         Ok(SubAccount(permissions::create_sub_account(services(ctx), principal, &name).await?))
     }
 
-    async fn rename_sub_account(&self, ctx: &Context<'_>, id: ID, name: String) -> Result<SubAccount> {
+    async fn rename_sub_account(&self, ctx: &Context<'_>, id: SubAccountId, name: String) -> Result<SubAccount> {
         let principal = authorize(ctx)?;
-        Ok(SubAccount(permissions::rename_sub_account(services(ctx), principal, parse_id("id", &id)?, &name).await?))
+        Ok(SubAccount(permissions::rename_sub_account(services(ctx), principal, id, &name).await?))
     }
 }

@@ -8,13 +8,14 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject
 use chrono::{DateTime, Utc};
 
 use super::guard::{authorize, services};
-use super::ids::{cursor, id, parse_cursor, parse_id};
+use super::ids::{cursor, id, parse_cursor};
 use crate::db::{deliveries, delivery_attempts, webhook_endpoints};
 use crate::domain::deliveries::{self as delivery_rules, DeliveryWithAttempts};
 use crate::domain::page::PageRequest;
 use crate::domain::{self, DomainError, webhooks};
 use crate::notify::Template;
 use crate::notify::templates::Templates;
+use crate::types::{DeliveryId, WebhookEndpointId};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::DeliveryStatus")]
@@ -267,9 +268,8 @@ pub struct NotificationMutation;
 #[Object]
 impl NotificationMutation {
     /// Re-queues a failed or dead delivery, due now.
-    async fn retry_delivery(&self, ctx: &Context<'_>, id: ID) -> Result<Delivery> {
+    async fn retry_delivery(&self, ctx: &Context<'_>, id: DeliveryId) -> Result<Delivery> {
         let principal = authorize(ctx)?;
-        let id = parse_id("id", &id)?;
         Ok(Delivery(delivery_rules::retry(services(ctx), principal, id).await?))
     }
 
@@ -284,23 +284,27 @@ impl NotificationMutation {
         Ok(WebhookEndpointWithSecret { secret, endpoint: WebhookEndpoint(endpoint) })
     }
 
-    async fn delete_webhook_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+    async fn delete_webhook_endpoint(&self, ctx: &Context<'_>, id: WebhookEndpointId) -> Result<bool> {
         let principal = authorize(ctx)?;
-        webhooks::delete(services(ctx), principal, parse_id("id", &id)?).await?;
+        webhooks::delete(services(ctx), principal, id).await?;
         Ok(true)
     }
 
     /// A new secret, shown once; the old one keeps signing for 24 hours.
-    async fn rotate_webhook_secret(&self, ctx: &Context<'_>, id: ID) -> Result<WebhookEndpointWithSecret> {
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: WebhookEndpointId,
+    ) -> Result<WebhookEndpointWithSecret> {
         let principal = authorize(ctx)?;
-        let (endpoint, secret) = webhooks::rotate_secret(services(ctx), principal, parse_id("id", &id)?).await?;
+        let (endpoint, secret) = webhooks::rotate_secret(services(ctx), principal, id).await?;
         Ok(WebhookEndpointWithSecret { secret, endpoint: WebhookEndpoint(endpoint) })
     }
 
     /// Sends a `webhook.test` event to this endpoint; returns the event id (`webhook-id`).
-    async fn test_webhook_endpoint(&self, ctx: &Context<'_>, id: ID) -> Result<String> {
+    async fn test_webhook_endpoint(&self, ctx: &Context<'_>, id: WebhookEndpointId) -> Result<String> {
         let principal = authorize(ctx)?;
-        let event_id = webhooks::send_test(services(ctx), principal, parse_id("id", &id)?).await?;
+        let event_id = webhooks::send_test(services(ctx), principal, id).await?;
         Ok(format!("msg_{}", event_id.0.simple()))
     }
 }

@@ -4,11 +4,12 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::guard::{authorize, services};
-use super::ids::{id, parse_id};
+use super::ids::id;
 use super::loaders::{EnvironmentsOf, MembersOfProject, ModelsOf, SubscriptionById, UserById};
 use super::types::{ServiceSubscription, SubscriptionMember, SubscriptionRole, User, loader};
 use crate::db::{environments, models, project_members, projects};
 use crate::domain::{self, DomainError, subscriptions as rules};
+use crate::types::{ProjectId, SubscriptionId, UserId};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::EnvironmentKind")]
@@ -105,21 +106,21 @@ pub struct CreateServiceSubscriptionInput {
     product: String,
     plan: String,
     /// An active user of the company; they become its first ADMIN member.
-    owner_id: ID,
+    owner_id: UserId,
 }
 
 #[derive(InputObject)]
 pub struct CreateProjectInput {
-    subscription_id: ID,
+    subscription_id: SubscriptionId,
     name: String,
-    owner_id: ID,
+    owner_id: UserId,
 }
 
 #[derive(InputObject)]
 pub struct CreateModelInput {
-    project_id: ID,
+    project_id: ProjectId,
     name: String,
-    owner_id: ID,
+    owner_id: UserId,
 }
 
 #[derive(Default)]
@@ -134,9 +135,9 @@ impl SubscriptionQuery {
     }
 
     /// The company's projects, of one subscription when given.
-    async fn projects(&self, ctx: &Context<'_>, subscription_id: Option<ID>) -> Result<Vec<Project>> {
+    async fn projects(&self, ctx: &Context<'_>, subscription_id: Option<SubscriptionId>) -> Result<Vec<Project>> {
         let principal = authorize(ctx)?;
-        let subscription = subscription_id.map(|s| parse_id("subscriptionId", &s)).transpose()?;
+        let subscription = subscription_id;
         Ok(rules::list_projects(services(ctx), principal, subscription).await?.into_iter().map(Project).collect())
     }
 }
@@ -153,7 +154,7 @@ impl SubscriptionMutation {
         input: CreateServiceSubscriptionInput,
     ) -> Result<ServiceSubscription> {
         let principal = authorize(ctx)?;
-        let owner = parse_id("ownerId", &input.owner_id)?;
+        let owner = input.owner_id;
         Ok(ServiceSubscription(rules::create(services(ctx), principal, &input.product, &input.plan, owner).await?))
     }
 
@@ -161,54 +162,58 @@ impl SubscriptionMutation {
     async fn add_subscription_member(
         &self,
         ctx: &Context<'_>,
-        subscription_id: ID,
-        user_id: ID,
+        subscription_id: SubscriptionId,
+        user_id: UserId,
         role: SubscriptionRole,
     ) -> Result<SubscriptionMember> {
         let principal = authorize(ctx)?;
-        let subscription_id = parse_id("subscriptionId", &subscription_id)?;
-        let member =
-            rules::add_member(services(ctx), principal, subscription_id, parse_id("userId", &user_id)?, role.into())
-                .await?;
+        let member = rules::add_member(services(ctx), principal, subscription_id, user_id, role.into()).await?;
         let subscription = rules::get(&services(ctx).db, principal, subscription_id).await?;
         Ok(SubscriptionMember { member, subscription })
     }
 
     /// Also removes the user from the subscription's projects.
-    async fn remove_subscription_member(&self, ctx: &Context<'_>, subscription_id: ID, user_id: ID) -> Result<bool> {
+    async fn remove_subscription_member(
+        &self,
+        ctx: &Context<'_>,
+        subscription_id: SubscriptionId,
+        user_id: UserId,
+    ) -> Result<bool> {
         let principal = authorize(ctx)?;
-        let subscription_id = parse_id("subscriptionId", &subscription_id)?;
-        rules::remove_member(services(ctx), principal, subscription_id, parse_id("userId", &user_id)?).await?;
+        rules::remove_member(services(ctx), principal, subscription_id, user_id).await?;
         Ok(true)
     }
 
     /// Created with DEVELOPMENT, TEST and PRODUCTION environments; the owner is a member.
     async fn create_project(&self, ctx: &Context<'_>, input: CreateProjectInput) -> Result<Project> {
         let principal = authorize(ctx)?;
-        let subscription = parse_id("subscriptionId", &input.subscription_id)?;
-        let owner = parse_id("ownerId", &input.owner_id)?;
+        let subscription = input.subscription_id;
+        let owner = input.owner_id;
         Ok(Project(rules::create_project(services(ctx), principal, subscription, &input.name, owner).await?))
     }
 
     /// For members of the project's subscription.
-    async fn add_project_member(&self, ctx: &Context<'_>, project_id: ID, user_id: ID) -> Result<ProjectMember> {
+    async fn add_project_member(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ProjectId,
+        user_id: UserId,
+    ) -> Result<ProjectMember> {
         let principal = authorize(ctx)?;
-        let project = parse_id("projectId", &project_id)?;
-        Ok(ProjectMember(
-            rules::add_project_member(services(ctx), principal, project, parse_id("userId", &user_id)?).await?,
-        ))
+        let project = project_id;
+        Ok(ProjectMember(rules::add_project_member(services(ctx), principal, project, user_id).await?))
     }
 
-    async fn create_environment(&self, ctx: &Context<'_>, project_id: ID, name: String) -> Result<Environment> {
+    async fn create_environment(&self, ctx: &Context<'_>, project_id: ProjectId, name: String) -> Result<Environment> {
         let principal = authorize(ctx)?;
-        let project = parse_id("projectId", &project_id)?;
+        let project = project_id;
         Ok(Environment(rules::create_environment(services(ctx), principal, project, &name).await?))
     }
 
     async fn create_model(&self, ctx: &Context<'_>, input: CreateModelInput) -> Result<Model> {
         let principal = authorize(ctx)?;
-        let project = parse_id("projectId", &input.project_id)?;
-        let owner = parse_id("ownerId", &input.owner_id)?;
+        let project = input.project_id;
+        let owner = input.owner_id;
         Ok(Model(rules::create_model(services(ctx), principal, project, &input.name, owner).await?))
     }
 }

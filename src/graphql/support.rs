@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::guard::{authorize, services};
-use super::ids::{cursor, id, parse_cursor, parse_id};
+use super::ids::{cursor, id, parse_cursor};
 use super::loaders::{SubscriptionById, UserById};
 use super::notifications::TotalCount;
 use super::types::{Role, ServiceSubscription, User, loader};
@@ -13,7 +13,7 @@ use crate::db::support_tickets;
 use crate::domain::page::PageRequest;
 use crate::domain::support::{self as rules, Contact, ContactInput, TicketInput};
 use crate::domain::{self, DomainError};
-use crate::types::SubscriptionId;
+use crate::types::{ContactId, SubscriptionId, TicketId, UserId};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::ContactRole")]
@@ -133,7 +133,7 @@ pub type SupportTicketConnection = Connection<String, SupportTicket, TotalCount>
 
 #[derive(InputObject)]
 pub struct CreateSupportContactInput {
-    subscription_id: ID,
+    subscription_id: SubscriptionId,
     /// A company user, or a new address: then the user is created and gets the welcome email.
     email: String,
     /// Required for a new user.
@@ -152,12 +152,12 @@ pub struct UpdateSupportContactInput {
 
 #[derive(InputObject)]
 pub struct CreateSupportTicketInput {
-    subscription_id: ID,
+    subscription_id: SubscriptionId,
     kind: TicketKind,
     subject: String,
     description: String,
     /// The user an ADMIN_DELEGATION or USER_REMOVAL is about.
-    related_user_id: Option<ID>,
+    related_user_id: Option<UserId>,
 }
 
 #[derive(InputObject)]
@@ -177,11 +177,11 @@ impl SupportQuery {
     async fn support_contacts(
         &self,
         ctx: &Context<'_>,
-        subscription_id: ID,
+        subscription_id: SubscriptionId,
         status: Option<ContactStatus>,
     ) -> Result<Vec<SupportContact>> {
         let principal = authorize(ctx)?;
-        let subscription = parse_id("subscriptionId", &subscription_id)?;
+        let subscription = subscription_id;
         let contacts = rules::list_contacts(services(ctx), principal, subscription, status.map(Into::into)).await?;
         Ok(contacts.into_iter().map(SupportContact).collect())
     }
@@ -216,7 +216,7 @@ impl SupportMutation {
     ) -> Result<SupportContact> {
         let principal = authorize(ctx)?;
         let input = ContactInput {
-            subscription_id: parse_id("subscriptionId", &input.subscription_id)?,
+            subscription_id: input.subscription_id,
             email: input.email,
             given_name: input.given_name,
             surname: input.surname,
@@ -229,27 +229,23 @@ impl SupportMutation {
     async fn update_support_contact(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        id: ContactId,
         input: UpdateSupportContactInput,
     ) -> Result<SupportContact> {
         let principal = authorize(ctx)?;
         let roles = input.roles.map(|roles| roles.into_iter().map(Into::into).collect());
-        Ok(SupportContact(
-            rules::update_contact(services(ctx), principal, parse_id("id", &id)?, input.phone, roles).await?,
-        ))
+        Ok(SupportContact(rules::update_contact(services(ctx), principal, id, input.phone, roles).await?))
     }
 
-    async fn deactivate_support_contact(&self, ctx: &Context<'_>, id: ID) -> Result<SupportContact> {
+    async fn deactivate_support_contact(&self, ctx: &Context<'_>, id: ContactId) -> Result<SupportContact> {
         let principal = authorize(ctx)?;
-        let id = parse_id("id", &id)?;
         Ok(SupportContact(
             rules::set_contact_status(services(ctx), principal, id, domain::ContactStatus::Inactive).await?,
         ))
     }
 
-    async fn reactivate_support_contact(&self, ctx: &Context<'_>, id: ID) -> Result<SupportContact> {
+    async fn reactivate_support_contact(&self, ctx: &Context<'_>, id: ContactId) -> Result<SupportContact> {
         let principal = authorize(ctx)?;
-        let id = parse_id("id", &id)?;
         Ok(SupportContact(
             rules::set_contact_status(services(ctx), principal, id, domain::ContactStatus::Active).await?,
         ))
@@ -260,31 +256,29 @@ impl SupportMutation {
     async fn create_support_ticket(&self, ctx: &Context<'_>, input: CreateSupportTicketInput) -> Result<SupportTicket> {
         let principal = authorize(ctx)?;
         let input = TicketInput {
-            subscription_id: parse_id("subscriptionId", &input.subscription_id)?,
+            subscription_id: input.subscription_id,
             kind: input.kind.into(),
             subject: input.subject,
             description: input.description,
-            related_user_id: input.related_user_id.map(|u| parse_id("relatedUserId", &u)).transpose()?,
+            related_user_id: input.related_user_id,
         };
         Ok(SupportTicket(rules::create_ticket(services(ctx), principal, input).await?))
     }
 
     /// Support agents: applies the ticket (delegation: the membership becomes ACTIVE; removal:
     /// the user's personal data is erased).
-    async fn confirm_support_ticket(&self, ctx: &Context<'_>, id: ID) -> Result<SupportTicket> {
+    async fn confirm_support_ticket(&self, ctx: &Context<'_>, id: TicketId) -> Result<SupportTicket> {
         let principal = authorize(ctx)?;
-        Ok(SupportTicket(rules::confirm_ticket(services(ctx), principal, parse_id("id", &id)?).await?))
+        Ok(SupportTicket(rules::confirm_ticket(services(ctx), principal, id).await?))
     }
 
-    async fn resolve_support_ticket(&self, ctx: &Context<'_>, id: ID) -> Result<SupportTicket> {
+    async fn resolve_support_ticket(&self, ctx: &Context<'_>, id: TicketId) -> Result<SupportTicket> {
         let principal = authorize(ctx)?;
-        let id = parse_id("id", &id)?;
         Ok(SupportTicket(rules::set_ticket_status(services(ctx), principal, id, domain::TicketStatus::Resolved).await?))
     }
 
-    async fn close_support_ticket(&self, ctx: &Context<'_>, id: ID) -> Result<SupportTicket> {
+    async fn close_support_ticket(&self, ctx: &Context<'_>, id: TicketId) -> Result<SupportTicket> {
         let principal = authorize(ctx)?;
-        let id = parse_id("id", &id)?;
         Ok(SupportTicket(rules::set_ticket_status(services(ctx), principal, id, domain::TicketStatus::Closed).await?))
     }
 

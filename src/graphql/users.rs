@@ -13,6 +13,7 @@ use crate::domain::audit;
 use crate::domain::lifecycle::{self, Holding};
 use crate::domain::page::PageRequest;
 use crate::domain::people::{self, PersonInput, UserCursor};
+use crate::types::UserId;
 
 #[derive(InputObject, Default)]
 pub struct UserFilter {
@@ -140,9 +141,8 @@ impl UserQuery {
         Ok(connection)
     }
 
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+    async fn user(&self, ctx: &Context<'_>, id: UserId) -> Result<Option<User>> {
         let principal = authorize(ctx)?;
-        let id = parse_id("id", &id)?;
         match people::get(&services(ctx).db, principal, id).await {
             Ok(user) => Ok(Some(User(user))),
             Err(crate::domain::DomainError::NotFound(_)) => Ok(None),
@@ -151,9 +151,9 @@ impl UserQuery {
     }
 
     /// What the user owns or holds, which deactivation or anonymization must transfer.
-    async fn deactivation_plan(&self, ctx: &Context<'_>, user_id: ID) -> Result<Vec<OwnedResource>> {
+    async fn deactivation_plan(&self, ctx: &Context<'_>, user_id: UserId) -> Result<Vec<OwnedResource>> {
         let principal = authorize(ctx)?;
-        let user = people::get(&services(ctx).db, principal, parse_id("userId", &user_id)?).await?;
+        let user = people::get(&services(ctx).db, principal, user_id).await?;
         Ok(lifecycle::plan(&services(ctx).db, user.id).await?.into_iter().map(Into::into).collect())
     }
 
@@ -167,7 +167,8 @@ impl UserQuery {
     ) -> Result<AuditEventConnection> {
         let principal = authorize(ctx)?;
         let request = PageRequest::new(first, parse_cursor(after.as_deref())?);
-        let target = target_id.map(|t| parse_id("targetId", &t)).transpose()?;
+        // Any kind of row: the one ID argument with no type of its own.
+        let target = target_id.map(|t| parse_id::<uuid::Uuid>("targetId", &t)).transpose()?;
         let found = audit::list(services(ctx), principal, target, request).await?;
         let mut connection = Connection::with_additional_fields(
             request.after.is_some(),
@@ -200,7 +201,7 @@ impl UserMutation {
         Ok(User(people::create(services(ctx), principal, input).await?))
     }
 
-    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<User> {
+    async fn update_user(&self, ctx: &Context<'_>, id: UserId, input: UpdateUserInput) -> Result<User> {
         let principal = authorize(ctx)?;
         let input = PersonInput {
             given_name: input.given_name,
@@ -212,46 +213,51 @@ impl UserMutation {
             locale: input.locale,
             is_active: None,
         };
-        Ok(User(people::update(services(ctx), principal, parse_id("id", &id)?, input).await?))
+        Ok(User(people::update(services(ctx), principal, id, input).await?))
     }
 
     /// Refused while the user owns or holds anything (see `deactivationPlan`) unless
     /// `transferTo`, an active user of the company with the needed modules, takes it all over.
-    async fn deactivate_user(&self, ctx: &Context<'_>, id: ID, transfer_to: Option<ID>) -> Result<User> {
+    async fn deactivate_user(&self, ctx: &Context<'_>, id: UserId, transfer_to: Option<UserId>) -> Result<User> {
         let principal = authorize(ctx)?;
-        let heir = transfer_to.map(|t| parse_id("transferTo", &t)).transpose()?;
-        Ok(User(lifecycle::deactivate(services(ctx), principal, parse_id("id", &id)?, heir).await?))
+        let heir = transfer_to;
+        Ok(User(lifecycle::deactivate(services(ctx), principal, id, heir).await?))
     }
 
-    async fn reactivate_user(&self, ctx: &Context<'_>, id: ID) -> Result<User> {
+    async fn reactivate_user(&self, ctx: &Context<'_>, id: UserId) -> Result<User> {
         let principal = authorize(ctx)?;
-        Ok(User(lifecycle::reactivate(services(ctx), principal, parse_id("id", &id)?).await?))
+        Ok(User(lifecycle::reactivate(services(ctx), principal, id).await?))
     }
 
     /// GDPR erasure: same transfer rules as deactivation; personal data replaced irreversibly.
-    async fn anonymize_user(&self, ctx: &Context<'_>, id: ID, transfer_to: Option<ID>) -> Result<Anonymization> {
+    async fn anonymize_user(
+        &self,
+        ctx: &Context<'_>,
+        id: UserId,
+        transfer_to: Option<UserId>,
+    ) -> Result<Anonymization> {
         let principal = authorize(ctx)?;
-        let heir = transfer_to.map(|t| parse_id("transferTo", &t)).transpose()?;
-        let done = lifecycle::anonymize(services(ctx), principal, parse_id("id", &id)?, heir).await?;
+        let heir = transfer_to;
+        let done = lifecycle::anonymize(services(ctx), principal, id, heir).await?;
         Ok(Anonymization { user: User(done.user), scrubbed_fields: done.scrubbed })
     }
 
     /// Only for users who never activated (INVITED).
-    async fn remove_user(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+    async fn remove_user(&self, ctx: &Context<'_>, id: UserId) -> Result<bool> {
         let principal = authorize(ctx)?;
-        lifecycle::remove(services(ctx), principal, parse_id("id", &id)?).await?;
+        lifecycle::remove(services(ctx), principal, id).await?;
         Ok(true)
     }
 
     /// The owner makes an active user an administrator.
-    async fn add_company_admin(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+    async fn add_company_admin(&self, ctx: &Context<'_>, user_id: UserId) -> Result<User> {
         let principal = authorize(ctx)?;
-        Ok(User(people::set_admin(services(ctx), principal, parse_id("userId", &user_id)?, true).await?))
+        Ok(User(people::set_admin(services(ctx), principal, user_id, true).await?))
     }
 
     /// The owner makes an administrator a user again.
-    async fn remove_company_admin(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+    async fn remove_company_admin(&self, ctx: &Context<'_>, user_id: UserId) -> Result<User> {
         let principal = authorize(ctx)?;
-        Ok(User(people::set_admin(services(ctx), principal, parse_id("userId", &user_id)?, false).await?))
+        Ok(User(people::set_admin(services(ctx), principal, user_id, false).await?))
     }
 }

@@ -28,9 +28,37 @@ backend_tests!(
     websocket_speaks_graphql_transport_ws,
     websocket_refuses_a_bad_token_at_connection_init,
     request_ids_are_kept_or_made,
+    malformed_ids_are_refused_before_any_resolver,
 );
 
 backend_tests!(cors_allows_only_configured_origins);
+
+/// Every ID argument is typed (a user's, a project's…): one that is not an id at all is a
+/// validation error naming the value and where it is, in arguments and in input objects alike,
+/// and nothing runs.
+async fn malformed_ids_are_refused_before_any_resolver(app: TestApp) {
+    let owner = app.company_owner("Ids", "owner@ids.example").await;
+    let body = app.graphql_as(Some(&owner), "{ user(id: \"42; DROP TABLE users\") { id } }", json!({})).await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
+    assert!(
+        body["errors"][0]["message"].as_str().unwrap().contains("\"42; DROP TABLE users\" is not a valid id"),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["locations"][0]["line"], 1, "{body}");
+
+    let create = "mutation ($input: CreateProjectInput!) { createProject(input: $input) { id } }";
+    let input = json!({"subscriptionId": "not-an-id", "name": "P", "ownerId": uuid::Uuid::now_v7()});
+    let body = app.graphql_as(Some(&owner), create, json!({"input": input})).await;
+    assert_eq!(error_code(&body), "VALIDATION_FAILED", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("\"not-an-id\" is not a valid id"), "{body}");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM projects").await, 0);
+
+    // A well-formed id of nothing is the ordinary answer: not found, the same as another company's.
+    let body = app
+        .graphql_as(Some(&owner), "query ($id: ID!) { user(id: $id) { id } }", json!({"id": uuid::Uuid::now_v7()}))
+        .await;
+    assert_eq!(data(&body)["user"], Value::Null);
+}
 
 async fn request_ids_are_kept_or_made(app: TestApp) {
     let response = app.http.get(app.url("/health")).header("x-request-id", "trace-me-42").send().await.unwrap();
