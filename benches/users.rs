@@ -88,10 +88,10 @@ async fn plain_users(State(plain): State<Plain>, Query(params): Query<HashMap<St
         .all(&plain.db)
         .await
         .unwrap();
-    let emails: Vec<String> = page.iter().filter_map(|u| u.manager_email.clone()).collect();
+    let emails: Vec<portal::domain::Email> = page.iter().filter_map(|u| u.manager_email.clone()).collect();
     // The same shape as the DataLoader's query (`company_id IN (…)`), which lets SQLite pick the
     // email index instead of walking the company's rows.
-    let managers: HashMap<String, users::Model> = users::Entity::find()
+    let managers: HashMap<portal::domain::Email, users::Model> = users::Entity::find()
         .filter(users::Column::CompanyId.is_in([plain.company_id]))
         .filter(users::Column::Email.is_in(emails))
         .all(&plain.db)
@@ -145,7 +145,7 @@ async fn seed(db: &DatabaseConnection, company_id: portal::types::CompanyId, own
     .insert(db)
     .await
     .unwrap();
-    let mut managers: Vec<String> = vec![owner.email.clone()];
+    let mut managers: Vec<portal::domain::Email> = vec![owner.email.clone()];
     for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
         let mut rows = Vec::new();
         let mut members = Vec::new();
@@ -180,7 +180,7 @@ async fn seed(db: &DatabaseConnection, company_id: portal::types::CompanyId, own
             rows.push(user);
         }
         if managers.len() < 200 {
-            managers.extend(chunk.iter().take(20).map(|n| format!("user{n}@bench.example")));
+            managers.extend(chunk.iter().take(20).map(|n| Email::parse(&format!("user{n}@bench.example")).unwrap()));
         }
         users::Entity::insert_many(rows).exec(db).await.unwrap();
         if !members.is_empty() {

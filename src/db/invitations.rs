@@ -1,7 +1,7 @@
 //! `invitations`: see the migration for what each column means.
 
 use crate::domain::enums::{InvitationStatus, Role};
-use crate::types::{CompanyId, InvitationId, UserId};
+use crate::types::{CompanyId, Email, InvitationId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +11,7 @@ pub struct Model {
     pub id: InvitationId,
     pub company_id: CompanyId,
     pub user_id: Option<UserId>,
-    pub email: String,
+    pub email: Email,
     pub role: Role,
     pub status: InvitationStatus,
     pub invited_by: Option<UserId>,

@@ -1,7 +1,7 @@
 //! `users`: see the migration for what each column means.
 
 use crate::domain::enums::{Role, UserStatus};
-use crate::types::{CompanyId, UserId};
+use crate::types::{CompanyId, Email, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,11 +10,11 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: UserId,
     pub company_id: Option<CompanyId>,
-    pub email: String,
+    pub email: Email,
     pub given_name: Option<String>,
     pub surname: Option<String>,
     pub job_title: Option<String>,
-    pub manager_email: Option<String>,
+    pub manager_email: Option<Email>,
     pub country: Option<String>,
     pub locale: String,
     pub status: UserStatus,

@@ -166,8 +166,7 @@ pub(crate) async fn set_password(
     keep: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> DomainResult<users::Model> {
-    let email = Email::parse(&user.email).ok();
-    let mut broken = POLICY.broken_rules(new, email.as_ref());
+    let mut broken = POLICY.broken_rules(new, Some(&user.email));
     let recent: Vec<String> = password_history::Entity::find()
         .filter(password_history::Column::UserId.eq(user.id))
         .order_by_desc(password_history::Column::CreatedAt)

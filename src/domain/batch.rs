@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::types::{CompanyId, ContactId, ProjectId, SubscriptionId, UserId};
+use crate::types::{CompanyId, ContactId, Email, ProjectId, SubscriptionId, UserId};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder};
 
 use super::support::Contact;
@@ -28,8 +28,8 @@ fn grouped<K: Eq + Hash, V>(rows: impl IntoIterator<Item = V>, key: impl Fn(&V) 
 /// Users of the given companies with the given addresses (managers are named by address).
 pub async fn users_by_email(
     db: &impl ConnectionTrait,
-    keys: &[(CompanyId, String)],
-) -> DomainResult<HashMap<(CompanyId, String), users::Model>> {
+    keys: &[(CompanyId, Email)],
+) -> DomainResult<HashMap<(CompanyId, Email), users::Model>> {
     let found = users::Entity::find()
         .filter(users::Column::CompanyId.is_in(keys.iter().map(|k| k.0)))
         .filter(users::Column::Email.is_in(keys.iter().map(|k| k.1.clone())))

@@ -126,7 +126,7 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
                     id: Set(crate::types::InvitationId::new()),
                     company_id: Set(company_id),
                     user_id: Set(Some(user.id)),
-                    email: Set(email.as_str().to_owned()),
+                    email: Set(email.clone()),
                     role: Set(input.role),
                     status: Set(InvitationStatus::Pending),
                     invited_by: Set(Some(principal.user_id)),
@@ -197,7 +197,7 @@ async fn send(
         "validDays": VALIDITY.num_days(),
         "modules": modules,
     });
-    let email = Email::parse(&invitation.email).map_err(|e| DomainError::internal(anyhow::anyhow!("{e}")))?;
+    let email = invitation.email.clone();
     notify::enqueue(
         db,
         now,

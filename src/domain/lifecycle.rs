@@ -17,7 +17,7 @@ use super::people::{get, snapshot};
 use super::principal::Principal;
 use super::services::Services;
 use super::users::{search_key, sort_key};
-use super::{DomainError, DomainResult, FieldError, InvitationStatus, Module, Role, UserStatus};
+use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, Module, Role, UserStatus};
 use crate::db::{
     invitations, link_tokens, models, password_history, project_members, projects, service_subscriptions, sessions,
     subscription_members, support_contacts, user_modules, users,
@@ -355,7 +355,8 @@ pub async fn scrub(
     now: DateTime<Utc>,
 ) -> DomainResult<Anonymized> {
     let tag = pseudonym(user.id);
-    let new_email = format!("anonymized-{tag}@anonymized.invalid");
+    let new_email = Email::parse(&format!("anonymized-{tag}@anonymized.invalid"))
+        .map_err(|e| DomainError::internal(anyhow::anyhow!("the pseudonymous address: {e}")))?;
     let old_email = user.email.clone();
     let mut scrubbed = vec!["email", "givenName", "surname"];
     for (present, field) in [

@@ -63,7 +63,7 @@ impl Person {
         }
         .into_active_model(now);
         user.job_title = Set(Some(self.job_title.clone()));
-        user.manager_email = Set(Some(self.manager_email.as_str().to_owned()));
+        user.manager_email = Set(Some(self.manager_email.clone()));
         user.country = Set(self.country.clone());
         user
     }
@@ -145,9 +145,9 @@ fn person_of(user: &users::Model) -> Option<Person> {
     Some(Person {
         given_name: user.given_name.clone().unwrap_or_default(),
         surname: user.surname.clone().unwrap_or_default(),
-        email: Email::parse(&user.email).ok()?,
+        email: user.email.clone(),
         job_title: user.job_title.clone().unwrap_or_default(),
-        manager_email: Email::parse(user.manager_email.as_deref().unwrap_or_default()).ok()?,
+        manager_email: user.manager_email.clone()?,
         country: user.country.clone(),
         locale: user.locale.clone(),
         is_active: user.status != UserStatus::Inactive,
@@ -232,7 +232,7 @@ pub async fn update(
     // the update must then provide them.
     let current = person_of(&user);
     let person = parse_person(&input, current.as_ref()).map_err(DomainError::Validation)?;
-    if person.email.as_str() != user.email {
+    if person.email != user.email {
         check_email_free(&tx, &person.email).await?;
     }
     if input.manager_email.is_some() {
@@ -242,9 +242,9 @@ pub async fn update(
     let mut active = user.into_active_model();
     active.given_name = Set(Some(person.given_name.clone()));
     active.surname = Set(Some(person.surname.clone()));
-    active.email = Set(person.email.as_str().to_owned());
+    active.email = Set(person.email.clone());
     active.job_title = Set(Some(person.job_title));
-    active.manager_email = Set(Some(person.manager_email.as_str().to_owned()));
+    active.manager_email = Set(Some(person.manager_email.clone()));
     active.country = Set(person.country);
     active.locale = Set(person.locale);
     active.search_key = Set(search_key(Some(&person.given_name), Some(&person.surname), person.email.as_str()));

@@ -442,7 +442,7 @@ pub async fn create_ticket(
     .insert(&tx)
     .await?;
     let opener = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
-    let to = Email::parse(&opener.email).map_err(|e| DomainError::internal(anyhow::anyhow!("{e}")))?;
+    let to = opener.email.clone();
     let vars = json!({
         "givenName": greeting_name(&opener), "ticketId": ticket.id.to_string(), "subject": ticket.subject,
         "kind": ticket.kind, "product": subscription.product,

@@ -43,7 +43,7 @@ impl NewUser<'_> {
         users::ActiveModel {
             id: Set(crate::types::UserId::new()),
             company_id: Set(self.company_id),
-            email: Set(self.email.as_str().to_owned()),
+            email: Set(self.email.clone()),
             search_key: Set(search_key(self.given_name.as_deref(), self.surname.as_deref(), self.email.as_str())),
             sort_key: Set(sort_key(self.given_name.as_deref(), self.surname.as_deref())),
             given_name: Set(self.given_name),
@@ -77,7 +77,7 @@ pub async fn viewer(svc: &Services, principal: &Principal) -> DomainResult<Optio
 
 /// A person's name for greetings: the given name, else the address.
 pub fn greeting_name(user: &users::Model) -> String {
-    user.given_name.clone().unwrap_or_else(|| user.email.clone())
+    user.given_name.clone().unwrap_or_else(|| user.email.to_string())
 }
 
 #[cfg(test)]

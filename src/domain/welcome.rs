@@ -8,7 +8,7 @@ use serde_json::json;
 use super::accounts::{issue_link, new_link, remember_password};
 use super::services::Services;
 use super::users::greeting_name;
-use super::{DomainError, DomainResult, Email, LinkPurpose};
+use super::{DomainResult, Email, LinkPurpose};
 use crate::db::{link_tokens, users};
 use crate::notify::{EmailNotification, Template};
 use crate::types::UserId;
@@ -55,7 +55,7 @@ pub async fn email(
             (None, Some(svc.link(&format!("set-password?token={token}"))))
         }
     };
-    let to = Email::parse(&user.email).map_err(|e| DomainError::internal(anyhow::anyhow!("stored email: {e}")))?;
+    let to = user.email.clone();
     let greeting = greeting_name(user);
     Ok(compose(svc, &to, &greeting, &user.locale, company_name, temporary_password, activation_url))
 }

@@ -13,7 +13,7 @@ use crate::db::{
 };
 use crate::domain::support::Contact;
 use crate::domain::{DomainResult, Module, Services, batch};
-use crate::types::{CompanyId, ProjectId, SubscriptionId, UserId};
+use crate::types::{CompanyId, Email, ProjectId, SubscriptionId, UserId};
 
 pub struct Loaders {
     pub services: Services,
@@ -48,7 +48,7 @@ fn rekeyed<I: Eq + Hash, K: Eq + Hash, V>(
 
 loader!(
     /// A user by company and address (managers are named by address).
-    ByEmail((CompanyId, String)) => users::Model, batch::users_by_email
+    ByEmail((CompanyId, Email)) => users::Model, batch::users_by_email
 );
 loader!(
     /// Users by id (owners, members, audit actors).

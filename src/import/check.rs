@@ -144,9 +144,7 @@ async fn existing(
         values.extend(company_id.map(Into::into));
         let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql.as_str(), values)).await?;
         for row in rows {
-            if let Ok(email) = Email::parse(&row.try_get::<String>("", "email")?) {
-                found.insert(email);
-            }
+            found.insert(row.try_get::<Email>("", "email")?);
         }
     }
     Ok(found)
