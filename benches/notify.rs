@@ -86,8 +86,12 @@ async fn main() {
     let tx = db.begin().await.unwrap();
     for n in 0..emails {
         let email = EmailNotification::new(&to, Template::Welcome, "en", vars.clone());
-        let notification =
-            Notification { company_id: None, event_type: "user.created", data: json!({"n": n}), email: Some(email) };
+        let notification = Notification {
+            company_id: None,
+            event_type: portal::types::EventType::UserCreated,
+            data: json!({"n": n}),
+            email: Some(email),
+        };
         portal::notify::enqueue(&tx, chrono::Utc::now(), notification).await.unwrap();
     }
     tx.commit().await.unwrap();

@@ -260,7 +260,7 @@ async fn send_reset_link(svc: &Services, email: &Email) -> DomainResult<()> {
         now,
         Notification {
             company_id: user.company_id,
-            event_type: "user.password_reset_requested",
+            event_type: crate::types::EventType::PasswordResetRequested,
             data: json!({"userId": user.id}),
             email: Some(EmailNotification::new(email, Template::ResetPassword, &user.locale, vars)),
         },

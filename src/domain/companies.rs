@@ -140,7 +140,7 @@ pub async fn provision_company(
         now,
         Notification {
             company_id: Some(company.id),
-            event_type: "user.created",
+            event_type: crate::types::EventType::UserCreated,
             data: json!({"userId": owner.id, "companyId": company.id, "role": "OWNER"}),
             email: Some(welcome),
         },

@@ -203,7 +203,7 @@ async fn send(
         now,
         Notification {
             company_id: Some(invitation.company_id),
-            event_type: "invitation.sent",
+            event_type: crate::types::EventType::InvitationSent,
             data: json!({"invitationId": invitation.id, "email": invitation.email}),
             email: Some(EmailNotification::new(&email, Template::Invitation, "en", vars)),
         },
@@ -395,7 +395,12 @@ pub async fn accept(
     notify::enqueue(
         &tx,
         now,
-        Notification { company_id: user.company_id, event_type: "invitation.accepted", data, email: None },
+        Notification {
+            company_id: user.company_id,
+            event_type: crate::types::EventType::InvitationAccepted,
+            data,
+            email: None,
+        },
     )
     .await?;
     let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;

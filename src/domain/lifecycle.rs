@@ -273,7 +273,12 @@ pub async fn deactivate(
     notify::enqueue(
         &tx,
         now,
-        Notification { company_id: user.company_id, event_type: "user.deactivated", data, email: None },
+        Notification {
+            company_id: user.company_id,
+            event_type: crate::types::EventType::UserDeactivated,
+            data,
+            email: None,
+        },
     )
     .await?;
     svc.commit(tx).await?;
@@ -306,7 +311,12 @@ pub async fn reactivate(svc: &Services, principal: &Principal, id: UserId) -> Do
     notify::enqueue(
         &tx,
         now,
-        Notification { company_id: user.company_id, event_type: "user.reactivated", data, email: None },
+        Notification {
+            company_id: user.company_id,
+            event_type: crate::types::EventType::UserReactivated,
+            data,
+            email: None,
+        },
     )
     .await?;
     svc.commit(tx).await?;
@@ -421,7 +431,12 @@ pub async fn scrub(
         .record(tx, now)
         .await?;
     let data = json!({"userId": user.id});
-    notify::enqueue(tx, now, Notification { company_id, event_type: "user.anonymized", data, email: None }).await?;
+    notify::enqueue(
+        tx,
+        now,
+        Notification { company_id, event_type: crate::types::EventType::UserAnonymized, data, email: None },
+    )
+    .await?;
     Ok(Anonymized { user, scrubbed })
 }
 

@@ -200,8 +200,12 @@ pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -
         None
     };
     let data = json!({"userId": user.id, "email": user.email, "status": user.status, "role": user.role});
-    notify::enqueue(&tx, now, Notification { company_id: Some(company_id), event_type: "user.created", data, email })
-        .await?;
+    notify::enqueue(
+        &tx,
+        now,
+        Notification { company_id: Some(company_id), event_type: crate::types::EventType::UserCreated, data, email },
+    )
+    .await?;
     AuditEvent::new("user.created", "user", user.id)
         .company(Some(company_id))
         .actor(Some(principal.user_id))
@@ -261,7 +265,12 @@ pub async fn update(
     notify::enqueue(
         &tx,
         now,
-        Notification { company_id: user.company_id, event_type: "user.updated", data, email: None },
+        Notification {
+            company_id: user.company_id,
+            event_type: crate::types::EventType::UserUpdated,
+            data,
+            email: None,
+        },
     )
     .await?;
     svc.commit(tx).await?;

@@ -247,7 +247,7 @@ async fn new_contact_user(
         now,
         Notification {
             company_id: Some(subscription.company_id),
-            event_type: "user.created",
+            event_type: crate::types::EventType::UserCreated,
             data: json!({"userId": user.id, "email": user.email}),
             email: Some(email),
         },
@@ -453,7 +453,7 @@ pub async fn create_ticket(
         now,
         Notification {
             company_id: Some(subscription.company_id),
-            event_type: "ticket.created",
+            event_type: crate::types::EventType::TicketCreated,
             data: json!({"ticketId": ticket.id, "kind": ticket.kind, "subscriptionId": subscription.id}),
             email: Some(EmailNotification::new(&to, Template::SupportTicketConfirmation, &opener.locale, vars)),
         },
@@ -552,7 +552,7 @@ pub async fn confirm_ticket(
         now,
         Notification {
             company_id: Some(ticket.company_id),
-            event_type: "ticket.confirmed",
+            event_type: crate::types::EventType::TicketConfirmed,
             data: json!({"ticketId": ticket.id, "kind": ticket.kind}),
             email: None,
         },
@@ -642,7 +642,7 @@ pub async fn create_staff_user(
         now,
         Notification {
             company_id: None,
-            event_type: "staff.created",
+            event_type: crate::types::EventType::StaffCreated,
             data: json!({"userId": user.id}),
             email: Some(welcome),
         },

@@ -17,26 +17,7 @@ use super::text::{self, Lines};
 use super::{DomainError, DomainResult, FieldError};
 use crate::db::webhook_endpoints;
 use crate::notify::{self, Notification};
-use crate::types::{EventId, WebhookEndpointId};
-
-/// Event types an endpoint can ask for.
-pub const EVENT_TYPES: [&str; 12] = [
-    "user.created",
-    "user.updated",
-    "user.deactivated",
-    "user.reactivated",
-    "user.anonymized",
-    "invitation.sent",
-    "invitation.accepted",
-    "import.progress",
-    "import.completed",
-    "ticket.created",
-    "ticket.confirmed",
-    TEST_EVENT,
-];
-
-/// Sent by `testWebhookEndpoint` to one endpoint, whatever it subscribed to.
-pub const TEST_EVENT: &str = "webhook.test";
+use crate::types::{EventId, EventType, WebhookEndpointId};
 
 /// How long a rotated-out secret keeps signing requests (so consumers can switch over).
 pub const ROTATION_OVERLAP: Duration = Duration::hours(24);
@@ -145,10 +126,11 @@ pub async fn create(
         problems.push(FieldError::new("events", "name at least one event type"));
     }
     for (i, event) in input.events.iter().enumerate() {
-        if !EVENT_TYPES.contains(&event.as_str()) {
+        if EventType::subscribable_by_name(event).is_none() {
+            let known: Vec<&str> = EventType::subscribable_names().collect();
             problems.push(FieldError::new(
                 format!("events[{i}]"),
-                format!("{} is not an event type; known: {}", text::quoted(event), EVENT_TYPES.join(", ")),
+                format!("{} is not an event type; known: {}", text::quoted(event), known.join(", ")),
             ));
         }
     }
@@ -257,7 +239,7 @@ pub async fn send_test(svc: &Services, principal: &Principal, id: WebhookEndpoin
         now,
         Notification {
             company_id: Some(endpoint.company_id),
-            event_type: TEST_EVENT,
+            event_type: EventType::WebhookTest,
             data: json!({"endpointId": endpoint.id, "message": "This is a test event from the customer portal."}),
             email: None,
         },

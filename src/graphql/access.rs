@@ -57,6 +57,7 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         "notificationDeliveries"
         | "retryDelivery"
         | "webhookEndpoints"
+        | "webhookEventTypes"
         | "createWebhookEndpoint"
         | "deleteWebhookEndpoint"
         | "rotateWebhookSecret"

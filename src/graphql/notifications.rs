@@ -260,6 +260,12 @@ impl NotificationQuery {
         let principal = authorize(ctx)?;
         Ok(webhooks::list(services(ctx), principal).await?.into_iter().map(WebhookEndpoint).collect())
     }
+
+    /// The event types an endpoint may subscribe to (`createWebhookEndpoint`'s `events`).
+    async fn webhook_event_types(&self, ctx: &Context<'_>) -> Result<Vec<&'static str>> {
+        authorize(ctx)?;
+        Ok(crate::types::EventType::subscribable_names().collect())
+    }
 }
 
 #[derive(Default)]

@@ -202,7 +202,7 @@ pub(super) fn completed_notification(svc: &Services, job: &import_jobs::Model, c
     let status = if job.error_count > 0 { ImportStatus::FailedValidation } else { ImportStatus::Completed };
     Notification {
         company_id: Some(job.company_id),
-        event_type: "import.completed",
+        event_type: crate::types::EventType::ImportCompleted,
         data: json!({
             "jobId": job.id,
             "status": status,

@@ -76,8 +76,12 @@ impl Reporter {
         hub.publish(&self.svc.db, self.progress.clone()).await;
         if self.webhooks.due(done, total) {
             let data = serde_json::to_value(&self.progress).map_err(DomainError::internal)?;
-            let event =
-                Notification { company_id: Some(self.company_id), event_type: "import.progress", data, email: None };
+            let event = Notification {
+                company_id: Some(self.company_id),
+                event_type: crate::types::EventType::ImportProgress,
+                data,
+                email: None,
+            };
             let tx = self.svc.begin().await?;
             notify::enqueue(&tx, self.svc.clock.now(), event).await?;
             self.svc.commit(tx).await?;

@@ -116,7 +116,7 @@ async fn insert(
             let (token, email) = welcome::with_activation_link(svc, user_id, &row.person, company_name, now);
             let notification = Notification {
                 company_id: Some(job.company_id),
-                event_type: "user.created",
+                event_type: crate::types::EventType::UserCreated,
                 data: json!({"userId": user_id, "email": row.person.email.as_str(), "importJobId": job.id}),
                 email: Some(email),
             };

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::db::{deliveries, outbox_events, webhook_endpoints};
 use crate::domain::{DeliveryStatus, DomainResult, Email};
-use crate::types::{CompanyId, EventId, WebhookEndpointId};
+use crate::types::{CompanyId, EventId, EventType, WebhookEndpointId};
 
 /// Channel names stored on deliveries.
 pub const EMAIL_CHANNEL: &str = "email";
@@ -65,8 +65,7 @@ impl Template {
 /// Something that happened and that someone should hear about.
 pub struct Notification {
     pub company_id: Option<CompanyId>,
-    /// Dotted event type, as webhook consumers see it: `user.created`, `password_reset.requested`.
-    pub event_type: &'static str,
+    pub event_type: EventType,
     /// The event's data (what a webhook would carry); never secrets.
     pub data: Value,
     pub email: Option<EmailNotification>,
@@ -130,8 +129,9 @@ pub async fn enqueue_to_endpoint(
     write(db, now, notification, &[endpoint_id]).await
 }
 
-fn subscribed(endpoint: &webhook_endpoints::Model, event_type: &str) -> bool {
-    endpoint.events.as_array().is_some_and(|events| events.iter().any(|e| e.as_str() == Some(event_type)))
+fn subscribed(endpoint: &webhook_endpoints::Model, event_type: EventType) -> bool {
+    event_type.subscribable()
+        && endpoint.events.as_array().is_some_and(|events| events.iter().any(|e| e.as_str() == Some(event_type.name())))
 }
 
 async fn write(
@@ -165,7 +165,7 @@ pub fn event_row(
     let event = outbox_events::ActiveModel {
         id: Set(event_id),
         company_id: Set(notification.company_id),
-        event_type: Set(notification.event_type.to_owned()),
+        event_type: Set(notification.event_type.name().to_owned()),
         payload: Set(serde_json::to_value(&payload).map_err(crate::domain::DomainError::internal)?),
         created_at: Set(now),
     };
@@ -199,7 +199,7 @@ fn new_delivery(
         channel: Set(channel.to_owned()),
         recipient: Set(recipient.to_owned()),
         template: Set(template.map(|t| t.name().to_owned())),
-        event_type: Set(notification.event_type.to_owned()),
+        event_type: Set(notification.event_type.name().to_owned()),
         status: Set(DeliveryStatus::Pending),
         attempts: Set(0),
         next_attempt_at: Set(now),

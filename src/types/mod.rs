@@ -4,7 +4,9 @@
 pub mod clock;
 pub mod email;
 pub mod enums;
+pub mod event_type;
 pub mod ids;
 
 pub use email::Email;
+pub use event_type::EventType;
 pub use ids::*;

@@ -101,7 +101,7 @@ async fn an_event_has_one_delivery_per_channel_and_recipient(app: TestApp) {
     let to = portal::domain::Email::parse("dora@example.com").unwrap();
     let notification = Notification {
         company_id: None,
-        event_type: "user.created",
+        event_type: portal::types::EventType::UserCreated,
         data: serde_json::json!({}),
         email: Some(EmailNotification::new(&to, Template::Welcome, "en", serde_json::json!({}))),
     };

@@ -40,8 +40,12 @@ async fn a_lease_held_by_a_dead_process_expires(app: TestApp) {
     let now = app.clock.now();
     let tx = app.db.begin().await.unwrap();
     let email = EmailNotification::new(&to, Template::Welcome, "en", templates.sample(Template::Welcome).clone());
-    let notification =
-        Notification { company_id: None, event_type: "user.created", data: json!({}), email: Some(email) };
+    let notification = Notification {
+        company_id: None,
+        event_type: portal::types::EventType::UserCreated,
+        data: json!({}),
+        email: Some(email),
+    };
     portal::notify::enqueue(&tx, now, notification).await.unwrap();
     deliveries::Entity::update_many()
         .col_expr(deliveries::Column::LeaseUntil, sea_orm::sea_query::Expr::value(now + chrono::Duration::minutes(2)))
@@ -196,15 +200,24 @@ async fn webhooks_to_internal_addresses_are_refused(app: TestApp) {
         assert_eq!(error_code(&body), "VALIDATION_FAILED", "{url}");
         assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "url", "{url}");
     }
-    let input = json!({"url": "http://127.0.0.1:9/hook", "events": ["user.created", "no.such.event"]});
-    let body = app
-        .graphql_as(
-            Some(&app.company_owner("Typos", "owner@typos.example").await),
-            CREATE_ENDPOINT,
-            json!({"input": input}),
-        )
-        .await;
-    assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "events[1]");
+    // The listed event types are what an endpoint may subscribe to; a reset link's event, which
+    // would hand a way into an account to a third party, is not among them.
+    let owner = app.company_owner("Typos", "owner@typos.example").await;
+    let listed =
+        data(&app.graphql_as(Some(&owner), "{ webhookEventTypes }", json!({})).await)["webhookEventTypes"].clone();
+    let listed: Vec<String> = serde_json::from_value(listed).unwrap();
+    assert!(
+        listed.contains(&"import.progress".to_owned()) && listed.contains(&"user.created".to_owned()),
+        "{listed:?}"
+    );
+    assert!(!listed.contains(&"user.password_reset_requested".to_owned()), "{listed:?}");
+    let input = json!({"url": "http://127.0.0.1:9/hook", "events": listed});
+    data(&app.graphql_as(Some(&owner), CREATE_ENDPOINT, json!({"input": input})).await);
+    let input = json!({"url": "http://127.0.0.1:9/hook", "events": ["user.created", "no.such.event", "user.password_reset_requested"]});
+    let body = app.graphql_as(Some(&owner), CREATE_ENDPOINT, json!({"input": input})).await;
+    let fields: Vec<&Value> =
+        body["errors"][0]["extensions"]["fields"].as_array().unwrap().iter().map(|f| &f["field"]).collect();
+    assert_eq!(fields, [&json!("events[1]"), &json!("events[2]")], "{body}");
 }
 
 async fn an_smtp_outage_loses_nothing(app: TestApp) {
@@ -382,7 +395,7 @@ async fn two_workers_on_postgres_deliver_each_email_once() {
     for i in 0..500 {
         let notification = Notification {
             company_id: None,
-            event_type: "user.created",
+            event_type: portal::types::EventType::UserCreated,
             data: json!({"n": i}),
             email: Some(EmailNotification::new(&to, Template::Welcome, "en", sample.clone())),
         };
