@@ -23,52 +23,135 @@ use crate::db::{
     subscription_members, support_contacts, user_modules, users,
 };
 use crate::notify::{self, Notification};
-use crate::types::UserId;
+use crate::types::{ContactId, MemberId, ModelId, ProjectId, ProjectMemberId, SubscriptionId, UserId};
+
+/// What a user can own or hold, with the id of the thing held: what deactivation (and
+/// anonymization) must hand over to someone else first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    Subscription(SubscriptionId),
+    Project(ProjectId),
+    Model(ModelId),
+    SubscriptionMembership(MemberId),
+    ProjectMembership(ProjectMemberId),
+    SupportContact(ContactId),
+    ModulePermission(Module),
+}
+
+/// The kinds of `Held`, as clients and the audit trail name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HoldingKind {
+    Subscription,
+    Project,
+    Model,
+    SubscriptionMembership,
+    ProjectMembership,
+    SupportContact,
+    ModulePermission,
+}
+
+impl HoldingKind {
+    /// The name clients see (`SUBSCRIPTION_MEMBERSHIP`), also the audit event's target type.
+    pub fn name(self) -> &'static str {
+        match self {
+            HoldingKind::Subscription => "SUBSCRIPTION",
+            HoldingKind::Project => "PROJECT",
+            HoldingKind::Model => "MODEL",
+            HoldingKind::SubscriptionMembership => "SUBSCRIPTION_MEMBERSHIP",
+            HoldingKind::ProjectMembership => "PROJECT_MEMBERSHIP",
+            HoldingKind::SupportContact => "SUPPORT_CONTACT",
+            HoldingKind::ModulePermission => "MODULE_PERMISSION",
+        }
+    }
+}
+
+impl Held {
+    pub fn kind(self) -> HoldingKind {
+        match self {
+            Held::Subscription(_) => HoldingKind::Subscription,
+            Held::Project(_) => HoldingKind::Project,
+            Held::Model(_) => HoldingKind::Model,
+            Held::SubscriptionMembership(_) => HoldingKind::SubscriptionMembership,
+            Held::ProjectMembership(_) => HoldingKind::ProjectMembership,
+            Held::SupportContact(_) => HoldingKind::SupportContact,
+            Held::ModulePermission(_) => HoldingKind::ModulePermission,
+        }
+    }
+
+    /// The id of what is held (a module's name for a module permission).
+    pub fn id(self) -> String {
+        match self {
+            Held::Subscription(id) => id.to_string(),
+            Held::Project(id) => id.to_string(),
+            Held::Model(id) => id.to_string(),
+            Held::SubscriptionMembership(id) => id.to_string(),
+            Held::ProjectMembership(id) => id.to_string(),
+            Held::SupportContact(id) => id.to_string(),
+            Held::ModulePermission(module) => module.code(),
+        }
+    }
+
+    /// The row the audit event names: the thing itself, or (a module) the user who held it.
+    fn audit_target(self, holder: UserId) -> Uuid {
+        match self {
+            Held::Subscription(id) => id.into(),
+            Held::Project(id) => id.into(),
+            Held::Model(id) => id.into(),
+            Held::SubscriptionMembership(id) => id.into(),
+            Held::ProjectMembership(id) => id.into(),
+            Held::SupportContact(id) => id.into(),
+            Held::ModulePermission(_) => holder.into(),
+        }
+    }
+
+    /// The module whoever takes it over must hold.
+    fn needs(self) -> Option<Module> {
+        match self {
+            Held::Subscription(_) | Held::SubscriptionMembership(_) => Some(Module::Subscriptions),
+            Held::Project(_) | Held::Model(_) | Held::ProjectMembership(_) => Some(Module::Projects),
+            Held::SupportContact(_) => Some(Module::Support),
+            Held::ModulePermission(_) => None,
+        }
+    }
+}
 
 /// Something a user owns or holds that must go to someone else before they leave.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holding {
-    /// `SUBSCRIPTION`, `PROJECT`, `MODEL`, `SUBSCRIPTION_MEMBERSHIP`, `PROJECT_MEMBERSHIP`,
-    /// `SUPPORT_CONTACT`, `MODULE_PERMISSION`.
-    pub kind: &'static str,
-    pub id: String,
+    pub held: Held,
     /// Human-readable: a product and plan, a project's name, a module.
     pub name: String,
-    /// The module whoever takes it over must hold.
-    #[serde(skip)]
-    pub needs: Option<Module>,
 }
 
 /// What `userId` owns or holds.
 pub async fn plan(db: &impl ConnectionTrait, user_id: UserId) -> DomainResult<Vec<Holding>> {
     let mut held = Vec::new();
-    fn hold(kind: &'static str, id: impl std::fmt::Display, name: String, needs: Option<Module>) -> Holding {
-        Holding { kind, id: id.to_string(), name, needs }
-    }
+    let hold = |held, name: String| Holding { held, name };
     for s in
         service_subscriptions::Entity::find().filter(service_subscriptions::Column::OwnerId.eq(user_id)).all(db).await?
     {
-        held.push(hold("SUBSCRIPTION", s.id, format!("{} {}", s.product, s.plan), Some(Module::Subscriptions)));
+        held.push(hold(Held::Subscription(s.id), format!("{} {}", s.product, s.plan)));
     }
     for p in projects::Entity::find().filter(projects::Column::OwnerId.eq(user_id)).all(db).await? {
-        held.push(hold("PROJECT", p.id, p.name, Some(Module::Projects)));
+        held.push(hold(Held::Project(p.id), p.name));
     }
     for m in models::Entity::find().filter(models::Column::OwnerId.eq(user_id)).all(db).await? {
-        held.push(hold("MODEL", m.id, m.name, Some(Module::Projects)));
+        held.push(hold(Held::Model(m.id), m.name));
     }
     for m in
         subscription_members::Entity::find().filter(subscription_members::Column::UserId.eq(user_id)).all(db).await?
     {
-        held.push(hold("SUBSCRIPTION_MEMBERSHIP", m.id, format!("{:?} member", m.role), Some(Module::Subscriptions)));
+        held.push(hold(Held::SubscriptionMembership(m.id), format!("{:?} member", m.role)));
     }
     for m in project_members::Entity::find().filter(project_members::Column::UserId.eq(user_id)).all(db).await? {
-        held.push(hold("PROJECT_MEMBERSHIP", m.id, "project member".into(), Some(Module::Projects)));
+        held.push(hold(Held::ProjectMembership(m.id), "project member".into()));
     }
     for c in support_contacts::Entity::find().filter(support_contacts::Column::UserId.eq(user_id)).all(db).await? {
-        held.push(hold("SUPPORT_CONTACT", c.id, "support contact".into(), Some(Module::Support)));
+        held.push(hold(Held::SupportContact(c.id), "support contact".into()));
     }
     for m in user_modules::Entity::find().filter(user_modules::Column::UserId.eq(user_id)).all(db).await? {
-        held.push(Holding { kind: "MODULE_PERMISSION", id: m.module.code(), name: m.module.code(), needs: None });
+        held.push(hold(Held::ModulePermission(m.module), m.module.code()));
     }
     Ok(held)
 }
@@ -91,7 +174,12 @@ async fn transfer(
             .map(|h| {
                 FieldError::new(
                     "transferTo",
-                    format!("{} {} ({}) must be transferred to another user", h.kind, h.name, h.id),
+                    format!(
+                        "{} {} ({}) must be transferred to another user",
+                        h.held.kind().name(),
+                        h.name,
+                        h.held.id()
+                    ),
                 )
             })
             .collect();
@@ -117,7 +205,8 @@ async fn transfer(
             .map(|m| m.module)
             .collect()
     };
-    let missing: BTreeSet<Module> = held.iter().filter_map(|h| h.needs).filter(|m| !heir_modules.contains(m)).collect();
+    let missing: BTreeSet<Module> =
+        held.iter().filter_map(|h| h.held.needs()).filter(|m| !heir_modules.contains(m)).collect();
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|m| m.code()).collect();
         return Err(DomainError::invalid(
@@ -127,13 +216,13 @@ async fn transfer(
     }
 
     for holding in &held {
-        move_holding(db, holding, user, &heir).await?;
-        let mut audit = AuditEvent::new("resource.transferred", holding.kind, user.id)
+        move_holding(db, holding.held, user, &heir).await?;
+        let (kind, id) = (holding.held.kind(), holding.held.id());
+        let mut audit = AuditEvent::new("resource.transferred", kind.name(), holding.held.audit_target(user.id))
             .company(user.company_id)
             .actor(Some(principal.user_id))
-            .after(json!({"kind": holding.kind, "id": holding.id, "name": holding.name, "to": heir.id}));
-        audit.before = Some(json!({"kind": holding.kind, "id": holding.id, "from": user.id}));
-        audit.target_id = holding.id.parse().ok().or(Some(user.id.into()));
+            .after(json!({"kind": kind, "id": id, "name": holding.name, "to": heir.id}));
+        audit.before = Some(json!({"kind": kind, "id": id, "from": user.id}));
         audit.record(db, now).await?;
     }
     Ok(())
@@ -154,7 +243,7 @@ macro_rules! reassign {
 /// parent (then the leaver's row just goes).
 macro_rules! take_place {
     ($table:ident, $parent:ident, $parent_column:ident, $id:expr, $heir:expr, $db:expr) => {{
-        if let Some(row) = $table::Entity::find_by_id($id.unwrap_or_default()).one($db).await? {
+        if let Some(row) = $table::Entity::find_by_id($id).one($db).await? {
             let heir_there = $table::Entity::find()
                 .filter($table::Column::$parent_column.eq(row.$parent))
                 .filter($table::Column::UserId.eq($heir))
@@ -174,46 +263,41 @@ macro_rules! take_place {
 
 async fn move_holding(
     db: &impl ConnectionTrait,
-    holding: &Holding,
+    held: Held,
     from: &users::Model,
     to: &users::Model,
 ) -> DomainResult<()> {
-    let id: Option<Uuid> = holding.id.parse().ok();
-    match holding.kind {
-        "SUBSCRIPTION" => reassign!(service_subscriptions, OwnerId, id, to.id, db),
-        "PROJECT" => reassign!(projects, OwnerId, id, to.id, db),
-        "MODEL" => reassign!(models, OwnerId, id, to.id, db),
-        "SUBSCRIPTION_MEMBERSHIP" => take_place!(subscription_members, subscription_id, SubscriptionId, id, to.id, db),
-        "PROJECT_MEMBERSHIP" => take_place!(project_members, project_id, ProjectId, id, to.id, db),
-        "SUPPORT_CONTACT" => take_place!(support_contacts, subscription_id, SubscriptionId, id, to.id, db),
-        "MODULE_PERMISSION" => {
-            let grant = user_modules::Entity::find()
+    match held {
+        Held::Subscription(id) => reassign!(service_subscriptions, OwnerId, id, to.id, db),
+        Held::Project(id) => reassign!(projects, OwnerId, id, to.id, db),
+        Held::Model(id) => reassign!(models, OwnerId, id, to.id, db),
+        Held::SubscriptionMembership(id) => {
+            take_place!(subscription_members, subscription_id, SubscriptionId, id, to.id, db)
+        }
+        Held::ProjectMembership(id) => take_place!(project_members, project_id, ProjectId, id, to.id, db),
+        Held::SupportContact(id) => take_place!(support_contacts, subscription_id, SubscriptionId, id, to.id, db),
+        Held::ModulePermission(module) => {
+            let removed = user_modules::Entity::delete_many()
                 .filter(user_modules::Column::UserId.eq(from.id))
-                .all(db)
-                .await?
-                .into_iter()
-                .find(|m| m.module.code() == holding.id);
-            if let Some(grant) = grant {
-                user_modules::Entity::delete_many()
-                    .filter(user_modules::Column::UserId.eq(from.id))
-                    .filter(user_modules::Column::Module.eq(grant.module))
-                    .exec(db)
-                    .await?;
-                // An administrator heir already holds every module; a user heir gains this one.
-                let heir_has = to.role.is_company_admin()
-                    || user_modules::Entity::find()
-                        .filter(user_modules::Column::UserId.eq(to.id))
-                        .filter(user_modules::Column::Module.eq(grant.module))
-                        .one(db)
-                        .await?
-                        .is_some();
-                let forbidden_to_heir = grant.module.is_admin_only() && to.role == Role::User;
-                if !heir_has && !forbidden_to_heir {
-                    user_modules::ActiveModel { user_id: Set(to.id), module: Set(grant.module) }.insert(db).await?;
-                }
+                .filter(user_modules::Column::Module.eq(module))
+                .exec(db)
+                .await?;
+            if removed.rows_affected == 0 {
+                return Ok(());
+            }
+            // An administrator heir already holds every module; a user heir gains this one.
+            let heir_has = to.role.is_company_admin()
+                || user_modules::Entity::find()
+                    .filter(user_modules::Column::UserId.eq(to.id))
+                    .filter(user_modules::Column::Module.eq(module))
+                    .one(db)
+                    .await?
+                    .is_some();
+            let forbidden_to_heir = module.is_admin_only() && to.role == Role::User;
+            if !heir_has && !forbidden_to_heir {
+                user_modules::ActiveModel { user_id: Set(to.id), module: Set(module) }.insert(db).await?;
             }
         }
-        other => return Err(DomainError::internal(anyhow::anyhow!("unknown holding kind {other}"))),
     }
     Ok(())
 }

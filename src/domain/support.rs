@@ -523,7 +523,11 @@ pub async fn confirm_ticket(
                     .map(|h| {
                         FieldError::new(
                             "relatedUserId",
-                            format!("{} {} must first be transferred (deactivateUser with transferTo)", h.kind, h.name),
+                            format!(
+                                "{} {} must first be transferred (deactivateUser with transferTo)",
+                                h.held.kind().name(),
+                                h.name
+                            ),
                         )
                     })
                     .collect();

@@ -1,7 +1,7 @@
 //! Company users and administrators (seed 001).
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::guard::{authorize, services};
@@ -54,16 +54,28 @@ pub struct UpdateUserInput {
 
 #[derive(SimpleObject)]
 pub struct OwnedResource {
-    /// `SUBSCRIPTION`, `PROJECT`, `MODEL`, `SUBSCRIPTION_MEMBERSHIP`, `PROJECT_MEMBERSHIP`,
-    /// `SUPPORT_CONTACT`, `MODULE_PERMISSION`.
-    kind: &'static str,
+    kind: HoldingKind,
+    /// The id of what is held; a module's name for MODULE_PERMISSION.
     id: String,
     name: String,
 }
 
+/// What a user can own or hold, and must hand over before deactivation or anonymization.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::lifecycle::HoldingKind")]
+pub enum HoldingKind {
+    Subscription,
+    Project,
+    Model,
+    SubscriptionMembership,
+    ProjectMembership,
+    SupportContact,
+    ModulePermission,
+}
+
 impl From<Holding> for OwnedResource {
     fn from(h: Holding) -> Self {
-        OwnedResource { kind: h.kind, id: h.id, name: h.name }
+        OwnedResource { kind: h.held.kind().into(), id: h.held.id(), name: h.name }
     }
 }
 
