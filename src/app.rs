@@ -17,7 +17,7 @@ use crate::domain::passwords::Passwords;
 use crate::domain::rate_limit::AddressLimiter;
 use crate::domain::services::{Services, Settings};
 use crate::http::{self, AppState};
-use crate::notify::plugin::Registry;
+use crate::notify::plugin::{Notifier, Registry};
 use crate::notify::templates::Templates;
 use crate::notify::worker::{RetryPolicy, Worker};
 use crate::{db, graphql};
@@ -32,6 +32,16 @@ pub struct Application {
 
 /// The services and the outbox worker, without HTTP: what the server and the CLI commands share.
 pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Services, Worker)> {
+    services_with(config, clock, Vec::new()).await
+}
+
+/// `services`, with notifier plugins of the caller's that replace the built-in one of their
+/// channel (a program embedding Portal, or a test).
+pub async fn services_with(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    plugins: Vec<Arc<dyn Notifier>>,
+) -> anyhow::Result<(Services, Worker)> {
     // sqlx and lettre use ring while reqwest could pull another provider: pick one, once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let templates = Templates::load(config.templates_dir.as_deref())?;
@@ -45,7 +55,11 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     db.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    let registry = Registry::from_config(config, worker_db.clone(), clock.clone())?;
+    let mut registry = Registry::from_config(config, worker_db.clone(), clock.clone())?;
+    for plugin in plugins {
+        registry.register(plugin);
+    }
+    registry.check()?;
     let services = Services {
         db: db.clone(),
         clock: clock.clone(),
@@ -76,7 +90,16 @@ impl Application {
 
     /// With a clock of the caller's: tests move time forward instead of sleeping.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        let (services, worker) = services(&config, clock).await?;
+        Application::build_with(config, clock, Vec::new()).await
+    }
+
+    /// With a clock and notifier plugins of the caller's (see `services_with`).
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        plugins: Vec<Arc<dyn Notifier>>,
+    ) -> anyhow::Result<Application> {
+        let (services, worker) = services_with(&config, clock, plugins).await?;
         let password = config.bootstrap_operator_password.as_deref();
         match companies::bootstrap_operator(&services, &config.bootstrap_operator, password).await? {
             Bootstrap::AlreadyThere => {}

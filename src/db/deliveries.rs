@@ -11,7 +11,7 @@ pub struct Model {
     pub id: DeliveryId,
     pub event_id: EventId,
     pub company_id: Option<CompanyId>,
-    pub channel: String,
+    pub channel: crate::notify::plugin::Channel,
     pub recipient: String,
     pub template: Option<String>,
     pub event_type: String,

@@ -45,7 +45,7 @@ impl Delivery {
     }
     /// `email` or `webhook`.
     async fn channel(&self) -> &str {
-        &self.0.delivery.channel
+        self.0.delivery.channel.name()
     }
     /// An email address, or a webhook endpoint's id.
     async fn recipient(&self) -> &str {

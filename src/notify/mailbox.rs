@@ -6,9 +6,8 @@ use std::path::PathBuf;
 
 use lettre::message::Mailbox;
 
-use super::EMAIL_CHANNEL;
 use super::email::build_message;
-use super::plugin::{Notifier, Outcome, Outgoing};
+use super::plugin::{Channel, Notifier, Outcome, Outgoing};
 
 pub struct MailboxNotifier {
     dir: PathBuf,
@@ -27,8 +26,8 @@ impl Notifier for MailboxNotifier {
         "mailbox"
     }
 
-    fn accepts(&self, outgoing: &Outgoing) -> bool {
-        outgoing.channel == EMAIL_CHANNEL
+    fn channel(&self) -> Channel {
+        Channel::Email
     }
 
     async fn deliver(&self, outgoing: &Outgoing) -> Outcome {

@@ -1,13 +1,12 @@
-//! The notification engine (design section 5).
+//! The notification engine.
 //!
 //! `enqueue` writes an event to the outbox, with one delivery per channel that should carry
 //! it, in the caller's transaction: the change and its notifications commit together or not at
 //! all. The `worker` claims due deliveries, renders them (`templates`) and hands each to the
-//! notifier plugin that accepts it (`plugin`: `smtp`, `mailbox`, `log`), recording every attempt
-//! and retrying transient failures with backoff.
+//! notifier plugin of its channel (`plugin`: email by `smtp` or `mailbox`, `webhook`), recording
+//! every attempt and retrying transient failures with backoff.
 
 pub mod email;
-pub mod log;
 pub mod mailbox;
 pub mod plugin;
 pub mod smtp;
@@ -23,11 +22,8 @@ use serde_json::Value;
 use crate::db::{deliveries, outbox_events, webhook_endpoints};
 use crate::domain::{DeliveryStatus, DomainResult, Email};
 use crate::types::{CompanyId, EventId, EventType, WebhookEndpointId};
+use plugin::Channel;
 
-/// Channel names stored on deliveries.
-pub const EMAIL_CHANNEL: &str = "email";
-/// Recipient: the endpoint's id.
-pub const WEBHOOK_CHANNEL: &str = "webhook";
 /// PostgreSQL channel on which `enqueue` announces new rows to every server process.
 pub const PG_CHANNEL: &str = "portal_outbox";
 
@@ -147,7 +143,7 @@ async fn write(
         email.insert(db).await?;
     }
     for endpoint in endpoints {
-        new_delivery(event_id, &notification, WEBHOOK_CHANNEL, &endpoint.to_string(), None, now).insert(db).await?;
+        new_delivery(event_id, &notification, Channel::Webhook, &endpoint.to_string(), None, now).insert(db).await?;
     }
     announce(db).await?;
     Ok(event_id)
@@ -172,7 +168,7 @@ pub fn event_row(
     let email = notification
         .email
         .as_ref()
-        .map(|email| new_delivery(event_id, notification, EMAIL_CHANNEL, &email.to, Some(email.template), now));
+        .map(|email| new_delivery(event_id, notification, Channel::Email, &email.to, Some(email.template), now));
     Ok((event, email))
 }
 
@@ -187,7 +183,7 @@ pub async fn announce(db: &impl ConnectionTrait) -> DomainResult<()> {
 fn new_delivery(
     event_id: EventId,
     notification: &Notification,
-    channel: &str,
+    channel: Channel,
     recipient: &str,
     template: Option<Template>,
     now: DateTime<Utc>,
@@ -196,7 +192,7 @@ fn new_delivery(
         id: Set(crate::types::DeliveryId::new()),
         event_id: Set(event_id),
         company_id: Set(notification.company_id),
-        channel: Set(channel.to_owned()),
+        channel: Set(channel),
         recipient: Set(recipient.to_owned()),
         template: Set(template.map(|t| t.name().to_owned())),
         event_type: Set(notification.event_type.name().to_owned()),

@@ -1,12 +1,36 @@
-//! The notifier plugin interface. A plugin is one file implementing `Notifier`, plus one line
-//! in `Registry::from_config`.
+//! The notifier plugin interface. A plugin is one file implementing `Notifier` for the channel
+//! it serves, plus one line in `Registry::from_config` (or, for an embedding program or a
+//! test, one `Registry::register` call).
 
-use crate::types::{DeliveryId, EventId};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use sea_orm::entity::prelude::StringLen;
 use serde_json::Value;
 
 use super::templates::RenderedEmail;
+use crate::types::{DeliveryId, EventId};
+
+/// How a delivery travels. Stored on each delivery by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(40))", rename_all = "lowercase")]
+pub enum Channel {
+    /// To a person's address; the recipient is the address.
+    Email,
+    /// To a company's webhook endpoint; the recipient is the endpoint's id.
+    Webhook,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Email, Channel::Webhook];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
 
 /// One delivery, ready to hand over.
 pub struct Outgoing {
@@ -16,7 +40,7 @@ pub struct Outgoing {
     pub event_type: String,
     /// When the event happened (the outbox row's time).
     pub occurred_at: chrono::DateTime<chrono::Utc>,
-    pub channel: String,
+    pub channel: Channel,
     pub recipient: String,
     pub data: Value,
     /// Rendered when the delivery is an email.
@@ -36,38 +60,83 @@ pub enum Outcome {
 pub trait Notifier: Send + Sync + 'static {
     /// Recorded on every attempt.
     fn name(&self) -> &'static str;
-    fn accepts(&self, outgoing: &Outgoing) -> bool;
+    /// The channel whose deliveries this plugin carries.
+    fn channel(&self) -> Channel;
     async fn deliver(&self, outgoing: &Outgoing) -> Outcome;
 }
 
-/// The plugins of this process, asked in order; the first that accepts a delivery carries it.
+/// The plugins of this process: one per channel, and (`check`) one for every channel.
 #[derive(Clone, Default)]
 pub struct Registry {
-    plugins: Vec<Arc<dyn Notifier>>,
+    plugins: BTreeMap<Channel, Arc<dyn Notifier>>,
 }
 
 impl Registry {
-    pub fn new(plugins: Vec<Arc<dyn Notifier>>) -> Self {
-        Registry { plugins }
+    /// Adds `plugin` for its channel, replacing the one that served it.
+    pub fn register(&mut self, plugin: Arc<dyn Notifier>) -> &mut Self {
+        self.plugins.insert(plugin.channel(), plugin);
+        self
     }
 
     /// Email goes by SMTP when `PORTAL_SMTP_URL` is set, else to the mailbox directory;
-    /// webhooks to the company's endpoints; the `log` channel to the log.
+    /// webhooks to the company's endpoints.
     pub fn from_config(
         config: &crate::config::Config,
         db: sea_orm::DatabaseConnection,
         clock: Arc<dyn crate::domain::clock::Clock>,
     ) -> anyhow::Result<Registry> {
         let from = config.mail_from.clone();
-        let email: Arc<dyn Notifier> = match &config.smtp_url {
-            Some(url) => Arc::new(super::smtp::SmtpNotifier::new(url, from)?),
-            None => Arc::new(super::mailbox::MailboxNotifier::new(config.mailbox_dir.clone(), from)),
+        let mut registry = Registry::default();
+        match &config.smtp_url {
+            Some(url) => registry.register(Arc::new(super::smtp::SmtpNotifier::new(url, from)?)),
+            None => registry.register(Arc::new(super::mailbox::MailboxNotifier::new(config.mailbox_dir.clone(), from))),
         };
-        let webhook = super::webhook::WebhookNotifier::new(db, clock, config.webhook_allow_private)?;
-        Ok(Registry::new(vec![email, Arc::new(webhook), Arc::new(super::log::LogNotifier)]))
+        registry.register(Arc::new(super::webhook::WebhookNotifier::new(db, clock, config.webhook_allow_private)?));
+        Ok(registry)
     }
 
-    pub fn for_delivery(&self, outgoing: &Outgoing) -> Option<&Arc<dyn Notifier>> {
-        self.plugins.iter().find(|plugin| plugin.accepts(outgoing))
+    /// Every channel has a plugin: a server that could queue deliveries nobody carries does not
+    /// start.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let missing: Vec<&str> =
+            Channel::ALL.iter().filter(|c| !self.plugins.contains_key(c)).map(|c| c.name()).collect();
+        if !missing.is_empty() {
+            anyhow::bail!("no notifier plugin serves the channel(s) {}", missing.join(", "));
+        }
+        Ok(())
+    }
+
+    pub fn for_channel(&self, channel: Channel) -> Option<&Arc<dyn Notifier>> {
+        self.plugins.get(&channel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Silent(Channel);
+
+    #[async_trait::async_trait]
+    impl Notifier for Silent {
+        fn name(&self) -> &'static str {
+            "silent"
+        }
+        fn channel(&self) -> Channel {
+            self.0
+        }
+        async fn deliver(&self, _: &Outgoing) -> Outcome {
+            Outcome::Delivered
+        }
+    }
+
+    #[test]
+    fn a_channel_without_a_plugin_is_refused() {
+        let mut registry = Registry::default();
+        registry.register(Arc::new(Silent(Channel::Email)));
+        let error = registry.check().unwrap_err().to_string();
+        assert!(error.contains("webhook"), "{error}");
+        registry.register(Arc::new(Silent(Channel::Webhook)));
+        registry.check().unwrap();
     }
 }

@@ -8,9 +8,8 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::EMAIL_CHANNEL;
 use super::email::build_message;
-use super::plugin::{Notifier, Outcome, Outgoing};
+use super::plugin::{Channel, Notifier, Outcome, Outgoing};
 
 pub struct SmtpNotifier {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -33,8 +32,8 @@ impl Notifier for SmtpNotifier {
         "smtp"
     }
 
-    fn accepts(&self, outgoing: &Outgoing) -> bool {
-        outgoing.channel == EMAIL_CHANNEL
+    fn channel(&self) -> Channel {
+        Channel::Email
     }
 
     async fn deliver(&self, outgoing: &Outgoing) -> Outcome {

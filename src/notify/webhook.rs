@@ -14,8 +14,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use sha2::Sha256;
 
-use super::WEBHOOK_CHANNEL;
-use super::plugin::{Notifier, Outcome, Outgoing};
+use super::plugin::{Channel, Notifier, Outcome, Outgoing};
 use crate::db::webhook_endpoints;
 use crate::domain::clock::Clock;
 use crate::domain::webhooks::{check_url, is_public};
@@ -79,8 +78,8 @@ impl Notifier for WebhookNotifier {
         "webhook"
     }
 
-    fn accepts(&self, outgoing: &Outgoing) -> bool {
-        outgoing.channel == WEBHOOK_CHANNEL
+    fn channel(&self) -> Channel {
+        Channel::Webhook
     }
 
     async fn deliver(&self, outgoing: &Outgoing) -> Outcome {

@@ -186,11 +186,12 @@ impl Worker {
         let started = Instant::now();
         let (plugin, outcome) = match self.prepare(&delivery, &event) {
             Err(problem) => ("render", Outcome::Permanent(problem)),
-            Ok(outgoing) => match self.registry.for_delivery(&outgoing) {
+            Ok(outgoing) => match self.registry.for_channel(outgoing.channel) {
                 Some(plugin) => (plugin.name(), plugin.deliver(&outgoing).await),
-                None => {
-                    ("none", Outcome::Permanent(format!("no notifier plugin accepts channel `{}`", delivery.channel)))
-                }
+                None => (
+                    "none",
+                    Outcome::Permanent(format!("no notifier plugin serves channel `{}`", delivery.channel.name())),
+                ),
             },
         };
         let elapsed = started.elapsed();
@@ -212,7 +213,7 @@ impl Worker {
             event_id: event.id,
             event_type: event.event_type.clone(),
             occurred_at: event.created_at,
-            channel: delivery.channel.clone(),
+            channel: delivery.channel,
             recipient: delivery.recipient.clone(),
             data: payload.data,
             email,

@@ -15,7 +15,7 @@ use portal::db::{deliveries, delivery_attempts, outbox_events};
 use portal::domain::clock::{Clock, SystemClock};
 use portal::domain::companies::{ProvisionCompany, provision_company};
 use portal::domain::{AttemptOutcome, DeliveryStatus};
-use portal::notify::plugin::{Notifier, Outcome, Outgoing, Registry};
+use portal::notify::plugin::{Channel, Notifier, Outcome, Outgoing, Registry};
 use portal::notify::templates::Templates;
 use portal::notify::worker::Worker;
 use portal::notify::{EmailNotification, Notification, Template};
@@ -30,7 +30,51 @@ backend_tests!(
     an_smtp_outage_loses_nothing,
     templates_are_listed_and_previewed,
     a_lease_held_by_a_dead_process_expires,
+    a_plugin_of_our_own_carries_its_channel,
 );
+
+/// A notifier plugin is a type implementing `Notifier` for its channel and one registration:
+/// this one, written here, takes the email channel over from the mailbox.
+struct Recorder(Arc<Mutex<Vec<(String, String)>>>);
+
+#[async_trait::async_trait]
+impl Notifier for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn channel(&self) -> Channel {
+        Channel::Email
+    }
+    async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
+        let subject = outgoing.email.as_ref().map(|e| e.subject.clone()).unwrap_or_default();
+        self.0.lock().unwrap().push((outgoing.recipient.clone(), subject));
+        Outcome::Delivered
+    }
+}
+
+async fn a_plugin_of_our_own_carries_its_channel(app: TestApp) {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let plugins: Vec<Arc<dyn Notifier>> = vec![Arc::new(Recorder(sent.clone()))];
+    let app = TestApp::spawn_with_plugins(app.backend.clone(), &[], plugins).await;
+    let operator = app.operator_token().await;
+    let input = json!({"name": "Plugged", "ownerEmail": "owner@plugged.example", "ownerGivenName": "Pat", "ownerSurname": "Plug"});
+    let body = app
+        .graphql_as(
+            Some(&operator),
+            "mutation ($input: ProvisionCompanyInput!) { provisionCompany(input: $input) { id } }",
+            json!({"input": input}),
+        )
+        .await;
+    data(&body);
+    app.settle().await;
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "owner@plugged.example");
+    assert!(sent[0].1.contains("Plugged"), "rendered before it reached the plugin: {sent:?}");
+    assert!(common::mail::mailbox(&app.mailbox_dir).is_empty(), "the mailbox plugin no longer serves email");
+    let recorded = "SELECT COUNT(*) AS n FROM delivery_attempts WHERE plugin = 'recorder' AND outcome = 'DELIVERED'";
+    assert_eq!(app.count(recorded).await, 1, "the attempt names the plugin");
+}
 
 /// A delivery claimed by a process that died stays untouched until its lease runs out, then
 /// another worker takes it.
@@ -367,8 +411,8 @@ impl Notifier for Counting {
     fn name(&self) -> &'static str {
         "counting"
     }
-    fn accepts(&self, outgoing: &Outgoing) -> bool {
-        outgoing.channel == "email"
+    fn channel(&self) -> Channel {
+        Channel::Email
     }
     async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
         *self.0.lock().unwrap().entry(outgoing.delivery_id).or_default() += 1;
@@ -408,7 +452,8 @@ async fn two_workers_on_postgres_deliver_each_email_once() {
     let mut workers = Vec::new();
     for _ in 0..2 {
         let db = portal::db::connect(&config.database).await.unwrap();
-        let registry = Registry::new(vec![Arc::new(Counting(counts.clone()))]);
+        let mut registry = Registry::default();
+        registry.register(Arc::new(Counting(counts.clone())));
         let mut worker =
             Worker::new(db, registry, templates.clone(), Arc::new(SystemClock), Arc::new(tokio::sync::Notify::new()));
         worker.batch_size = 16;

@@ -161,6 +161,15 @@ impl TestApp {
 
     /// With extra `PORTAL_*` settings on top of the test defaults.
     pub async fn spawn_with(backend: Backend, settings: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_with_plugins(backend, settings, Vec::new()).await
+    }
+
+    /// With notifier plugins that replace the built-in one of their channel.
+    pub async fn spawn_with_plugins(
+        backend: Backend,
+        settings: &[(&str, &str)],
+        plugins: Vec<Arc<dyn portal::notify::plugin::Notifier>>,
+    ) -> TestApp {
         portal::telemetry::init_for_tests();
         let database = TestDatabase::create(&backend).await;
         let work_dir = tempfile::tempdir().expect("temp dir");
@@ -183,7 +192,7 @@ impl TestApp {
         vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_vars(&vars).expect("test configuration is valid");
         let clock = Arc::new(ManualClock::default());
-        let app = Application::build_with_clock(config, clock.clone()).await.expect("application starts");
+        let app = Application::build_with(config, clock.clone(), plugins).await.expect("application starts");
         let addr = app.local_addr();
         let services = app.services().clone();
         let worker = app.worker();
