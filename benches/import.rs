@@ -10,6 +10,7 @@
 //! Each phase runs in a child process of its own (`--phase bound|import --backend sqlite|postgres
 //! --csv FILE`), so that the import's peak memory is measured alone.
 //! (`--welcome` also queues a welcome email per user, as an import does by default.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;

@@ -9,6 +9,7 @@
 //!    logins per second (and its share of the bound), p50/p99 latency.
 //! 3. Meanwhile a client asks `{ viewer { email } }` every 20 ms: its p99 shows whether hashing
 //!    blocks the async runtime (it runs on the blocking pool, so it should not).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! outbox drains to a local SMTP server.
 //!
 //! `cargo bench --bench notify [-- --renders 50000 --emails 2000]`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! concurrency 32, and PostgreSQL's plan for the search.
 //!
 //! `cargo bench --bench users [-- --users 100000 --requests 1000]`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
 
 use std::collections::HashMap;
 use std::sync::Arc;

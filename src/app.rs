@@ -121,6 +121,7 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
+        #[allow(clippy::expect_used, reason = "a bound listener has an address")]
         self.listener.local_addr().expect("a bound listener has an address")
     }
 

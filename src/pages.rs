@@ -57,7 +57,9 @@ fn page(page: Page) -> Response {
         .iter()
         .map(|rule| format!("<li data-rule=\"{}\">{}</li>", rule.code(), POLICY.describe(*rule)))
         .collect();
+    #[allow(clippy::expect_used, reason = "a &str always serializes")]
     let mutation = serde_json::to_string(page.mutation).expect("a string serializes");
+    #[allow(clippy::expect_used, reason = "a &str always serializes")]
     let success = serde_json::to_string(page.success).expect("a string serializes");
     let html = format!(
         r##"<!DOCTYPE html>

@@ -1,4 +1,4 @@
-//! Signing in and out, passwords, reset links, lockout (design section 3, seed 000).
+//! Signing in and out, passwords, reset links, lockout.
 
 use std::net::IpAddr;
 

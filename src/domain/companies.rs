@@ -1,5 +1,5 @@
 //! Companies and the people who run the platform: the first operator, and provisioning a
-//! company with its owner (seed 000).
+//! company with its owner.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Inviting people by email (seed 004): many at once, 7-day links, resend, revoke, accept.
+//! Inviting people by email: many at once, 7-day links, resend, revoke, accept.
 //! An invited person is a `users` row with status INVITED (listed with the others, holding the
 //! role, modules and sub-accounts granted) plus an `invitations` row and a single-use link.
 

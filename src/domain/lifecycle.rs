@@ -1,4 +1,4 @@
-//! The end of a user's life in a company (seed 001 step 4): deactivation with transfer of what
+//! The end of a user's life in a company: deactivation with transfer of what
 //! they own, reactivation, GDPR anonymization, removal of people who never joined.
 
 use std::collections::BTreeSet;

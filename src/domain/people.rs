@@ -1,4 +1,4 @@
-//! Company users as administrators manage them (seed 001): create, edit, read, list and search,
+//! Company users as administrators manage them: create, edit, read, list and search,
 //! administrators. Every query here is scoped to the caller's company: another company's user
 //! is "not found", exactly like a user that does not exist.
 

@@ -1,4 +1,4 @@
-//! Module permissions and sub-account access (seed 004): who may use which part of the portal,
+//! Module permissions and sub-account access: who may use which part of the portal,
 //! and for which units of the company.
 
 use std::collections::BTreeSet;

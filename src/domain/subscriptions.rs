@@ -1,4 +1,4 @@
-//! Service subscriptions and their projects (seeds 000 and 002): members, environments, models.
+//! Service subscriptions and their projects: members, environments, models.
 //! Everything owned here is what deactivation must transfer (see `lifecycle`).
 
 use chrono::{DateTime, Utc};
@@ -170,7 +170,7 @@ pub async fn members(
 }
 
 /// A USER member counts at once; an ADMIN waits for a support agent to confirm an
-/// ADMIN_DELEGATION ticket naming the membership (seed 002 step 7).
+/// ADMIN_DELEGATION ticket naming the membership.
 pub async fn add_member(
     svc: &Services,
     principal: &Principal,

@@ -1,4 +1,4 @@
-//! Support contacts and tickets (seeds 002, 003), and the platform staff who handle tickets.
+//! Support contacts and tickets, and the platform staff who handle tickets.
 
 use std::collections::BTreeSet;
 
@@ -469,7 +469,7 @@ pub async fn create_ticket(
     Ok(ticket)
 }
 
-/// Support agents see every ticket; anyone else only the tickets they opened (seed 003:
+/// Support agents see every ticket; anyone else only the tickets they opened (support
 /// accounts are independent even within one company).
 pub async fn list_tickets(
     svc: &Services,

@@ -22,6 +22,7 @@ pub fn hash_token(token: &str) -> String {
 /// A 16-character password that meets the password policy: at least one character of each
 /// class, the rest from all of them, shuffled. Look-alike characters (0/O, 1/l/I) are left out
 /// because people type these from an email.
+#[allow(clippy::expect_used, reason = "the alphabets are non-empty constants and ASCII")]
 pub fn temporary_password() -> String {
     const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
     const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";

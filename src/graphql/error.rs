@@ -1,4 +1,4 @@
-//! The error model of the API (design section 6): every error carries `extensions.code`;
+//! The error model of the API: every error carries `extensions.code`;
 //! validation errors also carry `extensions.fields: [{field, message}]`. Internal errors are
 //! logged with their cause and answered with a generic message, never database text.
 

@@ -48,7 +48,10 @@ impl Extension for FieldAccessExtension {
         })?;
         // The user a `viewer` or a new session returns is the caller's own account.
         if matches!((info.parent_type, info.name), ("Query", "viewer") | ("Session", "user")) {
-            self.own_account_paths.lock().expect("not poisoned").push(info.path_node.to_string());
+            self.own_account_paths
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(info.path_node.to_string());
         }
         next.run(ctx, info).await
     }
@@ -76,8 +79,9 @@ impl FieldAccessExtension {
                 FieldRequirement::Signed(access) => access,
                 FieldRequirement::OwnOr(access) => {
                     let owner_path = info.path_node.parent.map(|parent| parent.to_string());
-                    let own = owner_path
-                        .is_some_and(|path| self.own_account_paths.lock().expect("not poisoned").contains(&path));
+                    let own = owner_path.is_some_and(|path| {
+                        self.own_account_paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&path)
+                    });
                     if own {
                         return Ok(());
                     }

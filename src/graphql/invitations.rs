@@ -1,4 +1,4 @@
-//! Invitations, module permissions and sub-accounts (seed 004).
+//! Invitations, module permissions and sub-accounts.
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};

@@ -1,4 +1,4 @@
-//! Service subscriptions and projects (seeds 000, 002).
+//! Service subscriptions and projects.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! Company users and administrators (seed 001).
+//! Company users and administrators.
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject};

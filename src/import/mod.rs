@@ -1,4 +1,4 @@
-//! The CSV import of users (seed 001, design section 4).
+//! The CSV import of users.
 //!
 //! - `parse` reads what Excel and LibreOffice write, one row at a time;
 //! - `validate` holds the rules: each row on its own, then the file as a whole;

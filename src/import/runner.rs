@@ -48,6 +48,7 @@ pub(super) fn spawn(svc: &Services, job_id: ImportJobId) {
 const LEASE: Duration = Duration::from_secs(30);
 
 fn lease() -> chrono::Duration {
+    #[allow(clippy::expect_used, reason = "LEASE is a constant of seconds")]
     chrono::Duration::from_std(LEASE).expect("a short duration")
 }
 
@@ -136,19 +137,19 @@ pub struct RunningImports {
 
 impl RunningImports {
     fn register(&self, job_id: ImportJobId) -> Arc<AtomicBool> {
-        self.flags.lock().expect("not poisoned").entry(job_id).or_default().clone()
+        self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(job_id).or_default().clone()
     }
 
     fn is_running(&self, job_id: ImportJobId) -> bool {
-        self.flags.lock().expect("not poisoned").contains_key(&job_id)
+        self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(&job_id)
     }
 
     fn unregister(&self, job_id: ImportJobId) {
-        self.flags.lock().expect("not poisoned").remove(&job_id);
+        self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&job_id);
     }
 
     pub(super) fn cancel(&self, job_id: ImportJobId) {
-        if let Some(flag) = self.flags.lock().expect("not poisoned").get(&job_id) {
+        if let Some(flag) = self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&job_id) {
             flag.store(true, Ordering::SeqCst);
         }
     }

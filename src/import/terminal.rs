@@ -47,6 +47,7 @@ pub async fn run(svc: &Services, request: Request) -> anyhow::Result<bool> {
 
     let bar = ProgressBar::new(0);
     bar.set_style(
+        #[allow(clippy::expect_used, reason = "a constant template")]
         ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}")
             .expect("a valid template")
             .progress_chars("=> "),

@@ -130,7 +130,9 @@ struct EmailKey([u8; 16]);
 impl EmailKey {
     fn of(email: &Email) -> EmailKey {
         let digest = Sha256::digest(email.as_str().as_bytes());
-        EmailKey(digest[..16].try_into().expect("16 bytes"))
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        EmailKey(key)
     }
 }
 

@@ -25,12 +25,12 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn advance(&self, by: Duration) {
-        *self.offset.lock().expect("clock lock") += by;
+        *self.offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + *self.offset.lock().expect("clock lock")
+        Utc::now() + *self.offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

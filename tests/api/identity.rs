@@ -1,4 +1,4 @@
-//! Identity and first access (seed 000): provisioning, the welcome email through a real SMTP
+//! Identity and first access: provisioning, the welcome email through a real SMTP
 //! conversation, temporary passwords, reset links, lockout, no enumeration, tenancy.
 
 use crate::common;
@@ -111,7 +111,7 @@ async fn first_access_story_through_smtp(app: TestApp) {
     let body = app.graphql_as(Some(&token), "{ company { name } viewer { email } }", json!({})).await;
     assert_eq!(data(&body)["company"]["name"], "Acme Logistics");
 
-    // 5. Seed 000's other way: "Forgot your password", through SMTP too.
+    // 5. The other way in: "Forgot your password", through SMTP too.
     let body = app.graphql(REQUEST_RESET, json!({"e": "ANA.PEREZ@acme.example"})).await;
     assert_eq!(data(&body)["requestPasswordReset"], true);
     let reset = common::eventually("the reset email over SMTP", async || {

@@ -1,4 +1,4 @@
-//! Invitations and module permissions (seed 004): the whole story, the module rules and their
+//! Invitations and module permissions: the whole story, the module rules and their
 //! enforcement, expiry on the application's clock, and a schema walk that fails when an
 //! operation declares no requirement.
 

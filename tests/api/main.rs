@@ -1,6 +1,7 @@
 //! The integration tests, one binary: each module starts the real server (`common::TestApp`) on
 //! a random port and talks to it as a client would. One binary links once, and one process lets
 //! the modules share the helpers without each compiling its own copy.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
 
 #[macro_use]
 mod common;

@@ -1,4 +1,4 @@
-//! Service subscriptions and projects (seeds 000, 002): who may create them, members (ADMIN
+//! Service subscriptions and projects: who may create them, members (ADMIN
 //! members wait for confirmation), projects with their environments, models and members, and
 //! tenancy.
 
@@ -40,7 +40,7 @@ async fn subscriptions_members_and_projects(app: TestApp) {
     let ana = new_user(&app, &owner, "ana@modeler.example", m).await;
     let ben = new_user(&app, &owner, "ben@modeler.example", m).await;
 
-    // Seed 000: the platform provisions the subscription for the owner.
+    // The platform provisions the subscription for the owner.
     let operator = app.operator_token().await;
     let input = json!({"product": "Modeler", "plan": "Enterprise", "ownerId": owner_id});
     let body = app.graphql_as(Some(&operator), CREATE_SUBSCRIPTION, json!({"input": input})).await;
@@ -70,7 +70,7 @@ async fn subscriptions_members_and_projects(app: TestApp) {
     let body = app.graphql_as(Some(&ana_token), CREATE_SUBSCRIPTION, json!({"input": input})).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
 
-    // Members: USER at once, ADMIN pending confirmation (seed 002 step 7).
+    // Members: USER at once, ADMIN pending confirmation.
     let body = app.graphql_as(Some(&owner), ADD_MEMBER, json!({"s": sub, "u": ben, "r": "USER"})).await;
     assert_eq!(data(&body)["addSubscriptionMember"]["status"], "ACTIVE");
     let body = app.graphql_as(Some(&owner), ADD_MEMBER, json!({"s": sub, "u": ana, "r": "ADMIN"})).await;

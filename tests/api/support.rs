@@ -1,4 +1,4 @@
-//! Support (seeds 002, 003): the confirmed admin delegation, contacts and their roles, ticket
+//! Support: the confirmed admin delegation, contacts and their roles, ticket
 //! isolation between contacts, user removal by ticket, and tenancy.
 
 use crate::common;
@@ -56,7 +56,7 @@ async fn seed_002_admin_delegation(app: TestApp) {
 
     // The owner asks for the delegation; the confirmation email arrives.
     let input = json!({"subscriptionId": sub, "kind": "ADMIN_DELEGATION", "subject": "Make Xavier an administrator",
-                       "description": "Seed 002 step 7", "relatedUserId": x});
+                       "description": "Xavier takes over the administration", "relatedUserId": x});
     let body = app.graphql_as(Some(&owner), CREATE_TICKET, json!({"input": input})).await;
     let ticket = data(&body)["createSupportTicket"].clone();
     assert_eq!((&ticket["kind"], &ticket["status"]), (&json!("ADMIN_DELEGATION"), &json!("OPEN")));
@@ -171,7 +171,7 @@ async fn seed_003_contacts_and_isolated_tickets(app: TestApp) {
         .await;
     assert_eq!(data(&body)["updateSupportContact"]["roles"], json!(["BILLING", "LICENSE"]));
 
-    // Each contact sees only the tickets they opened (seed 003).
+    // Each contact sees only the tickets they opened.
     for (token, subject) in [(&paula_token, "Paula's question"), (&sam_token, "Sam's question")] {
         let input = json!({"subscriptionId": sub, "kind": "GENERAL", "subject": subject, "description": "Help"});
         data(&app.graphql_as(Some(token), CREATE_TICKET, json!({"input": input})).await);

@@ -1,4 +1,4 @@
-//! Company users and administrators (seed 001): creation rules, search and paging, batching,
+//! Company users and administrators: creation rules, search and paging, batching,
 //! administrators, deactivation with transfer, anonymization, removal, tenancy, permissions.
 
 use crate::common;
