@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -100,7 +101,7 @@ impl Application {
         plugins: Vec<Arc<dyn Notifier>>,
     ) -> anyhow::Result<Application> {
         let (services, worker) = services_with(&config, clock, plugins).await?;
-        let password = config.bootstrap_operator_password.as_deref();
+        let password = config.bootstrap_operator_password.as_ref().map(ExposeSecret::expose_secret);
         match companies::bootstrap_operator(&services, &config.bootstrap_operator, password).await? {
             Bootstrap::AlreadyThere => {}
             Bootstrap::Created { email } => tracing::info!(%email, "created the platform operator"),

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use crate::domain::Email;
 
 #[derive(Clone, Debug)]
@@ -15,12 +17,13 @@ pub struct Config {
     pub database: DatabaseUrl,
     pub listen: SocketAddr,
     pub public_url: url::Url,
-    pub smtp_url: Option<url::Url>,
+    /// May carry the SMTP password: kept out of `Debug` output and logs.
+    pub smtp_url: Option<SecretString>,
     pub mailbox_dir: PathBuf,
     pub mail_from: lettre::message::Mailbox,
     pub templates_dir: Option<PathBuf>,
     pub bootstrap_operator: Email,
-    pub bootstrap_operator_password: Option<String>,
+    pub bootstrap_operator_password: Option<SecretString>,
     /// Origins allowed to call the API from a browser; empty means same-origin only.
     pub cors_origins: Vec<axum::http::HeaderValue>,
     pub max_body_bytes: usize,
@@ -57,7 +60,7 @@ impl Default for PasswordHashing {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `path` is the database file (None for `sqlite::memory:`); its folder is created on start.
     Sqlite {
@@ -85,6 +88,13 @@ impl DatabaseUrl {
             }
             _ => self.as_str().to_owned(),
         }
+    }
+}
+
+/// Shows the URL without its password: a `Config` in a log or a panic message gives none away.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
     }
 }
 
@@ -123,7 +133,9 @@ impl Config {
                 s.parse().map_err(|_| "is not an address:port".to_owned())
             })?,
             public_url: v.parse("PUBLIC_URL", "http://127.0.0.1:8080", "https://portal.example.com", parse_http_url)?,
-            smtp_url: v.parse_optional("SMTP_URL", "smtp://user:pass@smtp.example.com:587", parse_smtp_url)?,
+            smtp_url: v
+                .parse_optional("SMTP_URL", "smtp://user:pass@smtp.example.com:587", parse_smtp_url)?
+                .map(|url| SecretString::from(url.to_string())),
             mailbox_dir: PathBuf::from(v.get("MAILBOX_DIR").unwrap_or("data/mailbox")),
             mail_from: v.parse("MAIL_FROM", "Portal <no-reply@localhost>", "Portal <no-reply@example.com>", |s| {
                 s.parse().map_err(|_| "is not a mailbox (name and address)".to_owned())
@@ -135,7 +147,7 @@ impl Config {
             bootstrap_operator: v.parse("BOOTSTRAP_OPERATOR", "operator@localhost", "ops@example.com", |s| {
                 Email::parse(s).map_err(|e| format!("`{s}` {e}"))
             })?,
-            bootstrap_operator_password: v.get("BOOTSTRAP_OPERATOR_PASSWORD").map(str::to_owned),
+            bootstrap_operator_password: v.get("BOOTSTRAP_OPERATOR_PASSWORD").map(SecretString::from),
             cors_origins: v.parse(
                 "CORS_ORIGINS",
                 "",
@@ -388,5 +400,19 @@ mod tests {
     fn postgres_passwords_are_redacted_in_logs() {
         let c = config(&[("PORTAL_DATABASE_URL", "postgres://portal:s3cret@db:5432/portal")]).unwrap();
         assert_eq!(c.database.redacted(), "postgres://portal:****@db:5432/portal");
+    }
+
+    #[test]
+    fn no_secret_shows_in_debug_output() {
+        let c = config(&[
+            ("PORTAL_DATABASE_URL", "postgres://portal:db-s3cret@db:5432/portal"),
+            ("PORTAL_SMTP_URL", "smtp://mailer:smtp-s3cret@mail.example.com:587"),
+            ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", "Operator-S3cret-2026"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["db-s3cret", "smtp-s3cret", "Operator-S3cret-2026"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sea_orm::entity::prelude::StringLen;
+use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::templates::RenderedEmail;
@@ -88,7 +89,7 @@ impl Registry {
         let from = config.mail_from.clone();
         let mut registry = Registry::default();
         match &config.smtp_url {
-            Some(url) => registry.register(Arc::new(super::smtp::SmtpNotifier::new(url, from)?)),
+            Some(url) => registry.register(Arc::new(super::smtp::SmtpNotifier::new(url.expose_secret(), from)?)),
             None => registry.register(Arc::new(super::mailbox::MailboxNotifier::new(config.mailbox_dir.clone(), from))),
         };
         registry.register(Arc::new(super::webhook::WebhookNotifier::new(db, clock, config.webhook_allow_private)?));

@@ -17,8 +17,8 @@ pub struct SmtpNotifier {
 }
 
 impl SmtpNotifier {
-    pub fn new(url: &url::Url, from: Mailbox) -> anyhow::Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())?
+    pub fn new(url: &str, from: Mailbox) -> anyhow::Result<Self> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
             .timeout(Some(Duration::from_secs(15)))
             .pool_config(PoolConfig::new().max_size(8).idle_timeout(Duration::from_secs(60)))
             .build();
