@@ -1,6 +1,6 @@
 //! `deliveries`: see the migration for what each column means.
 
-use crate::domain::enums::DeliveryStatus;
+use crate::types::enums::DeliveryStatus;
 use crate::types::{CompanyId, DeliveryId, EventId};
 use sea_orm::entity::prelude::*;
 
@@ -11,7 +11,7 @@ pub struct Model {
     pub id: DeliveryId,
     pub event_id: EventId,
     pub company_id: Option<CompanyId>,
-    pub channel: crate::notify::plugin::Channel,
+    pub channel: crate::types::enums::Channel,
     pub recipient: String,
     pub template: Option<String>,
     pub event_type: String,

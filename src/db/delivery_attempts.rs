@@ -1,7 +1,7 @@
 //! `delivery_attempts`: see the migration for what each column means.
 
-use crate::domain::enums::AttemptOutcome;
 use crate::types::DeliveryId;
+use crate::types::enums::AttemptOutcome;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

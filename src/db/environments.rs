@@ -1,6 +1,6 @@
 //! `environments`: see the migration for what each column means.
 
-use crate::domain::enums::EnvironmentKind;
+use crate::types::enums::EnvironmentKind;
 use crate::types::{EnvironmentId, ProjectId};
 use sea_orm::entity::prelude::*;
 

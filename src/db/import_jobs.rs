@@ -1,6 +1,6 @@
 //! `import_jobs`: see the migration for what each column means.
 
-use crate::domain::enums::ImportStatus;
+use crate::types::enums::ImportStatus;
 use crate::types::{CompanyId, ImportJobId, UserId};
 use sea_orm::entity::prelude::*;
 

@@ -1,7 +1,7 @@
 //! `import_row_issues`: see the migration for what each column means.
 
-use crate::domain::enums::{IssueCode, IssueSeverity};
 use crate::types::ImportJobId;
+use crate::types::enums::{IssueCode, IssueSeverity};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,6 +1,6 @@
 //! `invitations`: see the migration for what each column means.
 
-use crate::domain::enums::{InvitationStatus, Role};
+use crate::types::enums::{InvitationStatus, Role};
 use crate::types::{CompanyId, Email, InvitationId, UserId};
 use sea_orm::entity::prelude::*;
 

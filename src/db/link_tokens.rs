@@ -1,7 +1,7 @@
 //! `link_tokens`: see the migration for what each column means.
 
-use crate::domain::enums::LinkPurpose;
 use crate::types::UserId;
+use crate::types::enums::LinkPurpose;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

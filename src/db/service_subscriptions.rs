@@ -1,6 +1,6 @@
 //! `service_subscriptions`: see the migration for what each column means.
 
-use crate::domain::enums::SubscriptionStatus;
+use crate::types::enums::SubscriptionStatus;
 use crate::types::{CompanyId, SubscriptionId, UserId};
 use sea_orm::entity::prelude::*;
 

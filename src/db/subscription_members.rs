@@ -1,6 +1,6 @@
 //! `subscription_members`: see the migration for what each column means.
 
-use crate::domain::enums::{MemberStatus, SubscriptionRole};
+use crate::types::enums::{MemberStatus, SubscriptionRole};
 use crate::types::{MemberId, SubscriptionId, UserId};
 use sea_orm::entity::prelude::*;
 

@@ -1,7 +1,7 @@
 //! `support_contact_roles`: see the migration for what each column means.
 
-use crate::domain::enums::ContactRole;
 use crate::types::ContactId;
+use crate::types::enums::ContactRole;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

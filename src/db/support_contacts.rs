@@ -1,6 +1,6 @@
 //! `support_contacts`: see the migration for what each column means.
 
-use crate::domain::enums::ContactStatus;
+use crate::types::enums::ContactStatus;
 use crate::types::{ContactId, SubscriptionId, UserId};
 use sea_orm::entity::prelude::*;
 

@@ -1,6 +1,6 @@
 //! `support_tickets`: see the migration for what each column means.
 
-use crate::domain::enums::{TicketKind, TicketStatus};
+use crate::types::enums::{TicketKind, TicketStatus};
 use crate::types::{CompanyId, MemberId, SubscriptionId, TicketId, UserId};
 use sea_orm::entity::prelude::*;
 

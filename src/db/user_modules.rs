@@ -1,7 +1,7 @@
 //! `user_modules`: see the migration for what each column means.
 
-use crate::domain::enums::Module;
 use crate::types::UserId;
+use crate::types::enums::Module;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,6 +1,6 @@
 //! `users`: see the migration for what each column means.
 
-use crate::domain::enums::{Role, UserStatus};
+use crate::types::enums::{Role, UserStatus};
 use crate::types::{CompanyId, Email, UserId};
 use sea_orm::entity::prelude::*;
 

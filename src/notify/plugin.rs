@@ -5,33 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sea_orm::entity::prelude::StringLen;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::templates::RenderedEmail;
 use crate::types::{DeliveryId, EventId};
 
-/// How a delivery travels. Stored on each delivery by its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(40))", rename_all = "lowercase")]
-pub enum Channel {
-    /// To a person's address; the recipient is the address.
-    Email,
-    /// To a company's webhook endpoint; the recipient is the endpoint's id.
-    Webhook,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Email, Channel::Webhook];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Webhook => "webhook",
-        }
-    }
-}
+pub use crate::types::enums::Channel;
 
 /// One delivery, ready to hand over.
 pub struct Outgoing {

@@ -107,6 +107,27 @@ stored_enum! { DeliveryStatus { Pending, Delivered, Failed, Dead } }
 
 stored_enum! { AttemptOutcome { Delivered, Transient, Permanent } }
 
+/// How a delivery travels. Stored on each delivery by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(40))", rename_all = "lowercase")]
+pub enum Channel {
+    /// To a person's address; the recipient is the address.
+    Email,
+    /// To a company's webhook endpoint; the recipient is the endpoint's id.
+    Webhook,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Email, Channel::Webhook];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
