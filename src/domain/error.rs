@@ -50,6 +50,15 @@ impl DomainError {
     }
 }
 
+impl From<crate::notify::NotifyError> for DomainError {
+    fn from(error: crate::notify::NotifyError) -> Self {
+        match error {
+            crate::notify::NotifyError::Database(error) => error.into(),
+            other => DomainError::internal(other),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for DomainError {
     fn from(error: sea_orm::DbErr) -> Self {
         // A unique index beat a check made earlier in the same request (two requests racing):

@@ -1,8 +1,6 @@
 //! Webhook endpoints of a company: where events are POSTed, signed per the Standard Webhooks
 //! specification with the endpoint's `whsec_` secret.
 
-use std::net::IpAddr;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Duration;
@@ -34,83 +32,6 @@ fn new_secret() -> String {
     format!("whsec_{}", STANDARD.encode(bytes))
 }
 
-/// Refuses what is not http(s), and (unless allowed) hosts that resolve to loopback, private,
-/// link-local or otherwise internal addresses: a webhook must not become a way to reach the
-/// server's own network.
-pub async fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, String> {
-    let url = url::Url::parse(raw.trim()).map_err(|e| format!("is not a valid URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("must be an http(s) URL".into());
-    }
-    let host = url.host_str().ok_or("has no host")?.trim_start_matches('[').trim_end_matches(']').to_owned();
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials".into());
-    }
-    if allow_private {
-        return Ok(url);
-    }
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<IpAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|_| format!("host {host} does not resolve"))?
-        .map(|a| a.ip())
-        .collect();
-    if addresses.is_empty() || addresses.iter().any(|ip| !is_public(*ip)) {
-        return Err(format!("host {host} is an internal address; webhooks go to public addresses only"));
-    }
-    Ok(url)
-}
-
-/// Whether a webhook may connect to `ip`: only globally routed unicast addresses. Written as
-/// what is allowed rather than what is not, so a range nobody thought of stays closed; IPv6
-/// forms that carry an IPv4 address (mapped, compatible, NAT64, 6to4) are judged by it.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            !(a == 0                                   // "this" network
-                || a == 10                              // private
-                || a == 100 && (64..128).contains(&b)   // carrier-grade NAT
-                || a == 127                             // loopback
-                || a == 169 && b == 254                 // link-local (cloud metadata)
-                || a == 172 && (16..32).contains(&b)    // private
-                || a == 192 && b == 0 && c == 0         // IETF protocol assignments
-                || a == 192 && b == 0 && c == 2         // documentation
-                || a == 192 && b == 88 && c == 99       // 6to4 relay anycast
-                || a == 192 && b == 168                 // private
-                || a == 198 && (18..20).contains(&b)    // benchmarking
-                || a == 198 && b == 51 && c == 100      // documentation
-                || a == 203 && b == 0 && c == 113       // documentation
-                || a >= 224) // multicast, reserved (240/4), broadcast
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let embedded_v4 = |high: u16, low: u16| {
-                is_public(IpAddr::V4(std::net::Ipv4Addr::new(
-                    (high >> 8) as u8,
-                    high as u8,
-                    (low >> 8) as u8,
-                    low as u8,
-                )))
-            };
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            match s {
-                // IPv4-compatible (deprecated, `::127.0.0.1`) and NAT64 (`64:ff9b::/96`).
-                [0, 0, 0, 0, 0, 0, high, low] | [0x64, 0xff9b, 0, 0, 0, 0, high, low] => embedded_v4(high, low),
-                // 6to4: the IPv4 address follows the prefix.
-                [0x2002, high, low, ..] => embedded_v4(high, low),
-                // IETF assignments (Teredo, ORCHID…) and documentation.
-                [0x2001, second, ..] if second < 0x200 || second == 0xdb8 => false,
-                // Global unicast is 2000::/3; everything else (ULA, link- and site-local,
-                // multicast, loopback, discard, local NAT64) is not for webhooks.
-                [first, ..] => (0x2000..0x4000).contains(&first),
-            }
-        }
-    }
-}
-
 pub async fn create(
     svc: &Services,
     principal: &Principal,
@@ -118,7 +39,7 @@ pub async fn create(
 ) -> DomainResult<(webhook_endpoints::Model, String)> {
     let company_id = principal.company()?;
     let mut problems = Vec::new();
-    let url = check_url(&input.url, svc.settings.webhook_allow_private)
+    let url = crate::notify::webhook::check_url(&input.url, svc.settings.webhook_allow_private)
         .await
         .map_err(|e| problems.push(FieldError::new("url", e)))
         .ok();
@@ -248,51 +169,4 @@ pub async fn send_test(svc: &Services, principal: &Principal, id: WebhookEndpoin
     .await?;
     svc.commit(tx).await?;
     Ok(event_id)
-}
-
-#[cfg(test)]
-mod address_tests {
-    use super::is_public;
-
-    #[test]
-    fn only_global_unicast_is_public() {
-        for internal in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "198.18.0.1",
-            "198.19.255.255",
-            "240.0.0.1",
-            "255.255.255.255",
-            "192.0.0.1",
-            "224.0.0.1",
-            "::1",
-            "::",
-            "::127.0.0.1",
-            "::ffff:127.0.0.1",
-            "64:ff9b::7f00:1",
-            "64:ff9b::a9fe:a9fe",
-            "2002:7f00:1::1",
-            "2002:a9fe:a9fe::1",
-            "fec0::1",
-            "fe80::1",
-            "fc00::1",
-            "fd12::1",
-            "ff02::1",
-            "2001:db8::1",
-            "2001::1",
-            "100::1",
-            "64:ff9b:1::1",
-        ] {
-            assert!(!is_public(internal.parse().unwrap()), "{internal} must be refused");
-        }
-        for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8"]
-        {
-            assert!(is_public(public.parse().unwrap()), "{public} is public");
-        }
-    }
 }

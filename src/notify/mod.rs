@@ -20,9 +20,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::db::{deliveries, outbox_events, webhook_endpoints};
-use crate::domain::{DeliveryStatus, DomainResult, Email};
+use crate::types::Email;
+use crate::types::enums::DeliveryStatus;
 use crate::types::{CompanyId, EventId, EventType, WebhookEndpointId};
 use plugin::Channel;
+
+/// What can go wrong in the engine itself (a delivery that fails is an `Outcome`, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Database(#[from] sea_orm::DbErr),
+    #[error("outbox event {0} is missing")]
+    MissingEvent(EventId),
+    #[error("outbox payload: {0}")]
+    Payload(String),
+}
+
+pub type NotifyResult<T> = Result<T, NotifyError>;
 
 /// PostgreSQL channel on which `enqueue` announces new rows to every server process.
 pub const PG_CHANNEL: &str = "portal_outbox";
@@ -99,7 +113,7 @@ pub async fn enqueue(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     notification: Notification,
-) -> DomainResult<EventId> {
+) -> NotifyResult<EventId> {
     let endpoints = match notification.company_id {
         Some(company_id) => webhook_endpoints::Entity::find()
             .filter(webhook_endpoints::Column::CompanyId.eq(company_id))
@@ -121,7 +135,7 @@ pub async fn enqueue_to_endpoint(
     now: DateTime<Utc>,
     notification: Notification,
     endpoint_id: WebhookEndpointId,
-) -> DomainResult<EventId> {
+) -> NotifyResult<EventId> {
     write(db, now, notification, &[endpoint_id]).await
 }
 
@@ -135,7 +149,7 @@ async fn write(
     now: DateTime<Utc>,
     notification: Notification,
     endpoints: &[WebhookEndpointId],
-) -> DomainResult<EventId> {
+) -> NotifyResult<EventId> {
     let (event, email) = event_row(&notification, now)?;
     let event_id = event.id.clone().unwrap();
     event.insert(db).await?;
@@ -155,14 +169,14 @@ async fn write(
 pub fn event_row(
     notification: &Notification,
     now: DateTime<Utc>,
-) -> DomainResult<(outbox_events::ActiveModel, Option<deliveries::ActiveModel>)> {
+) -> NotifyResult<(outbox_events::ActiveModel, Option<deliveries::ActiveModel>)> {
     let event_id = EventId::new();
     let payload = Payload { data: notification.data.clone(), email: notification.email.clone() };
     let event = outbox_events::ActiveModel {
         id: Set(event_id),
         company_id: Set(notification.company_id),
         event_type: Set(notification.event_type.name().to_owned()),
-        payload: Set(serde_json::to_value(&payload).map_err(crate::domain::DomainError::internal)?),
+        payload: Set(serde_json::to_value(&payload).map_err(|e| NotifyError::Payload(e.to_string()))?),
         created_at: Set(now),
     };
     let email = notification
@@ -173,7 +187,7 @@ pub fn event_row(
 }
 
 /// On PostgreSQL, wakes every process's worker when `db`'s transaction commits.
-pub async fn announce(db: &impl ConnectionTrait) -> DomainResult<()> {
+pub async fn announce(db: &impl ConnectionTrait) -> NotifyResult<()> {
     if db.get_database_backend() == DatabaseBackend::Postgres {
         db.execute_unprepared(&format!("NOTIFY {PG_CHANNEL}")).await?;
     }

@@ -64,7 +64,7 @@ impl Registry {
     pub fn from_config(
         config: &crate::config::Config,
         db: sea_orm::DatabaseConnection,
-        clock: Arc<dyn crate::domain::clock::Clock>,
+        clock: Arc<dyn crate::types::clock::Clock>,
     ) -> anyhow::Result<Registry> {
         let from = config.mail_from.clone();
         let mut registry = Registry::default();

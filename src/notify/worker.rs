@@ -22,10 +22,11 @@ use uuid::Uuid;
 
 use super::plugin::{Outcome, Outgoing, Registry};
 use super::templates::Templates;
+use super::{NotifyError, NotifyResult};
 use super::{Payload, Template};
 use crate::db::{deliveries, delivery_attempts, outbox_events};
-use crate::domain::clock::Clock;
-use crate::domain::{AttemptOutcome, DeliveryStatus, DomainError, DomainResult};
+use crate::types::clock::Clock;
+use crate::types::enums::{AttemptOutcome, DeliveryStatus};
 
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -131,22 +132,22 @@ impl Worker {
     }
 
     /// Claims one batch of due deliveries and handles them; returns how many.
-    pub async fn drain_once(&self) -> DomainResult<usize> {
+    pub async fn drain_once(&self) -> NotifyResult<usize> {
         let claimed = self.claim().await?;
         let count = claimed.len();
         // Several at once: a slow webhook does not hold up the emails behind it, and SMTP
         // uses its connection pool (lettre 0.11.23 leaves Nagle on, ~40 ms a message on one
         // connection; see the README's benchmark notes).
-        let outcomes: Vec<DomainResult<()>> = futures_util::stream::iter(claimed)
+        let outcomes: Vec<NotifyResult<()>> = futures_util::stream::iter(claimed)
             .map(|delivery| self.handle(delivery))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        outcomes.into_iter().collect::<DomainResult<Vec<()>>>()?;
+        outcomes.into_iter().collect::<NotifyResult<Vec<()>>>()?;
         Ok(count)
     }
 
-    async fn claim(&self) -> DomainResult<Vec<deliveries::Model>> {
+    async fn claim(&self) -> NotifyResult<Vec<deliveries::Model>> {
         let now = self.clock.now();
         let tx = self.db.begin().await?;
         let mut due = deliveries::Entity::find()
@@ -178,11 +179,11 @@ impl Worker {
         Ok(due)
     }
 
-    async fn handle(&self, delivery: deliveries::Model) -> DomainResult<()> {
+    async fn handle(&self, delivery: deliveries::Model) -> NotifyResult<()> {
         let event = outbox_events::Entity::find_by_id(delivery.event_id)
             .one(&self.db)
             .await?
-            .ok_or(DomainError::NotFound("outbox event"))?;
+            .ok_or(NotifyError::MissingEvent(delivery.event_id))?;
         let started = Instant::now();
         let (plugin, outcome) = match self.prepare(&delivery, &event) {
             Err(problem) => ("render", Outcome::Permanent(problem)),
@@ -227,7 +228,7 @@ impl Worker {
         plugin: &str,
         outcome: Outcome,
         elapsed: Duration,
-    ) -> DomainResult<()> {
+    ) -> NotifyResult<()> {
         let now = self.clock.now();
         let attempts = delivery.attempts + 1;
         let id = delivery.id;
@@ -305,7 +306,7 @@ async fn listen_for_new_rows(db: DatabaseConnection, wakeup: Arc<Notify>) {
 
 /// Once the email is out, its variables (which may hold a temporary password or a link token)
 /// have no reason to stay in the database.
-async fn erase_email_variables(db: &impl sea_orm::ConnectionTrait, event: outbox_events::Model) -> DomainResult<()> {
+async fn erase_email_variables(db: &impl sea_orm::ConnectionTrait, event: outbox_events::Model) -> NotifyResult<()> {
     let mut payload = event.payload.clone();
     if let Some(vars) = payload.get_mut("email").and_then(|e| e.get_mut("vars")) {
         *vars = serde_json::json!({"erased": "delivered"});

@@ -303,9 +303,10 @@ async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
     // Without batching each user would cost several queries (N+1): 16 and 31 users stay under one
     // small bound. (Not strict equality: a DataLoader batch window on a loaded CI machine may
     // split a batch in two.)
-    // About 10 when each kind is one batch; 24 leaves room for a batch split in two on a busy
-    // machine, and stays far below the 6 queries per user (96 and 186) that N+1 would cost.
-    assert!(count_for.iter().all(|n| *n <= 24), "queries for 16 and 31 users: {count_for:?}");
+    // About 10 when each kind is one batch. The DataLoader's batch window is a time (5 ms), so a
+    // loaded machine splits batches (27 has been seen with the whole suite running): 40 leaves
+    // that room and stays far below the 6 queries per user (96 and 186) that N+1 would cost.
+    assert!(count_for.iter().all(|n| *n <= 40), "queries for 16 and 31 users: {count_for:?}");
 }
 
 const DASHBOARD: &str = "{ serviceSubscriptions { product owner { email } members { role user { email } }
@@ -363,10 +364,10 @@ async fn a_dashboard_costs_a_constant_number_of_queries(app: TestApp) {
     }
     // One statement per kind (session, subscriptions, members, users, projects, contacts, roles,
     // environments, models, project members, subscriptions by id): about 12, whatever the
-    // number of subscriptions; one per row would be 9 more for each subscription. A batch split
-    // by a loaded machine may add a few.
-    assert!(statements.iter().all(|n| *n <= 20), "statements for 1, 2 and 3 subscriptions: {statements:?}");
-    assert!(statements[2] <= statements[0] + 4, "the same for 3 subscriptions as for 1: {statements:?}");
+    // number of subscriptions; one per row would be 9 more for each subscription (18 more for
+    // three than for one). A batch split by a loaded machine (the window is 5 ms) may add some.
+    assert!(statements.iter().all(|n| *n <= 30), "statements for 1, 2 and 3 subscriptions: {statements:?}");
+    assert!(statements[2] <= statements[0] + 8, "about the same for 3 subscriptions as for 1: {statements:?}");
 }
 
 async fn only_the_owner_manages_administrators(app: TestApp) {
