@@ -22,6 +22,7 @@ use portal::db::users;
 use portal::domain::clock::SystemClock;
 use portal::domain::companies::{ProvisionCompany, provision_company};
 use portal::domain::{ImportStatus, Services};
+use portal::import::Imports;
 use portal::import::job::{self, Options};
 use portal::import::parse::rows;
 use portal::import::validate::check_row;
@@ -167,12 +168,12 @@ struct Measured {
     created: i32,
 }
 
-async fn import(services: &Services, company_id: portal::types::CompanyId, csv: &Path, welcome: bool) -> Measured {
-    let mut progress = services.import_progress.subscribe();
+async fn import(imports: &Imports, company_id: portal::types::CompanyId, csv: &Path, welcome: bool) -> Measured {
+    let mut progress = imports.progress.subscribe();
     let started = Instant::now();
     let file = tokio::fs::File::open(csv).await.unwrap();
     let options = Options { file_name: Some("bench.csv".into()), dry_run: false, send_welcome_emails: welcome };
-    let job = job::start(services, company_id, None, options, file).await.unwrap();
+    let job = job::start(imports, company_id, None, options, file).await.unwrap();
     let (mut validation, mut states) = (None, 0);
     let last = loop {
         let state = match progress.recv().await {
@@ -243,7 +244,7 @@ async fn phase(name: &str, backend: &str, csv: &Path, welcome: bool) {
         };
         println!("seconds={}", bound.as_secs_f64());
     } else {
-        let measured = import(&services, company_id, csv, welcome).await;
+        let measured = import(&Imports::new(services.clone()), company_id, csv, welcome).await;
         println!(
             "seconds={} validation={} states={} peak_mib={} status={:?} created={}",
             measured.total.as_secs_f64(),

@@ -18,6 +18,7 @@ use crate::domain::passwords::Passwords;
 use crate::domain::rate_limit::AddressLimiter;
 use crate::domain::services::{Services, Settings};
 use crate::http::{self, AppState};
+use crate::import::Imports;
 use crate::notify::plugin::{Notifier, Registry};
 use crate::notify::templates::Templates;
 use crate::notify::worker::{RetryPolicy, Worker};
@@ -26,6 +27,7 @@ use crate::{db, graphql};
 pub struct Application {
     config: Config,
     services: Services,
+    imports: Imports,
     worker: Worker,
     listener: TcpListener,
     router: axum::Router,
@@ -73,8 +75,6 @@ pub async fn services_with(
         db_queries,
         login_limiter: Arc::new(AddressLimiter::per_minute(config.login_attempts_per_minute)),
         outbox_wakeup: Arc::new(Notify::new()),
-        import_progress: Default::default(),
-        running_imports: Default::default(),
         background: Default::default(),
     };
     let mut worker = Worker::new(worker_db, registry, Arc::new(templates), clock, services.outbox_wakeup.clone());
@@ -113,12 +113,13 @@ impl Application {
                 );
             }
         }
-        let schema = graphql::build_schema(services.clone(), worker.templates.clone(), &config);
-        let router = http::router(AppState { services: services.clone(), schema }, &config);
+        let imports = Imports::new(services.clone());
+        let schema = graphql::build_schema(imports.clone(), worker.templates.clone(), &config);
+        let router = http::router(AppState { services: services.clone(), imports: imports.clone(), schema }, &config);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (PORTAL_LISTEN)", config.listen))?;
-        Ok(Application { config, services, worker, listener, router })
+        Ok(Application { config, services, imports, worker, listener, router })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -128,6 +129,11 @@ impl Application {
 
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// This process's import runtime (running jobs, progress).
+    pub fn imports(&self) -> &Imports {
+        &self.imports
     }
 
     /// A handle on the outbox worker that `run_until` will start: tests drain the outbox with
@@ -140,13 +146,13 @@ impl Application {
     /// `PORTAL_SHUTDOWN_GRACE_SECONDS` to finish, lets the outbox worker finish its batch, and
     /// closes the database pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { config, services, worker, listener, router } = self;
+        let Application { config, services, imports, worker, listener, router } = self;
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(worker.run(stopping_rx.clone()));
         // Other processes' import progress, for this one's subscribers (PostgreSQL only).
-        let progress_relay = services.import_progress.relay(&services.db);
+        let progress_relay = imports.progress.relay(&services.db);
         // Imports whose process died resume here (at start-up, then every 30 s).
-        let import_sweep = tokio::spawn(crate::import::runner::keep_resuming(services.clone()));
+        let import_sweep = tokio::spawn(crate::import::runner::keep_resuming(imports.clone()));
         let attempt_purge = tokio::spawn(crate::domain::attempts::keep_purging(services.clone()));
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {

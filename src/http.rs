@@ -33,6 +33,7 @@ use crate::pages;
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
+    pub imports: crate::import::Imports,
     pub schema: PortalSchema,
 }
 
@@ -298,7 +299,7 @@ async fn import_upload(
         body.into_data_stream(),
         std::io::Error::other,
     ));
-    match crate::import::job::start(&state.services, company_id, Some(principal.user_id), options, content).await {
+    match crate::import::job::start(&state.imports, company_id, Some(principal.user_id), options, content).await {
         Ok(job) => {
             (StatusCode::ACCEPTED, Json(serde_json::json!({"id": job.id, "status": job.status}))).into_response()
         }
@@ -347,7 +348,7 @@ async fn import_errors(
         Err(response) => return response,
     };
     let Ok(id) = id.parse() else { return (StatusCode::NOT_FOUND, "import job not found").into_response() };
-    match crate::import::error_log::error_log(&state.services, &principal, id).await {
+    match crate::import::error_log::error_log(&state.imports, &principal, id).await {
         Ok(stream) => csv_attachment("errors.csv", axum::body::Body::from_stream(stream)),
         Err(DomainError::NotFound(what)) => (StatusCode::NOT_FOUND, format!("{what} not found")).into_response(),
         Err(error) => {

@@ -148,7 +148,7 @@ async fn provision_company(config: Config, input: ProvisionCompany) -> anyhow::R
 
 async fn import(config: Config, request: ImportRequest) -> anyhow::Result<bool> {
     let (services, _worker) = portal::app::services(&config, Arc::new(SystemClock)).await?;
-    portal::import::terminal::run(&services, request).await
+    portal::import::terminal::run(&portal::import::Imports::new(services), request).await
 }
 
 async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {

@@ -20,10 +20,6 @@ pub struct Services {
     pub login_limiter: Arc<super::rate_limit::AddressLimiter>,
     /// Rung after a commit that may have queued notifications: the outbox worker wakes at once.
     pub outbox_wakeup: Arc<Notify>,
-    /// Import progress, to this process's subscribers (and, on PostgreSQL, everyone's).
-    pub import_progress: crate::import::progress::ProgressHub,
-    /// The imports running in this process, so that a cancellation reaches them at once.
-    pub running_imports: crate::import::runner::RunningImports,
     /// Work a request starts and does not wait for (a reset link is written after the answer):
     /// shutdown waits for it, and tests wait for it before asserting that nothing was sent.
     pub background: tokio_util::task::TaskTracker,

@@ -8,6 +8,11 @@ use futures_util::{Stream, StreamExt};
 
 use super::extensions::WebsocketSession;
 use super::guard::{authorize, services};
+use crate::import::Imports;
+
+fn imports<'a>(ctx: &Context<'a>) -> &'a Imports {
+    ctx.data_unchecked::<Imports>()
+}
 use super::ids::{cursor, id, parse_cursor};
 use super::loaders::UserById;
 use super::notifications::TotalCount;
@@ -101,7 +106,7 @@ pub struct ImportQuery;
 impl ImportQuery {
     async fn import_job(&self, ctx: &Context<'_>, id: ImportJobId) -> Result<Option<ImportJob>> {
         let principal = authorize(ctx)?;
-        match job::get(services(ctx), principal, id).await {
+        match job::get(imports(ctx), principal, id).await {
             Ok(found) => Ok(Some(ImportJob(found))),
             Err(DomainError::NotFound(_)) => Ok(None),
             Err(error) => Err(error.into()),
@@ -117,7 +122,7 @@ impl ImportQuery {
     ) -> Result<Connection<String, ImportJob, TotalCount>> {
         let principal = authorize(ctx)?;
         let page = PageRequest::new(first, parse_cursor(after.as_deref())?);
-        let found = job::list(services(ctx), principal, page).await?;
+        let found = job::list(imports(ctx), principal, page).await?;
         let mut connection =
             Connection::with_additional_fields(page.after.is_some(), found.has_next_page, TotalCount::new(found.total));
         connection.edges.extend(found.items.into_iter().map(|j| Edge::new(cursor(j.id), ImportJob(j))));
@@ -145,8 +150,7 @@ impl ImportMutation {
         let options =
             job::Options { file_name: Some(upload.filename), dry_run: dry_run.unwrap_or(false), send_welcome_emails };
         let content = tokio::fs::File::from_std(upload.content);
-        let started =
-            job::start(services(ctx), principal.company()?, Some(principal.user_id), options, content).await?;
+        let started = job::start(imports(ctx), principal.company()?, Some(principal.user_id), options, content).await?;
         Ok(ImportJob(started))
     }
 
@@ -154,14 +158,14 @@ impl ImportMutation {
     /// meanwhile in a way that breaks the file (an address taken, a manager gone).
     async fn commit_user_import(&self, ctx: &Context<'_>, id: ImportJobId) -> Result<ImportJob> {
         let principal = authorize(ctx)?;
-        Ok(ImportJob(job::commit(services(ctx), principal, id).await?))
+        Ok(ImportJob(job::commit(imports(ctx), principal, id).await?))
     }
 
     /// Stops a running import and rolls back what it wrote, or discards a validated dry run.
     /// CONFLICT when the import has already ended.
     async fn cancel_user_import(&self, ctx: &Context<'_>, id: ImportJobId) -> Result<ImportJob> {
         let principal = authorize(ctx)?;
-        Ok(ImportJob(job::cancel(services(ctx), principal, id).await?))
+        Ok(ImportJob(job::cancel(imports(ctx), principal, id).await?))
     }
 }
 
@@ -210,10 +214,10 @@ impl ImportSubscription {
         job_id: ImportJobId,
     ) -> Result<impl Stream<Item = Result<ImportProgress>>> {
         let principal = authorize(ctx)?;
-        let svc = services(ctx);
+        let svc = imports(ctx);
         let id = job_id;
         // Subscribed before the job is read: no state falls in between.
-        let receiver = svc.import_progress.subscribe();
+        let receiver = svc.progress.subscribe();
         let current = job::get(svc, principal, id).await?;
         let session = ctx.data_opt::<WebsocketSession>().map(|session| session.token.clone());
         let checker = svc.clone();

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::config::Config;
-use crate::domain::Services;
 use crate::domain::principal::Principal;
 use crate::notify::templates::Templates;
 
@@ -65,9 +64,10 @@ pub struct RequestContext {
     pub client_address: Option<IpAddr>,
 }
 
-pub fn build_schema(services: Services, templates: Arc<Templates>, config: &Config) -> PortalSchema {
+pub fn build_schema(imports: crate::import::Imports, templates: Arc<Templates>, config: &Config) -> PortalSchema {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .data(services)
+        .data(imports.services.clone())
+        .data(imports)
         .data(templates)
         .extension(limits::QueryLimits::with_depth(config.graphql_max_depth))
         .extension(extensions::DefaultErrorCode)

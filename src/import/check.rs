@@ -3,6 +3,7 @@
 //! the file rules and one database lookup for the addresses already taken, and its issues are
 //! recorded at once. Managers are judged at the end, when every row of the file is known.
 
+use super::Imports;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -170,7 +171,7 @@ pub(super) enum Checked {
 
 /// Validates the whole file, recording every issue and reporting progress.
 pub(super) async fn run(
-    svc: &Services,
+    svc: &Imports,
     job: &import_jobs::Model,
     reporter: &mut Reporter,
     cancelled: &AtomicBool,
@@ -192,7 +193,7 @@ pub(super) async fn run(
                 record(svc, job.id, &issues).await?;
                 reporter.progress.processed_rows += rows;
                 reporter.progress.error_count += issues.len() as i32;
-                svc.running_imports.checkpoint().await;
+                svc.running.checkpoint().await;
                 if cancelled.load(Ordering::SeqCst) || reporter.tick().await? {
                     return Ok(Checked::Cancelled);
                 }
@@ -220,7 +221,7 @@ pub(super) async fn run(
 }
 
 /// The rules again, recording nothing: what a commit finds wrong with a validated dry run now.
-pub(super) async fn recheck(svc: &Services, job: &import_jobs::Model) -> DomainResult<Vec<Issue>> {
+pub(super) async fn recheck(svc: &Imports, job: &import_jobs::Model) -> DomainResult<Vec<Issue>> {
     let mut checker = Checker { svc, company_id: job.company_id, rules: FileRules::default() };
     let mut parsed = parse(&svc.db, job.id, false);
     let mut issues = Vec::new();
@@ -238,7 +239,7 @@ pub(super) async fn recheck(svc: &Services, job: &import_jobs::Model) -> DomainR
     Ok(issues)
 }
 
-async fn record(svc: &Services, job_id: ImportJobId, issues: &[Issue]) -> DomainResult<()> {
+async fn record(svc: &Imports, job_id: ImportJobId, issues: &[Issue]) -> DomainResult<()> {
     let rows = issues.iter().map(|issue| import_row_issues::ActiveModel {
         id: Set(Uuid::now_v7()),
         job_id: Set(job_id),

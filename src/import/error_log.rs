@@ -2,6 +2,7 @@
 //! user fixes the file in Excel and uploads it again. Streamed: the file is read back from its
 //! chunks and written out as it goes.
 
+use super::Imports;
 use futures_util::Stream;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::mpsc;
@@ -10,8 +11,8 @@ use super::file;
 use super::job::get;
 use super::parse::rows;
 use crate::db::import_row_issues;
+use crate::domain::DomainResult;
 use crate::domain::principal::Principal;
-use crate::domain::{DomainResult, Services};
 use crate::types::ImportJobId;
 
 type Piece = Result<Vec<u8>, std::io::Error>;
@@ -19,7 +20,7 @@ type Piece = Result<Vec<u8>, std::io::Error>;
 /// The log of one of the caller's company's jobs as a stream of CSV bytes (UTF-8 with a BOM,
 /// CRLF: what Excel opens right).
 pub async fn error_log(
-    svc: &Services,
+    svc: &Imports,
     principal: &Principal,
     id: ImportJobId,
 ) -> DomainResult<impl Stream<Item = Piece> + use<>> {
@@ -28,7 +29,7 @@ pub async fn error_log(
 }
 
 /// The log of job `job_id`, whoever asks (the terminal command).
-pub async fn stream(svc: &Services, job_id: ImportJobId) -> DomainResult<impl Stream<Item = Piece> + use<>> {
+pub async fn stream(svc: &Imports, job_id: ImportJobId) -> DomainResult<impl Stream<Item = Piece> + use<>> {
     // Problems with the file as a whole are recorded on row 1 (the header); they close the log.
     let file_problems = messages_of(&svc.db, job_id, 1, 1).await?.into_iter().map(|(_, m)| m).collect();
     let (sender, receiver) = mpsc::channel::<Piece>(4);

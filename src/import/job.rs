@@ -4,6 +4,7 @@
 //! rolls back what it wrote. The job row is the truth every server process shares: status
 //! changes are conditional on the status expected, so a cancellation is never overwritten.
 
+use super::Imports;
 use std::sync::atomic::AtomicBool;
 
 use sea_orm::sea_query::Expr;
@@ -23,7 +24,7 @@ use crate::db::{companies, import_jobs, import_row_issues};
 use crate::domain::audit::AuditEvent;
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
-use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
+use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::notify::{self, Notification};
 use crate::types::{CompanyId, ImportJobId, UserId};
 
@@ -42,7 +43,7 @@ pub const MAX_RUNNING_PER_COMPANY: u64 = 3;
 /// Stores the file and starts the job in the background; returns the job at once. A read
 /// error on `content` (a client gone, a body over the limit) stores nothing.
 pub async fn start(
-    svc: &Services,
+    svc: &Imports,
     company_id: CompanyId,
     started_by: Option<UserId>,
     options: Options,
@@ -111,7 +112,7 @@ pub(super) enum Outcome {
     Cancelled,
 }
 
-pub(super) async fn run(svc: &Services, job_id: ImportJobId, cancelled: &AtomicBool) -> DomainResult<()> {
+pub(super) async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
     if job.status == ImportStatus::Validating {
         // From the start, also when resuming an interrupted validation.
@@ -166,7 +167,7 @@ pub(super) async fn run(svc: &Services, job_id: ImportJobId, cancelled: &AtomicB
 }
 
 /// After a cancellation: nothing was written, and the file is no longer needed.
-async fn finish_cancelled(svc: &Services, job_id: ImportJobId) -> DomainResult<()> {
+async fn finish_cancelled(svc: &Imports, job_id: ImportJobId) -> DomainResult<()> {
     import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::CreatedCount, Expr::value(0))
         .filter(import_jobs::Column::Id.eq(job_id))
@@ -176,15 +177,15 @@ async fn finish_cancelled(svc: &Services, job_id: ImportJobId) -> DomainResult<(
     announce_final(svc, job_id).await
 }
 
-pub(super) async fn announce_final(svc: &Services, job_id: ImportJobId) -> DomainResult<()> {
+pub(super) async fn announce_final(svc: &Imports, job_id: ImportJobId) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
-    svc.import_progress.publish(&svc.db, Progress::of(&job)).await;
+    svc.progress.publish(&svc.db, Progress::of(&job)).await;
     Ok(())
 }
 
 /// `import.completed` for a job that ended without writing (a file with errors); a written
 /// import sends it from its transaction.
-async fn completed_event(svc: &Services, job: &import_jobs::Model) -> DomainResult<()> {
+async fn completed_event(svc: &Imports, job: &import_jobs::Model) -> DomainResult<()> {
     let tx = svc.begin().await?;
     let notification = completed_notification(svc, job, 0);
     AuditEvent::new("import.failed_validation", "import_job", job.id)
@@ -197,7 +198,7 @@ async fn completed_event(svc: &Services, job: &import_jobs::Model) -> DomainResu
     svc.commit(tx).await
 }
 
-pub(super) fn completed_notification(svc: &Services, job: &import_jobs::Model, created: i64) -> Notification {
+pub(super) fn completed_notification(svc: &Imports, job: &import_jobs::Model, created: i64) -> Notification {
     let error_log_url = (job.error_count > 0).then(|| svc.link(&format!("imports/{}/errors.csv", job.id)));
     let status = if job.error_count > 0 { ImportStatus::FailedValidation } else { ImportStatus::Completed };
     Notification {
@@ -215,7 +216,7 @@ pub(super) fn completed_notification(svc: &Services, job: &import_jobs::Model, c
     }
 }
 
-pub async fn load(svc: &Services, job_id: ImportJobId) -> DomainResult<import_jobs::Model> {
+pub async fn load(svc: &Imports, job_id: ImportJobId) -> DomainResult<import_jobs::Model> {
     import_jobs::Entity::find_by_id(job_id).one(&svc.db).await?.ok_or(DomainError::NotFound("import job"))
 }
 
@@ -224,7 +225,7 @@ pub async fn load(svc: &Services, job_id: ImportJobId) -> DomainResult<import_jo
 /// status expected, so that none overwrites another process's. `db` is the pool, or the
 /// transaction the change belongs to.
 pub(super) async fn transition(
-    svc: &Services,
+    svc: &Imports,
     db: &impl ConnectionTrait,
     job_id: ImportJobId,
     from: &[ImportStatus],
@@ -246,7 +247,7 @@ pub(super) async fn transition(
 
 /// Writes a validated dry run, exactly as validated. Refused with CONFLICT when the portal
 /// changed meanwhile in a way that breaks the file (an address taken, a manager gone).
-pub async fn commit(svc: &Services, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
+pub async fn commit(svc: &Imports, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
     let job = get(svc, principal, id).await?;
     if job.status != ImportStatus::Validated {
         return Err(DomainError::Conflict {
@@ -280,14 +281,14 @@ pub async fn commit(svc: &Services, principal: &Principal, id: ImportJobId) -> D
 }
 
 /// Stops a running job (rolling back what it wrote) or discards a validated dry run.
-pub async fn cancel(svc: &Services, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
+pub async fn cancel(svc: &Imports, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
     let job = get(svc, principal, id).await?;
     cancel_job(svc, job, Some(principal.user_id)).await
 }
 
 /// `cancel` for a job already authorized (or an operator at a terminal: `actor` None).
 pub async fn cancel_job(
-    svc: &Services,
+    svc: &Imports,
     job: import_jobs::Model,
     actor: Option<UserId>,
 ) -> DomainResult<import_jobs::Model> {
@@ -300,7 +301,7 @@ pub async fn cancel_job(
             message: format!("this import has already ended ({:?})", job.status),
         });
     }
-    svc.running_imports.cancel(id);
+    svc.running.cancel(id);
     AuditEvent::new("import.cancelled", "import_job", id)
         .company(Some(job.company_id))
         .actor(actor)
@@ -314,7 +315,7 @@ pub async fn cancel_job(
     load(svc, id).await
 }
 
-pub async fn get(svc: &Services, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
+pub async fn get(svc: &Imports, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
     import_jobs::Entity::find_by_id(id)
         .filter(import_jobs::Column::CompanyId.eq(principal.company()?))
         .one(&svc.db)
@@ -322,7 +323,7 @@ pub async fn get(svc: &Services, principal: &Principal, id: ImportJobId) -> Doma
         .ok_or(DomainError::NotFound("import job"))
 }
 
-pub async fn list(svc: &Services, principal: &Principal, page: PageRequest) -> DomainResult<Page<import_jobs::Model>> {
+pub async fn list(svc: &Imports, principal: &Principal, page: PageRequest) -> DomainResult<Page<import_jobs::Model>> {
     let query = import_jobs::Entity::find().filter(import_jobs::Column::CompanyId.eq(principal.company()?));
     newest_first(&svc.db, query, import_jobs::Column::Id, page).await
 }

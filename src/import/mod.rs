@@ -25,6 +25,29 @@ pub mod terminal;
 pub mod validate;
 pub mod write;
 
+/// What imports need beyond the rules' context: this process's running jobs (so that a
+/// cancellation reaches them at once) and the progress channel (to this process's subscribers
+/// and, on PostgreSQL, everyone's). One per process; it derefs to `Services`.
+#[derive(Clone)]
+pub struct Imports {
+    pub services: crate::domain::Services,
+    pub progress: progress::ProgressHub,
+    pub running: runner::RunningImports,
+}
+
+impl Imports {
+    pub fn new(services: crate::domain::Services) -> Imports {
+        Imports { services, progress: Default::default(), running: Default::default() }
+    }
+}
+
+impl std::ops::Deref for Imports {
+    type Target = crate::domain::Services;
+    fn deref(&self) -> &crate::domain::Services {
+        &self.services
+    }
+}
+
 /// The template's columns, in order: the only header an import accepts (any order, any case).
 pub const COLUMNS: [&str; 7] =
     ["Given Name", "Surname", "Email address", "Job title", "Manager's email address", "Country", "Is Active"];

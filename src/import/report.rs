@@ -1,18 +1,19 @@
 //! What a running job tells the world as it moves.
 
+use super::Imports;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::progress::{Progress, Throttle};
 use crate::db::import_jobs;
-use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
+use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::notify::{self, Notification};
 use crate::types::CompanyId;
 
 /// Publishes a running job's state as it moves: to subscribers at least every 500 ms or 1%,
 /// to webhooks (`import.progress`) at most every 5 s or 10%.
 pub(super) struct Reporter {
-    svc: Services,
+    svc: Imports,
     company_id: CompanyId,
     pub progress: Progress,
     subscribers: Throttle,
@@ -23,7 +24,7 @@ pub(super) struct Reporter {
 }
 
 impl Reporter {
-    pub(super) fn new(svc: &Services, job: &import_jobs::Model) -> Reporter {
+    pub(super) fn new(svc: &Imports, job: &import_jobs::Model) -> Reporter {
         Reporter {
             svc: svc.clone(),
             company_id: job.company_id,
@@ -55,7 +56,7 @@ impl Reporter {
     /// Sends the current state now (a phase starts, or a tick is due).
     pub async fn report(&mut self) -> DomainResult<bool> {
         let (done, total) = (self.done(), self.progress.total_rows.into());
-        let hub = self.svc.import_progress.clone();
+        let hub = self.svc.progress.clone();
         if !self.side_connection {
             hub.publish_here(self.progress.clone());
             return Ok(false);

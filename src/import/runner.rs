@@ -3,6 +3,7 @@
 //! died) at start-up and every `LEASE`. Each running job has a cancellation flag, checked
 //! between batches.
 
+use super::Imports;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,12 +15,12 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, Set
 use super::job::{announce_final, run, transition};
 use super::progress::RUNNING;
 use crate::db::import_jobs;
-use crate::domain::{DomainError, DomainResult, ImportStatus, Services};
+use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::types::ImportJobId;
 
 /// The work goes on without the client: it is not tied to the request. The job is leased to
 /// this process first (another process, or this one's sweep, may have taken it).
-pub(super) fn spawn(svc: &Services, job_id: ImportJobId) {
+pub(super) fn spawn(svc: &Imports, job_id: ImportJobId) {
     let svc = svc.clone();
     tokio::spawn(async move {
         match claim(&svc, job_id).await {
@@ -27,7 +28,7 @@ pub(super) fn spawn(svc: &Services, job_id: ImportJobId) {
             Ok(false) => return,
             Err(error) => return tracing::error!(%job_id, %error, "import: cannot lease the job"),
         }
-        let cancelled = svc.running_imports.register(job_id);
+        let cancelled = svc.running.register(job_id);
         let renewal = tokio::spawn(renew_lease(svc.clone(), job_id));
         if let Err(error) = run(&svc, job_id, &cancelled).await {
             tracing::error!(%job_id, %error, "import failed");
@@ -40,7 +41,7 @@ pub(super) fn spawn(svc: &Services, job_id: ImportJobId) {
             let _ = announce_final(&svc, job_id).await;
         }
         renewal.abort();
-        svc.running_imports.unregister(job_id);
+        svc.running.unregister(job_id);
     });
 }
 
@@ -52,13 +53,13 @@ fn lease() -> chrono::Duration {
     chrono::Duration::from_std(LEASE).expect("a short duration")
 }
 
-fn lease_end(svc: &Services) -> chrono::DateTime<chrono::Utc> {
+fn lease_end(svc: &Imports) -> chrono::DateTime<chrono::Utc> {
     svc.clock.now() + lease()
 }
 
 /// Leases job `job_id` to this process when it is running and nobody holds it (never leased,
 /// or the lease ran out: its process died).
-async fn claim(svc: &Services, job_id: ImportJobId) -> DomainResult<bool> {
+async fn claim(svc: &Imports, job_id: ImportJobId) -> DomainResult<bool> {
     let now = svc.clock.now();
     let claimed = import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(svc))))
@@ -74,7 +75,7 @@ async fn claim(svc: &Services, job_id: ImportJobId) -> DomainResult<bool> {
     Ok(claimed.rows_affected == 1)
 }
 
-async fn renew_lease(svc: Services, job_id: ImportJobId) {
+async fn renew_lease(svc: Imports, job_id: ImportJobId) {
     loop {
         tokio::time::sleep(LEASE / 3).await;
         let renewed = import_jobs::Entity::update_many()
@@ -91,7 +92,7 @@ async fn renew_lease(svc: Services, job_id: ImportJobId) {
 /// Resumes the jobs whose process died while running them (their lease ran out): validation
 /// starts over, and a write starts again (its transaction died with the process). Run at
 /// start-up and every `LEASE` by the server.
-pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
+pub async fn resume_interrupted(svc: &Imports) -> DomainResult<usize> {
     let now = svc.clock.now();
     let interrupted: Vec<ImportJobId> = import_jobs::Entity::find()
         .select_only()
@@ -109,7 +110,7 @@ pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
         .all(&svc.db)
         .await?;
     for job_id in &interrupted {
-        if !svc.running_imports.is_running(*job_id) {
+        if !svc.running.is_running(*job_id) {
             tracing::info!(%job_id, "resuming an interrupted import");
             spawn(svc, *job_id);
         }
@@ -118,7 +119,7 @@ pub async fn resume_interrupted(svc: &Services) -> DomainResult<usize> {
 }
 
 /// Every `LEASE`, until aborted: what `resume_interrupted` does, for a server.
-pub async fn keep_resuming(svc: Services) {
+pub async fn keep_resuming(svc: Imports) {
     loop {
         if let Err(error) = resume_interrupted(&svc).await {
             tracing::warn!(%error, "import: cannot look for interrupted jobs");

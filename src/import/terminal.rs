@@ -3,6 +3,7 @@
 //! written next to the file. Ctrl-C cancels the import. Welcome emails are queued in the
 //! outbox; a running server's worker sends them.
 
+use super::Imports;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{error_log, job};
 use crate::db::companies;
-use crate::domain::{ImportStatus, Services};
+use crate::domain::ImportStatus;
 use crate::types::{CompanyId, ImportJobId};
 
 pub struct Request {
@@ -26,7 +27,7 @@ pub struct Request {
 }
 
 /// Runs the import to its end; Ok(false) when the file has errors (the log says which).
-pub async fn run(svc: &Services, request: Request) -> anyhow::Result<bool> {
+pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
     let company = companies::Entity::find_by_id(request.company_id)
         .one(&svc.db)
         .await?
@@ -41,7 +42,7 @@ pub async fn run(svc: &Services, request: Request) -> anyhow::Result<bool> {
     };
     let started = Instant::now();
     let mut interrupt = std::pin::pin!(interrupted());
-    let mut progress = svc.import_progress.subscribe();
+    let mut progress = svc.progress.subscribe();
     let job = job::start(svc, company.id, None, options, content).await?;
     eprintln!("Importing {} into {} (job {})", request.file.display(), company.name, job.id);
 
@@ -152,7 +153,7 @@ fn log_path(file: &Path) -> PathBuf {
     file.with_file_name(format!("{stem}.errors.csv"))
 }
 
-async fn write_log(svc: &Services, job_id: ImportJobId, path: &Path) -> anyhow::Result<()> {
+async fn write_log(svc: &Imports, job_id: ImportJobId, path: &Path) -> anyhow::Result<()> {
     let mut out = tokio::fs::File::create(path).await.with_context(|| format!("cannot write {}", path.display()))?;
     let mut log = std::pin::pin!(error_log::stream(svc, job_id).await?);
     while let Some(piece) = log.next().await {

@@ -3,6 +3,7 @@
 //! again from its stored chunks, through the transaction itself: on SQLite the transaction
 //! holds the only connection.
 
+use super::Imports;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{DatabaseBackend, DatabaseTransaction, EntityTrait, Set};
@@ -15,12 +16,12 @@ use super::report::Reporter;
 use super::validate::ValidRow;
 use crate::db::{bulk, companies, import_jobs, users};
 use crate::domain::audit::AuditEvent;
-use crate::domain::{DomainError, DomainResult, ImportStatus, Services, welcome};
+use crate::domain::{DomainError, DomainResult, ImportStatus, welcome};
 use crate::notify::{self, Notification};
 use crate::types::UserId;
 
 pub(super) async fn run(
-    svc: &Services,
+    svc: &Imports,
     job: &import_jobs::Model,
     reporter: &mut Reporter,
     cancelled: &AtomicBool,
@@ -100,7 +101,7 @@ pub(super) async fn run(
 /// One batch: the users, and for each active one (when the job sends them) a welcome email
 /// with a 7-day activation link, as `createUser` sends.
 async fn insert(
-    svc: &Services,
+    svc: &Imports,
     tx: &DatabaseTransaction,
     job: &import_jobs::Model,
     company_name: &str,

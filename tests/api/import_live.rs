@@ -239,7 +239,7 @@ async fn cancelling_a_running_import_rolls_it_back(app: TestApp) {
     let owner = app.company_owner("Cancel", "owner@cancel.example").await;
     // Three batches; the validation is held after the first, so the job is still validating
     // when the cancellation comes (however fast the machine).
-    let paused = app.services.running_imports.pause_validation().await;
+    let paused = app.imports.running.pause_validation().await;
     let id = start(&app, &owner, &generated(5_000, "cancel.example", "owner@cancel.example"), false, false).await;
     let mut ws = app.ws(json!({"Authorization": format!("Bearer {owner}")})).await.unwrap();
     let operation = ws.subscribe(PROGRESS, json!({"id": id})).await;
@@ -513,7 +513,7 @@ async fn another_process_sees_the_progress_on_postgres() {
         if processed == 12_345 {
             state.status = ImportStatus::Validated;
         }
-        app.services.import_progress.publish(&app.db, state.clone()).await;
+        app.imports.progress.publish(&app.db, state.clone()).await;
         let next = ws.next_payload(&operation).await.unwrap();
         let next = &data(&next)["importProgress"];
         assert_eq!(

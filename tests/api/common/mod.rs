@@ -139,6 +139,8 @@ pub struct TestApp {
     /// The application's own pool, for checks that look at the database directly.
     pub db: DatabaseConnection,
     pub services: Services,
+    /// The application's import runtime (running jobs, progress).
+    pub imports: portal::import::Imports,
     /// The application's clock: `clock.advance(…)` instead of sleeping.
     pub clock: Arc<ManualClock>,
     pub backend: Backend,
@@ -196,6 +198,7 @@ impl TestApp {
         let addr = app.local_addr();
         let services = app.services().clone();
         let worker = app.worker();
+        let imports = app.imports().clone();
         let db = services.db.clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
@@ -206,6 +209,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             db,
             services,
+            imports,
             clock,
             backend,
             mailbox_dir,
