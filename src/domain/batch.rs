@@ -16,13 +16,18 @@ use crate::db::{
     support_contact_roles, support_contacts, user_modules, user_sub_accounts, users,
 };
 
-/// `rows` grouped by `key`, each group keeping the rows' order.
-fn grouped<K: Eq + Hash, V>(rows: impl IntoIterator<Item = V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
+/// `(key, value)` pairs grouped by key, each group keeping the pairs' order.
+fn grouped_pairs<K: Eq + Hash, V>(pairs: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Vec<V>> {
     let mut groups: HashMap<K, Vec<V>> = HashMap::new();
-    for row in rows {
-        groups.entry(key(&row)).or_default().push(row);
+    for (key, value) in pairs {
+        groups.entry(key).or_default().push(value);
     }
     groups
+}
+
+/// `rows` grouped by `key`, each group keeping the rows' order.
+fn grouped<K: Eq + Hash, V>(rows: impl IntoIterator<Item = V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
+    grouped_pairs(rows.into_iter().map(|row| (key(&row), row)))
 }
 
 /// Users of the given companies with the given addresses (managers are named by address).
@@ -47,10 +52,7 @@ pub async fn users_by_id(db: &impl ConnectionTrait, ids: &[UserId]) -> DomainRes
 pub async fn modules_of(db: &impl ConnectionTrait, users: &[UserId]) -> DomainResult<HashMap<UserId, Vec<Module>>> {
     let rows =
         user_modules::Entity::find().filter(user_modules::Column::UserId.is_in(users.iter().copied())).all(db).await?;
-    let mut by_user: HashMap<UserId, Vec<Module>> = HashMap::new();
-    for row in rows {
-        by_user.entry(row.user_id).or_default().push(row.module);
-    }
+    let mut by_user = grouped_pairs(rows.into_iter().map(|row| (row.user_id, row.module)));
     for modules in by_user.values_mut() {
         modules.sort_by_key(|m| Module::iter().position(|x| x == *m));
     }
@@ -68,11 +70,7 @@ pub async fn sub_accounts_of(
         .order_by_asc(sub_accounts::Column::Name)
         .all(db)
         .await?;
-    let linked = rows.into_iter().filter_map(|(link, sub_account)| Some((link.user_id, sub_account?)));
-    Ok(grouped(linked, |(user, _)| *user)
-        .into_iter()
-        .map(|(k, v)| (k, v.into_iter().map(|(_, s)| s).collect()))
-        .collect())
+    Ok(grouped_pairs(rows.into_iter().filter_map(|(link, sub_account)| Some((link.user_id, sub_account?)))))
 }
 
 /// Each user's subscription memberships, each with its subscription.
@@ -104,11 +102,7 @@ pub async fn projects_of(
         .order_by_asc(projects::Column::Name)
         .all(db)
         .await?;
-    let linked = memberships.into_iter().filter_map(|(m, project)| Some((m.user_id, project?)));
-    Ok(grouped(linked, |(user, _)| *user)
-        .into_iter()
-        .map(|(k, v)| (k, v.into_iter().map(|(_, p)| p).collect()))
-        .collect())
+    Ok(grouped_pairs(memberships.into_iter().filter_map(|(m, project)| Some((m.user_id, project?)))))
 }
 
 pub async fn subscriptions_by_id(
@@ -198,10 +192,7 @@ pub async fn roles_of_contacts(
         .filter(support_contact_roles::Column::ContactId.is_in(contacts.iter().copied()))
         .all(db)
         .await?;
-    let mut by_contact: HashMap<ContactId, Vec<ContactRole>> = HashMap::new();
-    for row in rows {
-        by_contact.entry(row.contact_id).or_default().push(row.role);
-    }
+    let mut by_contact = grouped_pairs(rows.into_iter().map(|row| (row.contact_id, row.role)));
     by_contact.values_mut().for_each(|roles| roles.sort());
     Ok(by_contact)
 }

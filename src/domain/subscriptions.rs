@@ -158,17 +158,6 @@ pub async fn create(
     Ok(subscription)
 }
 
-pub async fn members(
-    db: &impl ConnectionTrait,
-    subscription_id: SubscriptionId,
-) -> DomainResult<Vec<subscription_members::Model>> {
-    Ok(subscription_members::Entity::find()
-        .filter(subscription_members::Column::SubscriptionId.eq(subscription_id))
-        .order_by_asc(subscription_members::Column::Id)
-        .all(db)
-        .await?)
-}
-
 /// A USER member counts at once; an ADMIN waits for a support agent to confirm an
 /// ADMIN_DELEGATION ticket naming the membership.
 pub async fn add_member(

@@ -45,15 +45,7 @@ pub struct Contact {
 }
 
 async fn roles_of(db: &impl ConnectionTrait, contact_id: ContactId) -> DomainResult<Vec<ContactRole>> {
-    let mut roles: Vec<ContactRole> = support_contact_roles::Entity::find()
-        .filter(support_contact_roles::Column::ContactId.eq(contact_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.role)
-        .collect();
-    roles.sort();
-    Ok(roles)
+    Ok(super::batch::roles_of_contacts(db, &[contact_id]).await?.remove(&contact_id).unwrap_or_default())
 }
 
 async fn write_roles(
