@@ -48,6 +48,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(axum::middleware::from_fn(audit_names_the_request))
         // A client that stops sending its body mid-way is dropped, not waited for.
         .layer(RequestBodyTimeoutLayer::new(config.body_idle_timeout))
         .layer(cors(config))
@@ -94,6 +95,12 @@ async fn drop_unusable_request_id(mut request: axum::extract::Request) -> axum::
         request.headers_mut().remove(REQUEST_ID);
     }
     request
+}
+
+/// The audit events a request writes carry its id (the client's, if usable, or ours).
+async fn audit_names_the_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    crate::domain::work::with_request_id(request_id, next.run(request)).await
 }
 
 /// A request refused before it reaches GraphQL, answered in GraphQL's shape.

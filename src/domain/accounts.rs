@@ -18,9 +18,10 @@ use super::principal::Principal;
 use super::services::Services;
 use super::tokens::{hash_token, new_token};
 use super::users::{find_by_email, greeting_name};
+use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, LinkPurpose, UserStatus};
 use crate::db::{link_tokens, password_history, sessions, users};
-use crate::notify::{self, EmailNotification, Notification, Template};
+use crate::notify::{EmailNotification, Notification, Template};
 use crate::types::UserId;
 
 pub const RESET_LINK_VALIDITY: Duration = Duration::minutes(5);
@@ -67,18 +68,18 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
         user => return Err(failed_login(svc, &key, attempt, user.as_ref(), now).await?),
     };
 
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin().await?;
     let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;
     // Always: a first attempt's counter left behind would make the next wrong password the
     // second of the window, and the limit one less than it says.
     attempts::LOGIN.clear(&tx, &key).await?;
-    AuditEvent::new("user.logged_in", "user", user.id)
-        .company(user.company_id)
-        .actor(Some(user.id))
-        .after(json!({"clientAddress": client.map(|a| a.to_string())}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("user.logged_in", "user", user.id)
+            .company(user.company_id)
+            .actor(Some(user.id))
+            .after(json!({"clientAddress": client.map(|a| a.to_string())})),
+    );
+    tx.commit().await?;
     Ok(NewSession { token, expires_at, user })
 }
 
@@ -94,11 +95,13 @@ async fn failed_login(
     let locked = attempts::LOGIN.failed(&svc.db, key, attempt, now).await?;
     if let Some(user) = user {
         let action = if locked { "user.locked_out" } else { "user.login_failed" };
-        AuditEvent::new(action, "user", user.id)
-            .company(user.company_id)
-            .after(json!({"failedAttempts": attempt.0}))
-            .record(&svc.db, now)
-            .await?;
+        let mut work = svc.begin().await?;
+        work.audit(
+            AuditEvent::new(action, "user", user.id)
+                .company(user.company_id)
+                .after(json!({"failedAttempts": attempt.0})),
+        );
+        work.commit().await?;
     }
     Ok(wrong_credentials())
 }
@@ -149,17 +152,17 @@ pub async fn change_password(svc: &Services, principal: &Principal, current: &st
         return Err(DomainError::invalid("currentPassword", "is not your current password"));
     }
     attempts::CHANGE_PASSWORD.clear(&svc.db, &key).await?;
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
     let now = svc.clock.now();
-    set_password(svc, &tx, user, "newPassword", new, Some(principal.session_id), now).await?;
-    svc.commit(tx).await
+    set_password(svc, &mut tx, user, "newPassword", new, Some(principal.session_id), now).await?;
+    tx.commit().await
 }
 
 /// Checks the policy (every broken rule reported on `field`), stores the new hash,
 /// clears the temporary-password flag and the lockout, and ends every session but `keep`.
 pub(crate) async fn set_password(
     svc: &Services,
-    tx: &impl ConnectionTrait,
+    tx: &mut UnitOfWork<'_>,
     user: users::Model,
     field: &str,
     new: &str,
@@ -201,12 +204,12 @@ pub(crate) async fn set_password(
         others = others.filter(sessions::Column::Id.ne(keep));
     }
     others.exec(tx).await?;
-    AuditEvent::new("user.password_changed", "user", user_id)
-        .company(company_id)
-        .actor(Some(user_id))
-        .after(json!({"wasTemporary": was_temporary, "viaResetLink": keep.is_none()}))
-        .record(tx, now)
-        .await?;
+    tx.audit(
+        AuditEvent::new("user.password_changed", "user", user_id)
+            .company(company_id)
+            .actor(Some(user_id))
+            .after(json!({"wasTemporary": was_temporary, "viaResetLink": keep.is_none()})),
+    );
     Ok(user)
 }
 
@@ -247,27 +250,23 @@ async fn send_reset_link(svc: &Services, email: &Email) -> DomainResult<()> {
     let Some(user) = find_by_email(&svc.db, email).await?.filter(|u| u.status == UserStatus::Active) else {
         return Ok(());
     };
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin().await?;
+    let now = tx.now();
     let token = issue_link(&tx, user.id, LinkPurpose::PasswordReset, now + RESET_LINK_VALIDITY, now).await?;
     let vars = json!({
         "givenName": greeting_name(&user),
         "resetUrl": svc.link(&format!("reset-password?token={token}")),
         "validMinutes": RESET_LINK_VALIDITY.num_minutes(),
     });
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: user.company_id,
-            event_type: crate::types::EventType::PasswordResetRequested,
-            data: json!({"userId": user.id}),
-            email: Some(EmailNotification::new(email, Template::ResetPassword, &user.locale, vars)),
-        },
-    )
+    tx.notify(Notification {
+        company_id: user.company_id,
+        event_type: crate::types::EventType::PasswordResetRequested,
+        data: json!({"userId": user.id}),
+        email: Some(EmailNotification::new(email, Template::ResetPassword, &user.locale, vars)),
+    })
     .await?;
-    AuditEvent::new("user.password_reset_requested", "user", user.id).company(user.company_id).record(&tx, now).await?;
-    svc.commit(tx).await
+    tx.audit(AuditEvent::new("user.password_reset_requested", "user", user.id).company(user.company_id));
+    tx.commit().await
 }
 
 /// A new single-use link for `purpose`; any earlier unused one for the same purpose is void.
@@ -347,8 +346,8 @@ pub async fn redeem_link(
 }
 
 pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> DomainResult<()> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin().await?;
+    let now = tx.now();
     // Reset links and the activation links of welcome emails both set a password.
     let link = redeem_link(&tx, token, &[LinkPurpose::PasswordReset, LinkPurpose::Activation], now).await?;
     let user =
@@ -360,6 +359,6 @@ pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> 
                 )
             },
         )?;
-    set_password(svc, &tx, user, "newPassword", new_password, None, now).await?;
-    svc.commit(tx).await
+    set_password(svc, &mut tx, user, "newPassword", new_password, None, now).await?;
+    tx.commit().await
 }

@@ -1,7 +1,7 @@
 //! The audit trail: append-only events (actor, action, target, before/after, time), written in
-//! the same transaction as the change they describe.
+//! the same transaction as the change they describe (`UnitOfWork::audit`).
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::Set;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -50,22 +50,31 @@ impl<'a> AuditEvent<'a> {
         self
     }
 
-    pub async fn record(self, db: &impl ConnectionTrait, at: chrono::DateTime<chrono::Utc>) -> DomainResult<()> {
+    pub fn before(mut self, before: Value) -> Self {
+        self.before = Some(before);
+        self
+    }
+
+    /// The row `UnitOfWork::commit` writes.
+    pub(super) fn into_row(
+        self,
+        actor_id: Option<UserId>,
+        company_id: Option<CompanyId>,
+        request_id: Option<String>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> audit_events::ActiveModel {
         audit_events::ActiveModel {
             id: Set(AuditEventId::new()),
-            company_id: Set(self.company_id),
-            actor_id: Set(self.actor_id),
+            company_id: Set(company_id),
+            actor_id: Set(actor_id),
             action: Set(self.action.to_owned()),
             target_type: Set(self.target_type.to_owned()),
             target_id: Set(self.target_id),
             before: Set(self.before),
             after: Set(self.after),
-            request_id: Set(None),
+            request_id: Set(request_id),
             created_at: Set(at),
         }
-        .insert(db)
-        .await?;
-        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ use super::users::{NewUser, find_by_email};
 use super::welcome::{self, FirstSignIn, insert_with_password};
 use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
 use crate::db::{companies, users};
-use crate::notify::{self, Notification};
+use crate::notify::Notification;
 use crate::types::UserId;
 
 /// What start-up did about the platform operator.
@@ -44,8 +44,8 @@ pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<
         None => (temporary_password(), true),
     };
     let hash = svc.passwords.hash(&password).await?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin().await?;
+    let now = tx.now();
     if find_by_email(&tx, email).await?.is_some() {
         return Err(DomainError::Conflict {
             field: Some("PORTAL_BOOTSTRAP_OPERATOR".into()),
@@ -63,8 +63,8 @@ pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<
     }
     .into_active_model(now);
     let operator = insert_with_password(&tx, operator, &hash, temporary, now).await?;
-    AuditEvent::new("operator.bootstrapped", "user", operator.id).record(&tx, now).await?;
-    svc.commit(tx).await?;
+    tx.audit(AuditEvent::new("operator.bootstrapped", "user", operator.id));
+    tx.commit().await?;
     Ok(if temporary {
         Bootstrap::CreatedWithTemporaryPassword { email: email.clone(), password }
     } else {
@@ -101,8 +101,8 @@ pub async fn provision_company(
 
     let password = temporary_password();
     let hash = svc.passwords.hash(&password).await?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin().await?;
+    let now = tx.now();
     if companies::Entity::find().filter(companies::Column::Name.eq(&name)).one(&tx).await?.is_some() {
         return Err(DomainError::Conflict {
             field: Some("name".into()),
@@ -135,24 +135,20 @@ pub async fn provision_company(
     .into_active_model(now);
     let owner = insert_with_password(&tx, owner, &hash, true, now).await?;
     let welcome = welcome::email(svc, &tx, &owner, &name, FirstSignIn::TemporaryPassword(password), now).await?;
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: Some(company.id),
-            event_type: crate::types::EventType::UserCreated,
-            data: json!({"userId": owner.id, "companyId": company.id, "role": "OWNER"}),
-            email: Some(welcome),
-        },
-    )
+    tx.notify(Notification {
+        company_id: Some(company.id),
+        event_type: crate::types::EventType::UserCreated,
+        data: json!({"userId": owner.id, "companyId": company.id, "role": "OWNER"}),
+        email: Some(welcome),
+    })
     .await?;
-    AuditEvent::new("company.provisioned", "company", company.id)
-        .company(Some(company.id))
-        .actor(actor)
-        .after(json!({"name": company.name, "ownerId": owner.id, "ownerEmail": email.as_str()}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("company.provisioned", "company", company.id)
+            .company(Some(company.id))
+            .actor(actor)
+            .after(json!({"name": company.name, "ownerId": owner.id, "ownerEmail": email.as_str()})),
+    );
+    tx.commit().await?;
     Ok(company)
 }
 

@@ -67,8 +67,8 @@ pub async fn retry(svc: &Services, principal: &Principal, id: DeliveryId) -> Dom
             message: format!("This delivery is {:?}, not failed or dead: nothing to retry", delivery.status),
         });
     }
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let before = json!({"status": delivery.status, "attempts": delivery.attempts});
     let mut active = delivery.into_active_model();
     active.status = Set(DeliveryStatus::Pending);
@@ -77,13 +77,12 @@ pub async fn retry(svc: &Services, principal: &Principal, id: DeliveryId) -> Dom
     active.lease_until = Set(None);
     active.leased_by = Set(None);
     let delivery = active.update(&tx).await?;
-    let mut audit = AuditEvent::new("delivery.retried", "delivery", delivery.id)
+    let audit = AuditEvent::new("delivery.retried", "delivery", delivery.id)
         .company(delivery.company_id)
-        .actor(Some(principal.user_id))
-        .after(json!({"status": delivery.status}));
-    audit.before = Some(before);
-    audit.record(&tx, now).await?;
-    svc.commit(tx).await?;
+        .after(json!({"status": delivery.status}))
+        .before(before);
+    tx.audit(audit);
+    tx.commit().await?;
     let attempts = delivery_attempts::Entity::find()
         .filter(delivery_attempts::Column::DeliveryId.eq(delivery.id))
         .order_by_asc(delivery_attempts::Column::AttemptedAt)

@@ -19,9 +19,10 @@ use super::principal::Principal;
 use super::services::Services;
 use super::text::{self, Lines};
 use super::users::{NewUser, find_by_email, greeting_name, search_key, sort_key};
+use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, LinkPurpose, Module, Role, UserStatus};
 use crate::db::{companies, invitations, link_tokens, users};
-use crate::notify::{self, EmailNotification, Notification, Template};
+use crate::notify::{EmailNotification, Notification, Template};
 use crate::types::{InvitationId, SubAccountId, UserId};
 
 pub const VALIDITY: Duration = Duration::days(7);
@@ -59,8 +60,8 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
     }
     let mut problems = Vec::new();
     let modules = check_modules(input.role, &input.modules).map_err(|e| problems.push(e)).unwrap_or_default();
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let sub_accounts = check_sub_accounts(&tx, company_id, &input.sub_account_ids)
         .await
         .map_err(|e| problems.push(e))
@@ -139,20 +140,17 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
                 }
                 .insert(&tx)
                 .await?;
-                AuditEvent::new("invitation.created", "invitation", invitation.id)
-                    .company(Some(company_id))
-                    .actor(Some(principal.user_id))
-                    .after(
+                tx.audit(
+                    AuditEvent::new("invitation.created", "invitation", invitation.id).company(Some(company_id)).after(
                         json!({"email": invitation.email, "role": input.role, "modules": modules, "userId": user.id}),
-                    )
-                    .record(&tx, now)
-                    .await?;
+                    ),
+                );
                 send(svc, &tx, invitation, &inviter, &company, now).await?
             }
         };
         sent.push(invitation);
     }
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(sent)
 }
 
@@ -167,7 +165,7 @@ async fn pending_of(db: &impl ConnectionTrait, user_id: UserId) -> DomainResult<
 /// Issues a new link (voiding the previous one), restarts the 7 days, queues the email.
 async fn send(
     svc: &Services,
-    db: &impl ConnectionTrait,
+    db: &UnitOfWork<'_>,
     invitation: invitations::Model,
     inviter: &users::Model,
     company: &companies::Model,
@@ -198,16 +196,12 @@ async fn send(
         "modules": modules,
     });
     let email = invitation.email.clone();
-    notify::enqueue(
-        db,
-        now,
-        Notification {
-            company_id: Some(invitation.company_id),
-            event_type: crate::types::EventType::InvitationSent,
-            data: json!({"invitationId": invitation.id, "email": invitation.email}),
-            email: Some(EmailNotification::new(&email, Template::Invitation, "en", vars)),
-        },
-    )
+    db.notify(Notification {
+        company_id: Some(invitation.company_id),
+        event_type: crate::types::EventType::InvitationSent,
+        data: json!({"invitationId": invitation.id, "email": invitation.email}),
+        email: Some(EmailNotification::new(&email, Template::Invitation, "en", vars)),
+    })
     .await?;
     let send_count = invitation.send_count + 1;
     let mut active = invitation.into_active_model();
@@ -269,8 +263,8 @@ pub async fn list(
 
 /// A new link for a pending (or expired) invitation; at most 5 resends an hour.
 pub async fn resend(svc: &Services, principal: &Principal, id: InvitationId) -> DomainResult<invitations::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let invitation = find_pending(&tx, principal, id, "invite the address again instead").await?;
     principal.may_grant(invitation.role)?;
     let user_id = invitation.user_id.ok_or(DomainError::NotFound("invited user"))?;
@@ -296,20 +290,19 @@ pub async fn resend(svc: &Services, principal: &Principal, id: InvitationId) -> 
     let company =
         companies::Entity::find_by_id(invitation.company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
     let invitation = send(svc, &tx, invitation, &inviter, &company, now).await?;
-    AuditEvent::new("invitation.resent", "invitation", invitation.id)
-        .company(Some(invitation.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"sendCount": invitation.send_count}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("invitation.resent", "invitation", invitation.id)
+            .company(Some(invitation.company_id))
+            .after(json!({"sendCount": invitation.send_count})),
+    );
+    tx.commit().await?;
     Ok(invitation)
 }
 
 /// Voids the link and removes the invited person; the address can be invited again.
 pub async fn revoke(svc: &Services, principal: &Principal, id: InvitationId) -> DomainResult<invitations::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let invitation = find_pending(&tx, principal, id, "nothing to revoke").await?;
     principal.may_grant(invitation.role)?;
     if let Some(user_id) = invitation.user_id {
@@ -325,12 +318,8 @@ pub async fn revoke(svc: &Services, principal: &Principal, id: InvitationId) -> 
     active.revoked_at = Set(Some(now));
     active.user_id = Set(None);
     let invitation = active.update(&tx).await?;
-    AuditEvent::new("invitation.revoked", "invitation", invitation.id)
-        .company(Some(invitation.company_id))
-        .actor(Some(principal.user_id))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(AuditEvent::new("invitation.revoked", "invitation", invitation.id).company(Some(invitation.company_id)));
+    tx.commit().await?;
     Ok(invitation)
 }
 
@@ -351,8 +340,8 @@ pub async fn accept(
     surname: Option<String>,
     client: Option<IpAddr>,
 ) -> DomainResult<NewSession> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin().await?;
+    let now = tx.now();
     let link = redeem_link(&tx, token, &[LinkPurpose::Invitation], now).await.map_err(|_| ask_again())?;
     let invitation = pending_of(&tx, link.user_id).await?.filter(|i| i.expires_at > now).ok_or_else(ask_again)?;
     let user = users::Entity::find_by_id(link.user_id)
@@ -370,7 +359,7 @@ pub async fn accept(
         clean("givenName", given_name)?.or(user.given_name.clone()),
         clean("surname", surname)?.or(user.surname.clone()),
     );
-    let user = set_password(svc, &tx, user, "password", password, None, now).await?;
+    let user = set_password(svc, &mut tx, user, "password", password, None, now).await?;
     let mut active = user.into_active_model();
     active.status = Set(UserStatus::Active);
     active.activated_at = Set(Some(now));
@@ -385,25 +374,21 @@ pub async fn accept(
         .filter(invitations::Column::Id.eq(invitation.id))
         .exec(&tx)
         .await?;
-    AuditEvent::new("invitation.accepted", "invitation", invitation.id)
-        .company(user.company_id)
-        .actor(Some(user.id))
-        .after(json!({"userId": user.id}))
-        .record(&tx, now)
-        .await?;
+    tx.audit(
+        AuditEvent::new("invitation.accepted", "invitation", invitation.id)
+            .company(user.company_id)
+            .actor(Some(user.id))
+            .after(json!({"userId": user.id})),
+    );
     let data = json!({"invitationId": invitation.id, "userId": user.id, "email": user.email});
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: user.company_id,
-            event_type: crate::types::EventType::InvitationAccepted,
-            data,
-            email: None,
-        },
-    )
+    tx.notify(Notification {
+        company_id: user.company_id,
+        event_type: crate::types::EventType::InvitationAccepted,
+        data,
+        email: None,
+    })
     .await?;
     let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(NewSession { token, expires_at, user })
 }

@@ -17,12 +17,13 @@ use super::people::{get, snapshot};
 use super::principal::Principal;
 use super::services::Services;
 use super::users::{search_key, sort_key};
+use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, Module, Role, UserStatus};
 use crate::db::{
     invitations, link_tokens, models, password_history, project_members, projects, service_subscriptions, sessions,
     subscription_members, support_contacts, user_modules, users,
 };
-use crate::notify::{self, Notification};
+use crate::notify::Notification;
 use crate::types::{ContactId, MemberId, ModelId, ProjectId, ProjectMemberId, SubscriptionId, UserId};
 
 /// What a user can own or hold, with the id of the thing held: what deactivation (and
@@ -158,11 +159,10 @@ pub async fn plan(db: &impl ConnectionTrait, user_id: UserId) -> DomainResult<Ve
 
 /// Checks the heir and moves everything to them, one audit event per thing moved.
 async fn transfer(
-    db: &impl ConnectionTrait,
+    db: &mut UnitOfWork<'_>,
     principal: &Principal,
     user: &users::Model,
     transfer_to: Option<UserId>,
-    now: DateTime<Utc>,
 ) -> DomainResult<()> {
     let held = plan(db, user.id).await?;
     if held.is_empty() {
@@ -218,12 +218,12 @@ async fn transfer(
     for holding in &held {
         move_holding(db, holding.held, user, &heir).await?;
         let (kind, id) = (holding.held.kind(), holding.held.id());
-        let mut audit = AuditEvent::new("resource.transferred", kind.name(), holding.held.audit_target(user.id))
-            .company(user.company_id)
-            .actor(Some(principal.user_id))
-            .after(json!({"kind": kind, "id": id, "name": holding.name, "to": heir.id}));
-        audit.before = Some(json!({"kind": kind, "id": id, "from": user.id}));
-        audit.record(db, now).await?;
+        db.audit(
+            AuditEvent::new("resource.transferred", kind.name(), holding.held.audit_target(user.id))
+                .company(user.company_id)
+                .before(json!({"kind": kind, "id": id, "from": user.id}))
+                .after(json!({"kind": kind, "id": id, "name": holding.name, "to": heir.id})),
+        );
     }
     Ok(())
 }
@@ -329,8 +329,8 @@ pub async fn deactivate(
     id: UserId,
     transfer_to: Option<UserId>,
 ) -> DomainResult<users::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let user = get(&tx, principal, id).await?;
     check_may_change(principal, &user, "deactivated")?;
     if user.status != UserStatus::Active {
@@ -339,7 +339,7 @@ pub async fn deactivate(
             format!("only an active user can be deactivated (this one is {:?})", user.status),
         ));
     }
-    transfer(&tx, principal, &user, transfer_to, now).await?;
+    transfer(&mut tx, principal, &user, transfer_to).await?;
     end_sessions(&tx, user.id, now).await?;
     let before = snapshot(&user);
     let mut active = user.into_active_model();
@@ -347,31 +347,26 @@ pub async fn deactivate(
     active.deactivated_at = Set(Some(now));
     active.updated_at = Set(now);
     let user = active.update(&tx).await?;
-    let mut audit = AuditEvent::new("user.deactivated", "user", user.id)
+    let audit = AuditEvent::new("user.deactivated", "user", user.id)
         .company(user.company_id)
-        .actor(Some(principal.user_id))
-        .after(snapshot(&user));
-    audit.before = Some(before);
-    audit.record(&tx, now).await?;
+        .after(snapshot(&user))
+        .before(before);
+    tx.audit(audit);
     let data = json!({"userId": user.id, "transferredTo": transfer_to});
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: user.company_id,
-            event_type: crate::types::EventType::UserDeactivated,
-            data,
-            email: None,
-        },
-    )
+    tx.notify(Notification {
+        company_id: user.company_id,
+        event_type: crate::types::EventType::UserDeactivated,
+        data,
+        email: None,
+    })
     .await?;
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(user)
 }
 
 pub async fn reactivate(svc: &Services, principal: &Principal, id: UserId) -> DomainResult<users::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let user = get(&tx, principal, id).await?;
     check_may_change(principal, &user, "reactivated")?;
     if user.status != UserStatus::Inactive {
@@ -385,25 +380,16 @@ pub async fn reactivate(svc: &Services, principal: &Principal, id: UserId) -> Do
     active.deactivated_at = Set(None);
     active.updated_at = Set(now);
     let user = active.update(&tx).await?;
-    AuditEvent::new("user.reactivated", "user", user.id)
-        .company(user.company_id)
-        .actor(Some(principal.user_id))
-        .after(snapshot(&user))
-        .record(&tx, now)
-        .await?;
+    tx.audit(AuditEvent::new("user.reactivated", "user", user.id).company(user.company_id).after(snapshot(&user)));
     let data = json!({"userId": user.id});
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: user.company_id,
-            event_type: crate::types::EventType::UserReactivated,
-            data,
-            email: None,
-        },
-    )
+    tx.notify(Notification {
+        company_id: user.company_id,
+        event_type: crate::types::EventType::UserReactivated,
+        data,
+        email: None,
+    })
     .await?;
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(user)
 }
 
@@ -427,23 +413,23 @@ pub async fn anonymize(
     id: UserId,
     transfer_to: Option<UserId>,
 ) -> DomainResult<Anonymized> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let user = get(&tx, principal, id).await?;
     check_may_change(principal, &user, "anonymized")?;
     if user.status == UserStatus::Anonymized {
         return Err(DomainError::invalid("id", "this user is already anonymized"));
     }
-    transfer(&tx, principal, &user, transfer_to, now).await?;
-    let done = scrub(&tx, user, Some(principal.user_id), now).await?;
-    svc.commit(tx).await?;
+    transfer(&mut tx, principal, &user, transfer_to).await?;
+    let done = scrub(&mut tx, user, Some(principal.user_id), now).await?;
+    tx.commit().await?;
     Ok(done)
 }
 
 /// The irreversible part of anonymization, once nothing is left to transfer (also used when a
 /// support agent confirms a USER_REMOVAL ticket).
 pub async fn scrub(
-    tx: &impl ConnectionTrait,
+    tx: &mut UnitOfWork<'_>,
     user: users::Model,
     actor: Option<UserId>,
     now: DateTime<Utc>,
@@ -508,26 +494,22 @@ pub async fn scrub(
         .filter(crate::db::deliveries::Column::Recipient.eq(old_email))
         .exec(tx)
         .await?;
-    AuditEvent::new("user.anonymized", "user", user.id)
-        .company(company_id)
-        .actor(actor)
-        .after(json!({"scrubbed": scrubbed}))
-        .record(tx, now)
-        .await?;
+    tx.audit(
+        AuditEvent::new("user.anonymized", "user", user.id)
+            .company(company_id)
+            .actor(actor)
+            .after(json!({"scrubbed": scrubbed})),
+    );
     let data = json!({"userId": user.id});
-    notify::enqueue(
-        tx,
-        now,
-        Notification { company_id, event_type: crate::types::EventType::UserAnonymized, data, email: None },
-    )
-    .await?;
+    tx.notify(Notification { company_id, event_type: crate::types::EventType::UserAnonymized, data, email: None })
+        .await?;
     Ok(Anonymized { user, scrubbed })
 }
 
 /// Removes someone who never accepted their invitation; the address can be invited again.
 pub async fn remove(svc: &Services, principal: &Principal, id: UserId) -> DomainResult<()> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let user = get(&tx, principal, id).await?;
     principal.may_manage(user.id, user.role)?;
     if user.status != UserStatus::Invited {
@@ -544,9 +526,6 @@ pub async fn remove(svc: &Services, principal: &Principal, id: UserId) -> Domain
         .exec(&tx)
         .await?;
     users::Entity::delete_by_id(user.id).exec(&tx).await?;
-    let mut audit =
-        AuditEvent::new("user.removed", "user", user.id).company(user.company_id).actor(Some(principal.user_id));
-    audit.before = Some(snapshot(&user));
-    audit.record(&tx, now).await?;
-    svc.commit(tx).await
+    tx.audit(AuditEvent::new("user.removed", "user", user.id).company(user.company_id).before(snapshot(&user)));
+    tx.commit().await
 }

@@ -26,6 +26,7 @@ pub mod tokens;
 pub mod users;
 pub mod webhooks;
 pub mod welcome;
+pub mod work;
 
 // The leaf types, under the names the domain has always used.
 pub use crate::types::{clock, email, enums};
@@ -33,3 +34,4 @@ pub use email::Email;
 pub use enums::*;
 pub use error::{DomainError, DomainResult, FieldError};
 pub use services::Services;
+pub use work::UnitOfWork;

@@ -19,7 +19,7 @@ use super::users::{NewUser, find_by_email, search_key, search_term, sort_key};
 use super::welcome::{self, FirstSignIn};
 use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
 use crate::db::{companies, users};
-use crate::notify::{self, Notification};
+use crate::notify::Notification;
 use crate::types::{CompanyId, UserId};
 
 /// What a form sends; `None` leaves a field as it is (updates) or takes the default (creation).
@@ -187,8 +187,8 @@ async fn check_email_free(db: &impl ConnectionTrait, email: &Email) -> DomainRes
 pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -> DomainResult<users::Model> {
     let person = parse_person(&input, None).map_err(DomainError::Validation)?;
     let company_id = principal.company()?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     check_email_free(&tx, &person.email).await?;
     check_manager(&tx, principal, &person.manager_email).await?;
     let user = person.new_user(company_id, now).insert(&tx).await?;
@@ -200,19 +200,15 @@ pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -
         None
     };
     let data = json!({"userId": user.id, "email": user.email, "status": user.status, "role": user.role});
-    notify::enqueue(
-        &tx,
-        now,
-        Notification { company_id: Some(company_id), event_type: crate::types::EventType::UserCreated, data, email },
-    )
+    tx.notify(Notification {
+        company_id: Some(company_id),
+        event_type: crate::types::EventType::UserCreated,
+        data,
+        email,
+    })
     .await?;
-    AuditEvent::new("user.created", "user", user.id)
-        .company(Some(company_id))
-        .actor(Some(principal.user_id))
-        .after(snapshot(&user))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(AuditEvent::new("user.created", "user", user.id).company(Some(company_id)).after(snapshot(&user)));
+    tx.commit().await?;
     Ok(user)
 }
 
@@ -222,8 +218,8 @@ pub async fn update(
     id: UserId,
     input: PersonInput,
 ) -> DomainResult<users::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let user = get(&tx, principal, id).await?;
     principal.may_manage(user.id, user.role)?;
     if user.status == UserStatus::Anonymized {
@@ -255,25 +251,18 @@ pub async fn update(
     active.sort_key = Set(sort_key(Some(&person.given_name), Some(&person.surname)));
     active.updated_at = Set(now);
     let user = active.update(&tx).await?;
-    let mut audit = AuditEvent::new("user.updated", "user", user.id)
-        .company(user.company_id)
-        .actor(Some(principal.user_id))
-        .after(snapshot(&user));
-    audit.before = Some(before);
-    audit.record(&tx, now).await?;
+    let audit =
+        AuditEvent::new("user.updated", "user", user.id).company(user.company_id).after(snapshot(&user)).before(before);
+    tx.audit(audit);
     let data = json!({"userId": user.id});
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: user.company_id,
-            event_type: crate::types::EventType::UserUpdated,
-            data,
-            email: None,
-        },
-    )
+    tx.notify(Notification {
+        company_id: user.company_id,
+        event_type: crate::types::EventType::UserUpdated,
+        data,
+        email: None,
+    })
     .await?;
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(user)
 }
 
@@ -366,8 +355,8 @@ pub async fn list(
 /// Makes an active user an administrator, or an administrator a user again. Only the owner may;
 /// the owner's own role never changes here.
 pub async fn set_admin(svc: &Services, principal: &Principal, id: UserId, admin: bool) -> DomainResult<users::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let user = get(&tx, principal, id).await?;
     if user.role == Role::Owner {
         return Err(DomainError::invalid("userId", "the owner is always an administrator"));
@@ -384,13 +373,12 @@ pub async fn set_admin(svc: &Services, principal: &Principal, id: UserId, admin:
     active.role = Set(to);
     active.updated_at = Set(now);
     let user = active.update(&tx).await?;
-    let mut audit = AuditEvent::new(if admin { "user.admin_added" } else { "user.admin_removed" }, "user", user.id)
+    let audit = AuditEvent::new(if admin { "user.admin_added" } else { "user.admin_removed" }, "user", user.id)
         .company(user.company_id)
-        .actor(Some(principal.user_id))
-        .after(json!({"role": to}));
-    audit.before = Some(json!({"role": from}));
-    audit.record(&tx, now).await?;
-    svc.commit(tx).await?;
+        .after(json!({"role": to}))
+        .before(json!({"role": from}));
+    tx.audit(audit);
+    tx.commit().await?;
     Ok(user)
 }
 

@@ -76,8 +76,7 @@ pub async fn set(
     sub_account_ids: Option<&[SubAccountId]>,
 ) -> DomainResult<users::Model> {
     let company_id = principal.company()?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
     let user = get(&tx, principal, user_id).await?;
     principal.may_manage(user.id, user.role)?;
     let modules = check_modules(user.role, modules).map_err(|e| DomainError::Validation(vec![e]))?;
@@ -93,13 +92,12 @@ pub async fn set(
         None => current_subs.iter().copied().collect(),
     };
     write(&tx, user.id, &modules, &sub_accounts).await?;
-    AuditEvent::new("user.permissions_set", "user", user.id)
-        .company(Some(company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"modules": modules, "subAccountIds": sub_accounts}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("user.permissions_set", "user", user.id)
+            .company(Some(company_id))
+            .after(json!({"modules": modules, "subAccountIds": sub_accounts})),
+    );
+    tx.commit().await?;
     Ok(user)
 }
 
@@ -137,8 +135,8 @@ pub async fn create_sub_account(
 ) -> DomainResult<sub_accounts::Model> {
     let company_id = principal.company()?;
     let name = sub_account_name(name)?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     check_name_free(&tx, company_id, &name).await?;
     let created = sub_accounts::ActiveModel {
         id: Set(crate::types::SubAccountId::new()),
@@ -148,13 +146,12 @@ pub async fn create_sub_account(
     }
     .insert(&tx)
     .await?;
-    AuditEvent::new("sub_account.created", "sub_account", created.id)
-        .company(Some(company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"name": created.name}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("sub_account.created", "sub_account", created.id)
+            .company(Some(company_id))
+            .after(json!({"name": created.name})),
+    );
+    tx.commit().await?;
     Ok(created)
 }
 
@@ -166,8 +163,7 @@ pub async fn rename_sub_account(
 ) -> DomainResult<sub_accounts::Model> {
     let company_id = principal.company()?;
     let name = sub_account_name(name)?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
     let found = sub_accounts::Entity::find_by_id(id)
         .filter(sub_accounts::Column::CompanyId.eq(company_id))
         .one(&tx)
@@ -180,12 +176,11 @@ pub async fn rename_sub_account(
     let mut active: sub_accounts::ActiveModel = found.into();
     active.name = Set(name);
     let renamed = active.update(&tx).await?;
-    let mut audit = AuditEvent::new("sub_account.renamed", "sub_account", renamed.id)
+    let audit = AuditEvent::new("sub_account.renamed", "sub_account", renamed.id)
         .company(Some(company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"name": renamed.name}));
-    audit.before = Some(before);
-    audit.record(&tx, now).await?;
-    svc.commit(tx).await?;
+        .after(json!({"name": renamed.name}))
+        .before(before);
+    tx.audit(audit);
+    tx.commit().await?;
     Ok(renamed)
 }

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
-use super::DomainResult;
 use super::clock::Clock;
 use super::passwords::Passwords;
 
@@ -35,17 +34,6 @@ pub struct Settings {
 }
 
 impl Services {
-    pub async fn begin(&self) -> DomainResult<DatabaseTransaction> {
-        Ok(self.db.begin().await?)
-    }
-
-    /// Commits, then wakes the outbox worker for whatever the transaction queued.
-    pub async fn commit(&self, tx: DatabaseTransaction) -> DomainResult<()> {
-        tx.commit().await?;
-        self.outbox_wakeup.notify_one();
-        Ok(())
-    }
-
     pub fn link(&self, path_and_query: &str) -> String {
         self.settings.public_url.join(path_and_query).map(String::from).unwrap_or_default()
     }

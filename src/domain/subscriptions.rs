@@ -122,8 +122,8 @@ pub async fn create(
 ) -> DomainResult<service_subscriptions::Model> {
     let product = text("product", product, 200)?;
     let plan = text("plan", plan, 200)?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let owner = users::Entity::find_by_id(owner_id)
         .filter(users::Column::Status.eq(UserStatus::Active))
         .one(&tx)
@@ -148,13 +148,12 @@ pub async fn create(
     .await?;
     // The owner administers it from the start.
     add_member_row(&tx, subscription.id, owner.id, SubscriptionRole::Admin, MemberStatus::Active, now).await?;
-    AuditEvent::new("subscription.created", "subscription", subscription.id)
-        .company(Some(company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"product": subscription.product, "plan": subscription.plan, "ownerId": owner.id}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("subscription.created", "subscription", subscription.id)
+            .company(Some(company_id))
+            .after(json!({"product": subscription.product, "plan": subscription.plan, "ownerId": owner.id})),
+    );
+    tx.commit().await?;
     Ok(subscription)
 }
 
@@ -167,8 +166,8 @@ pub async fn add_member(
     user_id: UserId,
     role: SubscriptionRole,
 ) -> DomainResult<subscription_members::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let subscription = get(&tx, principal, subscription_id).await?;
     let user = active_user(&tx, subscription.company_id, user_id, "userId").await?;
     let already = subscription_members::Entity::find()
@@ -187,13 +186,12 @@ pub async fn add_member(
         SubscriptionRole::Admin => MemberStatus::PendingConfirmation,
     };
     let member = add_member_row(&tx, subscription.id, user.id, role, status, now).await?;
-    AuditEvent::new("subscription.member_added", "subscription", subscription.id)
-        .company(Some(subscription.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"memberId": member.id, "userId": user.id, "role": role, "status": status}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("subscription.member_added", "subscription", subscription.id)
+            .company(Some(subscription.company_id))
+            .after(json!({"memberId": member.id, "userId": user.id, "role": role, "status": status})),
+    );
+    tx.commit().await?;
     Ok(member)
 }
 
@@ -203,8 +201,7 @@ pub async fn remove_member(
     subscription_id: SubscriptionId,
     user_id: UserId,
 ) -> DomainResult<()> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
     let subscription = get(&tx, principal, subscription_id).await?;
     if subscription.owner_id == user_id {
         return Err(DomainError::invalid(
@@ -232,12 +229,11 @@ pub async fn remove_member(
         .exec(&tx)
         .await?;
     subscription_members::Entity::delete_by_id(member.id).exec(&tx).await?;
-    let mut audit = AuditEvent::new("subscription.member_removed", "subscription", subscription.id)
+    let audit = AuditEvent::new("subscription.member_removed", "subscription", subscription.id)
         .company(Some(subscription.company_id))
-        .actor(Some(principal.user_id));
-    audit.before = Some(json!({"memberId": member.id, "userId": user_id, "role": member.role}));
-    audit.record(&tx, now).await?;
-    svc.commit(tx).await
+        .before(json!({"memberId": member.id, "userId": user_id, "role": member.role}));
+    tx.audit(audit);
+    tx.commit().await
 }
 
 /// One project of the caller's company.
@@ -288,8 +284,8 @@ pub async fn create_project(
     owner_id: UserId,
 ) -> DomainResult<projects::Model> {
     let name = text("name", name, 200)?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let subscription = get(&tx, principal, subscription_id).await?;
     let owner = active_user(&tx, subscription.company_id, owner_id, "ownerId").await?;
     check_project_owner(&tx, subscription.id, &owner, "ownerId").await?;
@@ -330,13 +326,12 @@ pub async fn create_project(
     }
     .insert(&tx)
     .await?;
-    AuditEvent::new("project.created", "project", project.id)
-        .company(Some(project.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"name": project.name, "subscriptionId": subscription.id, "ownerId": owner.id}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("project.created", "project", project.id)
+            .company(Some(project.company_id))
+            .after(json!({"name": project.name, "subscriptionId": subscription.id, "ownerId": owner.id})),
+    );
+    tx.commit().await?;
     Ok(project)
 }
 
@@ -347,8 +342,8 @@ pub async fn add_project_member(
     project_id: ProjectId,
     user_id: UserId,
 ) -> DomainResult<project_members::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let project = project(&tx, principal, project_id).await?;
     let user = active_user(&tx, project.company_id, user_id, "userId").await?;
     let in_subscription = subscription_members::Entity::find()
@@ -379,13 +374,12 @@ pub async fn add_project_member(
     }
     .insert(&tx)
     .await?;
-    AuditEvent::new("project.member_added", "project", project.id)
-        .company(Some(project.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"userId": user.id}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("project.member_added", "project", project.id)
+            .company(Some(project.company_id))
+            .after(json!({"userId": user.id})),
+    );
+    tx.commit().await?;
     Ok(member)
 }
 
@@ -396,8 +390,8 @@ pub async fn create_environment(
     name: &str,
 ) -> DomainResult<environments::Model> {
     let name = text("name", name, 200)?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let project = project(&tx, principal, project_id).await?;
     let taken = environments::Entity::find()
         .filter(environments::Column::ProjectId.eq(project.id))
@@ -411,13 +405,12 @@ pub async fn create_environment(
         });
     }
     let environment = new_environment(&tx, project.id, EnvironmentKind::Other, &name, now).await?;
-    AuditEvent::new("project.environment_added", "project", project.id)
-        .company(Some(project.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"name": environment.name}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("project.environment_added", "project", project.id)
+            .company(Some(project.company_id))
+            .after(json!({"name": environment.name})),
+    );
+    tx.commit().await?;
     Ok(environment)
 }
 
@@ -429,8 +422,8 @@ pub async fn create_model(
     owner_id: UserId,
 ) -> DomainResult<models::Model> {
     let name = text("name", name, 200)?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let project = project(&tx, principal, project_id).await?;
     let owner = active_user(&tx, project.company_id, owner_id, "ownerId").await?;
     check_project_owner(&tx, project.subscription_id, &owner, "ownerId").await?;
@@ -450,13 +443,12 @@ pub async fn create_model(
         }
         other => other,
     })?;
-    AuditEvent::new("project.model_created", "project", project.id)
-        .company(Some(project.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"modelId": model.id, "name": model.name, "ownerId": owner.id}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("project.model_created", "project", project.id)
+            .company(Some(project.company_id))
+            .after(json!({"modelId": model.id, "name": model.name, "ownerId": owner.id})),
+    );
+    tx.commit().await?;
     Ok(model)
 }
 

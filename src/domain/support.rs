@@ -18,6 +18,7 @@ use super::text::{self, Lines};
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email, greeting_name};
 use super::welcome::{self, FirstSignIn};
+use super::work::UnitOfWork;
 use super::{
     ContactRole, ContactStatus, DomainError, DomainResult, Email, FieldError, MemberStatus, Module, Role,
     SubscriptionRole, TicketKind, TicketStatus, UserStatus,
@@ -26,7 +27,7 @@ use crate::db::{
     companies, service_subscriptions, subscription_members, support_contact_roles, support_contacts, support_tickets,
     user_modules, users,
 };
-use crate::notify::{self, EmailNotification, Notification, Template};
+use crate::notify::{EmailNotification, Notification, Template};
 use crate::types::{ContactId, SubscriptionId, TicketId, UserId};
 
 pub struct ContactInput {
@@ -111,8 +112,8 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
     let roles = check_roles(&input.roles)?;
     let phone = check_phone(input.phone)?;
     let email = Email::parse(&input.email).map_err(|e| DomainError::invalid("email", e.to_string()))?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let subscription = subscription_of(&tx, principal, input.subscription_id).await?;
     check_manages_contacts(&tx, principal, subscription.id).await?;
     let user = match find_by_email(&tx, &email).await? {
@@ -180,19 +181,18 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
             user_modules::ActiveModel { user_id: Set(user.id), module: Set(Module::Support) }.insert(&tx).await?;
         }
     }
-    AuditEvent::new("support_contact.created", "support_contact", contact.id)
-        .company(Some(subscription.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"userId": user.id, "roles": roles, "primary": contact.is_primary}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("support_contact.created", "support_contact", contact.id)
+            .company(Some(subscription.company_id))
+            .after(json!({"userId": user.id, "roles": roles, "primary": contact.is_primary})),
+    );
+    tx.commit().await?;
     Ok(Contact { contact, roles: roles.into_iter().collect() })
 }
 
 async fn new_contact_user(
     svc: &Services,
-    tx: &impl ConnectionTrait,
+    tx: &UnitOfWork<'_>,
     subscription: &service_subscriptions::Model,
     email: &Email,
     given_name: Option<String>,
@@ -234,16 +234,12 @@ async fn new_contact_user(
         .await?
         .ok_or(DomainError::NotFound("company"))?;
     let email = welcome::email(svc, tx, &user, &company.name, FirstSignIn::ActivationLink, now).await?;
-    notify::enqueue(
-        tx,
-        now,
-        Notification {
-            company_id: Some(subscription.company_id),
-            event_type: crate::types::EventType::UserCreated,
-            data: json!({"userId": user.id, "email": user.email}),
-            email: Some(email),
-        },
-    )
+    tx.notify(Notification {
+        company_id: Some(subscription.company_id),
+        event_type: crate::types::EventType::UserCreated,
+        data: json!({"userId": user.id, "email": user.email}),
+        email: Some(email),
+    })
     .await?;
     Ok(user)
 }
@@ -284,8 +280,8 @@ pub async fn update_contact(
     phone: Option<String>,
     roles: Option<Vec<ContactRole>>,
 ) -> DomainResult<Contact> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let found = contact(&tx, principal, id).await?;
     check_manages_contacts(&tx, principal, found.subscription_id).await?;
     let mut active = found.clone().into_active_model();
@@ -298,13 +294,12 @@ pub async fn update_contact(
         write_roles(&tx, updated.id, &check_roles(&roles)?).await?;
     }
     let roles = roles_of(&tx, updated.id).await?;
-    AuditEvent::new("support_contact.updated", "support_contact", updated.id)
-        .actor(Some(principal.user_id))
-        .company(principal.company_id)
-        .after(json!({"phone": updated.phone, "roles": roles}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("support_contact.updated", "support_contact", updated.id)
+            .company(principal.company_id)
+            .after(json!({"phone": updated.phone, "roles": roles})),
+    );
+    tx.commit().await?;
     Ok(Contact { contact: updated, roles })
 }
 
@@ -314,8 +309,8 @@ pub async fn set_contact_status(
     id: ContactId,
     status: ContactStatus,
 ) -> DomainResult<Contact> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let found = contact(&tx, principal, id).await?;
     check_manages_contacts(&tx, principal, found.subscription_id).await?;
     if found.status == status {
@@ -328,13 +323,9 @@ pub async fn set_contact_status(
     let updated = active.update(&tx).await?;
     let action =
         if status == ContactStatus::Active { "support_contact.reactivated" } else { "support_contact.deactivated" };
-    AuditEvent::new(action, "support_contact", updated.id)
-        .company(principal.company_id)
-        .actor(Some(principal.user_id))
-        .record(&tx, now)
-        .await?;
+    tx.audit(AuditEvent::new(action, "support_contact", updated.id).company(principal.company_id));
     let roles = roles_of(&tx, updated.id).await?;
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(Contact { contact: updated, roles })
 }
 
@@ -365,8 +356,8 @@ pub async fn create_ticket(
     if !problems.is_empty() {
         return Err(DomainError::Validation(problems));
     }
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let subscription = subscription_of(&tx, principal, input.subscription_id).await?;
     let is_support_contact = support_contacts::Entity::find()
         .filter(support_contacts::Column::SubscriptionId.eq(subscription.id))
@@ -440,24 +431,19 @@ pub async fn create_ticket(
         "kind": ticket.kind, "product": subscription.product,
         "ticketUrl": svc.link(&format!("support/tickets/{}", ticket.id)),
     });
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: Some(subscription.company_id),
-            event_type: crate::types::EventType::TicketCreated,
-            data: json!({"ticketId": ticket.id, "kind": ticket.kind, "subscriptionId": subscription.id}),
-            email: Some(EmailNotification::new(&to, Template::SupportTicketConfirmation, &opener.locale, vars)),
-        },
-    )
+    tx.notify(Notification {
+        company_id: Some(subscription.company_id),
+        event_type: crate::types::EventType::TicketCreated,
+        data: json!({"ticketId": ticket.id, "kind": ticket.kind, "subscriptionId": subscription.id}),
+        email: Some(EmailNotification::new(&to, Template::SupportTicketConfirmation, &opener.locale, vars)),
+    })
     .await?;
-    AuditEvent::new("ticket.created", "support_ticket", ticket.id)
-        .company(Some(subscription.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"kind": ticket.kind, "subject": ticket.subject, "relatedUserId": ticket.related_user_id}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("ticket.created", "support_ticket", ticket.id)
+            .company(Some(subscription.company_id))
+            .after(json!({"kind": ticket.kind, "subject": ticket.subject, "relatedUserId": ticket.related_user_id})),
+    );
+    tx.commit().await?;
     Ok(ticket)
 }
 
@@ -488,8 +474,8 @@ pub async fn confirm_ticket(
     principal: &Principal,
     id: TicketId,
 ) -> DomainResult<support_tickets::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let ticket = ticket_for_agent(&tx, id).await?;
     if ticket.status != TicketStatus::Open {
         return Err(DomainError::Conflict {
@@ -526,7 +512,7 @@ pub async fn confirm_ticket(
                 return Err(DomainError::Validation(fields));
             }
             if user.status != UserStatus::Anonymized {
-                scrub(&tx, user, Some(principal.user_id), now).await?;
+                scrub(&mut tx, user, Some(principal.user_id), now).await?;
             }
         }
         TicketKind::General => {}
@@ -537,24 +523,19 @@ pub async fn confirm_ticket(
     active.confirmed_at = Set(Some(now));
     active.updated_at = Set(now);
     let ticket = active.update(&tx).await?;
-    AuditEvent::new("ticket.confirmed", "support_ticket", ticket.id)
-        .company(Some(ticket.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"kind": ticket.kind}))
-        .record(&tx, now)
-        .await?;
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: Some(ticket.company_id),
-            event_type: crate::types::EventType::TicketConfirmed,
-            data: json!({"ticketId": ticket.id, "kind": ticket.kind}),
-            email: None,
-        },
-    )
+    tx.audit(
+        AuditEvent::new("ticket.confirmed", "support_ticket", ticket.id)
+            .company(Some(ticket.company_id))
+            .after(json!({"kind": ticket.kind})),
+    );
+    tx.notify(Notification {
+        company_id: Some(ticket.company_id),
+        event_type: crate::types::EventType::TicketConfirmed,
+        data: json!({"ticketId": ticket.id, "kind": ticket.kind}),
+        email: None,
+    })
     .await?;
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(ticket)
 }
 
@@ -565,8 +546,8 @@ pub async fn set_ticket_status(
     id: TicketId,
     status: TicketStatus,
 ) -> DomainResult<support_tickets::Model> {
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let ticket = ticket_for_agent(&tx, id).await?;
     if ticket.status == TicketStatus::Closed {
         return Err(DomainError::Conflict { field: Some("id".into()), message: "This ticket is closed".into() });
@@ -575,13 +556,12 @@ pub async fn set_ticket_status(
     active.status = Set(status);
     active.updated_at = Set(now);
     let ticket = active.update(&tx).await?;
-    AuditEvent::new("ticket.status_changed", "support_ticket", ticket.id)
-        .company(Some(ticket.company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"status": status}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("ticket.status_changed", "support_ticket", ticket.id)
+            .company(Some(ticket.company_id))
+            .after(json!({"status": status})),
+    );
+    tx.commit().await?;
     Ok(ticket)
 }
 
@@ -612,8 +592,8 @@ pub async fn create_staff_user(
     }
     let password = temporary_password();
     let hash = svc.passwords.hash(&password).await?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     if find_by_email(&tx, &email).await?.is_some() {
         return Err(DomainError::Conflict {
             field: Some("email".into()),
@@ -633,22 +613,14 @@ pub async fn create_staff_user(
     let user = welcome::insert_with_password(&tx, user, &hash, true, now).await?;
     let welcome =
         welcome::email(svc, &tx, &user, "platform staff", FirstSignIn::TemporaryPassword(password), now).await?;
-    notify::enqueue(
-        &tx,
-        now,
-        Notification {
-            company_id: None,
-            event_type: crate::types::EventType::StaffCreated,
-            data: json!({"userId": user.id}),
-            email: Some(welcome),
-        },
-    )
+    tx.notify(Notification {
+        company_id: None,
+        event_type: crate::types::EventType::StaffCreated,
+        data: json!({"userId": user.id}),
+        email: Some(welcome),
+    })
     .await?;
-    AuditEvent::new("staff.created", "user", user.id)
-        .actor(Some(principal.user_id))
-        .after(json!({"role": role}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(AuditEvent::new("staff.created", "user", user.id).after(json!({"role": role})));
+    tx.commit().await?;
     Ok(user)
 }

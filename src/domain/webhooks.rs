@@ -70,8 +70,8 @@ pub async fn create(
     events.sort();
     events.dedup();
     let secret = new_secret();
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let endpoint = webhook_endpoints::ActiveModel {
         id: Set(crate::types::WebhookEndpointId::new()),
         company_id: Set(company_id),
@@ -86,13 +86,12 @@ pub async fn create(
     }
     .insert(&tx)
     .await?;
-    AuditEvent::new("webhook_endpoint.created", "webhook_endpoint", endpoint.id)
-        .company(Some(company_id))
-        .actor(Some(principal.user_id))
-        .after(json!({"url": endpoint.url, "events": endpoint.events}))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("webhook_endpoint.created", "webhook_endpoint", endpoint.id)
+            .company(Some(company_id))
+            .after(json!({"url": endpoint.url, "events": endpoint.events})),
+    );
+    tx.commit().await?;
     Ok((endpoint, secret))
 }
 
@@ -115,15 +114,12 @@ async fn find(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> D
 
 pub async fn delete(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> DomainResult<()> {
     let endpoint = find(svc, principal, id).await?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
     webhook_endpoints::Entity::delete_by_id(endpoint.id).exec(&tx).await?;
-    AuditEvent::new("webhook_endpoint.deleted", "webhook_endpoint", endpoint.id)
-        .company(Some(endpoint.company_id))
-        .actor(Some(principal.user_id))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await
+    tx.audit(
+        AuditEvent::new("webhook_endpoint.deleted", "webhook_endpoint", endpoint.id).company(Some(endpoint.company_id)),
+    );
+    tx.commit().await
 }
 
 /// A new secret; the old one keeps signing for `ROTATION_OVERLAP`.
@@ -135,26 +131,25 @@ pub async fn rotate_secret(
     let endpoint = find(svc, principal, id).await?;
     let now = svc.clock.now();
     let secret = new_secret();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin_as(principal).await?;
     let mut active = endpoint.clone().into_active_model();
     active.previous_secret = Set(Some(endpoint.secret));
     active.previous_secret_expires_at = Set(Some(now + ROTATION_OVERLAP));
     active.secret = Set(secret.clone());
     let endpoint = active.update(&tx).await?;
-    AuditEvent::new("webhook_endpoint.secret_rotated", "webhook_endpoint", endpoint.id)
-        .company(Some(endpoint.company_id))
-        .actor(Some(principal.user_id))
-        .record(&tx, now)
-        .await?;
-    svc.commit(tx).await?;
+    tx.audit(
+        AuditEvent::new("webhook_endpoint.secret_rotated", "webhook_endpoint", endpoint.id)
+            .company(Some(endpoint.company_id)),
+    );
+    tx.commit().await?;
     Ok((endpoint, secret))
 }
 
 /// Queues a `webhook.test` event for this endpoint alone.
 pub async fn send_test(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> DomainResult<EventId> {
     let endpoint = find(svc, principal, id).await?;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let tx = svc.begin_as(principal).await?;
+    let now = tx.now();
     let event_id = notify::enqueue_to_endpoint(
         &tx,
         now,
@@ -167,6 +162,6 @@ pub async fn send_test(svc: &Services, principal: &Principal, id: WebhookEndpoin
         endpoint.id,
     )
     .await?;
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(event_id)
 }

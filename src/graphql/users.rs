@@ -116,6 +116,11 @@ impl AuditEvent {
     async fn after(&self) -> Option<Json<serde_json::Value>> {
         self.0.after.clone().map(Json)
     }
+    /// The `x-request-id` of the request that made the change (the client's, or the one the
+    /// server gave it and answered in the same header): the key to the server's logs of it.
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

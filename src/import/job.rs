@@ -25,7 +25,7 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
-use crate::notify::{self, Notification};
+use crate::notify::Notification;
 use crate::types::{CompanyId, ImportJobId, UserId};
 
 /// What the uploader chose.
@@ -52,8 +52,8 @@ pub async fn start(
     let spooled = file::Spooled::receive(content).await.map_err(|error| {
         DomainError::invalid("file", format!("the upload did not complete ({error}); nothing was imported"))
     })?;
-    let now = svc.clock.now();
     let tx = svc.begin().await?;
+    let now = tx.now();
     // Concurrent starts of one company wait here for each other (PostgreSQL locks the company
     // row; SQLite has one writer), so the count below includes every job they committed.
     companies::Entity::find_by_id(company_id).lock_exclusive().one(&tx).await?;
@@ -101,7 +101,7 @@ pub async fn start(
     job.file_size = Set(stored.size);
     job.file_sha256 = Set(Some(stored.sha256));
     let job = job.update(&tx).await?;
-    svc.commit(tx).await?;
+    tx.commit().await?;
     spawn(svc, job.id);
     Ok(job)
 }
@@ -186,16 +186,16 @@ pub(super) async fn announce_final(svc: &Imports, job_id: ImportJobId) -> Domain
 /// `import.completed` for a job that ended without writing (a file with errors); a written
 /// import sends it from its transaction.
 async fn completed_event(svc: &Imports, job: &import_jobs::Model) -> DomainResult<()> {
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin().await?;
     let notification = completed_notification(svc, job, 0);
-    AuditEvent::new("import.failed_validation", "import_job", job.id)
-        .company(Some(job.company_id))
-        .actor(job.started_by)
-        .after(notification.data.clone())
-        .record(&tx, svc.clock.now())
-        .await?;
-    notify::enqueue(&tx, svc.clock.now(), notification).await?;
-    svc.commit(tx).await
+    tx.audit(
+        AuditEvent::new("import.failed_validation", "import_job", job.id)
+            .company(Some(job.company_id))
+            .actor(job.started_by)
+            .after(notification.data.clone()),
+    );
+    tx.notify(notification).await?;
+    tx.commit().await
 }
 
 pub(super) fn completed_notification(svc: &Imports, job: &import_jobs::Model, created: i64) -> Notification {
@@ -302,12 +302,14 @@ pub async fn cancel_job(
         });
     }
     svc.running.cancel(id);
-    AuditEvent::new("import.cancelled", "import_job", id)
-        .company(Some(job.company_id))
-        .actor(actor)
-        .after(json!({"status": ImportStatus::Cancelled, "was": job.status}))
-        .record(&svc.db, svc.clock.now())
-        .await?;
+    let mut work = svc.begin().await?;
+    work.audit(
+        AuditEvent::new("import.cancelled", "import_job", id)
+            .company(Some(job.company_id))
+            .actor(actor)
+            .after(json!({"status": ImportStatus::Cancelled, "was": job.status})),
+    );
+    work.commit().await?;
     if job.status == ImportStatus::Validated {
         file::delete(&svc.db, id).await?; // nothing runs it any more
         announce_final(svc, id).await?;

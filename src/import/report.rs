@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::progress::{Progress, Throttle};
 use crate::db::import_jobs;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
-use crate::notify::{self, Notification};
+use crate::notify::Notification;
 use crate::types::CompanyId;
 
 /// Publishes a running job's state as it moves: to subscribers at least every 500 ms or 1%,
@@ -84,8 +84,8 @@ impl Reporter {
                 email: None,
             };
             let tx = self.svc.begin().await?;
-            notify::enqueue(&tx, self.svc.clock.now(), event).await?;
-            self.svc.commit(tx).await?;
+            tx.notify(event).await?;
+            tx.commit().await?;
         }
         Ok(false)
     }

@@ -6,7 +6,7 @@
 use super::Imports;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::{DatabaseBackend, DatabaseTransaction, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, Set};
 use serde_json::json;
 
 use super::check::{Parsed, parse_file};
@@ -31,8 +31,7 @@ pub(super) async fn run(
     // On SQLite the transaction below takes the only connection: progress then goes to this
     // process's subscribers only, and the job row is updated at the end.
     reporter.side_connection = svc.db.get_database_backend() == DatabaseBackend::Postgres;
-    let now = svc.clock.now();
-    let tx = svc.begin().await?;
+    let mut tx = svc.begin().await?;
     let (feed, reading) = file::channel();
     let mut feed = Some(feed);
     let mut parsed = parse_file(None, reading);
@@ -77,13 +76,13 @@ pub(super) async fn run(
         }
     }
     let counts = json!({"jobId": job.id, "totalRows": job.total_rows, "created": created, "fileName": job.file_name});
-    AuditEvent::new("import.completed", "import_job", job.id)
-        .company(Some(job.company_id))
-        .actor(job.started_by)
-        .after(counts)
-        .record(&tx, now)
-        .await?;
-    notify::enqueue(&tx, now, completed_notification(svc, job, created)).await?;
+    tx.audit(
+        AuditEvent::new("import.completed", "import_job", job.id)
+            .company(Some(job.company_id))
+            .actor(job.started_by)
+            .after(counts),
+    );
+    tx.notify(completed_notification(svc, job, created)).await?;
     let changes = import_jobs::ActiveModel {
         created_count: Set(created as i32),
         processed_rows: Set(job.total_rows),
@@ -94,7 +93,7 @@ pub(super) async fn run(
         tx.rollback().await?; // cancelled by another process meanwhile
         return Ok(Outcome::Cancelled);
     }
-    svc.commit(tx).await?;
+    tx.commit().await?;
     Ok(Outcome::Done)
 }
 
@@ -102,7 +101,7 @@ pub(super) async fn run(
 /// with a 7-day activation link, as `createUser` sends.
 async fn insert(
     svc: &Imports,
-    tx: &DatabaseTransaction,
+    tx: &impl ConnectionTrait,
     job: &import_jobs::Model,
     company_name: &str,
     rows: Vec<ValidRow>,

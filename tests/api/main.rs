@@ -7,6 +7,7 @@
 mod common;
 
 mod access;
+mod audit;
 mod cli;
 mod data_model;
 mod http_surface;
