@@ -2,6 +2,7 @@
 
 use crate::types::enums::{Role, UserStatus};
 use crate::types::{CompanyId, Email, UserId};
+use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -37,4 +38,44 @@ pub struct Model {
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
-impl ActiveModelBehavior for ActiveModel {}
+/// The derived columns are computed here and nowhere else: every save through an active model
+/// recomputes them from the names and address it leaves (bulk inserts build their rows with
+/// `derive_keys` too).
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    async fn before_save<C: ConnectionTrait>(mut self, _db: &C, _insert: bool) -> Result<Self, DbErr> {
+        self.derive_keys();
+        Ok(self)
+    }
+}
+
+impl ActiveModel {
+    /// Sets `search_key` and `sort_key` from the names and address, where all three are known.
+    pub fn derive_keys(&mut self) {
+        let (Some(given_name), Some(surname), Some(email)) =
+            (self.given_name.try_as_ref(), self.surname.try_as_ref(), self.email.try_as_ref())
+        else {
+            return;
+        };
+        let search = search_key(given_name.as_deref(), surname.as_deref(), email.as_str());
+        let sort = sort_key(given_name.as_deref(), surname.as_deref());
+        self.search_key = Set(search);
+        self.sort_key = Set(sort);
+    }
+}
+
+/// Lower-cased, accent-folded "given surname email": what `users(filter: {search})` matches,
+/// so "perez" finds "Pérez" on SQLite and PostgreSQL alike.
+pub fn search_key(given_name: Option<&str>, surname: Option<&str>, email: &str) -> String {
+    fold(&[given_name.unwrap_or_default(), surname.unwrap_or_default(), email].join(" "))
+}
+
+/// The listing order: surname, then given name, accent-folded and lower-cased.
+pub fn sort_key(given_name: Option<&str>, surname: Option<&str>) -> String {
+    fold([surname.unwrap_or_default(), given_name.unwrap_or_default()].join(" ").trim())
+}
+
+/// Accent-folded and lower-cased: how the keys, and the search terms matched against them, read.
+pub fn fold(text: &str) -> String {
+    deunicode::deunicode(text).to_lowercase()
+}

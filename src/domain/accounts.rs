@@ -23,6 +23,7 @@ use super::{DomainError, DomainResult, Email, LinkPurpose, UserStatus};
 use crate::db::{link_tokens, password_history, sessions, users};
 use crate::notify::{EmailNotification, Notification, Template};
 use crate::types::UserId;
+use crate::types::{AuditAction, TargetKind};
 
 pub const RESET_LINK_VALIDITY: Duration = Duration::minutes(5);
 
@@ -74,7 +75,7 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
     // second of the window, and the limit one less than it says.
     attempts::LOGIN.clear(&tx, &key).await?;
     tx.audit(
-        AuditEvent::new("user.logged_in", "user", user.id)
+        AuditEvent::new(AuditAction::UserLoggedIn, TargetKind::User, user.id)
             .company(user.company_id)
             .actor(Some(user.id))
             .after(json!({"clientAddress": client.map(|a| a.to_string())})),
@@ -94,10 +95,10 @@ async fn failed_login(
 ) -> DomainResult<DomainError> {
     let locked = attempts::LOGIN.failed(&svc.db, key, attempt, now).await?;
     if let Some(user) = user {
-        let action = if locked { "user.locked_out" } else { "user.login_failed" };
+        let action = if locked { AuditAction::UserLockedOut } else { AuditAction::UserLoginFailed };
         let mut work = svc.begin().await?;
         work.audit(
-            AuditEvent::new(action, "user", user.id)
+            AuditEvent::new(action, TargetKind::User, user.id)
                 .company(user.company_id)
                 .after(json!({"failedAttempts": attempt.0})),
         );
@@ -205,7 +206,7 @@ pub(crate) async fn set_password(
     }
     others.exec(tx).await?;
     tx.audit(
-        AuditEvent::new("user.password_changed", "user", user_id)
+        AuditEvent::new(AuditAction::UserPasswordChanged, TargetKind::User, user_id)
             .company(company_id)
             .actor(Some(user_id))
             .after(json!({"wasTemporary": was_temporary, "viaResetLink": keep.is_none()})),
@@ -265,7 +266,9 @@ async fn send_reset_link(svc: &Services, email: &Email) -> DomainResult<()> {
         email: Some(EmailNotification::new(email, Template::ResetPassword, &user.locale, vars)),
     })
     .await?;
-    tx.audit(AuditEvent::new("user.password_reset_requested", "user", user.id).company(user.company_id));
+    tx.audit(
+        AuditEvent::new(AuditAction::UserPasswordResetRequested, TargetKind::User, user.id).company(user.company_id),
+    );
     tx.commit().await
 }
 

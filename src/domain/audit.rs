@@ -7,28 +7,27 @@ use uuid::Uuid;
 
 use super::DomainResult;
 use crate::db::audit_events;
-use crate::types::{AuditEventId, CompanyId, UserId};
+use crate::types::{AuditAction, AuditEventId, AuditTarget, CompanyId, UserId};
 
-pub struct AuditEvent<'a> {
+pub struct AuditEvent {
     pub company_id: Option<CompanyId>,
     pub actor_id: Option<UserId>,
-    /// `subject.verb`, e.g. `user.login_failed`, `company.provisioned`.
-    pub action: &'a str,
-    pub target_type: &'a str,
+    pub action: AuditAction,
+    pub target: AuditTarget,
     /// Any kind of row (`target_type` says which).
     pub target_id: Option<Uuid>,
     pub before: Option<Value>,
     pub after: Option<Value>,
 }
 
-impl<'a> AuditEvent<'a> {
+impl AuditEvent {
     /// An event about `target_id` with no before/after snapshot.
-    pub fn new(action: &'a str, target_type: &'a str, target_id: impl Into<Uuid>) -> Self {
+    pub fn new(action: AuditAction, target: impl Into<AuditTarget>, target_id: impl Into<Uuid>) -> Self {
         AuditEvent {
             company_id: None,
             actor_id: None,
             action,
-            target_type,
+            target: target.into(),
             target_id: Some(target_id.into()),
             before: None,
             after: None,
@@ -67,8 +66,8 @@ impl<'a> AuditEvent<'a> {
             id: Set(AuditEventId::new()),
             company_id: Set(company_id),
             actor_id: Set(actor_id),
-            action: Set(self.action.to_owned()),
-            target_type: Set(self.target_type.to_owned()),
+            action: Set(self.action.name().to_owned()),
+            target_type: Set(self.target.name().to_owned()),
             target_id: Set(self.target_id),
             before: Set(self.before),
             after: Set(self.after),

@@ -4,6 +4,7 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 
+use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::password_policy::POLICY;
 use super::principal::Principal;
@@ -16,6 +17,7 @@ use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
 use crate::db::{companies, users};
 use crate::notify::Notification;
 use crate::types::UserId;
+use crate::types::{AuditAction, TargetKind};
 
 /// What start-up did about the platform operator.
 pub enum Bootstrap {
@@ -63,7 +65,7 @@ pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<
     }
     .into_active_model(now);
     let operator = insert_with_password(&tx, operator, &hash, temporary, now).await?;
-    tx.audit(AuditEvent::new("operator.bootstrapped", "user", operator.id));
+    tx.audit(AuditEvent::new(AuditAction::OperatorBootstrapped, TargetKind::User, operator.id));
     tx.commit().await?;
     Ok(if temporary {
         Bootstrap::CreatedWithTemporaryPassword { email: email.clone(), password }
@@ -103,18 +105,6 @@ pub async fn provision_company(
     let hash = svc.passwords.hash(&password).await?;
     let mut tx = svc.begin().await?;
     let now = tx.now();
-    if companies::Entity::find().filter(companies::Column::Name.eq(&name)).one(&tx).await?.is_some() {
-        return Err(DomainError::Conflict {
-            field: Some("name".into()),
-            message: format!("A company named {name} already exists"),
-        });
-    }
-    if find_by_email(&tx, &email).await?.is_some() {
-        return Err(DomainError::Conflict {
-            field: Some("ownerEmail".into()),
-            message: format!("{email} already has an account"),
-        });
-    }
     let company = companies::ActiveModel {
         id: Set(crate::types::CompanyId::new()),
         name: Set(name.clone()),
@@ -122,7 +112,8 @@ pub async fn provision_company(
         updated_at: Set(now),
     }
     .insert(&tx)
-    .await?;
+    .await
+    .on_constraint("name", || format!("A company named {name} already exists"))?;
     let owner = NewUser {
         email: &email,
         company_id: Some(company.id),
@@ -133,7 +124,9 @@ pub async fn provision_company(
         locale,
     }
     .into_active_model(now);
-    let owner = insert_with_password(&tx, owner, &hash, true, now).await?;
+    let owner = insert_with_password(&tx, owner, &hash, true, now)
+        .await
+        .on_constraint("ownerEmail", || format!("{email} already has an account"))?;
     let welcome = welcome::email(svc, &tx, &owner, &name, FirstSignIn::TemporaryPassword(password), now).await?;
     tx.notify(Notification {
         company_id: Some(company.id),
@@ -143,7 +136,7 @@ pub async fn provision_company(
     })
     .await?;
     tx.audit(
-        AuditEvent::new("company.provisioned", "company", company.id)
+        AuditEvent::new(AuditAction::CompanyProvisioned, TargetKind::Company, company.id)
             .company(Some(company.id))
             .actor(actor)
             .after(json!({"name": company.name, "ownerId": owner.id, "ownerEmail": email.as_str()})),

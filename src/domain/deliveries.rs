@@ -13,6 +13,7 @@ use super::services::Services;
 use super::{DeliveryStatus, DomainError, DomainResult};
 use crate::db::{deliveries, delivery_attempts};
 use crate::types::DeliveryId;
+use crate::types::{AuditAction, TargetKind};
 
 pub struct DeliveryWithAttempts {
     pub delivery: deliveries::Model,
@@ -77,7 +78,7 @@ pub async fn retry(svc: &Services, principal: &Principal, id: DeliveryId) -> Dom
     active.lease_until = Set(None);
     active.leased_by = Set(None);
     let delivery = active.update(&tx).await?;
-    let audit = AuditEvent::new("delivery.retried", "delivery", delivery.id)
+    let audit = AuditEvent::new(AuditAction::DeliveryRetried, TargetKind::Delivery, delivery.id)
         .company(delivery.company_id)
         .after(json!({"status": delivery.status}))
         .before(before);

@@ -86,3 +86,21 @@ where
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// For a statement whose only unique index is the one a field is about (a user's address, a
+/// project's name within its subscription): the index, not a look-up made first, decides, so two
+/// requests racing cannot both pass, and the loser is told which field conflicts.
+pub trait OnConstraint<T> {
+    fn on_constraint(self, field: &str, message: impl FnOnce() -> String) -> DomainResult<T>;
+}
+
+impl<T, E: Into<DomainError>> OnConstraint<T> for Result<T, E> {
+    fn on_constraint(self, field: &str, message: impl FnOnce() -> String) -> DomainResult<T> {
+        self.map_err(|error| match error.into() {
+            DomainError::Conflict { field: None, .. } => {
+                DomainError::Conflict { field: Some(field.to_owned()), message: message() }
+            }
+            other => other,
+        })
+    }
+}

@@ -18,11 +18,12 @@ use super::permissions::{check_modules, check_sub_accounts, write};
 use super::principal::Principal;
 use super::services::Services;
 use super::text::{self, Lines};
-use super::users::{NewUser, find_by_email, greeting_name, search_key, sort_key};
+use super::users::{NewUser, find_by_email, greeting_name};
 use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, LinkPurpose, Module, Role, UserStatus};
 use crate::db::{companies, invitations, link_tokens, users};
 use crate::notify::{EmailNotification, Notification, Template};
+use crate::types::{AuditAction, TargetKind};
 use crate::types::{InvitationId, SubAccountId, UserId};
 
 pub const VALIDITY: Duration = Duration::days(7);
@@ -141,7 +142,7 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
                 .insert(&tx)
                 .await?;
                 tx.audit(
-                    AuditEvent::new("invitation.created", "invitation", invitation.id).company(Some(company_id)).after(
+                    AuditEvent::new(AuditAction::InvitationCreated, TargetKind::Invitation, invitation.id).company(Some(company_id)).after(
                         json!({"email": invitation.email, "role": input.role, "modules": modules, "userId": user.id}),
                     ),
                 );
@@ -291,7 +292,7 @@ pub async fn resend(svc: &Services, principal: &Principal, id: InvitationId) -> 
         companies::Entity::find_by_id(invitation.company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
     let invitation = send(svc, &tx, invitation, &inviter, &company, now).await?;
     tx.audit(
-        AuditEvent::new("invitation.resent", "invitation", invitation.id)
+        AuditEvent::new(AuditAction::InvitationResent, TargetKind::Invitation, invitation.id)
             .company(Some(invitation.company_id))
             .after(json!({"sendCount": invitation.send_count})),
     );
@@ -318,7 +319,10 @@ pub async fn revoke(svc: &Services, principal: &Principal, id: InvitationId) -> 
     active.revoked_at = Set(Some(now));
     active.user_id = Set(None);
     let invitation = active.update(&tx).await?;
-    tx.audit(AuditEvent::new("invitation.revoked", "invitation", invitation.id).company(Some(invitation.company_id)));
+    tx.audit(
+        AuditEvent::new(AuditAction::InvitationRevoked, TargetKind::Invitation, invitation.id)
+            .company(Some(invitation.company_id)),
+    );
     tx.commit().await?;
     Ok(invitation)
 }
@@ -363,8 +367,6 @@ pub async fn accept(
     let mut active = user.into_active_model();
     active.status = Set(UserStatus::Active);
     active.activated_at = Set(Some(now));
-    active.search_key = Set(search_key(given_name.as_deref(), surname.as_deref(), &invitation.email));
-    active.sort_key = Set(sort_key(given_name.as_deref(), surname.as_deref()));
     active.given_name = Set(given_name);
     active.surname = Set(surname);
     let user = active.update(&tx).await?;
@@ -375,7 +377,7 @@ pub async fn accept(
         .exec(&tx)
         .await?;
     tx.audit(
-        AuditEvent::new("invitation.accepted", "invitation", invitation.id)
+        AuditEvent::new(AuditAction::InvitationAccepted, TargetKind::Invitation, invitation.id)
             .company(user.company_id)
             .actor(Some(user.id))
             .after(json!({"userId": user.id})),

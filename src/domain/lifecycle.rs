@@ -16,7 +16,6 @@ use super::audit::AuditEvent;
 use super::people::{get, snapshot};
 use super::principal::Principal;
 use super::services::Services;
-use super::users::{search_key, sort_key};
 use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, Module, Role, UserStatus};
 use crate::db::{
@@ -24,6 +23,7 @@ use crate::db::{
     subscription_members, support_contacts, user_modules, users,
 };
 use crate::notify::Notification;
+use crate::types::{AuditAction, TargetKind};
 use crate::types::{ContactId, MemberId, ModelId, ProjectId, ProjectMemberId, SubscriptionId, UserId};
 
 /// What a user can own or hold, with the id of the thing held: what deactivation (and
@@ -39,33 +39,7 @@ pub enum Held {
     ModulePermission(Module),
 }
 
-/// The kinds of `Held`, as clients and the audit trail name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum HoldingKind {
-    Subscription,
-    Project,
-    Model,
-    SubscriptionMembership,
-    ProjectMembership,
-    SupportContact,
-    ModulePermission,
-}
-
-impl HoldingKind {
-    /// The name clients see (`SUBSCRIPTION_MEMBERSHIP`), also the audit event's target type.
-    pub fn name(self) -> &'static str {
-        match self {
-            HoldingKind::Subscription => "SUBSCRIPTION",
-            HoldingKind::Project => "PROJECT",
-            HoldingKind::Model => "MODEL",
-            HoldingKind::SubscriptionMembership => "SUBSCRIPTION_MEMBERSHIP",
-            HoldingKind::ProjectMembership => "PROJECT_MEMBERSHIP",
-            HoldingKind::SupportContact => "SUPPORT_CONTACT",
-            HoldingKind::ModulePermission => "MODULE_PERMISSION",
-        }
-    }
-}
+pub use crate::types::enums::HoldingKind;
 
 impl Held {
     pub fn kind(self) -> HoldingKind {
@@ -219,7 +193,7 @@ async fn transfer(
         move_holding(db, holding.held, user, &heir).await?;
         let (kind, id) = (holding.held.kind(), holding.held.id());
         db.audit(
-            AuditEvent::new("resource.transferred", kind.name(), holding.held.audit_target(user.id))
+            AuditEvent::new(AuditAction::ResourceTransferred, kind, holding.held.audit_target(user.id))
                 .company(user.company_id)
                 .before(json!({"kind": kind, "id": id, "from": user.id}))
                 .after(json!({"kind": kind, "id": id, "name": holding.name, "to": heir.id})),
@@ -347,7 +321,7 @@ pub async fn deactivate(
     active.deactivated_at = Set(Some(now));
     active.updated_at = Set(now);
     let user = active.update(&tx).await?;
-    let audit = AuditEvent::new("user.deactivated", "user", user.id)
+    let audit = AuditEvent::new(AuditAction::UserDeactivated, TargetKind::User, user.id)
         .company(user.company_id)
         .after(snapshot(&user))
         .before(before);
@@ -380,7 +354,11 @@ pub async fn reactivate(svc: &Services, principal: &Principal, id: UserId) -> Do
     active.deactivated_at = Set(None);
     active.updated_at = Set(now);
     let user = active.update(&tx).await?;
-    tx.audit(AuditEvent::new("user.reactivated", "user", user.id).company(user.company_id).after(snapshot(&user)));
+    tx.audit(
+        AuditEvent::new(AuditAction::UserReactivated, TargetKind::User, user.id)
+            .company(user.company_id)
+            .after(snapshot(&user)),
+    );
     let data = json!({"userId": user.id});
     tx.notify(Notification {
         company_id: user.company_id,
@@ -462,8 +440,6 @@ pub async fn scrub(
     active.locale = Set("en".into());
     active.password_hash = Set(None);
     active.must_change_password = Set(false);
-    active.search_key = Set(search_key(Some(&given), Some(&surname), &new_email));
-    active.sort_key = Set(sort_key(Some(&given), Some(&surname)));
     active.status = Set(UserStatus::Anonymized);
     active.anonymized_at = Set(Some(now));
     active.updated_at = Set(now);
@@ -495,7 +471,7 @@ pub async fn scrub(
         .exec(tx)
         .await?;
     tx.audit(
-        AuditEvent::new("user.anonymized", "user", user.id)
+        AuditEvent::new(AuditAction::UserAnonymized, TargetKind::User, user.id)
             .company(company_id)
             .actor(actor)
             .after(json!({"scrubbed": scrubbed})),
@@ -526,6 +502,10 @@ pub async fn remove(svc: &Services, principal: &Principal, id: UserId) -> Domain
         .exec(&tx)
         .await?;
     users::Entity::delete_by_id(user.id).exec(&tx).await?;
-    tx.audit(AuditEvent::new("user.removed", "user", user.id).company(user.company_id).before(snapshot(&user)));
+    tx.audit(
+        AuditEvent::new(AuditAction::UserRemoved, TargetKind::User, user.id)
+            .company(user.company_id)
+            .before(snapshot(&user)),
+    );
     tx.commit().await
 }

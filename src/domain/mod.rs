@@ -32,6 +32,6 @@ pub mod work;
 pub use crate::types::{clock, email, enums};
 pub use email::Email;
 pub use enums::*;
-pub use error::{DomainError, DomainResult, FieldError};
+pub use error::{DomainError, DomainResult, FieldError, OnConstraint};
 pub use services::Services;
 pub use work::UnitOfWork;

@@ -9,17 +9,19 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::countries;
 use super::page::{Page, Total};
 use super::principal::Principal;
 use super::services::Services;
 use super::text::{self, Lines};
-use super::users::{NewUser, find_by_email, search_key, search_term, sort_key};
+use super::users::{NewUser, search_term};
 use super::welcome::{self, FirstSignIn};
 use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
 use crate::db::{companies, users};
 use crate::notify::Notification;
+use crate::types::{AuditAction, TargetKind};
 use crate::types::{CompanyId, UserId};
 
 /// What a form sends; `None` leaves a field as it is (updates) or takes the default (creation).
@@ -173,14 +175,8 @@ async fn check_manager(db: &impl ConnectionTrait, principal: &Principal, manager
     Ok(())
 }
 
-async fn check_email_free(db: &impl ConnectionTrait, email: &Email) -> DomainResult<()> {
-    if find_by_email(db, email).await?.is_some() {
-        return Err(DomainError::Conflict {
-            field: Some("email".into()),
-            message: format!("{email} is already in use"),
-        });
-    }
-    Ok(())
+fn email_in_use(email: &Email) -> impl FnOnce() -> String + '_ {
+    move || format!("{email} is already in use")
 }
 
 /// Creates the user; an active one gets the welcome email with a 7-day link to set a password.
@@ -189,9 +185,9 @@ pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -
     let company_id = principal.company()?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
-    check_email_free(&tx, &person.email).await?;
     check_manager(&tx, principal, &person.manager_email).await?;
-    let user = person.new_user(company_id, now).insert(&tx).await?;
+    let user =
+        person.new_user(company_id, now).insert(&tx).await.on_constraint("email", email_in_use(&person.email))?;
     let email = if person.is_active {
         let company =
             companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
@@ -207,7 +203,11 @@ pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -
         email,
     })
     .await?;
-    tx.audit(AuditEvent::new("user.created", "user", user.id).company(Some(company_id)).after(snapshot(&user)));
+    tx.audit(
+        AuditEvent::new(AuditAction::UserCreated, TargetKind::User, user.id)
+            .company(Some(company_id))
+            .after(snapshot(&user)),
+    );
     tx.commit().await?;
     Ok(user)
 }
@@ -232,9 +232,6 @@ pub async fn update(
     // the update must then provide them.
     let current = person_of(&user);
     let person = parse_person(&input, current.as_ref()).map_err(DomainError::Validation)?;
-    if person.email != user.email {
-        check_email_free(&tx, &person.email).await?;
-    }
     if input.manager_email.is_some() {
         check_manager(&tx, principal, &person.manager_email).await?;
     }
@@ -247,12 +244,12 @@ pub async fn update(
     active.manager_email = Set(Some(person.manager_email.clone()));
     active.country = Set(person.country);
     active.locale = Set(person.locale);
-    active.search_key = Set(search_key(Some(&person.given_name), Some(&person.surname), person.email.as_str()));
-    active.sort_key = Set(sort_key(Some(&person.given_name), Some(&person.surname)));
     active.updated_at = Set(now);
-    let user = active.update(&tx).await?;
-    let audit =
-        AuditEvent::new("user.updated", "user", user.id).company(user.company_id).after(snapshot(&user)).before(before);
+    let user = active.update(&tx).await.on_constraint("email", email_in_use(&person.email))?;
+    let audit = AuditEvent::new(AuditAction::UserUpdated, TargetKind::User, user.id)
+        .company(user.company_id)
+        .after(snapshot(&user))
+        .before(before);
     tx.audit(audit);
     let data = json!({"userId": user.id});
     tx.notify(Notification {
@@ -373,10 +370,14 @@ pub async fn set_admin(svc: &Services, principal: &Principal, id: UserId, admin:
     active.role = Set(to);
     active.updated_at = Set(now);
     let user = active.update(&tx).await?;
-    let audit = AuditEvent::new(if admin { "user.admin_added" } else { "user.admin_removed" }, "user", user.id)
-        .company(user.company_id)
-        .after(json!({"role": to}))
-        .before(json!({"role": from}));
+    let audit = AuditEvent::new(
+        if admin { AuditAction::UserAdminAdded } else { AuditAction::UserAdminRemoved },
+        TargetKind::User,
+        user.id,
+    )
+    .company(user.company_id)
+    .after(json!({"role": to}))
+    .before(json!({"role": from}));
     tx.audit(audit);
     tx.commit().await?;
     Ok(user)

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::people::get;
 use super::principal::Principal;
@@ -15,6 +16,7 @@ use super::services::Services;
 use super::text::{self, Lines};
 use super::{DomainError, DomainResult, FieldError, Module, Role};
 use crate::db::{sub_accounts, user_modules, user_sub_accounts, users};
+use crate::types::{AuditAction, TargetKind};
 use crate::types::{CompanyId, SubAccountId, UserId};
 
 /// Checks a grant for `role`: a USER cannot hold PRICING, PAYMENT or USER_MANAGEMENT;
@@ -93,7 +95,7 @@ pub async fn set(
     };
     write(&tx, user.id, &modules, &sub_accounts).await?;
     tx.audit(
-        AuditEvent::new("user.permissions_set", "user", user.id)
+        AuditEvent::new(AuditAction::UserPermissionsSet, TargetKind::User, user.id)
             .company(Some(company_id))
             .after(json!({"modules": modules, "subAccountIds": sub_accounts})),
     );
@@ -113,19 +115,8 @@ fn sub_account_name(name: &str) -> DomainResult<String> {
     text::required("name", name, 200, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))
 }
 
-async fn check_name_free(db: &impl ConnectionTrait, company_id: CompanyId, name: &str) -> DomainResult<()> {
-    let taken = sub_accounts::Entity::find()
-        .filter(sub_accounts::Column::CompanyId.eq(company_id))
-        .filter(sub_accounts::Column::Name.eq(name))
-        .count(db)
-        .await?;
-    if taken > 0 {
-        return Err(DomainError::Conflict {
-            field: Some("name".into()),
-            message: format!("A sub-account named {name} exists"),
-        });
-    }
-    Ok(())
+fn name_taken(name: &str) -> impl FnOnce() -> String + '_ {
+    move || format!("A sub-account named {name} exists")
 }
 
 pub async fn create_sub_account(
@@ -137,17 +128,17 @@ pub async fn create_sub_account(
     let name = sub_account_name(name)?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
-    check_name_free(&tx, company_id, &name).await?;
     let created = sub_accounts::ActiveModel {
         id: Set(crate::types::SubAccountId::new()),
         company_id: Set(company_id),
-        name: Set(name),
+        name: Set(name.clone()),
         created_at: Set(now),
     }
     .insert(&tx)
-    .await?;
+    .await
+    .on_constraint("name", name_taken(&name))?;
     tx.audit(
-        AuditEvent::new("sub_account.created", "sub_account", created.id)
+        AuditEvent::new(AuditAction::SubAccountCreated, TargetKind::SubAccount, created.id)
             .company(Some(company_id))
             .after(json!({"name": created.name})),
     );
@@ -169,14 +160,11 @@ pub async fn rename_sub_account(
         .one(&tx)
         .await?
         .ok_or(DomainError::NotFound("sub-account"))?;
-    if found.name != name {
-        check_name_free(&tx, company_id, &name).await?;
-    }
     let before = json!({"name": found.name});
     let mut active: sub_accounts::ActiveModel = found.into();
-    active.name = Set(name);
-    let renamed = active.update(&tx).await?;
-    let audit = AuditEvent::new("sub_account.renamed", "sub_account", renamed.id)
+    active.name = Set(name.clone());
+    let renamed = active.update(&tx).await.on_constraint("name", name_taken(&name))?;
+    let audit = AuditEvent::new(AuditAction::SubAccountRenamed, TargetKind::SubAccount, renamed.id)
         .company(Some(company_id))
         .after(json!({"name": renamed.name}))
         .before(before);

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::principal::Principal;
 use super::services::Services;
@@ -19,6 +20,7 @@ use super::{
 use crate::db::{
     environments, models, project_members, projects, service_subscriptions, subscription_members, user_modules, users,
 };
+use crate::types::{AuditAction, TargetKind};
 use crate::types::{CompanyId, MemberId, ProjectId, SubscriptionId, UserId};
 
 fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
@@ -149,7 +151,7 @@ pub async fn create(
     // The owner administers it from the start.
     add_member_row(&tx, subscription.id, owner.id, SubscriptionRole::Admin, MemberStatus::Active, now).await?;
     tx.audit(
-        AuditEvent::new("subscription.created", "subscription", subscription.id)
+        AuditEvent::new(AuditAction::SubscriptionCreated, TargetKind::Subscription, subscription.id)
             .company(Some(company_id))
             .after(json!({"product": subscription.product, "plan": subscription.plan, "ownerId": owner.id})),
     );
@@ -170,24 +172,15 @@ pub async fn add_member(
     let now = tx.now();
     let subscription = get(&tx, principal, subscription_id).await?;
     let user = active_user(&tx, subscription.company_id, user_id, "userId").await?;
-    let already = subscription_members::Entity::find()
-        .filter(subscription_members::Column::SubscriptionId.eq(subscription.id))
-        .filter(subscription_members::Column::UserId.eq(user.id))
-        .count(&tx)
-        .await?;
-    if already > 0 {
-        return Err(DomainError::Conflict {
-            field: Some("userId".into()),
-            message: "This user is already a member".into(),
-        });
-    }
     let status = match role {
         SubscriptionRole::User => MemberStatus::Active,
         SubscriptionRole::Admin => MemberStatus::PendingConfirmation,
     };
-    let member = add_member_row(&tx, subscription.id, user.id, role, status, now).await?;
+    let member = add_member_row(&tx, subscription.id, user.id, role, status, now)
+        .await
+        .on_constraint("userId", || "This user is already a member".into())?;
     tx.audit(
-        AuditEvent::new("subscription.member_added", "subscription", subscription.id)
+        AuditEvent::new(AuditAction::SubscriptionMemberAdded, TargetKind::Subscription, subscription.id)
             .company(Some(subscription.company_id))
             .after(json!({"memberId": member.id, "userId": user.id, "role": role, "status": status})),
     );
@@ -229,7 +222,7 @@ pub async fn remove_member(
         .exec(&tx)
         .await?;
     subscription_members::Entity::delete_by_id(member.id).exec(&tx).await?;
-    let audit = AuditEvent::new("subscription.member_removed", "subscription", subscription.id)
+    let audit = AuditEvent::new(AuditAction::SubscriptionMemberRemoved, TargetKind::Subscription, subscription.id)
         .company(Some(subscription.company_id))
         .before(json!({"memberId": member.id, "userId": user_id, "role": member.role}));
     tx.audit(audit);
@@ -289,28 +282,18 @@ pub async fn create_project(
     let subscription = get(&tx, principal, subscription_id).await?;
     let owner = active_user(&tx, subscription.company_id, owner_id, "ownerId").await?;
     check_project_owner(&tx, subscription.id, &owner, "ownerId").await?;
-    let taken = projects::Entity::find()
-        .filter(projects::Column::SubscriptionId.eq(subscription.id))
-        .filter(projects::Column::Name.eq(&name))
-        .count(&tx)
-        .await?;
-    if taken > 0 {
-        return Err(DomainError::Conflict {
-            field: Some("name".into()),
-            message: format!("A project named {name} exists"),
-        });
-    }
     let project = projects::ActiveModel {
         id: Set(crate::types::ProjectId::new()),
         company_id: Set(subscription.company_id),
         subscription_id: Set(subscription.id),
-        name: Set(name),
+        name: Set(name.clone()),
         owner_id: Set(owner.id),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(&tx)
-    .await?;
+    .await
+    .on_constraint("name", || format!("A project named {name} exists"))?;
     for (kind, env_name) in [
         (EnvironmentKind::Development, "Development"),
         (EnvironmentKind::Test, "Test"),
@@ -327,7 +310,7 @@ pub async fn create_project(
     .insert(&tx)
     .await?;
     tx.audit(
-        AuditEvent::new("project.created", "project", project.id)
+        AuditEvent::new(AuditAction::ProjectCreated, TargetKind::Project, project.id)
             .company(Some(project.company_id))
             .after(json!({"name": project.name, "subscriptionId": subscription.id, "ownerId": owner.id})),
     );
@@ -355,17 +338,6 @@ pub async fn add_project_member(
     if in_subscription == 0 {
         return Err(DomainError::invalid("userId", "must first be an active member of the project's subscription"));
     }
-    let already = project_members::Entity::find()
-        .filter(project_members::Column::ProjectId.eq(project.id))
-        .filter(project_members::Column::UserId.eq(user.id))
-        .count(&tx)
-        .await?;
-    if already > 0 {
-        return Err(DomainError::Conflict {
-            field: Some("userId".into()),
-            message: "This user is already a member".into(),
-        });
-    }
     let member = project_members::ActiveModel {
         id: Set(crate::types::ProjectMemberId::new()),
         project_id: Set(project.id),
@@ -373,9 +345,10 @@ pub async fn add_project_member(
         created_at: Set(now),
     }
     .insert(&tx)
-    .await?;
+    .await
+    .on_constraint("userId", || "This user is already a member".into())?;
     tx.audit(
-        AuditEvent::new("project.member_added", "project", project.id)
+        AuditEvent::new(AuditAction::ProjectMemberAdded, TargetKind::Project, project.id)
             .company(Some(project.company_id))
             .after(json!({"userId": user.id})),
     );
@@ -393,20 +366,11 @@ pub async fn create_environment(
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     let project = project(&tx, principal, project_id).await?;
-    let taken = environments::Entity::find()
-        .filter(environments::Column::ProjectId.eq(project.id))
-        .filter(environments::Column::Name.eq(&name))
-        .count(&tx)
-        .await?;
-    if taken > 0 {
-        return Err(DomainError::Conflict {
-            field: Some("name".into()),
-            message: format!("An environment named {name} exists"),
-        });
-    }
-    let environment = new_environment(&tx, project.id, EnvironmentKind::Other, &name, now).await?;
+    let environment = new_environment(&tx, project.id, EnvironmentKind::Other, &name, now)
+        .await
+        .on_constraint("name", || format!("An environment named {name} exists"))?;
     tx.audit(
-        AuditEvent::new("project.environment_added", "project", project.id)
+        AuditEvent::new(AuditAction::ProjectEnvironmentAdded, TargetKind::Project, project.id)
             .company(Some(project.company_id))
             .after(json!({"name": environment.name})),
     );
@@ -437,14 +401,9 @@ pub async fn create_model(
     }
     .insert(&tx)
     .await
-    .map_err(|e| match DomainError::from(e) {
-        DomainError::Conflict { .. } => {
-            DomainError::Conflict { field: Some("name".into()), message: "A model of that name exists".into() }
-        }
-        other => other,
-    })?;
+    .on_constraint("name", || "A model of that name exists".into())?;
     tx.audit(
-        AuditEvent::new("project.model_created", "project", project.id)
+        AuditEvent::new(AuditAction::ProjectModelCreated, TargetKind::Project, project.id)
             .company(Some(project.company_id))
             .after(json!({"modelId": model.id, "name": model.name, "ownerId": owner.id})),
     );

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::lifecycle::{plan, scrub};
 use super::page::{Page, PageRequest, newest_first};
@@ -28,6 +29,7 @@ use crate::db::{
     user_modules, users,
 };
 use crate::notify::{EmailNotification, Notification, Template};
+use crate::types::{AuditAction, TargetKind};
 use crate::types::{ContactId, SubscriptionId, TicketId, UserId};
 
 pub struct ContactInput {
@@ -129,17 +131,6 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
         }
         None => new_contact_user(svc, &tx, &subscription, &email, input.given_name, input.surname, now).await?,
     };
-    let existing = support_contacts::Entity::find()
-        .filter(support_contacts::Column::SubscriptionId.eq(subscription.id))
-        .filter(support_contacts::Column::UserId.eq(user.id))
-        .count(&tx)
-        .await?;
-    if existing > 0 {
-        return Err(DomainError::Conflict {
-            field: Some("email".into()),
-            message: "This person is already a contact".into(),
-        });
-    }
     // What the portal already knows: the phone this person gave as a contact elsewhere in the
     // company (their location is their user's country).
     let phone = match phone {
@@ -168,7 +159,8 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
         updated_at: Set(now),
     }
     .insert(&tx)
-    .await?;
+    .await
+    .on_constraint("email", || "This person is already a contact".into())?;
     write_roles(&tx, contact.id, &roles).await?;
     // Contacts open tickets: a USER contact gets the SUPPORT module.
     if user.role == Role::User {
@@ -182,7 +174,7 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
         }
     }
     tx.audit(
-        AuditEvent::new("support_contact.created", "support_contact", contact.id)
+        AuditEvent::new(AuditAction::SupportContactCreated, TargetKind::SupportContact, contact.id)
             .company(Some(subscription.company_id))
             .after(json!({"userId": user.id, "roles": roles, "primary": contact.is_primary})),
     );
@@ -295,7 +287,7 @@ pub async fn update_contact(
     }
     let roles = roles_of(&tx, updated.id).await?;
     tx.audit(
-        AuditEvent::new("support_contact.updated", "support_contact", updated.id)
+        AuditEvent::new(AuditAction::SupportContactUpdated, TargetKind::SupportContact, updated.id)
             .company(principal.company_id)
             .after(json!({"phone": updated.phone, "roles": roles})),
     );
@@ -321,9 +313,12 @@ pub async fn set_contact_status(
     active.status = Set(status);
     active.updated_at = Set(now);
     let updated = active.update(&tx).await?;
-    let action =
-        if status == ContactStatus::Active { "support_contact.reactivated" } else { "support_contact.deactivated" };
-    tx.audit(AuditEvent::new(action, "support_contact", updated.id).company(principal.company_id));
+    let action = if status == ContactStatus::Active {
+        AuditAction::SupportContactReactivated
+    } else {
+        AuditAction::SupportContactDeactivated
+    };
+    tx.audit(AuditEvent::new(action, TargetKind::SupportContact, updated.id).company(principal.company_id));
     let roles = roles_of(&tx, updated.id).await?;
     tx.commit().await?;
     Ok(Contact { contact: updated, roles })
@@ -439,7 +434,7 @@ pub async fn create_ticket(
     })
     .await?;
     tx.audit(
-        AuditEvent::new("ticket.created", "support_ticket", ticket.id)
+        AuditEvent::new(AuditAction::TicketCreated, TargetKind::SupportTicket, ticket.id)
             .company(Some(subscription.company_id))
             .after(json!({"kind": ticket.kind, "subject": ticket.subject, "relatedUserId": ticket.related_user_id})),
     );
@@ -524,7 +519,7 @@ pub async fn confirm_ticket(
     active.updated_at = Set(now);
     let ticket = active.update(&tx).await?;
     tx.audit(
-        AuditEvent::new("ticket.confirmed", "support_ticket", ticket.id)
+        AuditEvent::new(AuditAction::TicketConfirmed, TargetKind::SupportTicket, ticket.id)
             .company(Some(ticket.company_id))
             .after(json!({"kind": ticket.kind})),
     );
@@ -557,7 +552,7 @@ pub async fn set_ticket_status(
     active.updated_at = Set(now);
     let ticket = active.update(&tx).await?;
     tx.audit(
-        AuditEvent::new("ticket.status_changed", "support_ticket", ticket.id)
+        AuditEvent::new(AuditAction::TicketStatusChanged, TargetKind::SupportTicket, ticket.id)
             .company(Some(ticket.company_id))
             .after(json!({"status": status})),
     );
@@ -620,7 +615,7 @@ pub async fn create_staff_user(
         email: Some(welcome),
     })
     .await?;
-    tx.audit(AuditEvent::new("staff.created", "user", user.id).after(json!({"role": role})));
+    tx.audit(AuditEvent::new(AuditAction::StaffCreated, TargetKind::User, user.id).after(json!({"role": role})));
     tx.commit().await?;
     Ok(user)
 }

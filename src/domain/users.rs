@@ -1,7 +1,7 @@
 //! Company users: the pieces every way of creating or changing a user shares.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, Set};
 
 use super::principal::Principal;
 use super::services::Services;
@@ -9,22 +9,11 @@ use super::{DomainResult, Email, Role, UserStatus};
 use crate::db::users;
 use crate::types::CompanyId;
 
-/// Lower-cased, accent-folded "given surname email": what `users(filter: {search})` matches,
-/// so "perez" finds "Pérez" on SQLite and PostgreSQL alike.
-pub fn search_key(given_name: Option<&str>, surname: Option<&str>, email: &str) -> String {
-    let joined = [given_name.unwrap_or_default(), surname.unwrap_or_default(), email].join(" ");
-    deunicode::deunicode(&joined).to_lowercase()
-}
-
-/// The listing order: surname, then given name, accent-folded and lower-cased.
-pub fn sort_key(given_name: Option<&str>, surname: Option<&str>) -> String {
-    let joined = [surname.unwrap_or_default(), given_name.unwrap_or_default()].join(" ");
-    deunicode::deunicode(joined.trim()).to_lowercase()
-}
+pub use crate::db::users::{search_key, sort_key};
 
 /// Normalizes a search term the way `search_key` normalizes names.
 pub fn search_term(input: &str) -> String {
-    deunicode::deunicode(input.trim()).to_lowercase()
+    crate::db::users::fold(input.trim())
 }
 
 /// The fields a new user starts with; callers set what differs.
@@ -40,12 +29,12 @@ pub struct NewUser<'a> {
 
 impl NewUser<'_> {
     pub fn into_active_model(self, now: DateTime<Utc>) -> users::ActiveModel {
-        users::ActiveModel {
+        let mut user = users::ActiveModel {
             id: Set(crate::types::UserId::new()),
             company_id: Set(self.company_id),
             email: Set(self.email.clone()),
-            search_key: Set(search_key(self.given_name.as_deref(), self.surname.as_deref(), self.email.as_str())),
-            sort_key: Set(sort_key(self.given_name.as_deref(), self.surname.as_deref())),
+            search_key: NotSet,
+            sort_key: NotSet,
             given_name: Set(self.given_name),
             surname: Set(self.surname),
             job_title: Set(None),
@@ -62,7 +51,9 @@ impl NewUser<'_> {
             anonymized_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
-        }
+        };
+        user.derive_keys(); // bulk inserts (the import) do not pass through `before_save`
+        user
     }
 }
 

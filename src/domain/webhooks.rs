@@ -15,6 +15,7 @@ use super::text::{self, Lines};
 use super::{DomainError, DomainResult, FieldError};
 use crate::db::webhook_endpoints;
 use crate::notify::{self, Notification};
+use crate::types::{AuditAction, TargetKind};
 use crate::types::{EventId, EventType, WebhookEndpointId};
 
 /// How long a rotated-out secret keeps signing requests (so consumers can switch over).
@@ -87,7 +88,7 @@ pub async fn create(
     .insert(&tx)
     .await?;
     tx.audit(
-        AuditEvent::new("webhook_endpoint.created", "webhook_endpoint", endpoint.id)
+        AuditEvent::new(AuditAction::WebhookEndpointCreated, TargetKind::WebhookEndpoint, endpoint.id)
             .company(Some(company_id))
             .after(json!({"url": endpoint.url, "events": endpoint.events})),
     );
@@ -117,7 +118,8 @@ pub async fn delete(svc: &Services, principal: &Principal, id: WebhookEndpointId
     let mut tx = svc.begin_as(principal).await?;
     webhook_endpoints::Entity::delete_by_id(endpoint.id).exec(&tx).await?;
     tx.audit(
-        AuditEvent::new("webhook_endpoint.deleted", "webhook_endpoint", endpoint.id).company(Some(endpoint.company_id)),
+        AuditEvent::new(AuditAction::WebhookEndpointDeleted, TargetKind::WebhookEndpoint, endpoint.id)
+            .company(Some(endpoint.company_id)),
     );
     tx.commit().await
 }
@@ -138,7 +140,7 @@ pub async fn rotate_secret(
     active.secret = Set(secret.clone());
     let endpoint = active.update(&tx).await?;
     tx.audit(
-        AuditEvent::new("webhook_endpoint.secret_rotated", "webhook_endpoint", endpoint.id)
+        AuditEvent::new(AuditAction::WebhookEndpointSecretRotated, TargetKind::WebhookEndpoint, endpoint.id)
             .company(Some(endpoint.company_id)),
     );
     tx.commit().await?;

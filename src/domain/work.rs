@@ -79,7 +79,7 @@ impl UnitOfWork<'_> {
     }
 
     /// Adds `event` to the audit trail at commit. The actor and company default to the caller's.
-    pub fn audit(&mut self, event: AuditEvent<'_>) {
+    pub fn audit(&mut self, event: AuditEvent) {
         let actor_id = event.actor_id.or(self.actor_id);
         let company_id = event.company_id.or(self.company_id);
         self.audit.push(event.into_row(actor_id, company_id, self.request_id.clone(), self.now));

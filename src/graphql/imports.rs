@@ -53,20 +53,9 @@ impl ImportJob {
     async fn file_name(&self) -> Option<&str> {
         self.0.file_name.as_deref()
     }
-    async fn total_rows(&self) -> i32 {
-        self.0.total_rows
-    }
-    async fn processed_rows(&self) -> i32 {
-        self.0.processed_rows
-    }
-    async fn created_count(&self) -> i32 {
-        self.0.created_count
-    }
-    async fn error_count(&self) -> i32 {
-        self.0.error_count
-    }
-    async fn warning_count(&self) -> i32 {
-        self.0.warning_count
+    #[graphql(flatten)]
+    async fn counts(&self) -> ImportCounts {
+        ImportCounts(Progress::of(&self.0))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -181,6 +170,17 @@ impl ImportProgress {
     async fn status(&self) -> ImportStatus {
         self.0.status.into()
     }
+    #[graphql(flatten)]
+    async fn counts(&self) -> ImportCounts {
+        ImportCounts(self.0.clone())
+    }
+}
+
+/// The counters a job and its progress share (flattened into both).
+pub struct ImportCounts(Progress);
+
+#[Object]
+impl ImportCounts {
     async fn total_rows(&self) -> i32 {
         self.0.total_rows
     }

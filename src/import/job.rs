@@ -26,6 +26,7 @@ use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::notify::Notification;
+use crate::types::{AuditAction, TargetKind};
 use crate::types::{CompanyId, ImportJobId, UserId};
 
 /// What the uploader chose.
@@ -189,7 +190,7 @@ async fn completed_event(svc: &Imports, job: &import_jobs::Model) -> DomainResul
     let mut tx = svc.begin().await?;
     let notification = completed_notification(svc, job, 0);
     tx.audit(
-        AuditEvent::new("import.failed_validation", "import_job", job.id)
+        AuditEvent::new(AuditAction::ImportFailedValidation, TargetKind::ImportJob, job.id)
             .company(Some(job.company_id))
             .actor(job.started_by)
             .after(notification.data.clone()),
@@ -304,7 +305,7 @@ pub async fn cancel_job(
     svc.running.cancel(id);
     let mut work = svc.begin().await?;
     work.audit(
-        AuditEvent::new("import.cancelled", "import_job", id)
+        AuditEvent::new(AuditAction::ImportCancelled, TargetKind::ImportJob, id)
             .company(Some(job.company_id))
             .actor(actor)
             .after(json!({"status": ImportStatus::Cancelled, "was": job.status})),

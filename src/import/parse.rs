@@ -16,14 +16,18 @@ pub enum FileError {
     Header(String),
     #[error("Line {line}: {message}")]
     Malformed { line: u64, message: String },
-    #[error("The stored file could not be read: {0}")]
+    /// The cause (database or disk text) goes to the log, never to the client.
+    #[error("The stored file could not be read (the server log says why)")]
     Unreadable(String),
 }
 
 fn read_error(error: csv::Error) -> FileError {
     match error.kind() {
         csv::ErrorKind::Utf8 { .. } => FileError::NotUtf8,
-        csv::ErrorKind::Io(io) => FileError::Unreadable(io.to_string()),
+        csv::ErrorKind::Io(io) => {
+            tracing::error!(error = %io, "reading a stored import file");
+            FileError::Unreadable(io.to_string())
+        }
         _ => FileError::Malformed { line: error.position().map_or(0, |p| p.line()), message: error.to_string() },
     }
 }
@@ -66,7 +70,10 @@ fn normalize(name: &str) -> String {
 
 pub fn rows<R: Read>(input: R) -> Result<Rows<R>, FileError> {
     let mut input = BufReader::with_capacity(64 * 1024, input);
-    let peek = input.fill_buf().map_err(|e| FileError::Unreadable(e.to_string()))?;
+    let peek = input.fill_buf().map_err(|error| {
+        tracing::error!(%error, "reading a stored import file");
+        FileError::Unreadable(error.to_string())
+    })?;
     if peek.is_empty() {
         return Err(FileError::Empty);
     }

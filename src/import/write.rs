@@ -19,6 +19,7 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::{DomainError, DomainResult, ImportStatus, welcome};
 use crate::notify::{self, Notification};
 use crate::types::UserId;
+use crate::types::{AuditAction, TargetKind};
 
 pub(super) async fn run(
     svc: &Imports,
@@ -77,7 +78,7 @@ pub(super) async fn run(
     }
     let counts = json!({"jobId": job.id, "totalRows": job.total_rows, "created": created, "fileName": job.file_name});
     tx.audit(
-        AuditEvent::new("import.completed", "import_job", job.id)
+        AuditEvent::new(AuditAction::ImportCompleted, TargetKind::ImportJob, job.id)
             .company(Some(job.company_id))
             .actor(job.started_by)
             .after(counts),

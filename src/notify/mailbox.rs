@@ -4,37 +4,28 @@
 
 use std::path::PathBuf;
 
-use lettre::message::Mailbox;
+use lettre::Message;
 
-use super::email::build_message;
-use super::plugin::{Channel, Notifier, Outcome, Outgoing};
+use super::email::EmailTransport;
+use super::plugin::{Outcome, Outgoing};
 
-pub struct MailboxNotifier {
+pub struct MailboxDir {
     dir: PathBuf,
-    from: Mailbox,
 }
 
-impl MailboxNotifier {
-    pub fn new(dir: PathBuf, from: Mailbox) -> Self {
-        MailboxNotifier { dir, from }
+impl MailboxDir {
+    pub fn new(dir: PathBuf) -> Self {
+        MailboxDir { dir }
     }
 }
 
 #[async_trait::async_trait]
-impl Notifier for MailboxNotifier {
+impl EmailTransport for MailboxDir {
     fn name(&self) -> &'static str {
         "mailbox"
     }
 
-    fn channel(&self) -> Channel {
-        Channel::Email
-    }
-
-    async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
-        let message = match build_message(outgoing, &self.from) {
-            Ok(message) => message,
-            Err(error) => return Outcome::Permanent(error),
-        };
+    async fn send(&self, message: Message, outgoing: &Outgoing) -> Outcome {
         let final_path = self.dir.join(format!("{}.eml", outgoing.delivery_id));
         let temp_path = self.dir.join(format!(".{}.eml.tmp", outgoing.delivery_id));
         let write = async {
@@ -44,7 +35,11 @@ impl Notifier for MailboxNotifier {
         };
         match write.await {
             Ok(()) => Outcome::Delivered,
-            Err(error) => Outcome::Transient(format!("writing {}: {error}", final_path.display())),
+            // Administrators see the outcome: the server's path stays in the log.
+            Err(error) => {
+                tracing::warn!(path = %final_path.display(), %error, "mailbox write failed");
+                Outcome::Transient("the mailbox directory could not be written (the server log says why)".into())
+            }
         }
     }
 }

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
+use super::email::EmailNotifier;
+use super::mailbox::MailboxDir;
+use super::smtp::Smtp;
 use super::templates::RenderedEmail;
 use crate::types::{DeliveryId, EventId};
 
@@ -69,8 +72,8 @@ impl Registry {
         let from = config.mail_from.clone();
         let mut registry = Registry::default();
         match &config.smtp_url {
-            Some(url) => registry.register(Arc::new(super::smtp::SmtpNotifier::new(url.expose_secret(), from)?)),
-            None => registry.register(Arc::new(super::mailbox::MailboxNotifier::new(config.mailbox_dir.clone(), from))),
+            Some(url) => registry.register(Arc::new(EmailNotifier::new(Smtp::new(url.expose_secret())?, from))),
+            None => registry.register(Arc::new(EmailNotifier::new(MailboxDir::new(config.mailbox_dir.clone()), from))),
         };
         registry.register(Arc::new(super::webhook::WebhookNotifier::new(db, clock, config.webhook_allow_private)?));
         Ok(registry)

@@ -4,43 +4,33 @@
 
 use std::time::Duration;
 
-use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::email::build_message;
-use super::plugin::{Channel, Notifier, Outcome, Outgoing};
+use super::email::EmailTransport;
+use super::plugin::{Outcome, Outgoing};
 
-pub struct SmtpNotifier {
+pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
 }
 
-impl SmtpNotifier {
-    pub fn new(url: &str, from: Mailbox) -> anyhow::Result<Self> {
+impl Smtp {
+    pub fn new(url: &str) -> anyhow::Result<Self> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
             .timeout(Some(Duration::from_secs(15)))
             .pool_config(PoolConfig::new().max_size(8).idle_timeout(Duration::from_secs(60)))
             .build();
-        Ok(SmtpNotifier { transport, from })
+        Ok(Smtp { transport })
     }
 }
 
 #[async_trait::async_trait]
-impl Notifier for SmtpNotifier {
+impl EmailTransport for Smtp {
     fn name(&self) -> &'static str {
         "smtp"
     }
 
-    fn channel(&self) -> Channel {
-        Channel::Email
-    }
-
-    async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
-        let message = match build_message(outgoing, &self.from) {
-            Ok(message) => message,
-            Err(error) => return Outcome::Permanent(error),
-        };
+    async fn send(&self, message: Message, _outgoing: &Outgoing) -> Outcome {
         match self.transport.send(message).await {
             Ok(_) => Outcome::Delivered,
             // A 5xx reply (mailbox unknown, rejected) will not change by retrying.

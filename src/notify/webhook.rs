@@ -89,7 +89,10 @@ impl Notifier for WebhookNotifier {
         let endpoint = match webhook_endpoints::Entity::find_by_id(endpoint_id).one(&self.db).await {
             Ok(Some(endpoint)) => endpoint,
             Ok(None) => return Outcome::Permanent("the endpoint was deleted".into()),
-            Err(error) => return Outcome::Transient(format!("loading the endpoint: {error}")),
+            Err(error) => {
+                tracing::warn!(%error, "loading a webhook endpoint");
+                return Outcome::Transient("the endpoint could not be loaded (the server log says why)".into());
+            }
         };
         // Checked again at each delivery: DNS may have changed since the endpoint was created.
         let url = match check_url(&endpoint.url, self.allow_private).await {

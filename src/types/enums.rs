@@ -144,3 +144,31 @@ mod tests {
         assert!(UserStatus::try_from_value(&"active".to_owned()).is_err());
     }
 }
+
+/// The kinds of `Held`, as clients and the audit trail name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HoldingKind {
+    Subscription,
+    Project,
+    Model,
+    SubscriptionMembership,
+    ProjectMembership,
+    SupportContact,
+    ModulePermission,
+}
+
+impl HoldingKind {
+    /// The name clients see (`SUBSCRIPTION_MEMBERSHIP`), also the audit event's target type.
+    pub fn name(self) -> &'static str {
+        match self {
+            HoldingKind::Subscription => "SUBSCRIPTION",
+            HoldingKind::Project => "PROJECT",
+            HoldingKind::Model => "MODEL",
+            HoldingKind::SubscriptionMembership => "SUBSCRIPTION_MEMBERSHIP",
+            HoldingKind::ProjectMembership => "PROJECT_MEMBERSHIP",
+            HoldingKind::SupportContact => "SUPPORT_CONTACT",
+            HoldingKind::ModulePermission => "MODULE_PERMISSION",
+        }
+    }
+}

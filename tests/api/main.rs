@@ -7,7 +7,6 @@
 mod common;
 
 mod access;
-mod audit;
 mod cli;
 mod data_model;
 mod http_surface;
@@ -20,4 +19,5 @@ mod security;
 mod subscriptions;
 mod support;
 mod tenancy;
+mod unit_of_work;
 mod users;

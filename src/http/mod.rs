@@ -30,6 +30,9 @@ use crate::graphql::loaders::Loaders;
 use crate::graphql::{PortalSchema, RequestContext};
 use crate::pages;
 
+mod error;
+pub use error::HttpError;
+
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
@@ -236,7 +239,7 @@ async fn graphql_ws(
 async fn csv_download(state: &AppState, headers: &HeaderMap, file_name: &str, body: String) -> Response {
     match import_caller(state, headers).await {
         Ok(_) => csv_attachment(file_name, body),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
@@ -263,23 +266,13 @@ async fn import_countries(State(state): State<AppState>, headers: HeaderMap) -> 
 }
 
 /// The caller of a plain HTTP endpoint, held to USER_MANAGEMENT.
-async fn import_caller(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
-    let token = bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
-    let principal = match token {
-        Ok(Some(token)) => resolve(&state.services, Some(token)).await,
-        Ok(None) => Err(DomainError::Unauthenticated("send Authorization: Bearer <token>".into())),
-        Err(error) => Err(error),
+async fn import_caller(state: &AppState, headers: &HeaderMap) -> Result<Principal, HttpError> {
+    let Some(token) = bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))? else {
+        return Err(DomainError::Unauthenticated("send Authorization: Bearer <token>".into()).into());
     };
-    let checked = principal.and_then(|p| {
-        let principal = p.ok_or_else(|| DomainError::Unauthenticated("sign in first".into()))?;
-        principal.authorize(Access::Module(Module::UserManagement))?;
-        Ok(principal)
-    });
-    checked.map_err(|error| match error {
-        DomainError::Unauthenticated(message) => (StatusCode::UNAUTHORIZED, message).into_response(),
-        DomainError::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")).into_response(),
-        other => (StatusCode::FORBIDDEN, other.to_string()).into_response(),
-    })
+    let principal = principal::authenticate(&state.services.db, token, state.services.clock.now()).await?;
+    principal.authorize(Access::Module(Module::UserManagement))?;
+    Ok(principal)
 }
 
 /// `POST /imports?dryRun=true&sendWelcomeEmails=false&fileName=users.csv` with the CSV as the
@@ -290,36 +283,18 @@ async fn import_upload(
     headers: HeaderMap,
     axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
     body: axum::body::Body,
-) -> Response {
-    let principal = match import_caller(&state, &headers).await {
-        Ok(principal) => principal,
-        Err(response) => return response,
-    };
-    let options = match upload_options(&params) {
-        Ok(options) => options,
-        Err(problem) => return (StatusCode::BAD_REQUEST, problem).into_response(),
-    };
-    let Ok(company_id) = principal.company() else {
-        return (StatusCode::FORBIDDEN, "imports belong to a company: sign in as one of its users").into_response();
-    };
+) -> Result<impl IntoResponse, HttpError> {
+    let principal = import_caller(&state, &headers).await?;
+    let options = upload_options(&params).map_err(|problem| DomainError::invalid("query", problem))?;
+    let company_id = principal
+        .company()
+        .map_err(|_| DomainError::Forbidden("imports belong to a company: sign in as one of its users".into()))?;
     let content = tokio_util::io::StreamReader::new(futures_util::TryStreamExt::map_err(
         body.into_data_stream(),
         std::io::Error::other,
     ));
-    match crate::import::job::start(&state.imports, company_id, Some(principal.user_id), options, content).await {
-        Ok(job) => {
-            (StatusCode::ACCEPTED, Json(serde_json::json!({"id": job.id, "status": job.status}))).into_response()
-        }
-        Err(DomainError::Validation(problems)) => {
-            let message = problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ");
-            (StatusCode::BAD_REQUEST, message).into_response()
-        }
-        Err(DomainError::Conflict { message, .. }) => (StatusCode::CONFLICT, message).into_response(),
-        Err(error) => {
-            tracing::error!(error = %error, "import upload");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged").into_response()
-        }
-    }
+    let job = crate::import::job::start(&state.imports, company_id, Some(principal.user_id), options, content).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": job.id, "status": job.status}))))
 }
 
 /// The query parameters of `POST /imports`, strictly: a flag is `true`, `false`, `1` or `0` in
@@ -349,20 +324,11 @@ async fn import_errors(
     State(state): State<AppState>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Response {
-    let principal = match import_caller(&state, &headers).await {
-        Ok(principal) => principal,
-        Err(response) => return response,
-    };
-    let Ok(id) = id.parse() else { return (StatusCode::NOT_FOUND, "import job not found").into_response() };
-    match crate::import::error_log::error_log(&state.imports, &principal, id).await {
-        Ok(stream) => csv_attachment("errors.csv", axum::body::Body::from_stream(stream)),
-        Err(DomainError::NotFound(what)) => (StatusCode::NOT_FOUND, format!("{what} not found")).into_response(),
-        Err(error) => {
-            tracing::error!(error = %error, "import error log");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error; it has been logged").into_response()
-        }
-    }
+) -> Result<Response, HttpError> {
+    let principal = import_caller(&state, &headers).await?;
+    let id = id.parse().map_err(|_| DomainError::NotFound("import job"))?;
+    let stream = crate::import::error_log::error_log(&state.imports, &principal, id).await?;
+    Ok(csv_attachment("errors.csv", axum::body::Body::from_stream(stream)))
 }
 
 /// Liveness and readiness: 200 when the database answers, 503 when it does not.

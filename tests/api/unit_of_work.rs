@@ -1,12 +1,17 @@
-//! The unit of work's audit trail: every event names the actor, the company and the request
-//! that made it, and a change that fails leaves neither audit nor notification behind.
+//! The unit of work: every audit event names the actor, the company and the request that made
+//! it; a change that fails leaves neither audit nor notification behind; uniqueness is decided
+//! by the database's index, so racing requests cannot both pass and the loser is told the field.
 
 use crate::common;
 
 use common::{TestApp, data, error_code};
 use serde_json::{Value, json};
 
-backend_tests!(audit_events_name_the_request_that_made_them, a_failed_change_leaves_no_trail);
+backend_tests!(
+    audit_events_name_the_request_that_made_them,
+    a_failed_change_leaves_no_trail,
+    racing_creations_of_one_name_make_one,
+);
 
 const CREATE: &str = "mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }";
 
@@ -77,4 +82,29 @@ async fn a_failed_change_leaves_no_trail(app: TestApp) {
         app.count("SELECT COUNT(*) AS n FROM outbox_events").await,
     );
     assert_eq!(before, after);
+}
+
+async fn racing_creations_of_one_name_make_one(app: TestApp) {
+    let owner = app.company_owner("Acme", "owner@acme.example").await;
+    let (body, _) = post(&app, &owner, None, CREATE, person("rita@acme.example")).await;
+    data(&body);
+    // The same address (in three spellings) and the same sub-account name, eight times at once.
+    let users = (0..8).map(|i| {
+        let email = ["ria@acme.example", "Ria@Acme.example", "RIA@acme.example"][i % 3];
+        post(&app, &owner, None, CREATE, person(email))
+    });
+    let sub_accounts =
+        (0..8).map(|_| post(&app, &owner, None, "mutation { createSubAccount(name: \"Bogotá\") { id } }", json!({})));
+    let (users, sub_accounts) =
+        tokio::join!(futures_util::future::join_all(users), futures_util::future::join_all(sub_accounts));
+    for (answers, field) in [(users, "email"), (sub_accounts, "name")] {
+        let created = answers.iter().filter(|(body, _)| body.get("errors").is_none()).count();
+        assert_eq!(created, 1, "exactly one wins: {answers:?}");
+        for (body, _) in answers.iter().filter(|(body, _)| body.get("errors").is_some()) {
+            assert_eq!(error_code(body), "CONFLICT", "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        }
+    }
+    let rows = app.count("SELECT COUNT(*) AS n FROM users WHERE email = 'ria@acme.example'").await;
+    assert_eq!(rows, 1);
 }
