@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, 
 use super::support::Contact;
 use super::{ContactRole, DomainResult, Module};
 use crate::db::{
-    environments, models, project_members, projects, service_subscriptions, sub_accounts, subscription_members,
+    environments, project_members, project_models, projects, service_subscriptions, sub_accounts, subscription_members,
     support_contact_roles, support_contacts, user_modules, user_sub_accounts, users,
 };
 
@@ -146,11 +146,11 @@ pub async fn environments_of(
 pub async fn models_of(
     db: &impl ConnectionTrait,
     projects: &[ProjectId],
-) -> DomainResult<HashMap<ProjectId, Vec<models::Model>>> {
-    let rows = models::Entity::find()
-        .filter(models::Column::ProjectId.is_in(projects.iter().copied()))
-        .order_by_asc(models::Column::Name)
-        .order_by_asc(models::Column::Id)
+) -> DomainResult<HashMap<ProjectId, Vec<project_models::Model>>> {
+    let rows = project_models::Entity::find()
+        .filter(project_models::Column::ProjectId.is_in(projects.iter().copied()))
+        .order_by_asc(project_models::Column::Name)
+        .order_by_asc(project_models::Column::Id)
         .all(db)
         .await?;
     Ok(grouped(rows, |m| m.project_id))

@@ -19,8 +19,8 @@ use super::services::Services;
 use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, Module, Role, UserStatus};
 use crate::db::{
-    invitations, link_tokens, models, password_history, project_members, projects, service_subscriptions, sessions,
-    subscription_members, support_contacts, user_modules, users,
+    invitations, link_tokens, password_history, project_members, project_models, projects, service_subscriptions,
+    sessions, subscription_members, support_contacts, user_modules, users,
 };
 use crate::notify::Notification;
 use crate::types::{AuditAction, TargetKind};
@@ -111,7 +111,7 @@ pub async fn plan(db: &impl ConnectionTrait, user_id: UserId) -> DomainResult<Ve
     for p in projects::Entity::find().filter(projects::Column::OwnerId.eq(user_id)).all(db).await? {
         held.push(hold(Held::Project(p.id), p.name));
     }
-    for m in models::Entity::find().filter(models::Column::OwnerId.eq(user_id)).all(db).await? {
+    for m in project_models::Entity::find().filter(project_models::Column::OwnerId.eq(user_id)).all(db).await? {
         held.push(hold(Held::Model(m.id), m.name));
     }
     for m in
@@ -244,7 +244,7 @@ async fn move_holding(
     match held {
         Held::Subscription(id) => reassign!(service_subscriptions, OwnerId, id, to.id, db),
         Held::Project(id) => reassign!(projects, OwnerId, id, to.id, db),
-        Held::Model(id) => reassign!(models, OwnerId, id, to.id, db),
+        Held::Model(id) => reassign!(project_models, OwnerId, id, to.id, db),
         Held::SubscriptionMembership(id) => {
             take_place!(subscription_members, subscription_id, SubscriptionId, id, to.id, db)
         }

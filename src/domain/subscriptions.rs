@@ -18,7 +18,8 @@ use super::{
     UserStatus,
 };
 use crate::db::{
-    environments, models, project_members, projects, service_subscriptions, subscription_members, user_modules, users,
+    environments, project_members, project_models, projects, service_subscriptions, subscription_members, user_modules,
+    users,
 };
 use crate::types::{AuditAction, TargetKind};
 use crate::types::{CompanyId, MemberId, ProjectId, SubscriptionId, UserId};
@@ -384,14 +385,14 @@ pub async fn create_model(
     project_id: ProjectId,
     name: &str,
     owner_id: UserId,
-) -> DomainResult<models::Model> {
+) -> DomainResult<project_models::Model> {
     let name = text("name", name, 200)?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     let project = project(&tx, principal, project_id).await?;
     let owner = active_user(&tx, project.company_id, owner_id, "ownerId").await?;
     check_project_owner(&tx, project.subscription_id, &owner, "ownerId").await?;
-    let model = models::ActiveModel {
+    let model = project_models::ActiveModel {
         id: Set(crate::types::ModelId::new()),
         project_id: Set(project.id),
         name: Set(name),

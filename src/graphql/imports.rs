@@ -1,16 +1,14 @@
 //! The CSV import: upload (GraphQL multipart request; `POST /imports` takes the raw file),
-//! commit of a dry run, cancellation, the jobs, and live progress by subscription.
+//! commit of a dry run, cancellation, the jobs (live progress: `live.rs`).
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Enum, ID, Object, Result, Subscription, Upload};
+use async_graphql::{Context, Enum, ID, Object, Result, Upload};
 use chrono::{DateTime, Utc};
-use futures_util::{Stream, StreamExt};
 
-use super::extensions::WebsocketSession;
 use super::guard::{authorize, services};
 use crate::import::Imports;
 
-fn imports<'a>(ctx: &Context<'a>) -> &'a Imports {
+pub(super) fn imports<'a>(ctx: &Context<'a>) -> &'a Imports {
     ctx.data_unchecked::<Imports>()
 }
 use super::ids::{cursor, id, parse_cursor};
@@ -19,10 +17,9 @@ use super::notifications::TotalCount;
 use super::types::{User, loader};
 use crate::db::import_jobs;
 use crate::domain::page::PageRequest;
-use crate::domain::principal::authenticate;
 use crate::domain::{self, DomainError};
 use crate::import::job;
-use crate::import::progress::{self, Progress};
+use crate::import::progress::Progress;
 use crate::types::ImportJobId;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +157,7 @@ impl ImportMutation {
 
 /// A job's state as it runs: `processedRows` counts rows validated, `createdCount` rows
 /// written (while IMPORTING, within the import's transaction).
-pub struct ImportProgress(Progress);
+pub struct ImportProgress(pub(super) Progress);
 
 #[Object]
 impl ImportProgress {
@@ -195,48 +192,5 @@ impl ImportCounts {
     }
     async fn warning_count(&self) -> i32 {
         self.0.warning_count
-    }
-}
-
-#[derive(Default)]
-pub struct ImportSubscription;
-
-#[Subscription]
-impl ImportSubscription {
-    /// The job's current state at once, then each new state (at least every 500 ms or 1% while
-    /// it changes), then the final state; then the subscription completes.
-    ///
-    /// On a websocket the session is checked again before each state: once it is revoked (a
-    /// logout, a password change, a deactivation) the subscription sends UNAUTHENTICATED and ends.
-    async fn import_progress(
-        &self,
-        ctx: &Context<'_>,
-        job_id: ImportJobId,
-    ) -> Result<impl Stream<Item = Result<ImportProgress>>> {
-        let principal = authorize(ctx)?;
-        let svc = imports(ctx);
-        let id = job_id;
-        // Subscribed before the job is read: no state falls in between.
-        let receiver = svc.progress.subscribe();
-        let current = job::get(svc, principal, id).await?;
-        let session = ctx.data_opt::<WebsocketSession>().map(|session| session.token.clone());
-        let checker = svc.clone();
-        let states = progress::follow(svc.db.clone(), Progress::of(&current), receiver).then(move |state| {
-            let (svc, session) = (checker.clone(), session.clone());
-            async move {
-                if let Some(token) = session {
-                    authenticate(&svc.db, &token, svc.clock.now()).await?;
-                }
-                Ok(ImportProgress(state))
-            }
-        });
-        // The refusal is the last thing sent.
-        Ok(states.scan(false, |ended, state: Result<ImportProgress>| {
-            let next = (!*ended).then(|| {
-                *ended = state.is_err();
-                state
-            });
-            futures_util::future::ready(next)
-        }))
     }
 }

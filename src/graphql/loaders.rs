@@ -9,7 +9,8 @@ use std::hash::Hash;
 use async_graphql::dataloader::Loader;
 
 use crate::db::{
-    environments, models, project_members, projects, service_subscriptions, sub_accounts, subscription_members, users,
+    environments, project_members, project_models, projects, service_subscriptions, sub_accounts, subscription_members,
+    users,
 };
 use crate::domain::support::Contact;
 use crate::domain::{DomainResult, Module, Services, batch};
@@ -70,7 +71,7 @@ loader!(
 loader!(SubscriptionById(SubscriptionId) => service_subscriptions::Model, batch::subscriptions_by_id);
 loader!(MembersOfSubscription(SubscriptionId) => Vec<subscription_members::Model>, batch::members_of_subscriptions);
 loader!(EnvironmentsOf(ProjectId) => Vec<environments::Model>, batch::environments_of);
-loader!(ModelsOf(ProjectId) => Vec<models::Model>, batch::models_of);
+loader!(ModelsOf(ProjectId) => Vec<project_models::Model>, batch::models_of);
 loader!(MembersOfProject(ProjectId) => Vec<project_members::Model>, batch::members_of_projects);
 loader!(ProjectsOfSubscription(SubscriptionId) => Vec<projects::Model>, batch::projects_of_subscriptions);
 loader!(ContactsOfSubscription(SubscriptionId) => Vec<Contact>, batch::contacts_of_subscriptions);

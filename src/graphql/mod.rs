@@ -11,10 +11,11 @@ pub mod ids;
 mod imports;
 mod invitations;
 pub mod limits;
+mod live;
 pub mod loaders;
 mod notifications;
 mod query;
-mod subscriptions;
+mod service_subscriptions;
 mod support;
 pub mod types;
 mod users;
@@ -34,7 +35,7 @@ pub struct Query(
     accounts::AccountQuery,
     users::UserQuery,
     invitations::InvitationQuery,
-    subscriptions::SubscriptionQuery,
+    service_subscriptions::SubscriptionQuery,
     support::SupportQuery,
     imports::ImportQuery,
     notifications::NotificationQuery,
@@ -45,14 +46,14 @@ pub struct Mutation(
     accounts::AccountMutation,
     users::UserMutation,
     invitations::InvitationMutation,
-    subscriptions::SubscriptionMutation,
+    service_subscriptions::SubscriptionMutation,
     support::SupportMutation,
     imports::ImportMutation,
     notifications::NotificationMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(imports::ImportSubscription);
+pub struct Subscription(live::ImportSubscription);
 
 pub type PortalSchema = Schema<Query, Mutation, Subscription>;
 

@@ -98,9 +98,9 @@ impl User {
         Ok(loader(ctx).load_one(ByEmail((company_id, email.clone()))).await?.map(User))
     }
     /// The projects the user is a member of.
-    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::subscriptions::Project>> {
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::service_subscriptions::Project>> {
         let list = loader(ctx).load_one(ProjectsOf(self.0.id)).await?.unwrap_or_default();
-        Ok(list.into_iter().map(super::subscriptions::Project).collect())
+        Ok(list.into_iter().map(super::service_subscriptions::Project).collect())
     }
     /// The service subscriptions the user is a member of.
     async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
@@ -164,9 +164,9 @@ impl ServiceSubscription {
     }
     // The subscription itself was resolved within the caller's company (and FieldAccess judged
     // these fields), so what hangs under it is the caller's to see.
-    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::subscriptions::Project>> {
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::service_subscriptions::Project>> {
         let list = loader(ctx).load_one(ProjectsOfSubscription(self.0.id)).await?.unwrap_or_default();
-        Ok(list.into_iter().map(super::subscriptions::Project).collect())
+        Ok(list.into_iter().map(super::service_subscriptions::Project).collect())
     }
     /// Active and inactive support contacts.
     async fn contacts(&self, ctx: &Context<'_>) -> Result<Vec<super::support::SupportContact>> {

@@ -103,7 +103,8 @@ async fn outbox_drained(app: &TestApp) {
 
 /// A company with one of everything, its strings marked with `marker`; returns its owner's
 /// token and every ID it holds, by type.
-async fn company(app: &TestApp, marker: &str) -> (String, BTreeMap<String, Vec<String>>) {
+/// A company with one of everything a client can make (also used to fill every table).
+pub(crate) async fn company(app: &TestApp, marker: &str) -> (String, BTreeMap<String, Vec<String>>) {
     let owner = app.company_owner(&format!("Company {marker}"), &format!("owner@{marker}.example")).await;
     let call = |query: &'static str, variables: Value| {
         let owner = owner.clone();

@@ -6,7 +6,8 @@ use crate::common;
 use chrono::Utc;
 use common::{TestApp, data, error_code};
 use portal::db::{
-    audit_events, models, project_members, projects, service_subscriptions, subscription_members, user_modules, users,
+    audit_events, project_members, project_models, projects, service_subscriptions, subscription_members, user_modules,
+    users,
 };
 use portal::domain::{MemberStatus, Module, SubscriptionRole, SubscriptionStatus, UserStatus};
 use portal::types::{CompanyId, SubscriptionId, UserId};
@@ -441,7 +442,7 @@ async fn deactivation_transfers_everything_in_one_go(app: TestApp) {
     .insert(&app.db)
     .await
     .unwrap();
-    models::ActiveModel {
+    project_models::ActiveModel {
         id: Set(portal::types::ModelId::new()),
         project_id: Set(project.id),
         name: Set("Claim intake".into()),
@@ -495,7 +496,11 @@ async fn deactivation_transfers_everything_in_one_go(app: TestApp) {
         heir.id
     );
     assert_eq!(projects::Entity::find_by_id(project.id).one(&app.db).await.unwrap().unwrap().owner_id, heir.id);
-    let models = models::Entity::find().filter(models::Column::OwnerId.eq(heir.id)).count(&app.db).await.unwrap();
+    let models = project_models::Entity::find()
+        .filter(project_models::Column::OwnerId.eq(heir.id))
+        .count(&app.db)
+        .await
+        .unwrap();
     assert_eq!(models, 1);
     let memberships = subscription_members::Entity::find()
         .filter(subscription_members::Column::UserId.eq(leaver.id))

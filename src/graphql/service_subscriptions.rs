@@ -7,7 +7,7 @@ use super::guard::{authorize, services};
 use super::ids::id;
 use super::loaders::{EnvironmentsOf, MembersOfProject, ModelsOf, SubscriptionById, UserById};
 use super::types::{ServiceSubscription, SubscriptionMember, SubscriptionRole, User, loader};
-use crate::db::{environments, models, project_members, projects};
+use crate::db::{environments, project_members, project_models, projects};
 use crate::domain::{self, DomainError, subscriptions as rules};
 use crate::types::{ProjectId, SubscriptionId, UserId};
 
@@ -71,7 +71,7 @@ impl Environment {
 }
 
 /// A process model of a project.
-pub struct Model(models::Model);
+pub struct Model(project_models::Model);
 
 #[Object]
 impl Model {

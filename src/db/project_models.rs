@@ -1,4 +1,5 @@
-//! `models`: see the migration for what each column means.
+//! `models`, the table of a project's models (the module name says whose, so it does not read
+//! like SeaORM's `Model`): see the migration for what each column means.
 
 use crate::types::{ModelId, ProjectId, UserId};
 use sea_orm::entity::prelude::*;
