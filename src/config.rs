@@ -134,9 +134,9 @@ impl Config {
             })?,
             public_url: v.parse("PUBLIC_URL", "http://127.0.0.1:8080", "https://portal.example.com", parse_http_url)?,
             smtp_url: v
-                .parse_optional("SMTP_URL", "smtp://user:pass@smtp.example.com:587", parse_smtp_url)?
+                .parse_optional(&v.plugin("SMTP", "URL"), "smtp://user:pass@smtp.example.com:587", parse_smtp_url)?
                 .map(|url| SecretString::from(url.to_string())),
-            mailbox_dir: PathBuf::from(v.get("MAILBOX_DIR").unwrap_or("data/mailbox")),
+            mailbox_dir: PathBuf::from(v.get(&v.plugin("MAILBOX", "DIR")).unwrap_or("data/mailbox")),
             mail_from: v.parse("MAIL_FROM", "Portal <no-reply@localhost>", "Portal <no-reply@example.com>", |s| {
                 s.parse().map_err(|_| "is not a mailbox (name and address)".to_owned())
             })?,
@@ -170,7 +170,7 @@ impl Config {
                 "5s,30s,2m,10m,1h,6h",
                 parse_schedule,
             )?,
-            webhook_allow_private: v.parse("WEBHOOK_ALLOW_PRIVATE", "false", "false", parse_bool)?,
+            webhook_allow_private: v.parse(&v.plugin("WEBHOOK", "ALLOW_PRIVATE"), "false", "false", parse_bool)?,
             login_attempts_per_minute: v.parse("LOGIN_ATTEMPTS_PER_MINUTE", "20", "20", |s| {
                 s.parse().map_err(|_| format!("`{s}` is not a positive whole number"))
             })?,
@@ -183,6 +183,14 @@ impl Config {
 struct Vars<'a>(&'a HashMap<String, String>);
 
 impl Vars<'_> {
+    /// A notifier plugin's setting: `NOTIFY_<PLUGIN>_<SETTING>`, or the older `<PLUGIN>_<SETTING>`
+    /// (`SMTP_URL`) when only that is set. Errors name the variable that was set.
+    fn plugin(&self, plugin: &str, setting: &str) -> String {
+        let current = format!("NOTIFY_{plugin}_{setting}");
+        let older = format!("{plugin}_{setting}");
+        if self.get(&current).is_none() && self.get(&older).is_some() { older } else { current }
+    }
+
     /// The value, if set and not blank.
     fn get(&self, name: &str) -> Option<&str> {
         self.0.get(&format!("{PREFIX}{name}")).map(|s| s.trim()).filter(|s| !s.is_empty())
@@ -393,6 +401,23 @@ mod tests {
             ("PORTAL_WEBHOOK_ALLOW_PRIVATE", "maybe"),
         ] {
             assert_eq!(config(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn plugin_settings_take_their_notify_names_and_the_older_ones() {
+        let dir = |vars: &[(&str, &str)]| config(vars).unwrap().mailbox_dir;
+        assert_eq!(dir(&[("PORTAL_NOTIFY_MAILBOX_DIR", "/a")]), PathBuf::from("/a"));
+        assert_eq!(dir(&[("PORTAL_MAILBOX_DIR", "/b")]), PathBuf::from("/b"));
+        // Both set: the plugin's own name wins.
+        assert_eq!(dir(&[("PORTAL_NOTIFY_MAILBOX_DIR", "/a"), ("PORTAL_MAILBOX_DIR", "/b")]), PathBuf::from("/a"));
+        for var in ["PORTAL_NOTIFY_WEBHOOK_ALLOW_PRIVATE", "PORTAL_WEBHOOK_ALLOW_PRIVATE"] {
+            assert!(config(&[(var, "true")]).unwrap().webhook_allow_private, "{var}");
+            assert_eq!(config(&[(var, "maybe")]).unwrap_err().variable, var, "the error names what was set");
+        }
+        for var in ["PORTAL_NOTIFY_SMTP_URL", "PORTAL_SMTP_URL"] {
+            assert!(config(&[(var, "smtp://mail.example.com:25")]).unwrap().smtp_url.is_some(), "{var}");
+            assert_eq!(config(&[(var, "http://mail")]).unwrap_err().variable, var);
         }
     }
 

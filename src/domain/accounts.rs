@@ -50,6 +50,7 @@ fn address_key(email: &str) -> (Option<Email>, String) {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn login(svc: &Services, email: &str, password: &str, client: Option<IpAddr>) -> DomainResult<NewSession> {
     if let Some(address) = client {
         svc.login_limiter.check(address)?;
@@ -108,6 +109,7 @@ async fn failed_login(
 }
 
 /// A new session for `user_id`: the token (shown once) and when it expires.
+#[tracing::instrument(skip_all)]
 pub async fn open_session(
     svc: &Services,
     db: &impl ConnectionTrait,
@@ -133,6 +135,7 @@ pub async fn open_session(
     Ok((token, expires_at))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
     let now = svc.clock.now();
     sessions::Entity::update_many()
@@ -143,6 +146,7 @@ pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn change_password(svc: &Services, principal: &Principal, current: &str, new: &str) -> DomainResult<()> {
     let user = users::Entity::find_by_id(principal.user_id).one(&svc.db).await?.ok_or(DomainError::NotFound("user"))?;
     // A stolen session must not be a way to guess the password it lacks.
@@ -235,6 +239,7 @@ pub async fn remember_password(
 /// Emails a reset link to an active user. Answers the same, at the same cost, whether or not
 /// the address is known: the answer waits only for the per-address count (the same statement
 /// either way); looking the address up and writing the email happen after it.
+#[tracing::instrument(skip_all)]
 pub async fn request_password_reset(svc: &Services, email: &str) -> DomainResult<()> {
     let email = Email::parse(email).map_err(|e| DomainError::invalid("email", e.to_string()))?;
     attempts::PASSWORD_RESET.attempt(&svc.db, email.as_str(), svc.clock.now()).await?;
@@ -348,6 +353,7 @@ pub async fn redeem_link(
     Ok(link)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> DomainResult<()> {
     let mut tx = svc.begin().await?;
     let now = tx.now();

@@ -30,6 +30,7 @@ pub enum Bootstrap {
 }
 
 /// On a database with no operator, creates one. Never again once any operator exists.
+#[tracing::instrument(skip_all)]
 pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<&str>) -> DomainResult<Bootstrap> {
     let operators = users::Entity::find().filter(users::Column::Role.eq(Role::Operator)).count(&svc.db).await?;
     if operators > 0 {
@@ -84,6 +85,7 @@ pub struct ProvisionCompany {
 
 /// Creates the company and its owner with a temporary password, and queues the welcome email
 /// that carries it, in one transaction. `actor` is the operator (None from the command line).
+#[tracing::instrument(skip_all)]
 pub async fn provision_company(
     svc: &Services,
     actor: Option<UserId>,
@@ -154,6 +156,7 @@ fn required(problems: &mut Vec<FieldError>, field: &str, value: &str, max: usize
 }
 
 /// The caller's own company: the only one a company user can ever read.
+#[tracing::instrument(skip_all)]
 pub async fn current(svc: &Services, principal: &Principal) -> DomainResult<companies::Model> {
     companies::Entity::find_by_id(principal.company()?).one(&svc.db).await?.ok_or(DomainError::NotFound("company"))
 }

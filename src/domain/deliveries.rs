@@ -25,6 +25,7 @@ fn of_company(principal: &Principal) -> DomainResult<Select<deliveries::Entity>>
     Ok(deliveries::Entity::find().filter(deliveries::Column::CompanyId.eq(principal.company()?)))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     svc: &Services,
     principal: &Principal,
@@ -56,6 +57,7 @@ pub async fn list(
 
 /// Puts a dead (or waiting) delivery back in the queue, due now, with a fresh retry schedule.
 /// Its earlier attempts stay on record.
+#[tracing::instrument(skip_all)]
 pub async fn retry(svc: &Services, principal: &Principal, id: DeliveryId) -> DomainResult<DeliveryWithAttempts> {
     let delivery = of_company(principal)?
         .filter(deliveries::Column::Id.eq(id))

@@ -52,6 +52,7 @@ enum Plan {
 }
 
 /// Invites every address, or none: a problem with any address lists them all (`emails[i]`).
+#[tracing::instrument(skip_all)]
 pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> DomainResult<Vec<invitations::Model>> {
     let company_id = principal.company()?;
     principal.may_grant(input.role)?;
@@ -241,6 +242,7 @@ async fn find_pending(
     Ok(invitation)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     svc: &Services,
     principal: &Principal,
@@ -263,6 +265,7 @@ pub async fn list(
 }
 
 /// A new link for a pending (or expired) invitation; at most 5 resends an hour.
+#[tracing::instrument(skip_all)]
 pub async fn resend(svc: &Services, principal: &Principal, id: InvitationId) -> DomainResult<invitations::Model> {
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
@@ -301,6 +304,7 @@ pub async fn resend(svc: &Services, principal: &Principal, id: InvitationId) -> 
 }
 
 /// Voids the link and removes the invited person; the address can be invited again.
+#[tracing::instrument(skip_all)]
 pub async fn revoke(svc: &Services, principal: &Principal, id: InvitationId) -> DomainResult<invitations::Model> {
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
@@ -336,6 +340,7 @@ fn ask_again() -> DomainError {
 
 /// Accepting: the person chooses a password (the policy applies) and becomes ACTIVE with the
 /// role, modules and sub-accounts they were invited with; they are signed in.
+#[tracing::instrument(skip_all)]
 pub async fn accept(
     svc: &Services,
     token: &str,

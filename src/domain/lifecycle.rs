@@ -297,6 +297,7 @@ async fn end_sessions(db: &impl ConnectionTrait, user_id: UserId, now: DateTime<
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn deactivate(
     svc: &Services,
     principal: &Principal,
@@ -338,6 +339,7 @@ pub async fn deactivate(
     Ok(user)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn reactivate(svc: &Services, principal: &Principal, id: UserId) -> DomainResult<users::Model> {
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
@@ -385,6 +387,7 @@ fn pseudonym(id: UserId) -> String {
 
 /// GDPR erasure: personal fields replaced irreversibly, secrets and sessions deleted; the row
 /// and the audit trail (which refers to the user by id) stay.
+#[tracing::instrument(skip_all)]
 pub async fn anonymize(
     svc: &Services,
     principal: &Principal,
@@ -483,6 +486,7 @@ pub async fn scrub(
 }
 
 /// Removes someone who never accepted their invitation; the address can be invited again.
+#[tracing::instrument(skip_all)]
 pub async fn remove(svc: &Services, principal: &Principal, id: UserId) -> DomainResult<()> {
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();

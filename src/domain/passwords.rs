@@ -59,7 +59,9 @@ impl Passwords {
         work: impl FnOnce() -> DomainResult<T> + Send + 'static,
     ) -> DomainResult<T> {
         let _permit = self.permits.acquire().await.map_err(DomainError::internal)?;
-        tokio::task::spawn_blocking(work).await.map_err(DomainError::internal)?
+        // The caller's span goes along: what the blocking thread logs names its request.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(DomainError::internal)?
     }
 }
 

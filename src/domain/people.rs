@@ -180,6 +180,7 @@ fn email_in_use(email: &Email) -> impl FnOnce() -> String + '_ {
 }
 
 /// Creates the user; an active one gets the welcome email with a 7-day link to set a password.
+#[tracing::instrument(skip_all)]
 pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -> DomainResult<users::Model> {
     let person = parse_person(&input, None).map_err(DomainError::Validation)?;
     let company_id = principal.company()?;
@@ -212,6 +213,7 @@ pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -
     Ok(user)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn update(
     svc: &Services,
     principal: &Principal,
@@ -310,6 +312,7 @@ fn search_words(search: Option<&str>) -> DomainResult<Vec<String>> {
     Ok(words)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     svc: &Services,
     principal: &Principal,
@@ -351,6 +354,7 @@ pub async fn list(
 
 /// Makes an active user an administrator, or an administrator a user again. Only the owner may;
 /// the owner's own role never changes here.
+#[tracing::instrument(skip_all)]
 pub async fn set_admin(svc: &Services, principal: &Principal, id: UserId, admin: bool) -> DomainResult<users::Model> {
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();

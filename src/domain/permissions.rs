@@ -70,6 +70,7 @@ pub async fn write(
 
 /// `setUserPermissions`: takes effect on the user's live sessions at once (a session's modules
 /// are read on every request).
+#[tracing::instrument(skip_all)]
 pub async fn set(
     svc: &Services,
     principal: &Principal,
@@ -103,6 +104,7 @@ pub async fn set(
     Ok(user)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_sub_accounts(svc: &Services, principal: &Principal) -> DomainResult<Vec<sub_accounts::Model>> {
     Ok(sub_accounts::Entity::find()
         .filter(sub_accounts::Column::CompanyId.eq(principal.company()?))
@@ -119,6 +121,7 @@ fn name_taken(name: &str) -> impl FnOnce() -> String + '_ {
     move || format!("A sub-account named {name} exists")
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_sub_account(
     svc: &Services,
     principal: &Principal,
@@ -146,6 +149,7 @@ pub async fn create_sub_account(
     Ok(created)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn rename_sub_account(
     svc: &Services,
     principal: &Principal,

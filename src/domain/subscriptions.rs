@@ -86,6 +86,7 @@ pub async fn get(
         .ok_or(DomainError::NotFound("subscription"))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(svc: &Services, principal: &Principal) -> DomainResult<Vec<service_subscriptions::Model>> {
     Ok(service_subscriptions::Entity::find()
         .filter(service_subscriptions::Column::CompanyId.eq(principal.company()?))
@@ -116,6 +117,7 @@ async fn add_member_row(
 }
 
 /// Operators create one for any company (the owner's); a company owner for their own.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     svc: &Services,
     principal: &Principal,
@@ -162,6 +164,7 @@ pub async fn create(
 
 /// A USER member counts at once; an ADMIN waits for a support agent to confirm an
 /// ADMIN_DELEGATION ticket naming the membership.
+#[tracing::instrument(skip_all)]
 pub async fn add_member(
     svc: &Services,
     principal: &Principal,
@@ -189,6 +192,7 @@ pub async fn add_member(
     Ok(member)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn remove_member(
     svc: &Services,
     principal: &Principal,
@@ -239,6 +243,7 @@ pub async fn project(db: &impl ConnectionTrait, principal: &Principal, id: Proje
         .ok_or(DomainError::NotFound("project"))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_projects(
     svc: &Services,
     principal: &Principal,
@@ -270,6 +275,7 @@ async fn new_environment(
 }
 
 /// A project with its development, test and production environments; its owner is a member.
+#[tracing::instrument(skip_all)]
 pub async fn create_project(
     svc: &Services,
     principal: &Principal,
@@ -320,6 +326,7 @@ pub async fn create_project(
 }
 
 /// Only members of the project's subscription may join the project.
+#[tracing::instrument(skip_all)]
 pub async fn add_project_member(
     svc: &Services,
     principal: &Principal,
@@ -357,6 +364,7 @@ pub async fn add_project_member(
     Ok(member)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_environment(
     svc: &Services,
     principal: &Principal,
@@ -379,6 +387,7 @@ pub async fn create_environment(
     Ok(environment)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_model(
     svc: &Services,
     principal: &Principal,

@@ -110,6 +110,7 @@ async fn check_manages_contacts(
 
 /// A contact is a company user; a new address creates the user (welcome email with a link to
 /// set a password). The first ADMINISTRATOR contact of a subscription is its primary contact.
+#[tracing::instrument(skip_all)]
 pub async fn create_contact(svc: &Services, principal: &Principal, input: ContactInput) -> DomainResult<Contact> {
     let roles = check_roles(&input.roles)?;
     let phone = check_phone(input.phone)?;
@@ -249,6 +250,7 @@ async fn contact(
     Ok(found)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_contacts(
     svc: &Services,
     principal: &Principal,
@@ -265,6 +267,7 @@ pub async fn list_contacts(
     super::batch::with_roles(&svc.db, contacts).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn update_contact(
     svc: &Services,
     principal: &Principal,
@@ -295,6 +298,7 @@ pub async fn update_contact(
     Ok(Contact { contact: updated, roles })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn set_contact_status(
     svc: &Services,
     principal: &Principal,
@@ -334,6 +338,7 @@ pub struct TicketInput {
 
 /// Opened by an active contact with the SUPPORT role; administrators may open the delegation
 /// and removal kinds. The opener gets the confirmation email.
+#[tracing::instrument(skip_all)]
 pub async fn create_ticket(
     svc: &Services,
     principal: &Principal,
@@ -444,6 +449,7 @@ pub async fn create_ticket(
 
 /// Support agents see every ticket; anyone else only the tickets they opened (support
 /// accounts are independent even within one company).
+#[tracing::instrument(skip_all)]
 pub async fn list_tickets(
     svc: &Services,
     principal: &Principal,
@@ -464,6 +470,7 @@ async fn ticket_for_agent(db: &impl ConnectionTrait, id: TicketId) -> DomainResu
 
 /// Applies an open ticket: an ADMIN_DELEGATION activates the pending membership; a
 /// USER_REMOVAL erases the user's personal data for good (their audit trail stays).
+#[tracing::instrument(skip_all)]
 pub async fn confirm_ticket(
     svc: &Services,
     principal: &Principal,
@@ -535,6 +542,7 @@ pub async fn confirm_ticket(
 }
 
 /// `resolveSupportTicket` / `closeSupportTicket`.
+#[tracing::instrument(skip_all)]
 pub async fn set_ticket_status(
     svc: &Services,
     principal: &Principal,
@@ -562,6 +570,7 @@ pub async fn set_ticket_status(
 
 /// Platform staff (operators, support agents), created by an operator with a temporary
 /// password sent by email.
+#[tracing::instrument(skip_all)]
 pub async fn create_staff_user(
     svc: &Services,
     principal: &Principal,

@@ -62,6 +62,7 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> DomainRe
 }
 
 /// The signed-in user.
+#[tracing::instrument(skip_all)]
 pub async fn viewer(svc: &Services, principal: &Principal) -> DomainResult<Option<users::Model>> {
     Ok(users::Entity::find_by_id(principal.user_id).one(&svc.db).await?)
 }

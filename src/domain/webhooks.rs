@@ -33,6 +33,7 @@ fn new_secret() -> String {
     format!("whsec_{}", STANDARD.encode(bytes))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create(
     svc: &Services,
     principal: &Principal,
@@ -96,6 +97,7 @@ pub async fn create(
     Ok((endpoint, secret))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(svc: &Services, principal: &Principal) -> DomainResult<Vec<webhook_endpoints::Model>> {
     Ok(webhook_endpoints::Entity::find()
         .filter(webhook_endpoints::Column::CompanyId.eq(principal.company()?))
@@ -113,6 +115,7 @@ async fn find(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> D
         .ok_or(DomainError::NotFound("webhook endpoint"))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn delete(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> DomainResult<()> {
     let endpoint = find(svc, principal, id).await?;
     let mut tx = svc.begin_as(principal).await?;
@@ -125,6 +128,7 @@ pub async fn delete(svc: &Services, principal: &Principal, id: WebhookEndpointId
 }
 
 /// A new secret; the old one keeps signing for `ROTATION_OVERLAP`.
+#[tracing::instrument(skip_all)]
 pub async fn rotate_secret(
     svc: &Services,
     principal: &Principal,
@@ -148,6 +152,7 @@ pub async fn rotate_secret(
 }
 
 /// Queues a `webhook.test` event for this endpoint alone.
+#[tracing::instrument(skip_all)]
 pub async fn send_test(svc: &Services, principal: &Principal, id: WebhookEndpointId) -> DomainResult<EventId> {
     let endpoint = find(svc, principal, id).await?;
     let tx = svc.begin_as(principal).await?;

@@ -40,6 +40,7 @@ pub async fn insert_with_password(
 }
 
 /// The welcome email for `user`, in their language, naming `company_name`.
+#[tracing::instrument(skip_all)]
 pub async fn email(
     svc: &Services,
     db: &impl ConnectionTrait,

@@ -40,7 +40,9 @@ pub(super) fn parse(db: &DatabaseConnection, job_id: ImportJobId, count_first: b
 /// Like `parse`, from files the caller feeds.
 pub(super) fn parse_file(counting: Option<StoredFile>, reading: StoredFile) -> mpsc::Receiver<Parsed> {
     let (sender, receiver) = mpsc::channel(4);
+    let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
+        let _entered = span.enter(); // the job's span, on the blocking thread too
         if let Some(counting) = counting {
             match rows(counting).and_then(|rows| rows.count_rows()) {
                 Ok(total) => {

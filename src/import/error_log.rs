@@ -35,7 +35,8 @@ pub async fn stream(svc: &Imports, job_id: ImportJobId) -> DomainResult<impl Str
     let (sender, receiver) = mpsc::channel::<Piece>(4);
     let stored = file::open(svc.db.clone(), job_id);
     let issues = row_issues(svc.db.clone(), job_id);
-    tokio::task::spawn_blocking(move || write_log(stored, issues, file_problems, &sender));
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| write_log(stored, issues, file_problems, &sender)));
     Ok(futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|piece| (piece, receiver))
     }))

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, Set};
@@ -22,27 +23,31 @@ use crate::types::ImportJobId;
 /// this process first (another process, or this one's sweep, may have taken it).
 pub(super) fn spawn(svc: &Imports, job_id: ImportJobId) {
     let svc = svc.clone();
-    tokio::spawn(async move {
-        match claim(&svc, job_id).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(error) => return tracing::error!(%job_id, %error, "import: cannot lease the job"),
+    // Everything the job logs, on any thread, names it (the span outlives the request).
+    tokio::spawn(
+        async move {
+            match claim(&svc, job_id).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => return tracing::error!(%job_id, %error, "import: cannot lease the job"),
+            }
+            let cancelled = svc.running.register(job_id);
+            let renewal = tokio::spawn(renew_lease(svc.clone(), job_id));
+            if let Err(error) = run(&svc, job_id, &cancelled).await {
+                tracing::error!(%job_id, %error, "import failed");
+                let failure = match error {
+                    DomainError::Conflict { message, .. } => format!("{message}; nothing was imported"),
+                    _ => "The import failed; the cause has been logged".to_owned(),
+                };
+                let changes = import_jobs::ActiveModel { failure_message: Set(Some(failure)), ..Default::default() };
+                let _ = transition(&svc, &svc.db, job_id, &RUNNING, ImportStatus::Failed, changes).await;
+                let _ = announce_final(&svc, job_id).await;
+            }
+            renewal.abort();
+            svc.running.unregister(job_id);
         }
-        let cancelled = svc.running.register(job_id);
-        let renewal = tokio::spawn(renew_lease(svc.clone(), job_id));
-        if let Err(error) = run(&svc, job_id, &cancelled).await {
-            tracing::error!(%job_id, %error, "import failed");
-            let failure = match error {
-                DomainError::Conflict { message, .. } => format!("{message}; nothing was imported"),
-                _ => "The import failed; the cause has been logged".to_owned(),
-            };
-            let changes = import_jobs::ActiveModel { failure_message: Set(Some(failure)), ..Default::default() };
-            let _ = transition(&svc, &svc.db, job_id, &RUNNING, ImportStatus::Failed, changes).await;
-            let _ = announce_final(&svc, job_id).await;
-        }
-        renewal.abort();
-        svc.running.unregister(job_id);
-    });
+        .instrument(tracing::info_span!("import", %job_id)),
+    );
 }
 
 /// How long a job stays leased without renewal; renewed every third of it.

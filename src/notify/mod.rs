@@ -107,7 +107,7 @@ pub struct Payload {
 
 /// Writes the event and its deliveries with `db` (the caller's transaction): the email, if
 /// any, and one webhook delivery per endpoint of the company subscribed to the event type.
-/// The caller commits through `Services::commit`, which wakes this process's worker; on
+/// The caller commits through `UnitOfWork::commit`, which wakes this process's worker; on
 /// PostgreSQL a NOTIFY, delivered at commit, wakes the others.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
