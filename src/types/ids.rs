@@ -79,7 +79,7 @@ macro_rules! typed_id {
             fn parse(value: Option<async_graphql::Value>) -> InputValueResult<Self> {
                 let id = <ID as InputType>::parse(value).map_err(InputValueError::propagate)?;
                 id.parse().map_err(|_| {
-                    InputValueError::custom(format!("{:?} is not a valid id", id.as_str()))
+                    InputValueError::custom(format!("{} is not a valid id", quoted_prefix(id.as_str())))
                         .with_extension("code", "VALIDATION_FAILED")
                 })
             }
@@ -137,6 +137,14 @@ typed_id! {
     AuditEventId;
 }
 
+/// The value as the client sent it, cut to 40 characters: a megabyte "id" is not echoed back.
+fn quoted_prefix(value: &str) -> String {
+    let mut chars = value.chars();
+    let shown: String = chars.by_ref().take(40).collect();
+    let more = if chars.next().is_some() { "…" } else { "" };
+    format!("{shown:?}{more}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +158,13 @@ mod tests {
         assert_eq!(parsed.unwrap(), id);
         let refused = <ProjectId as InputType>::parse(Some(async_graphql::Value::String("42".into())));
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn a_huge_malformed_id_is_not_echoed_whole() {
+        let huge = "x".repeat(100_000);
+        let refused = <UserId as InputType>::parse(Some(async_graphql::Value::String(huge))).unwrap_err();
+        let message = refused.into_server_error(Default::default()).message;
+        assert!(message.len() < 120 && message.contains("…") && message.ends_with("is not a valid id"), "{message}");
     }
 }
