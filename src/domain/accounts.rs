@@ -158,8 +158,7 @@ pub async fn change_password(svc: &Services, principal: &Principal, current: &st
     }
     attempts::CHANGE_PASSWORD.clear(&svc.db, &key).await?;
     let mut tx = svc.begin_as(principal).await?;
-    let now = svc.clock.now();
-    set_password(svc, &mut tx, user, "newPassword", new, Some(principal.session_id), now).await?;
+    set_password(svc, &mut tx, user, "newPassword", new, Some(principal.session_id)).await?;
     tx.commit().await
 }
 
@@ -172,8 +171,8 @@ pub(crate) async fn set_password(
     field: &str,
     new: &str,
     keep: Option<Uuid>,
-    now: DateTime<Utc>,
 ) -> DomainResult<users::Model> {
+    let now = tx.now();
     let mut broken = POLICY.broken_rules(new, Some(&user.email));
     let recent: Vec<String> = password_history::Entity::find()
         .filter(password_history::Column::UserId.eq(user.id))
@@ -368,6 +367,6 @@ pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> 
                 )
             },
         )?;
-    set_password(svc, &mut tx, user, "newPassword", new_password, None, now).await?;
+    set_password(svc, &mut tx, user, "newPassword", new_password, None).await?;
     tx.commit().await
 }

@@ -368,7 +368,7 @@ pub async fn accept(
         clean("givenName", given_name)?.or(user.given_name.clone()),
         clean("surname", surname)?.or(user.surname.clone()),
     );
-    let user = set_password(svc, &mut tx, user, "password", password, None, now).await?;
+    let user = set_password(svc, &mut tx, user, "password", password, None).await?;
     let mut active = user.into_active_model();
     active.status = Set(UserStatus::Active);
     active.activated_at = Set(Some(now));

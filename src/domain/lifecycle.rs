@@ -395,26 +395,21 @@ pub async fn anonymize(
     transfer_to: Option<UserId>,
 ) -> DomainResult<Anonymized> {
     let mut tx = svc.begin_as(principal).await?;
-    let now = tx.now();
     let user = get(&tx, principal, id).await?;
     check_may_change(principal, &user, "anonymized")?;
     if user.status == UserStatus::Anonymized {
         return Err(DomainError::invalid("id", "this user is already anonymized"));
     }
     transfer(&mut tx, principal, &user, transfer_to).await?;
-    let done = scrub(&mut tx, user, Some(principal.user_id), now).await?;
+    let done = scrub(&mut tx, user, Some(principal.user_id)).await?;
     tx.commit().await?;
     Ok(done)
 }
 
 /// The irreversible part of anonymization, once nothing is left to transfer (also used when a
 /// support agent confirms a USER_REMOVAL ticket).
-pub async fn scrub(
-    tx: &mut UnitOfWork<'_>,
-    user: users::Model,
-    actor: Option<UserId>,
-    now: DateTime<Utc>,
-) -> DomainResult<Anonymized> {
+pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<UserId>) -> DomainResult<Anonymized> {
+    let now = tx.now();
     let tag = pseudonym(user.id);
     let new_email = Email::parse(&format!("anonymized-{tag}@anonymized.invalid"))
         .map_err(|e| DomainError::internal(anyhow::anyhow!("the pseudonymous address: {e}")))?;

@@ -207,7 +207,7 @@ pub async fn confirm_ticket(
                 return Err(DomainError::Validation(fields));
             }
             if user.status != UserStatus::Anonymized {
-                scrub(&mut tx, user, Some(principal.user_id), now).await?;
+                scrub(&mut tx, user, Some(principal.user_id)).await?;
             }
         }
         TicketKind::General => {}
