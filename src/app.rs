@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -51,13 +50,11 @@ pub async fn services_with(
     let mut db = db::connect(&config.database).await?;
     db::migrate(&db).await?;
     // Same pool; this handle (the notification worker's) is cloned before the counting
-    // callback is set, so `db_queries` counts what requests run, not the worker's polling.
+    // callback is set, so `statements` is what requests run, not the worker's polling.
     let worker_db = db.clone();
-    let db_queries = Arc::new(AtomicU64::new(0));
-    let counter = db_queries.clone();
-    db.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    });
+    let statements = Arc::new(db::statement_log::StatementLog::default());
+    let log = statements.clone();
+    db.set_metric_callback(move |info| log.seen(&info.statement.sql));
     let mut registry = Registry::from_config(config, worker_db.clone(), clock.clone())?;
     for plugin in plugins {
         registry.register(plugin);
@@ -72,7 +69,7 @@ pub async fn services_with(
             session_ttl: chrono::Duration::from_std(config.session_ttl)?,
             webhook_allow_private: config.webhook_allow_private,
         }),
-        db_queries,
+        statements,
         login_limiter: Arc::new(AddressLimiter::per_minute(config.login_attempts_per_minute)),
         outbox_wakeup: Arc::new(Notify::new()),
         background: Default::default(),

@@ -19,6 +19,7 @@ pub mod project_models;
 pub mod projects;
 pub mod service_subscriptions;
 pub mod sessions;
+pub mod statement_log;
 pub mod sub_accounts;
 pub mod subscription_members;
 pub mod support_contact_roles;

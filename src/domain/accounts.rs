@@ -94,17 +94,18 @@ async fn failed_login(
     user: Option<&users::Model>,
     now: DateTime<Utc>,
 ) -> DomainResult<DomainError> {
-    let locked = attempts::LOGIN.failed(&svc.db, key, attempt, now).await?;
+    // The count and the audit in one transaction, written for every address alike.
+    let mut work = svc.begin().await?;
+    let locked = attempts::LOGIN.failed(&work, key, attempt, now).await?;
     if let Some(user) = user {
         let action = if locked { AuditAction::UserLockedOut } else { AuditAction::UserLoginFailed };
-        let mut work = svc.begin().await?;
         work.audit(
             AuditEvent::new(action, TargetKind::User, user.id)
                 .company(user.company_id)
                 .after(json!({"failedAttempts": attempt.0})),
         );
-        work.commit().await?;
     }
+    work.commit().await?;
     Ok(wrong_credentials())
 }
 

@@ -71,6 +71,10 @@ impl Throttle {
 
     /// The guarded work failed (a wrong password): the attempt that reached the limit locks
     /// the key. True when this call locked it.
+    ///
+    /// Every failure writes the counter row, whether or not it locks: a failure whose caller
+    /// then audits it (a known account) and one that does not (an unknown address) must cost
+    /// the same, so both are one written transaction, never "a commit" against "nothing".
     pub async fn failed(
         &self,
         db: &impl ConnectionTrait,
@@ -78,10 +82,18 @@ impl Throttle {
         attempt: Attempt,
         now: DateTime<Utc>,
     ) -> DomainResult<bool> {
-        if attempt.0 < self.limit {
-            return Ok(false);
-        }
-        self.lock_key(db, &hash_token(key), now).await
+        // Only one attempt of a window can have the limit's number (the counter is atomic).
+        let locks = attempt.0 >= self.limit;
+        let written = db
+            .execute_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "UPDATE attempt_counters SET locked_until = CASE WHEN $1 AND locked_until IS NULL \
+                   THEN $2 ELSE locked_until END \
+                 WHERE scope = $3 AND key_hash = $4",
+                [locks.into(), (now + self.lock).into(), self.scope.into(), hash_token(key).into()],
+            ))
+            .await?;
+        Ok(locks && written.rows_affected() == 1)
     }
 
     /// The guarded work succeeded: the count starts over.

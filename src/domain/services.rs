@@ -14,8 +14,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub passwords: Passwords,
     pub settings: Arc<Settings>,
-    /// Statements run so far (all connections): tests use it to show batching works.
-    pub db_queries: Arc<std::sync::atomic::AtomicU64>,
+    /// What requests ran against `db` (not the outbox worker): tests use it for the shape of
+    /// what an operation costs.
+    pub statements: Arc<crate::db::statement_log::StatementLog>,
     pub login_limiter: Arc<super::rate_limit::AddressLimiter>,
     /// Rung after a commit that may have queued notifications: the outbox worker wakes at once.
     pub outbox_wakeup: Arc<Notify>,

@@ -1,31 +1,24 @@
-//! An import job's life: `start` stores the upload and returns the job at once; `run` works in
-//! the background (validation of the whole file, then, unless it is a dry run or has errors,
-//! the all-or-nothing write); `commit` writes a validated dry run; `cancel` stops a job and
-//! rolls back what it wrote. The job row is the truth every server process shares: status
-//! changes are conditional on the status expected, so a cancellation is never overwritten.
+//! What people do with import jobs: `start` stores the upload and returns the job at once (the
+//! work runs in the background, `runner`); `commit` writes a validated dry run; `cancel` stops
+//! a job and rolls back what it wrote; `get` and `list` within the caller's company. Each
+//! status change is a `states::Step`.
 
 use super::Imports;
-use std::sync::atomic::AtomicBool;
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 use tokio::io::AsyncRead;
 
-use super::check::{self, Checked};
+use super::check;
 use super::file;
-use super::progress::{Progress, RUNNING, is_final};
-use super::report::Reporter;
+use super::progress::RUNNING;
 use super::runner::spawn;
-use super::write;
-use crate::db::{companies, import_jobs, import_row_issues};
+use super::states::{self, Step, load};
+use crate::db::{companies, import_jobs};
 use crate::domain::audit::AuditEvent;
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
-use crate::notify::Notification;
 use crate::types::{AuditAction, TargetKind};
 use crate::types::{CompanyId, ImportJobId, UserId};
 
@@ -107,145 +100,6 @@ pub async fn start(
     Ok(job)
 }
 
-/// How a pass ended when nothing went wrong.
-pub(super) enum Outcome {
-    Done,
-    Cancelled,
-}
-
-pub(super) async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> DomainResult<()> {
-    let job = load(svc, job_id).await?;
-    if job.status == ImportStatus::Validating {
-        // From the start, also when resuming an interrupted validation.
-        import_row_issues::Entity::delete_many()
-            .filter(import_row_issues::Column::JobId.eq(job_id))
-            .exec(&svc.db)
-            .await?;
-        let mut reporter = Reporter::new(svc, &job);
-        (reporter.progress.total_rows, reporter.progress.processed_rows, reporter.progress.error_count) = (0, 0, 0);
-        let verdict = match check::run(svc, &job, &mut reporter, cancelled).await? {
-            Checked::Cancelled => return finish_cancelled(svc, job_id).await,
-            Checked::Verdict(verdict) => verdict,
-        };
-        let next = match (verdict.clean(), job.dry_run) {
-            (false, _) => ImportStatus::FailedValidation,
-            (true, true) => ImportStatus::Validated,
-            (true, false) => ImportStatus::Importing,
-        };
-        let changes = import_jobs::ActiveModel {
-            total_rows: Set(verdict.total_rows),
-            processed_rows: Set(verdict.total_rows),
-            error_count: Set(verdict.error_count),
-            failure_message: Set(verdict.file_error.clone()),
-            ..Default::default()
-        };
-        if !transition(svc, &svc.db, job_id, &[ImportStatus::Validating], next, changes).await? {
-            return finish_cancelled(svc, job_id).await;
-        }
-        if next != ImportStatus::Importing {
-            let job = load(svc, job_id).await?;
-            if next == ImportStatus::FailedValidation {
-                completed_event(svc, &job).await?;
-            }
-            return announce_final(svc, job_id).await;
-        }
-    }
-    let job = load(svc, job_id).await?;
-    if job.status != ImportStatus::Importing {
-        return Ok(()); // cancelled meanwhile
-    }
-    let mut reporter = Reporter::new(svc, &job);
-    if reporter.report().await? {
-        return finish_cancelled(svc, job_id).await;
-    }
-    match write::run(svc, &job, &mut reporter, cancelled).await? {
-        Outcome::Done => {
-            file::delete(&svc.db, job_id).await?;
-            announce_final(svc, job_id).await
-        }
-        Outcome::Cancelled => finish_cancelled(svc, job_id).await,
-    }
-}
-
-/// After a cancellation: nothing was written, and the file is no longer needed.
-async fn finish_cancelled(svc: &Imports, job_id: ImportJobId) -> DomainResult<()> {
-    import_jobs::Entity::update_many()
-        .col_expr(import_jobs::Column::CreatedCount, Expr::value(0))
-        .filter(import_jobs::Column::Id.eq(job_id))
-        .exec(&svc.db)
-        .await?;
-    file::delete(&svc.db, job_id).await?;
-    announce_final(svc, job_id).await
-}
-
-pub(super) async fn announce_final(svc: &Imports, job_id: ImportJobId) -> DomainResult<()> {
-    let job = load(svc, job_id).await?;
-    svc.progress.publish(&svc.db, Progress::of(&job)).await;
-    Ok(())
-}
-
-/// `import.completed` for a job that ended without writing (a file with errors); a written
-/// import sends it from its transaction.
-async fn completed_event(svc: &Imports, job: &import_jobs::Model) -> DomainResult<()> {
-    let mut tx = svc.begin().await?;
-    let notification = completed_notification(svc, job, 0);
-    tx.audit(
-        AuditEvent::new(AuditAction::ImportFailedValidation, TargetKind::ImportJob, job.id)
-            .company(Some(job.company_id))
-            .actor(job.started_by)
-            .after(notification.data.clone()),
-    );
-    tx.notify(notification).await?;
-    tx.commit().await
-}
-
-pub(super) fn completed_notification(svc: &Imports, job: &import_jobs::Model, created: i64) -> Notification {
-    let error_log_url = (job.error_count > 0).then(|| svc.link(&format!("imports/{}/errors.csv", job.id)));
-    let status = if job.error_count > 0 { ImportStatus::FailedValidation } else { ImportStatus::Completed };
-    Notification {
-        company_id: Some(job.company_id),
-        event_type: crate::types::EventType::ImportCompleted,
-        data: json!({
-            "jobId": job.id,
-            "status": status,
-            "totalRows": job.total_rows,
-            "createdCount": created,
-            "errorCount": job.error_count,
-            "errorLogUrl": error_log_url,
-        }),
-        email: None,
-    }
-}
-
-pub async fn load(svc: &Imports, job_id: ImportJobId) -> DomainResult<import_jobs::Model> {
-    import_jobs::Entity::find_by_id(job_id).one(&svc.db).await?.ok_or(DomainError::NotFound("import job"))
-}
-
-/// Moves the job to `to`, with `changes`, if it is in one of `from`; false when it was not
-/// (cancelled or ended meanwhile). Every status change goes through here, conditional on the
-/// status expected, so that none overwrites another process's. `db` is the pool, or the
-/// transaction the change belongs to.
-pub(super) async fn transition(
-    svc: &Imports,
-    db: &impl ConnectionTrait,
-    job_id: ImportJobId,
-    from: &[ImportStatus],
-    to: ImportStatus,
-    mut changes: import_jobs::ActiveModel,
-) -> DomainResult<bool> {
-    changes.status = Set(to);
-    if is_final(to) {
-        changes.finished_at = Set(Some(svc.clock.now()));
-    }
-    let updated = import_jobs::Entity::update_many()
-        .set(changes)
-        .filter(import_jobs::Column::Id.eq(job_id))
-        .filter(import_jobs::Column::Status.is_in(from.iter().copied()))
-        .exec(db)
-        .await?;
-    Ok(updated.rows_affected == 1)
-}
-
 /// Writes a validated dry run, exactly as validated. Refused with CONFLICT when the portal
 /// changed meanwhile in a way that breaks the file (an address taken, a manager gone).
 pub async fn commit(svc: &Imports, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
@@ -268,13 +122,7 @@ pub async fn commit(svc: &Imports, principal: &Principal, id: ImportJobId) -> Do
             ),
         });
     }
-    let changes = import_jobs::ActiveModel {
-        dry_run: Set(false),
-        finished_at: Set(None),
-        lease_until: Set(None),
-        ..Default::default()
-    };
-    if !transition(svc, &svc.db, id, &[ImportStatus::Validated], ImportStatus::Importing, changes).await? {
+    if !states::advance(&svc.db, svc.clock.now(), id, Step::Committed).await? {
         return Err(DomainError::Conflict { field: Some("id".into()), message: "the import changed meanwhile".into() });
     }
     spawn(svc, id);
@@ -294,8 +142,7 @@ pub async fn cancel_job(
     actor: Option<UserId>,
 ) -> DomainResult<import_jobs::Model> {
     let id = job.id;
-    let open = [RUNNING[0], RUNNING[1], ImportStatus::Validated];
-    if !transition(svc, &svc.db, id, &open, ImportStatus::Cancelled, Default::default()).await? {
+    if !states::advance(&svc.db, svc.clock.now(), id, Step::Cancelled).await? {
         let job = load(svc, id).await?;
         return Err(DomainError::Conflict {
             field: Some("id".into()),
@@ -312,8 +159,7 @@ pub async fn cancel_job(
     );
     work.commit().await?;
     if job.status == ImportStatus::Validated {
-        file::delete(&svc.db, id).await?; // nothing runs it any more
-        announce_final(svc, id).await?;
+        states::close_cancelled(svc, id).await?; // nothing runs it any more
     }
     load(svc, id).await
 }

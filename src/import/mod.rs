@@ -3,10 +3,11 @@
 //! - `parse` reads what Excel and LibreOffice write, one row at a time;
 //! - `validate` holds the rules: each row on its own, then the file as a whole;
 //! - `file` keeps the upload in the database (chunks) until its job ends;
-//! - `job` is a job's life (start, run, commit, cancel), `check` the validation pass, `write`
-//!   the all-or-nothing write, `progress` what subscribers see while it runs and `report` how a
-//!   running job publishes it (also to webhooks), `runner` runs jobs in the background (lease,
-//!   resume after a crash, cancellation flags);
+//! - `states` is a job's state machine (every status change, the lease, the announcements);
+//! - `job` is what people do with jobs (start, commit, cancel, look), `runner` runs them in the
+//!   background (validation, then the write; resume after a crash, cancellation flags), `check`
+//!   is the validation pass, `write` the all-or-nothing write, `progress` what subscribers see
+//!   while a job runs and `report` how a running job publishes it (also to webhooks);
 //! - `error_log` gives the rows back with an `Errors` column;
 //! - `terminal` is `portal import`, the same pipeline with a progress bar.
 //!
@@ -21,6 +22,7 @@ pub mod parse;
 pub mod progress;
 pub mod report;
 pub mod runner;
+pub mod states;
 pub mod terminal;
 pub mod validate;
 pub mod write;

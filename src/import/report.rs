@@ -1,10 +1,8 @@
 //! What a running job tells the world as it moves.
 
 use super::Imports;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-
 use super::progress::{Progress, Throttle};
+use super::states;
 use crate::db::import_jobs;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::notify::Notification;
@@ -61,17 +59,7 @@ impl Reporter {
             hub.publish_here(self.progress.clone());
             return Ok(false);
         }
-        let p = &self.progress;
-        let saved = import_jobs::Entity::update_many()
-            .col_expr(import_jobs::Column::TotalRows, Expr::value(p.total_rows))
-            .col_expr(import_jobs::Column::ProcessedRows, Expr::value(p.processed_rows))
-            .col_expr(import_jobs::Column::ErrorCount, Expr::value(p.error_count))
-            .col_expr(import_jobs::Column::CreatedCount, Expr::value(p.created_count))
-            .filter(import_jobs::Column::Id.eq(p.job_id))
-            .filter(import_jobs::Column::Status.eq(p.status))
-            .exec(&self.svc.db)
-            .await?;
-        if saved.rows_affected == 0 {
+        if !states::save_progress(&self.svc.db, &self.progress).await? {
             return Ok(true);
         }
         hub.publish(&self.svc.db, self.progress.clone()).await;

@@ -1,21 +1,22 @@
 //! Running jobs in the background, so that no job is lost: a job is leased to the process that
-//! runs it (renewed while it runs); a server resumes jobs whose lease ran out (their process
-//! died) at start-up and every `LEASE`. Each running job has a cancellation flag, checked
-//! between batches.
+//! runs it (`states::claim`, renewed while it runs); a server resumes jobs whose lease ran out
+//! (their process died) at start-up and every `LEASE`. Each running job has a cancellation
+//! flag, checked between batches.
 
 use super::Imports;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tracing::Instrument;
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::job::{announce_final, run, transition};
-use super::progress::RUNNING;
-use crate::db::import_jobs;
+use super::check::{self, Checked};
+use super::file;
+use super::report::Reporter;
+use super::states::{self, LEASE, Step, load};
+use super::write::{self, Outcome};
+use crate::db::import_row_issues;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::types::ImportJobId;
 
@@ -26,22 +27,21 @@ pub(super) fn spawn(svc: &Imports, job_id: ImportJobId) {
     // Everything the job logs, on any thread, names it (the span outlives the request).
     tokio::spawn(
         async move {
-            match claim(&svc, job_id).await {
+            match states::claim(&svc, job_id).await {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(error) => return tracing::error!(%job_id, %error, "import: cannot lease the job"),
             }
             let cancelled = svc.running.register(job_id);
-            let renewal = tokio::spawn(renew_lease(svc.clone(), job_id));
+            let renewal = tokio::spawn(states::keep_lease(svc.clone(), job_id));
             if let Err(error) = run(&svc, job_id, &cancelled).await {
                 tracing::error!(%job_id, %error, "import failed");
                 let failure = match error {
                     DomainError::Conflict { message, .. } => format!("{message}; nothing was imported"),
                     _ => "The import failed; the cause has been logged".to_owned(),
                 };
-                let changes = import_jobs::ActiveModel { failure_message: Set(Some(failure)), ..Default::default() };
-                let _ = transition(&svc, &svc.db, job_id, &RUNNING, ImportStatus::Failed, changes).await;
-                let _ = announce_final(&svc, job_id).await;
+                let _ = states::advance(&svc.db, svc.clock.now(), job_id, Step::Failed(failure)).await;
+                let _ = states::announce(&svc, job_id).await;
             }
             renewal.abort();
             svc.running.unregister(job_id);
@@ -50,47 +50,47 @@ pub(super) fn spawn(svc: &Imports, job_id: ImportJobId) {
     );
 }
 
-/// How long a job stays leased without renewal; renewed every third of it.
-const LEASE: Duration = Duration::from_secs(30);
-
-fn lease() -> chrono::Duration {
-    #[allow(clippy::expect_used, reason = "LEASE is a constant of seconds")]
-    chrono::Duration::from_std(LEASE).expect("a short duration")
-}
-
-fn lease_end(svc: &Imports) -> chrono::DateTime<chrono::Utc> {
-    svc.clock.now() + lease()
-}
-
-/// Leases job `job_id` to this process when it is running and nobody holds it (never leased,
-/// or the lease ran out: its process died).
-async fn claim(svc: &Imports, job_id: ImportJobId) -> DomainResult<bool> {
-    let now = svc.clock.now();
-    let claimed = import_jobs::Entity::update_many()
-        .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(svc))))
-        .filter(import_jobs::Column::Id.eq(job_id))
-        .filter(import_jobs::Column::Status.is_in(RUNNING))
-        .filter(
-            Condition::any()
-                .add(import_jobs::Column::LeaseUntil.is_null())
-                .add(import_jobs::Column::LeaseUntil.lt(now)),
-        )
-        .exec(&svc.db)
-        .await?;
-    Ok(claimed.rows_affected == 1)
-}
-
-async fn renew_lease(svc: Imports, job_id: ImportJobId) {
-    loop {
-        tokio::time::sleep(LEASE / 3).await;
-        let renewed = import_jobs::Entity::update_many()
-            .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(lease_end(&svc))))
-            .filter(import_jobs::Column::Id.eq(job_id))
+/// A job's work, from wherever it stands: validation of the whole file (from the start, also
+/// when resuming an interrupted one), then, unless it is a dry run or has errors, the
+/// all-or-nothing write. A step refused means the job was cancelled meanwhile.
+async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> DomainResult<()> {
+    let job = load(svc, job_id).await?;
+    if job.status == ImportStatus::Validating {
+        import_row_issues::Entity::delete_many()
+            .filter(import_row_issues::Column::JobId.eq(job_id))
             .exec(&svc.db)
-            .await;
-        if let Err(error) = renewed {
-            tracing::warn!(%job_id, %error, "import: cannot renew the lease");
+            .await?;
+        let mut reporter = Reporter::new(svc, &job);
+        (reporter.progress.total_rows, reporter.progress.processed_rows, reporter.progress.error_count) = (0, 0, 0);
+        let verdict = match check::run(svc, &job, &mut reporter, cancelled).await? {
+            Checked::Cancelled => return states::close_cancelled(svc, job_id).await,
+            Checked::Verdict(verdict) => verdict,
+        };
+        let step = Step::Validated { verdict: &verdict, dry_run: job.dry_run };
+        let next = step.to();
+        if !states::advance(&svc.db, svc.clock.now(), job_id, step).await? {
+            return states::close_cancelled(svc, job_id).await;
         }
+        match next {
+            ImportStatus::FailedValidation => return states::announce_failed_validation(svc, job_id).await,
+            ImportStatus::Importing => {}
+            _ => return states::announce(svc, job_id).await,
+        }
+    }
+    let job = load(svc, job_id).await?;
+    if job.status != ImportStatus::Importing {
+        return Ok(()); // cancelled meanwhile
+    }
+    let mut reporter = Reporter::new(svc, &job);
+    if reporter.report().await? {
+        return states::close_cancelled(svc, job_id).await;
+    }
+    match write::run(svc, &job, &mut reporter, cancelled).await? {
+        Outcome::Done => {
+            file::delete(&svc.db, job_id).await?;
+            states::announce(svc, job_id).await
+        }
+        Outcome::Cancelled => states::close_cancelled(svc, job_id).await,
     }
 }
 
@@ -98,22 +98,7 @@ async fn renew_lease(svc: Imports, job_id: ImportJobId) {
 /// starts over, and a write starts again (its transaction died with the process). Run at
 /// start-up and every `LEASE` by the server.
 pub async fn resume_interrupted(svc: &Imports) -> DomainResult<usize> {
-    let now = svc.clock.now();
-    let interrupted: Vec<ImportJobId> = import_jobs::Entity::find()
-        .select_only()
-        .column(import_jobs::Column::Id)
-        .filter(import_jobs::Column::Status.is_in(RUNNING))
-        .filter(
-            Condition::any().add(import_jobs::Column::LeaseUntil.lt(now)).add(
-                // Never leased: its process died between storing the file and starting it.
-                Condition::all()
-                    .add(import_jobs::Column::LeaseUntil.is_null())
-                    .add(import_jobs::Column::CreatedAt.lt(now - lease())),
-            ),
-        )
-        .into_tuple()
-        .all(&svc.db)
-        .await?;
+    let interrupted = states::unleased(svc).await?;
     for job_id in &interrupted {
         if !svc.running.is_running(*job_id) {
             tracing::info!(%job_id, "resuming an interrupted import");

@@ -14,7 +14,7 @@ use sea_orm::EntityTrait;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{error_log, job};
+use super::{error_log, job, states};
 use crate::db::companies;
 use crate::domain::ImportStatus;
 use crate::types::{CompanyId, ImportJobId};
@@ -60,7 +60,7 @@ pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
             // Ctrl-C means "stop": cancel the job (or a server would resume it) and say so.
             _ = &mut interrupt => {
                 bar.finish_and_clear();
-                let cancelled = job::cancel_job(svc, job::load(svc, job.id).await?, None).await;
+                let cancelled = job::cancel_job(svc, states::load(svc, job.id).await?, None).await;
                 match cancelled {
                     Ok(_) => {
                         // Let the job roll back and forget its file before the process ends.
@@ -98,7 +98,7 @@ pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
         }
     };
     bar.finish_and_clear();
-    let job = job::load(svc, job.id).await?;
+    let job = states::load(svc, job.id).await?;
     println!(
         "{:?}: {} rows, {} created, {} errors, in {:.1} s",
         job.status,

@@ -6,20 +6,26 @@
 use super::Imports;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait};
 use serde_json::json;
 
 use super::check::{Parsed, parse_file};
 use super::file;
-use super::job::{Outcome, completed_notification, transition};
 use super::report::Reporter;
+use super::states::{self, Step, completed_notification};
 use super::validate::ValidRow;
 use crate::db::{bulk, companies, import_jobs, users};
 use crate::domain::audit::AuditEvent;
-use crate::domain::{DomainError, DomainResult, ImportStatus, welcome};
+use crate::domain::{DomainError, DomainResult, welcome};
 use crate::notify::{self, Notification};
 use crate::types::UserId;
 use crate::types::{AuditAction, TargetKind};
+
+/// How the write ended when nothing went wrong.
+pub(super) enum Outcome {
+    Done,
+    Cancelled,
+}
 
 pub(super) async fn run(
     svc: &Imports,
@@ -84,13 +90,8 @@ pub(super) async fn run(
             .after(counts),
     );
     tx.notify(completed_notification(svc, job, created)).await?;
-    let changes = import_jobs::ActiveModel {
-        created_count: Set(created as i32),
-        processed_rows: Set(job.total_rows),
-        ..Default::default()
-    };
-    let done = transition(svc, &tx, job.id, &[ImportStatus::Importing], ImportStatus::Completed, changes).await?;
-    if !done {
+    let written = Step::Written { created: created as i32, total_rows: job.total_rows };
+    if !states::advance(&tx, tx.now(), job.id, written).await? {
         tx.rollback().await?; // cancelled by another process meanwhile
         return Ok(Outcome::Cancelled);
     }

@@ -16,6 +16,7 @@ backend_tests!(
     a_websocket_loses_its_session_with_the_session,
     concurrent_guesses_cannot_outrun_the_lock,
     a_sign_in_starts_the_count_over,
+    a_failed_sign_in_writes_alike_for_every_address,
     reset_requests_are_limited_per_address_alike,
     cross_site_shapes_and_framing_are_refused,
     hostile_text_is_refused_by_field,
@@ -433,4 +434,36 @@ async fn a_sign_in_starts_the_count_over(app: TestApp) {
         assert_eq!(login_code(&app, "owner@recount.example", "Wrong-1!").await, "UNAUTHENTICATED");
     }
     assert_eq!(login_code(&app, "owner@recount.example", common::OWNER_PASSWORD).await, "RATE_LIMITED");
+}
+
+/// A wrong password costs the same whether the address has an account: both write one
+/// transaction (the failure counted), the known one adding only its audit row. Before, the
+/// known address alone committed a transaction, a difference a stopwatch could see.
+async fn a_failed_sign_in_writes_alike_for_every_address(app: TestApp) {
+    let _owner = app.company_owner("Alike", "owner@alike.example").await;
+    let failed_sign_in = |email: &'static str| {
+        let app = &app;
+        async move {
+            app.services.statements.record();
+            assert_eq!(login_code(app, email, "Wrong-1!").await, "UNAUTHENTICATED");
+            let verbs: Vec<String> = app
+                .services
+                .statements
+                .take()
+                .iter()
+                .map(|sql| sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ").replace('"', ""))
+                .collect();
+            verbs
+        }
+    };
+    let known = failed_sign_in("owner@alike.example").await;
+    let unknown = failed_sign_in("nobody@alike.example").await;
+    assert!(
+        unknown.iter().any(|s| s.starts_with("UPDATE attempt_counters")),
+        "an unknown address writes its failure too: {unknown:?}"
+    );
+    let audit = known.iter().position(|s| s.starts_with("INSERT INTO audit_events")).expect("the known one is audited");
+    let mut without_audit = known.clone();
+    without_audit.remove(audit);
+    assert_eq!(without_audit, unknown, "the same statements but the audit row");
 }

@@ -290,9 +290,9 @@ async fn listing_costs_a_constant_number_of_queries(app: TestApp) {
             .await
             .unwrap();
         }
-        let before = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+        let before = app.services.statements.count();
         let body = app.graphql_as(Some(&owner), WIDE, json!({})).await;
-        let after = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+        let after = app.services.statements.count();
         let users = data(&body)["users"]["edges"].as_array().unwrap().clone();
         assert_eq!(users.len(), 1 + 15 * (round + 1));
         let member = users.iter().find(|u| u["node"]["email"] == "u0-0@batch.example").unwrap();
@@ -349,9 +349,9 @@ async fn a_dashboard_costs_a_constant_number_of_queries(app: TestApp) {
         )
         .await;
 
-        let before = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+        let before = app.services.statements.count();
         let body = app.graphql_as(Some(&owner), DASHBOARD, json!({})).await;
-        let after = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+        let after = app.services.statements.count();
         let subscriptions = data(&body)["serviceSubscriptions"].as_array().unwrap().clone();
         assert_eq!(subscriptions.len(), round + 1);
         let last = &subscriptions[round];
@@ -659,9 +659,9 @@ async fn total_count_is_counted_only_when_asked(app: TestApp) {
     let statements = |query: &'static str| {
         let (app, owner) = (&app, owner.clone());
         async move {
-            let before = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+            let before = app.services.statements.count();
             let body = app.graphql_as(Some(&owner), query, json!({})).await;
-            let after = app.services.db_queries.load(std::sync::atomic::Ordering::SeqCst);
+            let after = app.services.statements.count();
             (after - before, data(&body).clone())
         }
     };
