@@ -160,7 +160,7 @@ async fn seed(db: &DatabaseConnection, company_id: portal::types::CompanyId, own
                 status: if n % 10 == 0 { UserStatus::Inactive } else { UserStatus::Active },
                 given_name: Some(given.into()),
                 surname: Some(format!("{surname} {}", n % 97)),
-                locale: "en".into(),
+                locale: portal::types::Locale::default(),
             }
             .into_active_model(now);
             user.job_title = Set(Some("Analyst".into()));

@@ -1,7 +1,7 @@
 //! `users`: see the migration for what each column means.
 
 use crate::types::enums::{Role, UserStatus};
-use crate::types::{CompanyId, Email, UserId};
+use crate::types::{CompanyId, Email, Locale, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 
@@ -17,7 +17,7 @@ pub struct Model {
     pub job_title: Option<String>,
     pub manager_email: Option<Email>,
     pub country: Option<String>,
-    pub locale: String,
+    pub locale: Locale,
     pub status: UserStatus,
     pub role: Role,
     #[sea_orm(column_type = "Text")]

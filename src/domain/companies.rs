@@ -7,17 +7,17 @@ use serde_json::json;
 use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::password_policy::POLICY;
+use super::people::PersonName;
 use super::principal::Principal;
 use super::services::Services;
-use super::text::{self, Lines};
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email};
 use super::welcome::{self, FirstSignIn, insert_with_password};
-use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
+use super::{DomainError, DomainResult, Email, Problems, Role, UserStatus};
 use crate::db::{companies, users};
 use crate::notify::Notification;
-use crate::types::UserId;
 use crate::types::{AuditAction, TargetKind};
+use crate::types::{Line, Locale, UserId};
 
 /// What start-up did about the platform operator.
 pub enum Bootstrap {
@@ -62,7 +62,7 @@ pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<
         status: UserStatus::Active,
         given_name: Some("Platform".into()),
         surname: Some("Operator".into()),
-        locale: "en".into(),
+        locale: Locale::default(),
     }
     .into_active_model(now);
     let operator = insert_with_password(&tx, operator, &hash, temporary, now).await?;
@@ -91,17 +91,16 @@ pub async fn provision_company(
     actor: Option<UserId>,
     input: ProvisionCompany,
 ) -> DomainResult<companies::Model> {
-    let mut problems = Vec::new();
-    let name = required(&mut problems, "name", &input.name, 200);
-    let given_name = required(&mut problems, "ownerGivenName", &input.owner_given_name, 200);
-    let surname = required(&mut problems, "ownerSurname", &input.owner_surname, 200);
-    let email =
-        Email::parse(&input.owner_email).map_err(|e| problems.push(FieldError::new("ownerEmail", e.to_string()))).ok();
-    let locale =
-        input.owner_locale.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).unwrap_or_else(|| "en".into());
-    let Some(email) = email.filter(|_| problems.is_empty()) else {
-        return Err(DomainError::Validation(problems));
+    let mut problems = Problems::default();
+    let name = problems.field("name", CompanyName::required(&input.name)).into_inner();
+    let given_name = problems.field("ownerGivenName", PersonName::required(&input.owner_given_name)).into_inner();
+    let surname = problems.field("ownerSurname", PersonName::required(&input.owner_surname)).into_inner();
+    let email = problems.check("ownerEmail", Email::parse(&input.owner_email));
+    let locale = match input.owner_locale.as_deref().map(str::trim) {
+        None | Some("") => Locale::default(),
+        Some(locale) => problems.field("ownerLocale", Locale::parse(locale)),
     };
+    let email = problems.finish_with(email)?;
 
     let password = temporary_password();
     let hash = svc.passwords.hash(&password).await?;
@@ -147,13 +146,7 @@ pub async fn provision_company(
     Ok(company)
 }
 
-/// Trimmed, non-empty, at most `max` characters; a problem is recorded otherwise.
-fn required(problems: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
-    text::required(field, value, max, Lines::One).unwrap_or_else(|problem| {
-        problems.push(problem);
-        String::new()
-    })
-}
+pub type CompanyName = Line<200>;
 
 /// The caller's own company: the only one a company user can ever read.
 #[tracing::instrument(skip_all)]

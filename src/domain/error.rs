@@ -16,6 +16,64 @@ impl FieldError {
     }
 }
 
+/// A parse of one input field: its error becomes that field's validation error.
+pub trait ForField<T> {
+    fn for_field(self, field: &str) -> Result<T, DomainError>;
+}
+
+impl<T, E: std::fmt::Display> ForField<T> for Result<T, E> {
+    fn for_field(self, field: &str) -> Result<T, DomainError> {
+        self.map_err(|error| DomainError::invalid(field, error.to_string()))
+    }
+}
+
+/// Every field's problem at once: each parse that fails is recorded under its field (and a
+/// placeholder goes on), then `finish` answers them together or not at all.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<FieldError>);
+
+impl Problems {
+    /// The parsed value, or `None` with the problem recorded.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
+        parsed.map_err(|error| self.0.push(FieldError::new(field, error.to_string()))).ok()
+    }
+
+    /// `check` for values with an empty form (text): the empty value stands in for a refused one.
+    pub fn field<T: Default, E: std::fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> T {
+        self.check(field, parsed).unwrap_or_default()
+    }
+
+    /// `check` for parses that name their field themselves.
+    pub fn record<T>(&mut self, parsed: Result<T, FieldError>) -> Option<T> {
+        parsed.map_err(|problem| self.0.push(problem)).ok()
+    }
+
+    pub fn push(&mut self, problem: FieldError) {
+        self.0.push(problem);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Validation` with every problem recorded, if any was.
+    pub fn finish(self) -> Result<(), DomainError> {
+        if self.0.is_empty() { Ok(()) } else { Err(DomainError::Validation(self.0)) }
+    }
+
+    /// `finish`, handing back a value `check` gave (absent only when its problem was recorded).
+    pub fn finish_with<T>(self, value: Option<T>) -> Result<T, DomainError> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(DomainError::Validation(self.0)),
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
     #[error("authentication required: {0}")]

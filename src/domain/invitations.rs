@@ -2,6 +2,9 @@
 //! An invited person is a `users` row with status INVITED (listed with the others, holding the
 //! role, modules and sub-accounts granted) plus an `invitations` row and a single-use link.
 
+use super::people::PersonName;
+use super::{ForField, Problems};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
@@ -17,14 +20,14 @@ use super::page::{Page, PageRequest, newest_first};
 use super::permissions::{check_modules, check_sub_accounts, write};
 use super::principal::Principal;
 use super::services::Services;
-use super::text::{self, Lines};
+use super::text;
 use super::users::{NewUser, find_by_email, greeting_name};
 use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, LinkPurpose, Module, Role, UserStatus};
 use crate::db::{companies, invitations, link_tokens, users};
 use crate::notify::{EmailNotification, Notification, Template};
 use crate::types::{AuditAction, TargetKind};
-use crate::types::{InvitationId, SubAccountId, UserId};
+use crate::types::{CompanyId, InvitationId, SubAccountId, UserId};
 
 pub const VALIDITY: Duration = Duration::days(7);
 pub const MAX_ADDRESSES: usize = 100;
@@ -60,18 +63,41 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
         // Before anything looks at the addresses: refusing 100,000 of them costs nothing.
         return Err(DomainError::invalid("emails", format!("give between 1 and {MAX_ADDRESSES} addresses")));
     }
-    let mut problems = Vec::new();
-    let modules = check_modules(input.role, &input.modules).map_err(|e| problems.push(e)).unwrap_or_default();
+    let mut problems = Problems::default();
+    let modules = problems.record(check_modules(input.role, &input.modules)).unwrap_or_default();
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
-    let sub_accounts = check_sub_accounts(&tx, company_id, &input.sub_account_ids)
-        .await
-        .map_err(|e| problems.push(e))
-        .unwrap_or_default();
+    let sub_accounts =
+        problems.record(check_sub_accounts(&tx, company_id, &input.sub_account_ids).await).unwrap_or_default();
+    let plans = plan_addresses(&tx, company_id, &input.emails, &mut problems).await?;
+    problems.finish()?;
 
+    let inviter = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let company = companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
+    let grant = Grant { role: input.role, modules: &modules, sub_accounts: &sub_accounts };
+    let mut sent = Vec::new();
+    for plan in plans {
+        let invitation = match plan {
+            Plan::Resend(invitation) => invitation,
+            Plan::New(email) => create(&mut tx, principal, &email, &grant).await?,
+        };
+        sent.push(send(svc, &tx, invitation, &inviter, &company, now).await?);
+    }
+    tx.commit().await?;
+    Ok(sent)
+}
+
+/// What each address gets: a new invitation, or the pending one sent again. Each address's
+/// problem (unreadable, listed twice, taken) is recorded under `emails[i]`.
+async fn plan_addresses(
+    db: &impl ConnectionTrait,
+    company_id: CompanyId,
+    emails: &[String],
+    problems: &mut Problems,
+) -> DomainResult<Vec<Plan>> {
     let mut plans = Vec::new();
     let mut seen = Vec::new();
-    for (i, raw) in input.emails.iter().enumerate() {
+    for (i, raw) in emails.iter().enumerate() {
         let field = format!("emails[{i}]");
         let email = match Email::parse(raw) {
             Ok(email) => email,
@@ -85,75 +111,74 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
             continue;
         }
         seen.push(email.clone());
-        match find_by_email(&tx, &email).await? {
+        let member = || FieldError::new(&field, format!("{email} is already a member of the company"));
+        match find_by_email(db, &email).await? {
             None => plans.push(Plan::New(email)),
             Some(user) if user.company_id == Some(company_id) && user.status == UserStatus::Invited => {
-                match pending_of(&tx, user.id).await? {
+                match pending_of(db, user.id).await? {
                     Some(invitation) => plans.push(Plan::Resend(invitation)),
-                    None => {
-                        problems.push(FieldError::new(field, format!("{email} is already a member of the company")))
-                    }
+                    None => problems.push(member()),
                 }
             }
-            Some(user) if user.company_id == Some(company_id) => {
-                problems.push(FieldError::new(field, format!("{email} is already a member of the company")));
-            }
-            Some(_) => problems.push(FieldError::new(field, format!("{email} already has an account elsewhere"))),
+            Some(user) if user.company_id == Some(company_id) => problems.push(member()),
+            Some(_) => problems.push(FieldError::new(&field, format!("{email} already has an account elsewhere"))),
         }
     }
-    if !problems.is_empty() {
-        return Err(DomainError::Validation(problems));
-    }
+    Ok(plans)
+}
 
-    let inviter = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
-    let company = companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
-    let mut sent = Vec::new();
-    for plan in plans {
-        let invitation = match plan {
-            Plan::Resend(invitation) => send(svc, &tx, invitation, &inviter, &company, now).await?,
-            Plan::New(email) => {
-                let user = NewUser {
-                    email: &email,
-                    company_id: Some(company_id),
-                    role: input.role,
-                    status: UserStatus::Invited,
-                    given_name: None,
-                    surname: None,
-                    locale: "en".into(),
-                }
-                .into_active_model(now)
-                .insert(&tx)
-                .await?;
-                write(&tx, user.id, &modules, &sub_accounts).await?;
-                let invitation = invitations::ActiveModel {
-                    id: Set(crate::types::InvitationId::new()),
-                    company_id: Set(company_id),
-                    user_id: Set(Some(user.id)),
-                    email: Set(email.clone()),
-                    role: Set(input.role),
-                    status: Set(InvitationStatus::Pending),
-                    invited_by: Set(Some(principal.user_id)),
-                    send_count: Set(0),
-                    last_sent_at: Set(now),
-                    expires_at: Set(now + VALIDITY),
-                    accepted_at: Set(None),
-                    revoked_at: Set(None),
-                    created_at: Set(now),
-                }
-                .insert(&tx)
-                .await?;
-                tx.audit(
-                    AuditEvent::new(AuditAction::InvitationCreated, TargetKind::Invitation, invitation.id).company(Some(company_id)).after(
-                        json!({"email": invitation.email, "role": input.role, "modules": modules, "userId": user.id}),
-                    ),
-                );
-                send(svc, &tx, invitation, &inviter, &company, now).await?
-            }
-        };
-        sent.push(invitation);
+/// What an invitation grants once accepted.
+struct Grant<'a> {
+    role: Role,
+    modules: &'a BTreeSet<Module>,
+    sub_accounts: &'a BTreeSet<SubAccountId>,
+}
+
+/// The INVITED user holding the future role, modules and sub-accounts, and their invitation.
+async fn create(
+    tx: &mut UnitOfWork<'_>,
+    principal: &Principal,
+    email: &Email,
+    grant: &Grant<'_>,
+) -> DomainResult<invitations::Model> {
+    let (company_id, now) = (principal.company()?, tx.now());
+    let user = NewUser {
+        email,
+        company_id: Some(company_id),
+        role: grant.role,
+        status: UserStatus::Invited,
+        given_name: None,
+        surname: None,
+        locale: crate::types::Locale::default(),
     }
-    tx.commit().await?;
-    Ok(sent)
+    .into_active_model(now)
+    .insert(&*tx)
+    .await?;
+    write(&*tx, user.id, grant.modules, grant.sub_accounts).await?;
+    let invitation = invitations::ActiveModel {
+        id: Set(crate::types::InvitationId::new()),
+        company_id: Set(company_id),
+        user_id: Set(Some(user.id)),
+        email: Set(email.clone()),
+        role: Set(grant.role),
+        status: Set(InvitationStatus::Pending),
+        invited_by: Set(Some(principal.user_id)),
+        send_count: Set(0),
+        last_sent_at: Set(now),
+        expires_at: Set(now + VALIDITY),
+        accepted_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&*tx)
+    .await?;
+    let after = json!({"email": invitation.email, "role": grant.role, "modules": grant.modules, "userId": user.id});
+    tx.audit(
+        AuditEvent::new(AuditAction::InvitationCreated, TargetKind::Invitation, invitation.id)
+            .company(Some(company_id))
+            .after(after),
+    );
+    Ok(invitation)
 }
 
 async fn pending_of(db: &impl ConnectionTrait, user_id: UserId) -> DomainResult<Option<invitations::Model>> {
@@ -360,9 +385,8 @@ pub async fn accept(
         .ok_or_else(ask_again)?;
     let clean = |field: &str, value: Option<String>| -> DomainResult<Option<String>> {
         let Some(value) = value else { return Ok(None) };
-        let text =
-            text::parse(field, &value, 100, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))?;
-        Ok(Some(text).filter(|t| !t.is_empty()))
+        let text = PersonName::parse(&value).for_field(field)?;
+        Ok(Some(text.into_inner()).filter(|t| !t.is_empty()))
     };
     let (given_name, surname) = (
         clean("givenName", given_name)?.or(user.given_name.clone()),

@@ -159,6 +159,29 @@ async fn transfer(
             .collect();
         return Err(DomainError::Validation(fields));
     };
+    let heir = heir_for(&*db, principal, user, heir_id, &held).await?;
+    for holding in &held {
+        move_holding(db, holding.held, user, &heir).await?;
+        let (kind, id) = (holding.held.kind(), holding.held.id());
+        db.audit(
+            AuditEvent::new(AuditAction::ResourceTransferred, kind, holding.held.audit_target(user.id))
+                .company(user.company_id)
+                .before(json!({"kind": kind, "id": id, "from": user.id}))
+                .after(json!({"kind": kind, "id": id, "name": holding.name, "to": heir.id})),
+        );
+    }
+    Ok(())
+}
+
+/// The heir, if they may take everything `held`: another active user of the company holding
+/// every module the holdings need.
+async fn heir_for(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    user: &users::Model,
+    heir_id: UserId,
+    held: &[Holding],
+) -> DomainResult<users::Model> {
     if heir_id == user.id {
         return Err(DomainError::invalid("transferTo", "cannot be the user themself"));
     }
@@ -188,18 +211,7 @@ async fn transfer(
             format!("lacks the modules these resources need: {}", names.join(", ")),
         ));
     }
-
-    for holding in &held {
-        move_holding(db, holding.held, user, &heir).await?;
-        let (kind, id) = (holding.held.kind(), holding.held.id());
-        db.audit(
-            AuditEvent::new(AuditAction::ResourceTransferred, kind, holding.held.audit_target(user.id))
-                .company(user.company_id)
-                .before(json!({"kind": kind, "id": id, "from": user.id}))
-                .after(json!({"kind": kind, "id": id, "name": holding.name, "to": heir.id})),
-        );
-    }
-    Ok(())
+    Ok(heir)
 }
 
 /// `UPDATE table SET column = heir WHERE id = …` (ownership).
@@ -435,7 +447,7 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
     active.job_title = Set(None);
     active.manager_email = Set(None);
     active.country = Set(None);
-    active.locale = Set("en".into());
+    active.locale = Set(crate::types::Locale::default());
     active.password_hash = Set(None);
     active.must_change_password = Set(false);
     active.status = Set(UserStatus::Anonymized);
@@ -443,31 +455,7 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
     active.updated_at = Set(now);
     let user = active.update(tx).await?;
 
-    sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user.id)).exec(tx).await?;
-    link_tokens::Entity::delete_many().filter(link_tokens::Column::UserId.eq(user.id)).exec(tx).await?;
-    password_history::Entity::delete_many().filter(password_history::Column::UserId.eq(user.id)).exec(tx).await?;
-    // The old address also appears where others point at this person.
-    users::Entity::update_many()
-        .col_expr(users::Column::ManagerEmail, Expr::value(new_email.clone()))
-        .filter(users::Column::CompanyId.eq(company_id))
-        .filter(users::Column::ManagerEmail.eq(old_email.clone()))
-        .exec(tx)
-        .await?;
-    invitations::Entity::update_many()
-        .col_expr(invitations::Column::Email, Expr::value(new_email.clone()))
-        .filter(invitations::Column::Email.eq(old_email.clone()))
-        .exec(tx)
-        .await?;
-    support_contacts::Entity::update_many()
-        .col_expr(support_contacts::Column::Phone, Expr::value(Option::<String>::None))
-        .filter(support_contacts::Column::UserId.eq(user.id))
-        .exec(tx)
-        .await?;
-    crate::db::deliveries::Entity::update_many()
-        .col_expr(crate::db::deliveries::Column::Recipient, Expr::value(new_email.clone()))
-        .filter(crate::db::deliveries::Column::Recipient.eq(old_email))
-        .exec(tx)
-        .await?;
+    erase_traces(tx, &user, company_id, &old_email).await?;
     tx.audit(
         AuditEvent::new(AuditAction::UserAnonymized, TargetKind::User, user.id)
             .company(company_id)
@@ -478,6 +466,42 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
     tx.notify(Notification { company_id, event_type: crate::types::EventType::UserAnonymized, data, email: None })
         .await?;
     Ok(Anonymized { user, scrubbed })
+}
+
+/// What else held the person: secrets go, and their old address is rewritten wherever others
+/// point at them (managers, invitations, the outbox); contact phones are cleared.
+async fn erase_traces(
+    db: &impl ConnectionTrait,
+    user: &users::Model,
+    company_id: Option<crate::types::CompanyId>,
+    old_email: &Email,
+) -> DomainResult<()> {
+    let new_email = &user.email;
+    sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user.id)).exec(db).await?;
+    link_tokens::Entity::delete_many().filter(link_tokens::Column::UserId.eq(user.id)).exec(db).await?;
+    password_history::Entity::delete_many().filter(password_history::Column::UserId.eq(user.id)).exec(db).await?;
+    users::Entity::update_many()
+        .col_expr(users::Column::ManagerEmail, Expr::value(new_email.clone()))
+        .filter(users::Column::CompanyId.eq(company_id))
+        .filter(users::Column::ManagerEmail.eq(old_email.clone()))
+        .exec(db)
+        .await?;
+    invitations::Entity::update_many()
+        .col_expr(invitations::Column::Email, Expr::value(new_email.clone()))
+        .filter(invitations::Column::Email.eq(old_email.clone()))
+        .exec(db)
+        .await?;
+    support_contacts::Entity::update_many()
+        .col_expr(support_contacts::Column::Phone, Expr::value(Option::<String>::None))
+        .filter(support_contacts::Column::UserId.eq(user.id))
+        .exec(db)
+        .await?;
+    crate::db::deliveries::Entity::update_many()
+        .col_expr(crate::db::deliveries::Column::Recipient, Expr::value(new_email.clone()))
+        .filter(crate::db::deliveries::Column::Recipient.eq(old_email.clone()))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Removes someone who never accepted their invitation; the address can be invited again.

@@ -21,7 +21,6 @@ pub mod rate_limit;
 pub mod services;
 pub mod subscriptions;
 pub mod support;
-pub mod text;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
@@ -29,9 +28,9 @@ pub mod welcome;
 pub mod work;
 
 // The leaf types, under the names the domain has always used.
-pub use crate::types::{clock, email, enums};
+pub use crate::types::{clock, email, enums, text};
 pub use email::Email;
 pub use enums::*;
-pub use error::{DomainError, DomainResult, FieldError, OnConstraint};
+pub use error::{DomainError, DomainResult, FieldError, ForField, OnConstraint, Problems};
 pub use services::Services;
 pub use work::UnitOfWork;

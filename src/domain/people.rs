@@ -15,14 +15,14 @@ use super::countries;
 use super::page::{Page, Total};
 use super::principal::Principal;
 use super::services::Services;
-use super::text::{self, Lines};
+use super::text;
 use super::users::{NewUser, search_term};
 use super::welcome::{self, FirstSignIn};
-use super::{DomainError, DomainResult, Email, FieldError, Role, UserStatus};
+use super::{DomainError, DomainResult, Email, FieldError, Problems, Role, UserStatus};
 use crate::db::{companies, users};
 use crate::notify::Notification;
 use crate::types::{AuditAction, TargetKind};
-use crate::types::{CompanyId, UserId};
+use crate::types::{CompanyId, Line, Locale, UserId};
 
 /// What a form sends; `None` leaves a field as it is (updates) or takes the default (creation).
 #[derive(Clone, Debug, Default)]
@@ -47,7 +47,7 @@ pub struct Person {
     pub manager_email: Email,
     /// ISO 3166-1 alpha-2.
     pub country: Option<String>,
-    pub locale: String,
+    pub locale: Locale,
     pub is_active: bool,
 }
 
@@ -71,21 +71,27 @@ impl Person {
     }
 }
 
+/// Names of people: given name and surname.
+pub type PersonName = Line<100>;
+pub type JobTitle = Line<200>;
+
 /// Every field's problem at once. `current` supplies the values an update leaves alone.
 pub fn parse_person(input: &PersonInput, current: Option<&Person>) -> Result<Person, Vec<FieldError>> {
-    let mut problems = Vec::new();
-    let mut text = |field: &str, value: &Option<String>, current: Option<&String>, max: usize| -> String {
-        let value = value.as_deref().or(current.map(String::as_str)).unwrap_or_default();
-        text::required(field, value, max, Lines::One).unwrap_or_else(|problem| {
-            problems.push(problem);
-            String::new()
-        })
+    let mut problems = Problems::default();
+    let given = |value: &Option<String>, current: Option<&String>| {
+        value.as_deref().or(current.map(String::as_str)).unwrap_or_default().to_owned()
     };
-    let given_name = text("givenName", &input.given_name, current.map(|c| &c.given_name), 100);
-    let surname = text("surname", &input.surname, current.map(|c| &c.surname), 100);
-    let job_title = text("jobTitle", &input.job_title, current.map(|c| &c.job_title), 200);
+    let given_name = problems
+        .field("givenName", PersonName::required(&given(&input.given_name, current.map(|c| &c.given_name))))
+        .into_inner();
+    let surname = problems
+        .field("surname", PersonName::required(&given(&input.surname, current.map(|c| &c.surname))))
+        .into_inner();
+    let job_title = problems
+        .field("jobTitle", JobTitle::required(&given(&input.job_title, current.map(|c| &c.job_title))))
+        .into_inner();
     let mut email_field = |field: &str, value: &Option<String>, current: Option<&Email>| match (value, current) {
-        (Some(value), _) => Email::parse(value).map_err(|e| problems.push(FieldError::new(field, e.to_string()))).ok(),
+        (Some(value), _) => problems.check(field, Email::parse(value)),
         (None, Some(current)) => Some(current.clone()),
         (None, None) => {
             problems.push(FieldError::new(field, "is required"));
@@ -113,34 +119,17 @@ pub fn parse_person(input: &PersonInput, current: Option<&Person>) -> Result<Per
         },
         None => current.and_then(|c| c.country.clone()),
     };
-    let locale = match input.locale.as_deref().map(str::trim) {
-        Some(value) if is_locale(value) => value.to_owned(),
-        Some(value) => {
-            problems.push(FieldError::new(
-                "locale",
-                format!("{} is not a locale such as en or es-CO", text::quoted(value)),
-            ));
-            String::new()
-        }
-        None => current.map_or_else(|| "en".to_owned(), |c| c.locale.clone()),
+    let locale = match input.locale.as_deref() {
+        Some(value) => problems.field("locale", Locale::parse(value)),
+        None => current.map(|c| c.locale.clone()).unwrap_or_default(),
     };
     let is_active = input.is_active.or(current.map(|c| c.is_active)).unwrap_or(true);
     match (email, manager_email) {
         (Some(email), Some(manager_email)) if problems.is_empty() => {
             Ok(Person { given_name, surname, email, job_title, manager_email, country, locale, is_active })
         }
-        _ => Err(problems),
+        _ => Err(problems.into_vec()),
     }
-}
-
-fn is_locale(value: &str) -> bool {
-    let mut parts = value.split(['-', '_']);
-    let language = parts.next().unwrap_or_default();
-    let region = parts.next();
-    (2..=3).contains(&language.len())
-        && language.chars().all(|c| c.is_ascii_lowercase())
-        && region.is_none_or(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_uppercase()))
-        && parts.next().is_none()
 }
 
 fn person_of(user: &users::Model) -> Option<Person> {

@@ -1,6 +1,8 @@
 //! Module permissions and sub-account access: who may use which part of the portal,
 //! and for which units of the company.
 
+use super::ForField;
+use crate::types::Line;
 use std::collections::BTreeSet;
 
 use sea_orm::{
@@ -13,7 +15,6 @@ use super::audit::AuditEvent;
 use super::people::get;
 use super::principal::Principal;
 use super::services::Services;
-use super::text::{self, Lines};
 use super::{DomainError, DomainResult, FieldError, Module, Role};
 use crate::db::{sub_accounts, user_modules, user_sub_accounts, users};
 use crate::types::{AuditAction, TargetKind};
@@ -114,7 +115,7 @@ pub async fn list_sub_accounts(svc: &Services, principal: &Principal) -> DomainR
 }
 
 fn sub_account_name(name: &str) -> DomainResult<String> {
-    text::required("name", name, 200, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))
+    Line::<200>::required(name).for_field("name").map(Line::into_inner)
 }
 
 fn name_taken(name: &str) -> impl FnOnce() -> String + '_ {

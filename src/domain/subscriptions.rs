@@ -1,6 +1,8 @@
 //! Service subscriptions and their projects: members, environments, models.
 //! Everything owned here is what deactivation must transfer (see `lifecycle`).
 
+use super::ForField;
+use crate::types::Line;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
@@ -12,7 +14,6 @@ use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::principal::Principal;
 use super::services::Services;
-use super::text::Lines;
 use super::{
     DomainError, DomainResult, EnvironmentKind, MemberStatus, Module, Role, SubscriptionRole, SubscriptionStatus,
     UserStatus,
@@ -24,8 +25,11 @@ use crate::db::{
 use crate::types::{AuditAction, TargetKind};
 use crate::types::{CompanyId, MemberId, ProjectId, SubscriptionId, UserId};
 
-fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
-    super::text::required(field, value, max, Lines::One).map_err(|problem| DomainError::Validation(vec![problem]))
+/// Products, plans, and the names of projects, environments and models.
+type Label = Line<200>;
+
+fn text(field: &str, value: &str) -> DomainResult<String> {
+    Label::required(value).for_field(field).map(Label::into_inner)
 }
 
 /// An active user of `company_id`; otherwise a validation error on `field`.
@@ -125,8 +129,8 @@ pub async fn create(
     plan: &str,
     owner_id: UserId,
 ) -> DomainResult<service_subscriptions::Model> {
-    let product = text("product", product, 200)?;
-    let plan = text("plan", plan, 200)?;
+    let product = text("product", product)?;
+    let plan = text("plan", plan)?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     let owner = users::Entity::find_by_id(owner_id)
@@ -283,7 +287,7 @@ pub async fn create_project(
     name: &str,
     owner_id: UserId,
 ) -> DomainResult<projects::Model> {
-    let name = text("name", name, 200)?;
+    let name = text("name", name)?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     let subscription = get(&tx, principal, subscription_id).await?;
@@ -371,7 +375,7 @@ pub async fn create_environment(
     project_id: ProjectId,
     name: &str,
 ) -> DomainResult<environments::Model> {
-    let name = text("name", name, 200)?;
+    let name = text("name", name)?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     let project = project(&tx, principal, project_id).await?;
@@ -395,7 +399,7 @@ pub async fn create_model(
     name: &str,
     owner_id: UserId,
 ) -> DomainResult<project_models::Model> {
-    let name = text("name", name, 200)?;
+    let name = text("name", name)?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     let project = project(&tx, principal, project_id).await?;

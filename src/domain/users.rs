@@ -24,7 +24,7 @@ pub struct NewUser<'a> {
     pub status: UserStatus,
     pub given_name: Option<String>,
     pub surname: Option<String>,
-    pub locale: String,
+    pub locale: crate::types::Locale,
 }
 
 impl NewUser<'_> {

@@ -1,6 +1,8 @@
 //! Webhook endpoints of a company: where events are POSTed, signed per the Standard Webhooks
 //! specification with the endpoint's `whsec_` secret.
 
+use super::Problems;
+use crate::types::Line;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Duration;
@@ -11,7 +13,7 @@ use serde_json::json;
 use super::audit::AuditEvent;
 use super::principal::Principal;
 use super::services::Services;
-use super::text::{self, Lines};
+use super::text;
 use super::{DomainError, DomainResult, FieldError};
 use crate::db::webhook_endpoints;
 use crate::notify::{self, Notification};
@@ -40,11 +42,9 @@ pub async fn create(
     input: NewEndpoint,
 ) -> DomainResult<(webhook_endpoints::Model, String)> {
     let company_id = principal.company()?;
-    let mut problems = Vec::new();
-    let url = crate::notify::webhook::check_url(&input.url, svc.settings.webhook_allow_private)
-        .await
-        .map_err(|e| problems.push(FieldError::new("url", e)))
-        .ok();
+    let mut problems = Problems::default();
+    let url =
+        problems.check("url", crate::notify::webhook::check_url(&input.url, svc.settings.webhook_allow_private).await);
     if input.events.is_empty() {
         problems.push(FieldError::new("events", "name at least one event type"));
     }
@@ -57,17 +57,9 @@ pub async fn create(
             ));
         }
     }
-    let description = match input.description.as_deref().map(|d| text::parse("description", d, 400, Lines::One)) {
-        Some(Ok(description)) => Some(description).filter(|d| !d.is_empty()),
-        Some(Err(problem)) => {
-            problems.push(problem);
-            None
-        }
-        None => None,
-    };
-    let Some(url) = url.filter(|_| problems.is_empty()) else {
-        return Err(DomainError::Validation(problems));
-    };
+    let description = input.description.as_deref().map(|d| problems.field("description", Line::<400>::parse(d)));
+    let description = description.filter(|d| !d.is_empty()).map(Line::into_inner);
+    let url = problems.finish_with(url)?;
     let mut events = input.events;
     events.sort();
     events.dedup();

@@ -133,8 +133,11 @@ impl ImportMutation {
     ) -> Result<ImportJob> {
         let principal = authorize(ctx)?;
         let upload = file.value(ctx).map_err(|e| DomainError::invalid("file", e.to_string()))?;
-        let options =
-            job::Options { file_name: Some(upload.filename), dry_run: dry_run.unwrap_or(false), send_welcome_emails };
+        let options = crate::import::Options {
+            file_name: Some(upload.filename),
+            dry_run: dry_run.unwrap_or(false),
+            send_welcome_emails,
+        };
         let content = tokio::fs::File::from_std(upload.content);
         let started = job::start(imports(ctx), principal.company()?, Some(principal.user_id), options, content).await?;
         Ok(ImportJob(started))

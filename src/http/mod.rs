@@ -300,7 +300,7 @@ async fn import_upload(
 /// The query parameters of `POST /imports`, strictly: a flag is `true`, `false`, `1` or `0` in
 /// any case, and an unknown parameter is an error, so `dry_run=true` or `dryRun=yes` never
 /// runs a real import by accident.
-fn upload_options(params: &std::collections::HashMap<String, String>) -> Result<crate::import::job::Options, String> {
+fn upload_options(params: &std::collections::HashMap<String, String>) -> Result<crate::import::Options, String> {
     if let Some(unknown) = params.keys().find(|k| !["dryRun", "sendWelcomeEmails", "fileName"].contains(&k.as_str())) {
         return Err(format!(
             "unknown parameter `{unknown}`: the parameters are dryRun, sendWelcomeEmails and fileName"
@@ -312,7 +312,7 @@ fn upload_options(params: &std::collections::HashMap<String, String>) -> Result<
         Some(v) if v == "false" || v == "0" => Ok(false),
         Some(_) => Err(format!("`{name}` must be true, false, 1 or 0")),
     };
-    Ok(crate::import::job::Options {
+    Ok(crate::import::Options {
         file_name: params.get("fileName").cloned(),
         dry_run: flag("dryRun", false)?,
         send_welcome_emails: flag("sendWelcomeEmails", true)?,

@@ -3,9 +3,11 @@
 //! a job and rolls back what it wrote; `get` and `list` within the caller's company. Each
 //! status change is a `states::Step`.
 
-use super::Imports;
+use super::{Imports, Options};
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+};
 use serde_json::json;
 use tokio::io::AsyncRead;
 
@@ -22,17 +24,30 @@ use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::types::{AuditAction, TargetKind};
 use crate::types::{CompanyId, ImportJobId, UserId};
 
-/// What the uploader chose.
-#[derive(Clone, Debug)]
-pub struct Options {
-    pub file_name: Option<String>,
-    pub dry_run: bool,
-    pub send_welcome_emails: bool,
-}
-
 /// Imports of one company that may run at once: each holds a file's rows in flight and, when
 /// writing, a transaction; more is a mistake (a double click) or an abuse.
 pub const MAX_RUNNING_PER_COMPANY: u64 = 3;
+
+/// Refuses a start while `MAX_RUNNING_PER_COMPANY` imports of the company run. Concurrent
+/// starts of one company wait here for each other (PostgreSQL locks the company row; SQLite has
+/// one writer), so the count includes every job they committed.
+async fn refuse_over_limit(db: &impl ConnectionTrait, company_id: CompanyId) -> DomainResult<()> {
+    companies::Entity::find_by_id(company_id).lock_exclusive().one(db).await?;
+    let running = import_jobs::Entity::find()
+        .filter(import_jobs::Column::CompanyId.eq(company_id))
+        .filter(import_jobs::Column::Status.is_in(RUNNING))
+        .count(db)
+        .await?;
+    if running >= MAX_RUNNING_PER_COMPANY {
+        return Err(DomainError::Conflict {
+            field: Some("file".into()),
+            message: format!(
+                "{running} imports of your company are running; start this one when one of them has finished"
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// Stores the file and starts the job in the background; returns the job at once. A read
 /// error on `content` (a client gone, a body over the limit) stores nothing.
@@ -47,48 +62,8 @@ pub async fn start(
         DomainError::invalid("file", format!("the upload did not complete ({error}); nothing was imported"))
     })?;
     let tx = svc.begin().await?;
-    let now = tx.now();
-    // Concurrent starts of one company wait here for each other (PostgreSQL locks the company
-    // row; SQLite has one writer), so the count below includes every job they committed.
-    companies::Entity::find_by_id(company_id).lock_exclusive().one(&tx).await?;
-    let running = import_jobs::Entity::find()
-        .filter(import_jobs::Column::CompanyId.eq(company_id))
-        .filter(import_jobs::Column::Status.is_in(RUNNING))
-        .count(&tx)
-        .await?;
-    if running >= MAX_RUNNING_PER_COMPANY {
-        return Err(DomainError::Conflict {
-            field: Some("file".into()),
-            message: format!(
-                "{running} imports of your company are running; start this one when one of them has finished"
-            ),
-        });
-    }
-    // The column holds 400 characters; a longer name is only a label.
-    let file_name = options.file_name.map(|name| name.chars().take(400).collect::<String>());
-    let job = import_jobs::ActiveModel {
-        id: Set(crate::types::ImportJobId::new()),
-        company_id: Set(company_id),
-        started_by: Set(started_by),
-        status: Set(ImportStatus::Validating),
-        dry_run: Set(options.dry_run),
-        send_welcome_emails: Set(options.send_welcome_emails),
-        file_name: Set(file_name),
-        file_size: Set(0),
-        file_sha256: Set(None),
-        total_rows: Set(0),
-        processed_rows: Set(0),
-        created_count: Set(0),
-        error_count: Set(0),
-        warning_count: Set(0),
-        failure_message: Set(None),
-        created_at: Set(now),
-        started_at: Set(Some(now)),
-        finished_at: Set(None),
-        lease_until: Set(None),
-    }
-    .insert(&tx)
-    .await?;
+    refuse_over_limit(&tx, company_id).await?;
+    let job = states::new_job(company_id, started_by, &options, tx.now()).insert(&tx).await?;
     let local = spooled.open().await.map_err(DomainError::internal)?;
     let stored = file::store(&tx, job.id, local).await?.map_err(DomainError::internal)?;
     let mut job: import_jobs::ActiveModel = job.into();

@@ -50,6 +50,14 @@ impl std::ops::Deref for Imports {
     }
 }
 
+/// What the uploader chose.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub file_name: Option<String>,
+    pub dry_run: bool,
+    pub send_welcome_emails: bool,
+}
+
 /// The template's columns, in order: the only header an import accepts (any order, any case).
 pub const COLUMNS: [&str; 7] =
     ["Given Name", "Surname", "Email address", "Job title", "Manager's email address", "Country", "Is Active"];

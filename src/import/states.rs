@@ -20,15 +20,47 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 
-use super::Imports;
 use super::check::Verdict;
 use super::file;
 use super::progress::{Progress, RUNNING, is_final};
+use super::{Imports, Options};
 use crate::db::import_jobs;
 use crate::domain::audit::AuditEvent;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::notify::Notification;
-use crate::types::{AuditAction, EventType, ImportJobId, TargetKind};
+use crate::types::{AuditAction, CompanyId, EventType, ImportJobId, TargetKind, UserId};
+
+/// A job's first state: VALIDATING, its file still to be stored.
+pub(super) fn new_job(
+    company_id: CompanyId,
+    started_by: Option<UserId>,
+    options: &Options,
+    now: DateTime<Utc>,
+) -> import_jobs::ActiveModel {
+    // The column holds 400 characters; a longer name is only a label.
+    let file_name = options.file_name.as_ref().map(|name| name.chars().take(400).collect::<String>());
+    import_jobs::ActiveModel {
+        id: Set(ImportJobId::new()),
+        company_id: Set(company_id),
+        started_by: Set(started_by),
+        status: Set(ImportStatus::Validating),
+        dry_run: Set(options.dry_run),
+        send_welcome_emails: Set(options.send_welcome_emails),
+        file_name: Set(file_name),
+        file_size: Set(0),
+        file_sha256: Set(None),
+        total_rows: Set(0),
+        processed_rows: Set(0),
+        created_count: Set(0),
+        error_count: Set(0),
+        warning_count: Set(0),
+        failure_message: Set(None),
+        created_at: Set(now),
+        started_at: Set(Some(now)),
+        finished_at: Set(None),
+        lease_until: Set(None),
+    }
+}
 
 /// A move from one status to the next.
 pub(super) enum Step<'a> {

@@ -12,8 +12,9 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm::EntityTrait;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
+use super::progress::Progress;
 use super::{error_log, job, states};
 use crate::db::companies;
 use crate::domain::ImportStatus;
@@ -35,7 +36,7 @@ pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
     let content = tokio::fs::File::open(&request.file)
         .await
         .with_context(|| format!("cannot open {}", request.file.display()))?;
-    let options = job::Options {
+    let options = super::Options {
         file_name: request.file.file_name().map(|n| n.to_string_lossy().into_owned()),
         dry_run: request.dry_run,
         send_welcome_emails: request.send_welcome_emails,
@@ -46,58 +47,10 @@ pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
     let job = job::start(svc, company.id, None, options, content).await?;
     eprintln!("Importing {} into {} (job {})", request.file.display(), company.name, job.id);
 
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        #[allow(clippy::expect_used, reason = "a constant template")]
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    let mut phase = None;
-    let last = loop {
-        let received = tokio::select! {
-            received = progress.recv() => received,
-            // Ctrl-C means "stop": cancel the job (or a server would resume it) and say so.
-            _ = &mut interrupt => {
-                bar.finish_and_clear();
-                let cancelled = job::cancel_job(svc, states::load(svc, job.id).await?, None).await;
-                match cancelled {
-                    Ok(_) => {
-                        // Let the job roll back and forget its file before the process ends.
-                        let stopped = async {
-                            while let Ok(state) = progress.recv().await {
-                                if state.job_id == job.id && state.is_final() {
-                                    break;
-                                }
-                            }
-                        };
-                        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stopped).await;
-                        println!("Cancelled: nothing was imported.");
-                    }
-                    Err(error) => println!("Too late to cancel: {error}"),
-                }
-                return Ok(false);
-            }
-        };
-        let state = match received {
-            Ok(state) if state.job_id == job.id => state,
-            Ok(_) | Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => anyhow::bail!("the import stopped reporting"),
-        };
-        if phase != Some(state.status) {
-            // Each phase has its own bar: validation, then the write.
-            phase = Some(state.status);
-            bar.reset();
-            bar.set_message(if state.status == ImportStatus::Importing { "writing" } else { "validating" });
-        }
-        bar.set_length(state.total_rows.max(0) as u64);
-        let done = if state.status == ImportStatus::Importing { state.created_count } else { state.processed_rows };
-        bar.set_position(done.max(0) as u64);
-        if state.is_final() {
-            break state;
-        }
+    let last = match follow(svc, job.id, &mut progress, interrupt.as_mut()).await? {
+        Some(last) => last,
+        None => return Ok(false), // interrupted
     };
-    bar.finish_and_clear();
     let job = states::load(svc, job.id).await?;
     println!(
         "{:?}: {} rows, {} created, {} errors, in {:.1} s",
@@ -126,6 +79,69 @@ pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
         _ => {}
     }
     Ok(matches!(job.status, ImportStatus::Completed | ImportStatus::Validated))
+}
+
+/// Shows the job's phases on a progress bar until it ends (its last state), or cancels it on
+/// Ctrl-C (None).
+async fn follow(
+    svc: &Imports,
+    job_id: ImportJobId,
+    progress: &mut broadcast::Receiver<Progress>,
+    mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> anyhow::Result<Option<Progress>> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        #[allow(clippy::expect_used, reason = "a constant template")]
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut phase = None;
+    let last = loop {
+        let received = tokio::select! {
+            received = progress.recv() => received,
+            // Ctrl-C means "stop": cancel the job (or a server would resume it) and say so.
+            _ = interrupt.as_mut() => {
+                bar.finish_and_clear();
+                let cancelled = job::cancel_job(svc, states::load(svc, job_id).await?, None).await;
+                match cancelled {
+                    Ok(_) => {
+                        // Let the job roll back and forget its file before the process ends.
+                        let stopped = async {
+                            while let Ok(state) = progress.recv().await {
+                                if state.job_id == job_id && state.is_final() {
+                                    break;
+                                }
+                            }
+                        };
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stopped).await;
+                        println!("Cancelled: nothing was imported.");
+                    }
+                    Err(error) => println!("Too late to cancel: {error}"),
+                }
+                return Ok(None);
+            }
+        };
+        let state = match received {
+            Ok(state) if state.job_id == job_id => state,
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => anyhow::bail!("the import stopped reporting"),
+        };
+        if phase != Some(state.status) {
+            // Each phase has its own bar: validation, then the write.
+            phase = Some(state.status);
+            bar.reset();
+            bar.set_message(if state.status == ImportStatus::Importing { "writing" } else { "validating" });
+        }
+        bar.set_length(state.total_rows.max(0) as u64);
+        let done = if state.status == ImportStatus::Importing { state.created_count } else { state.processed_rows };
+        bar.set_position(done.max(0) as u64);
+        if state.is_final() {
+            break state;
+        }
+    };
+    bar.finish_and_clear();
+    Ok(Some(last))
 }
 
 /// Completes on Ctrl-C. Listening starts when this is called, not when first polled: a Ctrl-C

@@ -10,8 +10,9 @@ use sha2::{Digest, Sha256};
 use super::COLUMNS;
 use super::parse::Row;
 use crate::domain::enums::IssueCode;
-use crate::domain::people::Person;
+use crate::domain::people::{JobTitle, Person, PersonName};
 use crate::domain::{Email, countries};
+use crate::types::{Line, Locale, TextError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Issue {
@@ -52,17 +53,25 @@ pub fn check_row(row: &Row) -> Result<ValidRow, InvalidRow> {
     let mut issue = |column: usize, code: IssueCode, message: String| {
         issues.push(Issue { row: row.number, column: Some(COLUMNS[column]), code, message });
     };
-    for (column, max) in [(GIVEN, 100), (SURNAME, 100), (EMAIL, 254), (JOB, 200), (MANAGER, 254)] {
-        let value = &row.fields[column];
-        if value.is_empty() {
-            issue(column, IssueCode::Required, format!("{} is required", COLUMNS[column]));
-        } else if value.chars().count() > max {
-            issue(column, IssueCode::TooLong, format!("{} is longer than {max} characters", COLUMNS[column]));
-        }
-    }
+    // The same text rules as createUser (one line, bounded, no invisible characters).
+    let mut text = |column: usize, parsed: Result<String, TextError>| {
+        parsed.unwrap_or_else(|error| {
+            let code = match error {
+                TextError::Required => IssueCode::Required,
+                TextError::TooLong(_) => IssueCode::TooLong,
+                _ => IssueCode::InvalidText,
+            };
+            issue(column, code, format!("{} {error}", COLUMNS[column]));
+            String::new()
+        })
+    };
+    let given_name = text(GIVEN, PersonName::required(&row.fields[GIVEN]).map(Line::into_inner));
+    let surname = text(SURNAME, PersonName::required(&row.fields[SURNAME]).map(Line::into_inner));
+    let job_title = text(JOB, JobTitle::required(&row.fields[JOB]).map(Line::into_inner));
     let mut email_of = |column: usize| {
         let value = &row.fields[column];
         if value.is_empty() {
+            issue(column, IssueCode::Required, format!("{} is required", COLUMNS[column]));
             return None;
         }
         Email::parse(value).map_err(|e| issue(column, IssueCode::InvalidEmail, format!("{} {e}", quoted(value)))).ok()
@@ -78,38 +87,24 @@ pub fn check_row(row: &Row) -> Result<ValidRow, InvalidRow> {
         "1" => true,
         "0" => false,
         other => {
-            issue(ACTIVE, IssueCode::InvalidFlag, format!("Is Active must be 1 or 0, not `{other}`"));
+            issue(ACTIVE, IssueCode::InvalidFlag, format!("Is Active must be 1 or 0, not {}", quoted(other)));
             false
         }
     };
     let country = match row.fields[COUNTRY].as_str() {
         "" => None,
-        value => match countries::find(value) {
-            Some(country) => Some(country.code.to_owned()),
-            None => {
-                issue(
-                    COUNTRY,
-                    IssueCode::UnknownCountry,
-                    format!("{} is not a country (ISO code or English name)", quoted(value)),
-                );
-                None
-            }
-        },
+        value => countries::find(value).map(|country| country.code.to_owned()).or_else(|| {
+            let message = format!("{} is not a country (ISO code or English name)", quoted(value));
+            issue(COUNTRY, IssueCode::UnknownCountry, message);
+            None
+        }),
     };
     match (email, manager) {
-        (Some(email), Some(manager_email)) if issues.is_empty() => Ok(ValidRow {
-            number: row.number,
-            person: Person {
-                given_name: row.fields[GIVEN].clone(),
-                surname: row.fields[SURNAME].clone(),
-                email,
-                job_title: row.fields[JOB].clone(),
-                manager_email,
-                country,
-                locale: "en".into(),
-                is_active,
-            },
-        }),
+        (Some(email), Some(manager_email)) if issues.is_empty() => {
+            let locale = Locale::default();
+            let person = Person { given_name, surname, email, job_title, manager_email, country, locale, is_active };
+            Ok(ValidRow { number: row.number, person })
+        }
         (email, manager) => Err(InvalidRow { number: row.number, issues, email, manager }),
     }
 }
@@ -263,6 +258,23 @@ mod tests {
         assert_eq!((valid[0].person.country.as_deref(), valid[0].person.is_active), (Some("CO"), false));
     }
 
+    /// The text rules are createUser's: a name with an invisible character or a title that
+    /// would reverse its line is refused, and names are stored composed (NFC).
+    #[test]
+    fn text_cells_follow_the_same_rules_as_forms() {
+        let (valid, issues) = check(
+            "Ad\u{200b}min,Pérez,a@x.com,Buyer,boss@x.com,,1\n\
+             Ana,Pérez,b@x.com,abc\u{202e}exe,boss@x.com,,1\n\
+             Jose\u{301},Pérez,c@x.com,Buyer,boss@x.com,,1\n",
+        );
+        let codes: Vec<(u64, Option<&str>, IssueCode)> = issues.iter().map(|i| (i.row, i.column, i.code)).collect();
+        assert_eq!(
+            codes,
+            [(2, Some("Given Name"), IssueCode::InvalidText), (3, Some("Job title"), IssueCode::InvalidText)]
+        );
+        assert_eq!(valid[0].person.given_name, "José");
+    }
+
     mod properties {
         use proptest::prelude::*;
 
@@ -277,10 +289,11 @@ mod tests {
         /// A row a careful person would write: every rule met.
         fn good_fields() -> impl Strategy<Value = [String; 7]> {
             (
-                "[A-Za-zÁÉÍÓÚáéíóúñÑ' -]{1,40}",
-                "[A-Za-zÁÉÍÓÚáéíóúñÑ' -]{1,40}",
+                // As the reader hands cells over: trimmed (inner spaces and apostrophes stay).
+                "[A-Za-zÁÉÍÓÚáéíóúñÑ]([' -]?[A-Za-zÁÉÍÓÚáéíóúñÑ]){0,20}",
+                "[A-Za-zÁÉÍÓÚáéíóúñÑ]([' -]?[A-Za-zÁÉÍÓÚáéíóúñÑ]){0,20}",
                 "[a-z]{1,12}",
-                "[A-Za-z ]{1,60}",
+                "[A-Za-z]( ?[A-Za-z]){0,30}",
                 "[a-z]{1,12}",
                 prop::sample::select(vec!["", "CO", "Spain", "es", "United States of America"]),
                 prop::bool::ANY,

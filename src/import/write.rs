@@ -16,7 +16,7 @@ use super::states::{self, Step, completed_notification};
 use super::validate::ValidRow;
 use crate::db::{bulk, companies, import_jobs, users};
 use crate::domain::audit::AuditEvent;
-use crate::domain::{DomainError, DomainResult, welcome};
+use crate::domain::{DomainError, DomainResult, UnitOfWork, welcome};
 use crate::notify::{self, Notification};
 use crate::types::UserId;
 use crate::types::{AuditAction, TargetKind};
@@ -38,7 +38,7 @@ pub(super) async fn run(
     // On SQLite the transaction below takes the only connection: progress then goes to this
     // process's subscribers only, and the job row is updated at the end.
     reporter.side_connection = svc.db.get_database_backend() == DatabaseBackend::Postgres;
-    let mut tx = svc.begin().await?;
+    let tx = svc.begin().await?;
     let (feed, reading) = file::channel();
     let mut feed = Some(feed);
     let mut parsed = parse_file(None, reading);
@@ -82,6 +82,17 @@ pub(super) async fn run(
             }
         }
     }
+    finish(svc, tx, job, created).await
+}
+
+/// The write's last statements, in its transaction: the audit event, `import.completed`, and
+/// the step to COMPLETED (refused, and everything rolled back, if another process cancelled).
+async fn finish(
+    svc: &Imports,
+    mut tx: UnitOfWork<'_>,
+    job: &import_jobs::Model,
+    created: i64,
+) -> DomainResult<Outcome> {
     let counts = json!({"jobId": job.id, "totalRows": job.total_rows, "created": created, "fileName": job.file_name});
     tx.audit(
         AuditEvent::new(AuditAction::ImportCompleted, TargetKind::ImportJob, job.id)
@@ -92,7 +103,7 @@ pub(super) async fn run(
     tx.notify(completed_notification(svc, job, created)).await?;
     let written = Step::Written { created: created as i32, total_rows: job.total_rows };
     if !states::advance(&tx, tx.now(), job.id, written).await? {
-        tx.rollback().await?; // cancelled by another process meanwhile
+        tx.rollback().await?;
         return Ok(Outcome::Cancelled);
     }
     tx.commit().await?;

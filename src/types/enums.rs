@@ -60,6 +60,8 @@ stored_enum! {
     IssueCode {
         Required,
         TooLong,
+        /// Text with a character no name or title holds (a line break, an invisible character).
+        InvalidText,
         InvalidEmail,
         SelfManager,
         InvalidFlag,

@@ -7,8 +7,12 @@ pub mod email;
 pub mod enums;
 pub mod event_type;
 pub mod ids;
+pub mod locale;
+pub mod text;
 
 pub use audit::{AuditAction, AuditTarget, TargetKind};
 pub use email::Email;
 pub use event_type::EventType;
 pub use ids::*;
+pub use locale::Locale;
+pub use text::{Line, Paragraphs, Text, TextError};

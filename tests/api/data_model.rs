@@ -96,7 +96,7 @@ fn user(email: &str, company_id: Option<portal::types::CompanyId>) -> users::Act
         status: UserStatus::Invited,
         given_name: None,
         surname: None,
-        locale: "en".into(),
+        locale: portal::types::Locale::default(),
     }
     .into_active_model(Utc::now())
 }

@@ -231,7 +231,7 @@ async fn seed_session(app: &TestApp, email: &str, expires_in: Duration) -> Strin
         status: UserStatus::Active,
         given_name: Some("Olga".into()),
         surname: Some("Operator".into()),
-        locale: "en".into(),
+        locale: portal::types::Locale::default(),
     }
     .into_active_model(now);
     user.country = Set(Some("CO".into()));

@@ -293,6 +293,16 @@ async fn owners_see_only_their_company(app: TestApp) {
     let body = app.graphql_as(Some(&operator), PROVISION, json!({"input": input})).await;
     assert_eq!(error_code(&body), "CONFLICT");
     assert_eq!(body["errors"][0]["extensions"]["field"], "name");
+    // Every bad field at once, the locale too (it used to be stored as typed); nothing created.
+    let input = json!({"name": " ", "ownerEmail": "o@annex.example", "ownerGivenName": "O\u{200b}", "ownerSurname": "N",
+        "ownerLocale": "klingon"});
+    let body = app.graphql_as(Some(&operator), PROVISION, json!({"input": input})).await;
+    let fields = common::error_fields(&body);
+    assert_eq!(fields, ["name", "ownerGivenName", "ownerLocale"], "{body}");
+    let input = json!({"name": "Annex", "ownerEmail": "o@annex.example", "ownerGivenName": "O", "ownerSurname": "N",
+        "ownerLocale": "es_co"});
+    data(&app.graphql_as(Some(&operator), PROVISION, json!({"input": input})).await);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users WHERE locale = 'es-CO'").await, 1, "kept as ll-RR");
 }
 
 async fn the_reset_page_lists_the_rules_and_submits(app: TestApp) {

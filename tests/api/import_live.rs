@@ -422,18 +422,7 @@ async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp
 
     // The next server process to start resumes both, from the stored files.
     let mailbox = tempfile::tempdir().unwrap();
-    let vars = [
-        ("PORTAL_DATABASE_URL", app.database_url.as_str()),
-        ("PORTAL_LISTEN", "127.0.0.1:0"),
-        ("PORTAL_MAILBOX_DIR", mailbox.path().to_str().unwrap()),
-        ("PORTAL_ARGON2_MEMORY_KIB", "64"),
-        ("PORTAL_ARGON2_ITERATIONS", "1"),
-        ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", common::OPERATOR_PASSWORD),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let next = portal::app::Application::build(portal::config::Config::from_vars(&vars).unwrap()).await.unwrap();
+    let next = portal::app::Application::build(common::test_config(&app.database_url, mailbox.path())).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(next.run_until(async move {
         let _ = stopped.await;

@@ -153,12 +153,7 @@ async fn seed_004_story(app: TestApp) {
     // Inviting an existing member, an invalid address and a duplicate: nothing is sent, all listed.
     let input = json!({"emails": ["new@four.example", "ana@four.example", "not-an-address", "NEW@four.example"], "role": "USER"});
     let body = app.graphql_as(Some(&owner), INVITE, json!({"input": input})).await;
-    let fields: Vec<&str> = body["errors"][0]["extensions"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = common::error_fields(&body);
     assert_eq!(fields, ["emails[1]", "emails[2]", "emails[3]"]);
     let body = app.graphql_as(Some(&owner), "{ users(filter: {search: \"new@\"}) { totalCount } }", json!({})).await;
     assert_eq!(data(&body)["users"]["totalCount"], 0, "nobody was invited");

@@ -10,7 +10,6 @@ use common::mail::SmtpSink;
 use common::receiver::{Receiver, verifies as verify};
 use common::{Backend, TestApp, TestDatabase, data, error_code, eventually};
 use portal::app::Application;
-use portal::config::Config;
 use portal::db::{deliveries, delivery_attempts, outbox_events};
 use portal::domain::clock::{Clock, SystemClock};
 use portal::domain::companies::{ProvisionCompany, provision_company};
@@ -34,8 +33,16 @@ backend_tests!(
 );
 
 /// A notifier plugin is a type implementing `Notifier` for its channel and one registration:
-/// this one, written here, takes the email channel over from the mailbox.
-struct Recorder(Arc<Mutex<Vec<(String, String)>>>);
+/// this one, written here, takes the email channel over from the mailbox and records each
+/// delivery it is handed (as a consumer that could see duplicates would).
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Handed>>>);
+
+struct Handed {
+    delivery_id: portal::types::DeliveryId,
+    recipient: String,
+    subject: String,
+}
 
 #[async_trait::async_trait]
 impl Notifier for Recorder {
@@ -47,27 +54,20 @@ impl Notifier for Recorder {
     }
     async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
         let subject = outgoing.email.as_ref().map(|e| e.subject.clone()).unwrap_or_default();
-        self.0.lock().unwrap().push((outgoing.recipient.clone(), subject));
+        let handed = Handed { delivery_id: outgoing.delivery_id, recipient: outgoing.recipient.clone(), subject };
+        self.0.lock().unwrap().push(handed);
         Outcome::Delivered
     }
 }
 
 async fn a_plugin_of_our_own_carries_its_channel(app: TestApp) {
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let plugins: Vec<Arc<dyn Notifier>> = vec![Arc::new(Recorder(sent.clone()))];
+    let recorder = Recorder::default();
+    let plugins: Vec<Arc<dyn Notifier>> = vec![Arc::new(recorder.clone())];
     let app = TestApp::spawn_with_plugins(app.backend.clone(), &[], plugins).await;
-    let operator = app.operator_token().await;
-    let input = json!({"name": "Plugged", "ownerEmail": "owner@plugged.example", "ownerGivenName": "Pat", "ownerSurname": "Plug"});
-    let body = app
-        .graphql_as(
-            Some(&operator),
-            "mutation ($input: ProvisionCompanyInput!) { provisionCompany(input: $input) { id } }",
-            json!({"input": input}),
-        )
-        .await;
-    data(&body);
+    app.provision_company("Plugged", "owner@plugged.example").await;
     app.settle().await;
-    let sent = sent.lock().unwrap().clone();
+    let sent: Vec<(String, String)> =
+        recorder.0.lock().unwrap().iter().map(|h| (h.recipient.clone(), h.subject.clone())).collect();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].0, "owner@plugged.example");
     assert!(sent[0].1.contains("Plugged"), "rendered before it reached the plugin: {sent:?}");
@@ -346,21 +346,6 @@ async fn templates_are_listed_and_previewed(app: TestApp) {
     assert_eq!(body["errors"][0]["extensions"]["fields"][0]["field"], "template");
 }
 
-fn test_config(database_url: &str, mailbox: &std::path::Path) -> Config {
-    let vars = [
-        ("PORTAL_DATABASE_URL", database_url),
-        ("PORTAL_LISTEN", "127.0.0.1:0"),
-        ("PORTAL_MAILBOX_DIR", mailbox.to_str().unwrap()),
-        ("PORTAL_ARGON2_MEMORY_KIB", "64"),
-        ("PORTAL_ARGON2_ITERATIONS", "1"),
-        ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", common::OPERATOR_PASSWORD),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    Config::from_vars(&vars).unwrap()
-}
-
 /// What was queued by a process that stopped before sending is sent by the next one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_delivers_what_was_queued() {
@@ -368,7 +353,7 @@ async fn a_restart_delivers_what_was_queued() {
     for backend in [Some(Backend::Sqlite), Backend::postgres()].into_iter().flatten() {
         let database = TestDatabase::create(&backend).await;
         let mailbox = tempfile::tempdir().unwrap();
-        let config = test_config(&database.url, mailbox.path());
+        let config = common::test_config(&database.url, mailbox.path());
 
         // First process: queues the welcome email, never runs its worker.
         let first = Application::build(config.clone()).await.unwrap();
@@ -403,23 +388,6 @@ async fn a_restart_delivers_what_was_queued() {
     }
 }
 
-/// Counts deliveries per id, as a consumer that could see duplicates would.
-struct Counting(Arc<Mutex<HashMap<portal::types::DeliveryId, u32>>>);
-
-#[async_trait::async_trait]
-impl Notifier for Counting {
-    fn name(&self) -> &'static str {
-        "counting"
-    }
-    fn channel(&self) -> Channel {
-        Channel::Email
-    }
-    async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
-        *self.0.lock().unwrap().entry(outgoing.delivery_id).or_default() += 1;
-        Outcome::Delivered
-    }
-}
-
 /// Two workers with their own connection pools (two server processes) share one PostgreSQL
 /// outbox: 500 emails, each delivered exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,7 +396,7 @@ async fn two_workers_on_postgres_deliver_each_email_once() {
     let Some(backend) = Backend::postgres() else { return };
     let database = TestDatabase::create(&backend).await;
     let mailbox = tempfile::tempdir().unwrap();
-    let config = test_config(&database.url, mailbox.path());
+    let config = common::test_config(&database.url, mailbox.path());
     let templates = Arc::new(Templates::load(None).unwrap());
     let sample = templates.sample(Template::Welcome).clone();
 
@@ -447,13 +415,13 @@ async fn two_workers_on_postgres_deliver_each_email_once() {
     }
     tx.commit().await.unwrap();
 
-    let counts = Arc::new(Mutex::new(HashMap::new()));
+    let recorder = Recorder::default();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
     for _ in 0..2 {
         let db = portal::db::connect(&config.database).await.unwrap();
         let mut registry = Registry::default();
-        registry.register(Arc::new(Counting(counts.clone())));
+        registry.register(Arc::new(recorder.clone()));
         let mut worker =
             Worker::new(db, registry, templates.clone(), Arc::new(SystemClock), Arc::new(tokio::sync::Notify::new()));
         worker.batch_size = 16;
@@ -466,7 +434,10 @@ async fn two_workers_on_postgres_deliver_each_email_once() {
     for worker in workers {
         worker.await.unwrap();
     }
-    let counts = counts.lock().unwrap().clone();
+    let mut counts = HashMap::new();
+    for handed in recorder.0.lock().unwrap().iter() {
+        *counts.entry(handed.delivery_id).or_insert(0) += 1;
+    }
     assert_eq!(counts.len(), 500);
     assert!(counts.values().all(|n| *n == 1), "a delivery was handed over twice");
     assert_eq!(delivery_attempts::Entity::find().count(&first).await.unwrap(), 500);

@@ -4,7 +4,7 @@
 use crate::common;
 
 use chrono::Utc;
-use common::{TestApp, data, error_code};
+use common::{TestApp, data, error_code, error_fields};
 use portal::db::{
     audit_events, project_members, project_models, projects, service_subscriptions, subscription_members, user_modules,
     users,
@@ -44,15 +44,6 @@ async fn create_id(app: &TestApp, token: &str, given: &str, surname: &str, email
     create(app, token, person(given, surname, email, manager)).await["id"].as_str().unwrap().to_owned()
 }
 
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"][0]["extensions"]["fields"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no fields in {body}"))
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn creating_a_user_follows_the_rules(app: TestApp) {
     let owner = app.company_owner("Acme", "owner@acme.example").await;
     let mut input = person("José", "Pérez", "Jose.Perez@Acme.example", "owner@acme.example");
@@ -74,7 +65,7 @@ async fn creating_a_user_follows_the_rules(app: TestApp) {
     let blank = json!({"givenName": " ", "surname": "", "email": "nope", "jobTitle": "", "managerEmail": "", "country": "Atlantis"});
     let body = app.graphql_as(Some(&owner), CREATE, json!({"input": blank})).await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED");
-    assert_eq!(fields(&body), ["givenName", "surname", "jobTitle", "email", "managerEmail", "country"]);
+    assert_eq!(error_fields(&body), ["givenName", "surname", "jobTitle", "email", "managerEmail", "country"]);
 
     // The same address in other letters is a conflict naming the field.
     let body = app
@@ -90,7 +81,7 @@ async fn creating_a_user_follows_the_rules(app: TestApp) {
     let body = app
         .graphql_as(Some(&owner), CREATE, json!({"input": person("K", "L", "k@acme.example", "stranger@else.example")}))
         .await;
-    assert_eq!(fields(&body), ["managerEmail"]);
+    assert_eq!(error_fields(&body), ["managerEmail"]);
 
     // Inactive from the start: no welcome email.
     let mut input = person("Ina", "Active", "ina@acme.example", "owner@acme.example");
@@ -199,7 +190,7 @@ async fn search_filters_and_cursors(app: TestApp) {
     );
 
     let body = app.graphql_as(Some(&owner), LIST, json!({"after": "garbage"})).await;
-    assert_eq!(fields(&body), ["after"]);
+    assert_eq!(error_fields(&body), ["after"]);
     // Status filter, and ANONYMIZED is hidden unless asked for.
     let id = create_id(&app, &owner, "Olga", "Old", "olga@search.example", m).await;
     let body = app
@@ -399,7 +390,7 @@ async fn only_the_owner_manages_administrators(app: TestApp) {
         .await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED");
     let body = app.graphql_as(Some(&owner), remove, json!({"id": owner_id})).await;
-    assert_eq!(fields(&body), ["userId"], "the owner cannot be demoted");
+    assert_eq!(error_fields(&body), ["userId"], "the owner cannot be demoted");
 
     // An inactive user cannot become an administrator.
     app.graphql_as(Some(&owner), "mutation ($id: ID!) { deactivateUser(id: $id) { id } }", json!({"id": bob})).await;
@@ -481,7 +472,7 @@ async fn deactivation_transfers_everything_in_one_go(app: TestApp) {
     let deactivate = "mutation ($id: ID!, $to: ID) { deactivateUser(id: $id, transferTo: $to) { status } }";
     let body = app.graphql_as(Some(&owner), deactivate, json!({"id": leaver_id})).await;
     assert_eq!(error_code(&body), "VALIDATION_FAILED");
-    assert_eq!(fields(&body).len(), 6, "every resource listed");
+    assert_eq!(error_fields(&body).len(), 6, "every resource listed");
     for (to, why) in [(&leaver_id, "themself"), (&plain_id, "modules")] {
         let body = app.graphql_as(Some(&owner), deactivate, json!({"id": leaver_id, "to": to})).await;
         assert!(body["errors"][0]["extensions"]["fields"][0]["message"].as_str().unwrap().contains(why), "{body}");
@@ -579,7 +570,7 @@ async fn only_never_activated_users_can_be_removed(app: TestApp) {
         status: UserStatus::Invited,
         given_name: None,
         surname: None,
-        locale: "en".into(),
+        locale: portal::types::Locale::default(),
     }
     .into_active_model(Utc::now())
     .insert(&app.db)

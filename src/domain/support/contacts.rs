@@ -1,5 +1,7 @@
 //! Support contacts: who a subscription's users reach, with their roles.
 
+use crate::domain::Problems;
+use crate::domain::people::PersonName;
 use std::collections::BTreeSet;
 
 use sea_orm::{
@@ -14,15 +16,12 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::principal::Principal;
 use crate::domain::services::Services;
 use crate::domain::subscriptions::get as subscription_of;
-use crate::domain::text::{self, Lines};
 use crate::domain::users::{NewUser, find_by_email};
 use crate::domain::welcome::{self, FirstSignIn};
 use crate::domain::work::UnitOfWork;
-use crate::domain::{
-    ContactRole, ContactStatus, DomainError, DomainResult, Email, FieldError, Module, Role, UserStatus,
-};
+use crate::domain::{ContactRole, ContactStatus, DomainError, DomainResult, Email, Module, Role, UserStatus};
 use crate::notify::Notification;
-use crate::types::{AuditAction, TargetKind};
+use crate::types::{AuditAction, TargetKind, UserId};
 use crate::types::{ContactId, SubscriptionId};
 
 pub struct ContactInput {
@@ -112,29 +111,10 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
     let now = tx.now();
     let subscription = subscription_of(&tx, principal, input.subscription_id).await?;
     check_manages_contacts(&tx, principal, subscription.id).await?;
-    let user = match find_by_email(&tx, &email).await? {
-        Some(user) if user.company_id == Some(subscription.company_id) && user.status == UserStatus::Active => user,
-        Some(user) if user.company_id == Some(subscription.company_id) => {
-            return Err(DomainError::invalid("email", format!("{email} is a user who is not active")));
-        }
-        Some(_) => {
-            return Err(DomainError::Conflict {
-                field: Some("email".into()),
-                message: format!("{email} is already in use"),
-            });
-        }
-        None => new_contact_user(svc, &tx, &subscription, &email, input.given_name, input.surname, now).await?,
-    };
-    // What the portal already knows: the phone this person gave as a contact elsewhere in the
-    // company (their location is their user's country).
+    let user = contact_user(svc, &tx, &subscription, &email, input.given_name, input.surname).await?;
     let phone = match phone {
         Some(phone) => Some(phone),
-        None => support_contacts::Entity::find()
-            .filter(support_contacts::Column::UserId.eq(user.id))
-            .filter(support_contacts::Column::Phone.is_not_null())
-            .one(&tx)
-            .await?
-            .and_then(|c| c.phone),
+        None => known_phone(&tx, user.id).await?,
     };
     let has_primary = support_contacts::Entity::find()
         .filter(support_contacts::Column::SubscriptionId.eq(subscription.id))
@@ -156,16 +136,10 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
     .await
     .on_constraint("email", || "This person is already a contact".into())?;
     write_roles(&tx, contact.id, &roles).await?;
-    // Contacts open tickets: a USER contact gets the SUPPORT module.
+    // Contacts open tickets: a USER contact gets the SUPPORT module (kept if held already).
     if user.role == Role::User {
-        let holds = user_modules::Entity::find()
-            .filter(user_modules::Column::UserId.eq(user.id))
-            .filter(user_modules::Column::Module.eq(Module::Support))
-            .count(&tx)
-            .await?;
-        if holds == 0 {
-            user_modules::ActiveModel { user_id: Set(user.id), module: Set(Module::Support) }.insert(&tx).await?;
-        }
+        let support = user_modules::ActiveModel { user_id: Set(user.id), module: Set(Module::Support) };
+        user_modules::Entity::insert(support).on_conflict_do_nothing().exec(&tx).await?;
     }
     tx.audit(
         AuditEvent::new(AuditAction::SupportContactCreated, TargetKind::SupportContact, contact.id)
@@ -176,41 +150,42 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
     Ok(Contact { contact, roles: roles.into_iter().collect() })
 }
 
-async fn new_contact_user(
+/// The contact's user: an active user of the company with that address, or a new one (with
+/// the welcome email) when the address is new to the portal.
+async fn contact_user(
     svc: &Services,
     tx: &UnitOfWork<'_>,
     subscription: &service_subscriptions::Model,
     email: &Email,
     given_name: Option<String>,
     surname: Option<String>,
-    now: chrono::DateTime<chrono::Utc>,
 ) -> DomainResult<users::Model> {
-    let mut problems = Vec::new();
-    let mut clean = |field: &str, value: Option<String>| match text::parse(field, value.as_deref()?, 100, Lines::One) {
-        Ok(text) => Some(text).filter(|t| !t.is_empty()),
-        Err(problem) => {
-            problems.push(problem);
-            None
-        }
-    };
-    let (given_name, surname) = (clean("givenName", given_name), clean("surname", surname));
-    if given_name.is_none() {
-        problems.push(FieldError::new("givenName", "is required for a new user"));
+    if let Some(user) = find_by_email(tx, email).await? {
+        let of_company = user.company_id == Some(subscription.company_id);
+        return match user.status {
+            UserStatus::Active if of_company => Ok(user),
+            _ if of_company => Err(DomainError::invalid("email", format!("{email} is a user who is not active"))),
+            _ => Err(DomainError::Conflict {
+                field: Some("email".into()),
+                message: format!("{email} is already in use"),
+            }),
+        };
     }
-    if surname.is_none() {
-        problems.push(FieldError::new("surname", "is required for a new user"));
-    }
-    if !problems.is_empty() {
-        return Err(DomainError::Validation(problems));
-    }
+    // A new address: a new user of the company, who needs a name.
+    let mut problems = Problems::default();
+    let required = |value: Option<String>| PersonName::required(value.as_deref().unwrap_or_default());
+    let given_name = problems.field("givenName", required(given_name)).into_inner();
+    let surname = problems.field("surname", required(surname)).into_inner();
+    problems.finish()?;
+    let now = tx.now();
     let user = NewUser {
         email,
         company_id: Some(subscription.company_id),
         role: Role::User,
         status: UserStatus::Active,
-        given_name,
-        surname,
-        locale: "en".into(),
+        given_name: Some(given_name),
+        surname: Some(surname),
+        locale: crate::types::Locale::default(),
     }
     .into_active_model(now)
     .insert(tx)
@@ -228,6 +203,17 @@ async fn new_contact_user(
     })
     .await?;
     Ok(user)
+}
+
+/// What the portal already knows: the phone this person gave as a contact elsewhere in the
+/// company (their location is their user's country).
+async fn known_phone(db: &impl ConnectionTrait, user_id: UserId) -> DomainResult<Option<String>> {
+    Ok(support_contacts::Entity::find()
+        .filter(support_contacts::Column::UserId.eq(user_id))
+        .filter(support_contacts::Column::Phone.is_not_null())
+        .one(db)
+        .await?
+        .and_then(|c| c.phone))
 }
 
 async fn contact(

@@ -1,12 +1,13 @@
 //! Platform staff (operators, support agents), who handle tickets.
 
+use crate::domain::Problems;
+use crate::domain::people::PersonName;
 use serde_json::json;
 
 use crate::db::users;
 use crate::domain::audit::AuditEvent;
 use crate::domain::principal::Principal;
 use crate::domain::services::Services;
-use crate::domain::text::{self, Lines};
 use crate::domain::tokens::temporary_password;
 use crate::domain::users::{NewUser, find_by_email};
 use crate::domain::welcome::{self, FirstSignIn};
@@ -29,17 +30,10 @@ pub async fn create_staff_user(
         return Err(DomainError::invalid("role", "must be OPERATOR or SUPPORT_AGENT"));
     }
     let email = Email::parse(email).map_err(|e| DomainError::invalid("email", e.to_string()))?;
-    let mut problems = Vec::new();
-    let mut name = |field: &str, value: &str| {
-        text::required(field, value, 100, Lines::One).unwrap_or_else(|problem| {
-            problems.push(problem);
-            String::new()
-        })
-    };
-    let (given_name, surname) = (name("givenName", given_name), name("surname", surname));
-    if !problems.is_empty() {
-        return Err(DomainError::Validation(problems));
-    }
+    let mut problems = Problems::default();
+    let given_name = problems.field("givenName", PersonName::required(given_name)).into_inner();
+    let surname = problems.field("surname", PersonName::required(surname)).into_inner();
+    problems.finish()?;
     let password = temporary_password();
     let hash = svc.passwords.hash(&password).await?;
     let mut tx = svc.begin_as(principal).await?;
@@ -57,7 +51,7 @@ pub async fn create_staff_user(
         status: UserStatus::Active,
         given_name: Some(given_name),
         surname: Some(surname),
-        locale: "en".into(),
+        locale: crate::types::Locale::default(),
     }
     .into_active_model(now);
     let user = welcome::insert_with_password(&tx, user, &hash, true, now).await?;

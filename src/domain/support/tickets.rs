@@ -1,17 +1,19 @@
 //! Support tickets: opened by contacts, confirmed or closed by support agents.
 
+use crate::domain::Problems;
+use crate::types::{Line, Paragraphs};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::json;
 
-use crate::db::{subscription_members, support_contacts, support_tickets, users};
+use crate::db::{service_subscriptions, subscription_members, support_contacts, support_tickets, users};
 use crate::domain::audit::AuditEvent;
-use crate::domain::lifecycle::{plan, scrub};
+use crate::domain::lifecycle::{Holding, plan, scrub};
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
 use crate::domain::services::Services;
 use crate::domain::subscriptions::{confirm_admin_membership, get as subscription_of};
-use crate::domain::text::{self, Lines};
 use crate::domain::users::greeting_name;
+use crate::domain::work::UnitOfWork;
 use crate::domain::{
     ContactRole, ContactStatus, DomainError, DomainResult, FieldError, MemberStatus, Role, SubscriptionRole,
     TicketKind, TicketStatus, UserStatus,
@@ -37,68 +39,15 @@ pub async fn create_ticket(
     principal: &Principal,
     input: TicketInput,
 ) -> DomainResult<support_tickets::Model> {
-    let mut problems = Vec::new();
-    let mut required = |field: &str, value: &str, max: usize, lines: Lines| {
-        text::required(field, value, max, lines).unwrap_or_else(|problem| {
-            problems.push(problem);
-            String::new()
-        })
-    };
-    let subject = required("subject", &input.subject, 300, Lines::One);
-    let description = required("description", &input.description, 20_000, Lines::Many);
-    if !problems.is_empty() {
-        return Err(DomainError::Validation(problems));
-    }
+    let mut problems = Problems::default();
+    let subject = problems.field("subject", Line::<300>::required(&input.subject)).into_inner();
+    let description = problems.field("description", Paragraphs::<20_000>::required(&input.description)).into_inner();
+    problems.finish()?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     let subscription = subscription_of(&tx, principal, input.subscription_id).await?;
-    let is_support_contact = support_contacts::Entity::find()
-        .filter(support_contacts::Column::SubscriptionId.eq(subscription.id))
-        .filter(support_contacts::Column::UserId.eq(principal.user_id))
-        .filter(support_contacts::Column::Status.eq(ContactStatus::Active))
-        .all(&tx)
-        .await?;
-    let mut may = false;
-    for contact in &is_support_contact {
-        may |= roles_of(&tx, contact.id).await?.contains(&ContactRole::Support);
-    }
-    may |= principal.role.is_company_admin() && input.kind != TicketKind::General;
-    if !may {
-        return Err(DomainError::Forbidden("Only the subscription's active SUPPORT contacts open tickets".into()));
-    }
-    let mut related_member_id = None;
-    // Resolved within the company for every kind: a raw id from the input is never stored.
-    let related = match input.related_user_id {
-        Some(id) => Some(
-            users::Entity::find_by_id(id)
-                .filter(users::Column::CompanyId.eq(subscription.company_id))
-                .one(&tx)
-                .await?
-                .ok_or_else(|| DomainError::invalid("relatedUserId", "is not a user of the company"))?,
-        ),
-        None => None,
-    };
-    if matches!(input.kind, TicketKind::AdminDelegation | TicketKind::UserRemoval) {
-        let user =
-            related.as_ref().ok_or_else(|| DomainError::invalid("relatedUserId", "is required for this kind"))?;
-        // Contacts may ask to remove users; only the owner, to remove an administrator.
-        if input.kind == TicketKind::UserRemoval && user.role.is_company_admin() {
-            principal.may_manage(user.id, user.role)?;
-        }
-        if input.kind == TicketKind::AdminDelegation {
-            let member = subscription_members::Entity::find()
-                .filter(subscription_members::Column::SubscriptionId.eq(subscription.id))
-                .filter(subscription_members::Column::UserId.eq(user.id))
-                .filter(subscription_members::Column::Role.eq(SubscriptionRole::Admin))
-                .filter(subscription_members::Column::Status.eq(MemberStatus::PendingConfirmation))
-                .one(&tx)
-                .await?
-                .ok_or_else(|| {
-                    DomainError::invalid("relatedUserId", "has no ADMIN membership waiting for confirmation")
-                })?;
-            related_member_id = Some(member.id);
-        }
-    }
+    may_open(&tx, principal, &subscription, input.kind).await?;
+    let related = related_of(&tx, principal, &subscription, input.kind, input.related_user_id).await?;
     let ticket = support_tickets::ActiveModel {
         id: Set(crate::types::TicketId::new()),
         company_id: Set(subscription.company_id),
@@ -108,8 +57,8 @@ pub async fn create_ticket(
         status: Set(TicketStatus::Open),
         subject: Set(subject),
         description: Set(description),
-        related_user_id: Set(related.map(|user| user.id)),
-        related_member_id: Set(related_member_id),
+        related_user_id: Set(related.user),
+        related_member_id: Set(related.member),
         confirmed_by: Set(None),
         confirmed_at: Set(None),
         created_at: Set(now),
@@ -118,19 +67,7 @@ pub async fn create_ticket(
     .insert(&tx)
     .await?;
     let opener = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
-    let to = opener.email.clone();
-    let vars = json!({
-        "givenName": greeting_name(&opener), "ticketId": ticket.id.to_string(), "subject": ticket.subject,
-        "kind": ticket.kind, "product": subscription.product,
-        "ticketUrl": svc.link(&format!("support/tickets/{}", ticket.id)),
-    });
-    tx.notify(Notification {
-        company_id: Some(subscription.company_id),
-        event_type: crate::types::EventType::TicketCreated,
-        data: json!({"ticketId": ticket.id, "kind": ticket.kind, "subscriptionId": subscription.id}),
-        email: Some(EmailNotification::new(&to, Template::SupportTicketConfirmation, &opener.locale, vars)),
-    })
-    .await?;
+    tx.notify(created_notification(svc, &opener, &ticket, &subscription)).await?;
     tx.audit(
         AuditEvent::new(AuditAction::TicketCreated, TargetKind::SupportTicket, ticket.id)
             .company(Some(subscription.company_id))
@@ -138,6 +75,101 @@ pub async fn create_ticket(
     );
     tx.commit().await?;
     Ok(ticket)
+}
+
+/// The subscription's active SUPPORT contacts open any kind; administrators the kinds that
+/// are about users (delegation, removal).
+async fn may_open(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    subscription: &service_subscriptions::Model,
+    kind: TicketKind,
+) -> DomainResult<()> {
+    if principal.role.is_company_admin() && kind != TicketKind::General {
+        return Ok(());
+    }
+    let contacts = support_contacts::Entity::find()
+        .filter(support_contacts::Column::SubscriptionId.eq(subscription.id))
+        .filter(support_contacts::Column::UserId.eq(principal.user_id))
+        .filter(support_contacts::Column::Status.eq(ContactStatus::Active))
+        .all(db)
+        .await?;
+    for contact in &contacts {
+        if roles_of(db, contact.id).await?.contains(&ContactRole::Support) {
+            return Ok(());
+        }
+    }
+    Err(DomainError::Forbidden("Only the subscription's active SUPPORT contacts open tickets".into()))
+}
+
+/// Whom a ticket is about, resolved within the company (a raw id from the input is never
+/// stored), and for a delegation the membership waiting for it.
+struct Related {
+    user: Option<UserId>,
+    member: Option<crate::types::MemberId>,
+}
+
+async fn related_of(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    subscription: &service_subscriptions::Model,
+    kind: TicketKind,
+    related_user_id: Option<UserId>,
+) -> DomainResult<Related> {
+    let user = match related_user_id {
+        Some(id) => Some(
+            users::Entity::find_by_id(id)
+                .filter(users::Column::CompanyId.eq(subscription.company_id))
+                .one(db)
+                .await?
+                .ok_or_else(|| DomainError::invalid("relatedUserId", "is not a user of the company"))?,
+        ),
+        None => None,
+    };
+    let mut related = Related { user: user.as_ref().map(|u| u.id), member: None };
+    if kind == TicketKind::General {
+        return Ok(related);
+    }
+    let user = user.ok_or_else(|| DomainError::invalid("relatedUserId", "is required for this kind"))?;
+    match kind {
+        // Contacts may ask to remove users; only the owner, to remove an administrator.
+        TicketKind::UserRemoval if user.role.is_company_admin() => principal.may_manage(user.id, user.role)?,
+        TicketKind::AdminDelegation => {
+            let member = subscription_members::Entity::find()
+                .filter(subscription_members::Column::SubscriptionId.eq(subscription.id))
+                .filter(subscription_members::Column::UserId.eq(user.id))
+                .filter(subscription_members::Column::Role.eq(SubscriptionRole::Admin))
+                .filter(subscription_members::Column::Status.eq(MemberStatus::PendingConfirmation))
+                .one(db)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::invalid("relatedUserId", "has no ADMIN membership waiting for confirmation")
+                })?;
+            related.member = Some(member.id);
+        }
+        _ => {}
+    }
+    Ok(related)
+}
+
+/// `ticket.created`, with the confirmation email to the opener.
+fn created_notification(
+    svc: &Services,
+    opener: &users::Model,
+    ticket: &support_tickets::Model,
+    subscription: &service_subscriptions::Model,
+) -> Notification {
+    let vars = json!({
+        "givenName": greeting_name(opener), "ticketId": ticket.id.to_string(), "subject": ticket.subject,
+        "kind": ticket.kind, "product": subscription.product,
+        "ticketUrl": svc.link(&format!("support/tickets/{}", ticket.id)),
+    });
+    Notification {
+        company_id: Some(subscription.company_id),
+        event_type: crate::types::EventType::TicketCreated,
+        data: json!({"ticketId": ticket.id, "kind": ticket.kind, "subscriptionId": subscription.id}),
+        email: Some(EmailNotification::new(&opener.email, Template::SupportTicketConfirmation, &opener.locale, vars)),
+    }
 }
 
 /// Support agents see every ticket; anyone else only the tickets they opened (support
@@ -183,33 +215,7 @@ pub async fn confirm_ticket(
             let member = ticket.related_member_id.ok_or(DomainError::NotFound("membership"))?;
             confirm_admin_membership(&tx, member, now).await?;
         }
-        TicketKind::UserRemoval => {
-            let user_id = ticket.related_user_id.ok_or(DomainError::NotFound("user"))?;
-            let user = users::Entity::find_by_id(user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
-            if user.role == Role::Owner {
-                return Err(DomainError::invalid("id", "the company owner cannot be removed"));
-            }
-            let held = plan(&tx, user.id).await?;
-            if !held.is_empty() {
-                let fields = held
-                    .iter()
-                    .map(|h| {
-                        FieldError::new(
-                            "relatedUserId",
-                            format!(
-                                "{} {} must first be transferred (deactivateUser with transferTo)",
-                                h.held.kind().name(),
-                                h.name
-                            ),
-                        )
-                    })
-                    .collect();
-                return Err(DomainError::Validation(fields));
-            }
-            if user.status != UserStatus::Anonymized {
-                scrub(&mut tx, user, Some(principal.user_id)).await?;
-            }
-        }
+        TicketKind::UserRemoval => remove_related_user(&mut tx, principal, &ticket).await?,
         TicketKind::General => {}
     }
     let mut active = ticket.into_active_model();
@@ -232,6 +238,34 @@ pub async fn confirm_ticket(
     .await?;
     tx.commit().await?;
     Ok(ticket)
+}
+
+/// A confirmed USER_REMOVAL: the user's personal data erased for good, once they own nothing.
+async fn remove_related_user(
+    tx: &mut UnitOfWork<'_>,
+    principal: &Principal,
+    ticket: &support_tickets::Model,
+) -> DomainResult<()> {
+    let user_id = ticket.related_user_id.ok_or(DomainError::NotFound("user"))?;
+    let user = users::Entity::find_by_id(user_id).one(&*tx).await?.ok_or(DomainError::NotFound("user"))?;
+    if user.role == Role::Owner {
+        return Err(DomainError::invalid("id", "the company owner cannot be removed"));
+    }
+    let held = plan(&*tx, user.id).await?;
+    if !held.is_empty() {
+        let transfer_first = |h: &Holding| {
+            let what = format!("{} {}", h.held.kind().name(), h.name);
+            FieldError::new(
+                "relatedUserId",
+                format!("{what} must first be transferred (deactivateUser with transferTo)"),
+            )
+        };
+        return Err(DomainError::Validation(held.iter().map(transfer_first).collect()));
+    }
+    if user.status != UserStatus::Anonymized {
+        scrub(tx, user, Some(principal.user_id)).await?;
+    }
+    Ok(())
 }
 
 /// `resolveSupportTicket` / `closeSupportTicket`.

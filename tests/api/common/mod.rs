@@ -256,10 +256,8 @@ impl TestApp {
         self.login(OPERATOR_EMAIL, OPERATOR_PASSWORD).await
     }
 
-    /// Provisions `company` with `owner` (mailbox transport) and signs the owner in with the
-    /// emailed temporary password; returns the session (which may only change the password)
-    /// and that password.
-    pub async fn provisioned_owner(&self, company: &str, owner: &str) -> (String, String) {
+    /// An operator provisions `company` with `owner` (named Olive Owner); the company's id.
+    pub async fn provision_company(&self, company: &str, owner: &str) -> String {
         let operator = self.operator_token().await;
         let input = json!({"name": company, "ownerEmail": owner, "ownerGivenName": "Olive", "ownerSurname": "Owner"});
         let body = self
@@ -269,7 +267,14 @@ impl TestApp {
                 json!({"input": input}),
             )
             .await;
-        data(&body);
+        data(&body)["provisionCompany"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Provisions `company` with `owner` (mailbox transport) and signs the owner in with the
+    /// emailed temporary password; returns the session (which may only change the password)
+    /// and that password.
+    pub async fn provisioned_owner(&self, company: &str, owner: &str) -> (String, String) {
+        self.provision_company(company, owner).await;
         let text = self.wait_for_email(owner).await.body_text(0).unwrap().into_owned();
         let temporary = mail::value_after(&text, "Your temporary password is:");
         (self.login(owner, &temporary).await, temporary)
@@ -436,6 +441,16 @@ pub async fn eventually_within<T>(seconds: u64, what: &str, mut probe: impl Asyn
 }
 
 /// The `extensions.code` of the first error, panicking with the body when there is none.
+/// The fields a VALIDATION_FAILED error names, in order.
+pub fn error_fields(body: &Value) -> Vec<String> {
+    body["errors"][0]["extensions"]["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fields in {body}"))
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("expected an error, got {body}"))
 }
@@ -444,4 +459,21 @@ pub fn error_code(body: &Value) -> &str {
 pub fn data(body: &Value) -> &Value {
     assert!(body.get("errors").is_none_or(Value::is_null), "unexpected errors: {body}");
     &body["data"]
+}
+
+/// A server's configuration for tests (cheap argon2, a mailbox folder, the operator's known
+/// password), on `database_url`.
+pub fn test_config(database_url: &str, mailbox: &std::path::Path) -> portal::config::Config {
+    let vars = [
+        ("PORTAL_DATABASE_URL", database_url),
+        ("PORTAL_LISTEN", "127.0.0.1:0"),
+        ("PORTAL_MAILBOX_DIR", mailbox.to_str().unwrap()),
+        ("PORTAL_ARGON2_MEMORY_KIB", "64"),
+        ("PORTAL_ARGON2_ITERATIONS", "1"),
+        ("PORTAL_BOOTSTRAP_OPERATOR_PASSWORD", OPERATOR_PASSWORD),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    portal::config::Config::from_vars(&vars).unwrap()
 }
