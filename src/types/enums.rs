@@ -145,11 +145,18 @@ mod tests {
         );
         assert!(UserStatus::try_from_value(&"active".to_owned()).is_err());
     }
+
+    #[test]
+    fn a_channel_is_named_as_it_is_stored() {
+        for channel in Channel::ALL {
+            assert_eq!(channel.name(), channel.to_value());
+        }
+        assert_eq!(<Channel as sea_orm::Iterable>::iter().count(), Channel::ALL.len());
+    }
 }
 
-/// The kinds of `Held`, as clients and the audit trail name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// The kinds of `Held`, as clients and the audit trail name them (`name`, also their JSON form).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HoldingKind {
     Subscription,
     Project,
@@ -172,5 +179,11 @@ impl HoldingKind {
             HoldingKind::SupportContact => "SUPPORT_CONTACT",
             HoldingKind::ModulePermission => "MODULE_PERMISSION",
         }
+    }
+}
+
+impl Serialize for HoldingKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
