@@ -14,7 +14,7 @@ use mailin_embedded::{Handler, Server};
 use portal::config::Config;
 use portal::domain::Email;
 use portal::domain::clock::SystemClock;
-use portal::notify::plugin::Registry;
+use portal::notify::registry::Registry;
 use portal::notify::templates::Templates;
 use portal::notify::worker::Worker;
 use portal::notify::{EmailNotification, Notification, Template};

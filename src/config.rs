@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::domain::Email;
+use crate::types::Email;
 
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -61,18 +61,25 @@ pub async fn email(
     Ok(compose(svc, &to, &greeting, &user.locale, company_name, temporary_password, activation_url))
 }
 
+/// Whom a welcome email is for, before their row exists.
+pub struct Addressee<'a> {
+    pub email: &'a crate::types::Email,
+    pub given_name: &'a str,
+    pub locale: &'a crate::types::Locale,
+}
+
 /// A new user's welcome email with a 7-day activation link, for users inserted in bulk: the
 /// link token row to insert with the user, and the email.
 pub fn with_activation_link(
     svc: &Services,
     user_id: UserId,
-    person: &super::people::Person,
+    to: &Addressee<'_>,
     company_name: &str,
     now: DateTime<Utc>,
 ) -> (link_tokens::ActiveModel, EmailNotification) {
     let (token, row) = new_link(user_id, LinkPurpose::Activation, now + ACTIVATION_LINK_VALIDITY, now);
     let url = svc.link(&format!("set-password?token={token}"));
-    let email = compose(svc, &person.email, &person.given_name, &person.locale, company_name, None, Some(url));
+    let email = compose(svc, to.email, to.given_name, to.locale, company_name, None, Some(url));
     (row, email)
 }
 

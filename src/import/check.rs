@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::file::{self, StoredFile};
 use super::parse::{FileError, rows};
 use super::report::Reporter;
+use super::states::Verdict;
 use super::validate::{FileRules, InvalidRow, Issue, ValidRow, check_row, email_exists};
 use crate::db::{bulk, import_jobs, import_row_issues};
 use crate::domain::{DomainError, DomainResult, Email, IssueCode, IssueSeverity, Services};
@@ -151,19 +152,6 @@ async fn existing(
         }
     }
     Ok(found)
-}
-
-pub(super) struct Verdict {
-    pub total_rows: i32,
-    pub error_count: i32,
-    /// Why the file as a whole could not be read, if it could not.
-    pub file_error: Option<String>,
-}
-
-impl Verdict {
-    pub fn clean(&self) -> bool {
-        self.error_count == 0
-    }
 }
 
 pub(super) enum Checked {

@@ -20,7 +20,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 
-use super::check::Verdict;
 use super::file;
 use super::progress::{Progress, RUNNING, is_final};
 use super::{Imports, Options};
@@ -29,6 +28,20 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
 use crate::notify::Notification;
 use crate::types::{AuditAction, CompanyId, EventType, ImportJobId, TargetKind, UserId};
+
+/// What validation of the whole file concluded.
+pub(super) struct Verdict {
+    pub total_rows: i32,
+    pub error_count: i32,
+    /// Why the file as a whole could not be read, if it could not.
+    pub file_error: Option<String>,
+}
+
+impl Verdict {
+    pub fn clean(&self) -> bool {
+        self.error_count == 0
+    }
+}
 
 /// A job's first state: VALIDATING, its file still to be stored.
 pub(super) fn new_job(

@@ -126,7 +126,10 @@ async fn insert(
         let user = row.person.new_user(job.company_id, now);
         let user_id: UserId = *user.id.as_ref();
         if job.send_welcome_emails && row.person.is_active {
-            let (token, email) = welcome::with_activation_link(svc, user_id, &row.person, company_name, now);
+            let person = &row.person;
+            let to =
+                welcome::Addressee { email: &person.email, given_name: &person.given_name, locale: &person.locale };
+            let (token, email) = welcome::with_activation_link(svc, user_id, &to, company_name, now);
             let notification = Notification {
                 company_id: Some(job.company_id),
                 event_type: crate::types::EventType::UserCreated,

@@ -9,6 +9,7 @@
 pub mod email;
 pub mod mailbox;
 pub mod plugin;
+pub mod registry;
 pub mod smtp;
 pub mod templates;
 pub mod webhook;

@@ -20,7 +20,8 @@ use sea_orm::{
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use super::plugin::{Outcome, Outgoing, Registry};
+use super::plugin::{Outcome, Outgoing};
+use super::registry::Registry;
 use super::templates::Templates;
 use super::{NotifyError, NotifyResult};
 use super::{Payload, Template};
