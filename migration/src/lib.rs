@@ -8,6 +8,7 @@ mod m20261124_000002_webhook_rotation_and_delivery_uniqueness;
 mod m20261124_000003_user_ordering_and_search;
 mod m20261124_000004_import_job_lease;
 mod m20261201_000005_attempt_counters;
+mod m20261202_000006_claimable_deliveries_index;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_user_ordering_and_search::Migration),
             Box::new(m20261124_000004_import_job_lease::Migration),
             Box::new(m20261201_000005_attempt_counters::Migration),
+            Box::new(m20261202_000006_claimable_deliveries_index::Migration),
         ]
     }
 }

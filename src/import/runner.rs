@@ -88,6 +88,9 @@ async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> Doma
     match write::run(svc, &job, &mut reporter, cancelled).await? {
         Outcome::Done => {
             file::delete(&svc.db, job_id).await?;
+            if job.send_welcome_emails {
+                crate::notify::refresh_statistics(&svc.db).await?;
+            }
             states::announce(svc, job_id).await
         }
         Outcome::Cancelled => states::close_cancelled(svc, job_id).await,

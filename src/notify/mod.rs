@@ -187,6 +187,18 @@ pub fn event_row(
     Ok((event, email))
 }
 
+/// After a bulk enqueue (an import's welcome emails): PostgreSQL's planner learns the backlog's
+/// size now rather than at autovacuum's next analyze. Until it does, it believes the table
+/// small and claims by sorting every due delivery (168 ms a claim with 200,000 waiting)
+/// instead of walking `ix_deliveries_claimable` (0.07 ms). SQLite's planner takes the partial
+/// index without statistics.
+pub async fn refresh_statistics(db: &impl ConnectionTrait) -> NotifyResult<()> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_unprepared("ANALYZE deliveries").await?;
+    }
+    Ok(())
+}
+
 /// On PostgreSQL, wakes every process's worker when `db`'s transaction commits.
 pub async fn announce(db: &impl ConnectionTrait) -> NotifyResult<()> {
     if db.get_database_backend() == DatabaseBackend::Postgres {

@@ -31,7 +31,54 @@ backend_tests!(
     templates_are_listed_and_previewed,
     a_lease_held_by_a_dead_process_expires,
     a_plugin_of_our_own_carries_its_channel,
+    a_claim_reads_its_batch_from_the_claimable_index,
 );
+
+/// The worker's claim walks `ix_deliveries_claimable` in due order and stops at its batch: no
+/// scan of the backlog, no sort (the plan that took ~100 ms a claim with 180,000 waiting).
+async fn a_claim_reads_its_batch_from_the_claimable_index(app: TestApp) {
+    use portal::notify::{EmailNotification, Notification, Template};
+    use sea_orm::{ConnectionTrait, QueryTrait, Statement};
+    // A backlog due in a year (the running worker leaves it alone), claimed as of two years.
+    let later = chrono::Utc::now() + chrono::Duration::days(365);
+    let vars = json!({"givenName": "Ana"});
+    let (mut events, mut deliveries) = (Vec::new(), Vec::new());
+    for i in 0..20_000 {
+        let to = portal::types::Email::parse(&format!("person{i}@backlog.example")).unwrap();
+        let notification = Notification {
+            company_id: None,
+            event_type: portal::types::EventType::UserCreated,
+            data: json!({}),
+            email: Some(EmailNotification::new(&to, Template::Welcome, "en", vars.clone())),
+        };
+        let (event, delivery) = portal::notify::event_row(&notification, later).unwrap();
+        events.push(event);
+        deliveries.extend(delivery);
+    }
+    portal::db::bulk::insert(&app.db, events).await.unwrap();
+    portal::db::bulk::insert(&app.db, deliveries).await.unwrap();
+    let backend = app.db.get_database_backend();
+    let analyze = if backend == sea_orm::DatabaseBackend::Postgres { "ANALYZE deliveries" } else { "ANALYZE" };
+    app.db.execute_unprepared(analyze).await.unwrap();
+
+    let claim = portal::notify::worker::claimable(backend, later + chrono::Duration::days(365), 32);
+    let sql = claim.build(backend).to_string();
+    let explain = match backend {
+        sea_orm::DatabaseBackend::Postgres => format!("EXPLAIN {sql}"),
+        _ => format!("EXPLAIN QUERY PLAN {sql}"),
+    };
+    let rows = app.db.query_all_raw(Statement::from_string(backend, explain)).await.unwrap();
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "QUERY PLAN").or_else(|_| row.try_get::<String>("", "detail")).unwrap())
+        .collect();
+    let plan = plan.join("\n");
+    eprintln!("claim plan ({backend:?}):\n{plan}");
+    assert!(plan.contains("ix_deliveries_claimable"), "the claim uses the index:\n{plan}");
+    for scan_or_sort in ["Sort", "Seq Scan", "TEMP B-TREE", "SCAN deliveries\n", "SCAN \"deliveries\""] {
+        assert!(!plan.contains(scan_or_sort), "no {scan_or_sort} in the claim:\n{plan}");
+    }
+}
 
 /// A notifier plugin is a type implementing `Notifier` for its channel and one registration:
 /// this one, written here, takes the email channel over from the mailbox and records each
