@@ -16,7 +16,24 @@ backend_tests!(
     foreign_keys_are_enforced,
     the_migration_rolls_back_and_forward,
     an_event_has_one_delivery_per_channel_and_recipient,
+    sqlite_writes_ahead,
 );
+
+/// SQLite runs with its write-ahead log and checkpoint-time syncs (see `db::connect`); on
+/// PostgreSQL there is nothing to check.
+async fn sqlite_writes_ahead(app: TestApp) {
+    if app.db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return;
+    }
+    let pragma = async |name: &str| {
+        let sql = sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Sqlite, format!("PRAGMA {name}"));
+        app.db.query_one_raw(sql).await.unwrap().unwrap()
+    };
+    let journal: String = pragma("journal_mode").await.try_get_by_index(0).unwrap();
+    assert_eq!(journal.to_lowercase(), "wal");
+    let synchronous: i32 = pragma("synchronous").await.try_get_by_index(0).unwrap();
+    assert_eq!(synchronous, 1, "NORMAL");
+}
 
 /// Decodes a row of each entity: a column missing, misnamed or of another type fails here, and
 /// so does a table left empty (the decoding would then prove nothing).
