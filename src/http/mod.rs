@@ -64,9 +64,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
 
-    let graphql_endpoint = Router::new().route("/graphql", get(crate::graphiql::page).post(graphql)).layer(
-        axum::middleware::from_fn_with_state((config.max_body_bytes, config.import_max_bytes), graphql_body_limit),
-    );
+    let graphql_endpoint = Router::new()
+        .route("/graphql", get(crate::graphiql::page).post(graphql))
+        .layer(axum::middleware::from_fn_with_state(
+            (config.max_body_bytes, config.import_max_bytes),
+            graphql_body_limit,
+        ))
+        .layer(axum::middleware::from_fn(answer_in_the_accepted_type));
     let api = Router::new()
         .route("/graphql/ws", any(graphql_ws))
         .route("/health", get(health))
@@ -104,6 +108,32 @@ async fn drop_unusable_request_id(mut request: axum::extract::Request) -> axum::
 async fn audit_names_the_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     crate::domain::work::with_request_id(request_id, next.run(request)).await
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// GraphQL over HTTP's content negotiation: the newer `application/graphql-response+json` only
+/// to clients that list it in `Accept`; `application/json` to everyone else (an Accept of
+/// `application/json` or `*/*`, or none), as the spec requires for clients that predate it.
+async fn answer_in_the_accepted_type(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let accepts = request.headers().get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok());
+    let wants_graphql_response = accepts.flat_map(|v| v.split(',')).any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        // `q=0` means "not this one".
+        let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+        media.eq_ignore_ascii_case(GRAPHQL_RESPONSE) && !refused
+    });
+    let mut response = next.run(request).await;
+    let is_graphql_response = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(GRAPHQL_RESPONSE));
+    if is_graphql_response && !wants_graphql_response {
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    response
 }
 
 /// A request refused before it reaches GraphQL, answered in GraphQL's shape.

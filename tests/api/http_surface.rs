@@ -29,7 +29,33 @@ backend_tests!(
     websocket_refuses_a_bad_token_at_connection_init,
     request_ids_are_kept_or_made,
     malformed_ids_are_refused_before_any_resolver,
+    answers_come_in_the_type_the_client_accepts,
 );
+
+/// GraphQL over HTTP: `application/json` unless the client lists the newer
+/// `application/graphql-response+json` (clients written before it must still parse answers).
+async fn answers_come_in_the_type_the_client_accepts(app: TestApp) {
+    let post = |accept: Option<&'static str>| {
+        let mut request = app.http.post(app.url("/graphql")).json(&json!({"query": "{ __typename }"}));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["data"]["__typename"], "Query");
+            content_type
+        }
+    };
+    for accept in [None, Some("application/json"), Some("*/*"), Some("application/graphql-response+json;q=0, */*")] {
+        assert!(post(accept).await.starts_with("application/json"), "Accept {accept:?}");
+    }
+    for accept in ["application/graphql-response+json", "application/json;q=0.9, application/graphql-response+json"] {
+        assert!(post(Some(accept)).await.starts_with("application/graphql-response+json"), "Accept {accept}");
+    }
+}
 
 backend_tests!(cors_allows_only_configured_origins);
 
