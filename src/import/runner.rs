@@ -88,8 +88,12 @@ async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> Doma
     match write::run(svc, &job, &mut reporter, cancelled).await? {
         Outcome::Done => {
             file::delete(&svc.db, job_id).await?;
-            if job.send_welcome_emails {
-                crate::notify::refresh_statistics(&svc.db).await?;
+            // The import is complete whatever happens here: a failure only costs claim speed
+            // until autovacuum analyzes, so it is logged, not the job's error.
+            if job.send_welcome_emails
+                && let Err(error) = crate::notify::refresh_statistics(&svc.db).await
+            {
+                tracing::warn!(%job_id, %error, "import: cannot refresh the outbox's statistics");
             }
             states::announce(svc, job_id).await
         }

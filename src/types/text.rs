@@ -9,7 +9,7 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Whether line breaks (and tabs) are part of the text: a description yes, a name no.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lines {
+enum Lines {
     One,
     Many,
 }
@@ -89,8 +89,8 @@ fn refusal(c: char, lines: Lines) -> Option<TextError> {
     }
 }
 
-/// The rules of `Text`, for a bound known only at run time.
-pub fn parse(value: &str, max: usize, lines: Lines) -> Result<String, TextError> {
+/// The rules of `Text`.
+fn parse(value: &str, max: usize, lines: Lines) -> Result<String, TextError> {
     // Length first, on the raw input, so a megabyte is refused before it is normalised.
     if value.len() > max.saturating_mul(4).saturating_add(64) {
         return Err(TextError::TooLong(max));
