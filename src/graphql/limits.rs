@@ -76,7 +76,8 @@ impl Extension for QueryLimits {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         self.check_text(&request.query)?;
-        let document = async_graphql::parser::parse_query(&request.query)?;
+        let document = async_graphql::parser::parse_query(&request.query)
+            .map_err(|error| super::syntax::syntax_error(&request.query, &error))?;
         self.check_document(&document)?;
         self.check_variables(&request.variables)?;
         request.set_parsed_query(document);

@@ -11,6 +11,7 @@ pub mod ids;
 mod imports;
 mod invitations;
 pub mod limits;
+mod syntax;
 mod live;
 pub mod loaders;
 mod notifications;

@@ -1,13 +1,9 @@
 //! The HTTP surface: routes and the middleware every request goes through.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use async_graphql::Data;
 use async_graphql::dataloader::DataLoader;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -24,20 +20,27 @@ use crate::config::Config;
 use crate::domain::principal::Access;
 use crate::domain::principal::{self, Principal};
 use crate::domain::{DomainError, Module, Services};
-use crate::graphql::error::request_error;
-use crate::graphql::extensions::WebsocketSession;
 use crate::graphql::loaders::Loaders;
-use crate::graphql::{PortalSchema, RequestContext};
+use crate::graphql::PortalSchema;
 use crate::pages;
 
 mod error;
+mod graphql;
+mod persisted;
+mod websocket;
 pub use error::HttpError;
+pub use persisted::PersistedQueries;
 
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub imports: crate::import::Imports,
     pub schema: PortalSchema,
+    /// The schema's own bounds, for the checks made before it runs (GET's operation type).
+    pub limits: crate::graphql::limits::QueryLimits,
+    pub persisted: PersistedQueries,
+    /// `PORTAL_MAX_BODY_BYTES`, which also bounds one websocket message.
+    pub max_message_bytes: usize,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -65,14 +68,13 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
 
     let graphql_endpoint = Router::new()
-        .route("/graphql", get(crate::graphiql::page).post(graphql))
+        .route("/graphql", get(graphql::endpoint).post(graphql::endpoint))
         .layer(axum::middleware::from_fn_with_state(
             (config.max_body_bytes, config.import_max_bytes),
             graphql_body_limit,
-        ))
-        .layer(axum::middleware::from_fn(answer_in_the_accepted_type));
+        ));
     let api = Router::new()
-        .route("/graphql/ws", any(graphql_ws))
+        .route("/graphql/ws", any(websocket::endpoint))
         .route("/health", get(health))
         .route("/graphiql/{version}/{file}", get(crate::graphiql::asset))
         .route("/reset-password", get(pages::reset_password))
@@ -108,32 +110,6 @@ async fn drop_unusable_request_id(mut request: axum::extract::Request) -> axum::
 async fn audit_names_the_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     crate::domain::work::with_request_id(request_id, next.run(request)).await
-}
-
-const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
-
-/// GraphQL over HTTP's content negotiation: the newer `application/graphql-response+json` only
-/// to clients that list it in `Accept`; `application/json` to everyone else (an Accept of
-/// `application/json` or `*/*`, or none), as the spec requires for clients that predate it.
-async fn answer_in_the_accepted_type(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let accepts = request.headers().get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok());
-    let wants_graphql_response = accepts.flat_map(|v| v.split(',')).any(|range| {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim();
-        // `q=0` means "not this one".
-        let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-        media.eq_ignore_ascii_case(GRAPHQL_RESPONSE) && !refused
-    });
-    let mut response = next.run(request).await;
-    let is_graphql_response = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(GRAPHQL_RESPONSE));
-    if is_graphql_response && !wants_graphql_response {
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    }
-    response
 }
 
 /// A request refused before it reaches GraphQL, answered in GraphQL's shape.
@@ -185,27 +161,6 @@ fn cors(config: &Config) -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
-async fn graphql(
-    State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let token = match bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
-        Ok(token) => token,
-        Err(error) => return error_response(error),
-    };
-    let principal = match resolve(&state.services, token).await {
-        Ok(principal) => principal,
-        Err(error) => return error_response(error),
-    };
-    let request = request
-        .into_inner()
-        .data(RequestContext { principal, client_address: Some(client.ip()) })
-        .data(loaders(&state.services));
-    state.schema.execute(request).await.into()
-}
-
 /// The token of an `Authorization: Bearer …` value; no header is anonymous, any other scheme
 /// is an error (a client that sends credentials wants to know they were not understood).
 fn bearer_token(value: Option<&str>) -> Result<Option<&str>, DomainError> {
@@ -225,10 +180,6 @@ async fn resolve(services: &Services, token: Option<&str>) -> Result<Option<Prin
     }
 }
 
-fn error_response(error: DomainError) -> GraphQLResponse {
-    async_graphql::Response::from_errors(vec![request_error(error)]).into()
-}
-
 /// Fresh per request (or websocket connection): cached rows never cross callers.
 fn loaders(services: &Services) -> DataLoader<Loaders> {
     // Keys requested within 1 ms go in one batch. A page's rows ask for their keys in one pass
@@ -236,35 +187,6 @@ fn loaders(services: &Services) -> DataLoader<Loaders> {
     // pass; each millisecond of it is added to every nested level of every query (5 ms cost
     // ~6 ms a page).
     DataLoader::new(Loaders { services: services.clone() }, tokio::spawn).delay(std::time::Duration::from_millis(1))
-}
-
-/// Subscriptions (and queries) over the `graphql-transport-ws` protocol. The session token
-/// comes in the `connection_init` payload: `{"Authorization": "Bearer …"}`.
-async fn graphql_ws(
-    State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
-        let services = state.services.clone();
-        GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-            .on_connection_init(move |payload| async move {
-                let value =
-                    payload.get("Authorization").or_else(|| payload.get("authorization")).and_then(|v| v.as_str());
-                let token = bearer_token(value)?;
-                let principal = resolve(&services, token).await?;
-                let mut data = Data::default();
-                if let Some(token) = token {
-                    // Every operation on the socket checks the session again (a logout ends it).
-                    data.insert(WebsocketSession { token: token.to_owned(), client_address: Some(client.ip()) });
-                }
-                data.insert(RequestContext { principal, client_address: Some(client.ip()) });
-                data.insert(loaders(&services));
-                Ok(data)
-            })
-            .serve()
-    })
 }
 
 /// A CSV download for a signed-in user with USER_MANAGEMENT; errors are plain text.

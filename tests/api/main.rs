@@ -16,6 +16,7 @@ mod import_live;
 mod invitations;
 mod notifications;
 mod security;
+mod standard_clients;
 mod subscriptions;
 mod support;
 mod tenancy;

@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod mail;
+pub mod node;
 pub mod receiver;
 pub mod schema_walk;
 pub mod ws;
@@ -400,6 +401,10 @@ impl TestApp {
     /// A websocket client that has completed `connection_init` with `init_payload`.
     pub async fn ws(&self, init_payload: Value) -> Result<ws::WsClient, ws::Closed> {
         ws::WsClient::connect(&format!("ws://{}/graphql/ws", self.addr), init_payload).await
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/graphql/ws", self.addr)
     }
 
     /// Stops the server the way SIGTERM does and waits for it.

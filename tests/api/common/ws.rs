@@ -27,6 +27,16 @@ pub struct Closed {
 
 impl WsClient {
     pub async fn connect(url: &str, init_payload: Value) -> Result<WsClient, Closed> {
+        let mut client = WsClient::open(url).await;
+        client.send(json!({"type": "connection_init", "payload": init_payload})).await;
+        match client.receive().await? {
+            message if message["type"] == "connection_ack" => Ok(client),
+            other => panic!("expected connection_ack, got {other}"),
+        }
+    }
+
+    /// The socket after the handshake, before any protocol message.
+    pub async fn open(url: &str) -> WsClient {
         let mut request = url.into_client_request().expect("websocket URL");
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
         let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
@@ -35,15 +45,11 @@ impl WsClient {
             Some("graphql-transport-ws"),
             "the server must speak graphql-transport-ws"
         );
-        let mut client = WsClient { socket, next_id: 1 };
-        client.send(json!({"type": "connection_init", "payload": init_payload})).await;
-        match client.receive().await? {
-            message if message["type"] == "connection_ack" => Ok(client),
-            other => panic!("expected connection_ack, got {other}"),
-        }
+        WsClient { socket, next_id: 1 }
     }
 
-    async fn send(&mut self, message: Value) {
+    /// Sends any message, even one the protocol does not allow.
+    pub async fn send(&mut self, message: Value) {
         self.socket.send(Message::text(message.to_string())).await.expect("websocket send");
     }
 
