@@ -113,14 +113,17 @@ impl Application {
         }
         let imports = Imports::new(services.clone());
         let schema = graphql::build_schema(imports.clone(), worker.templates.clone(), &config);
-        let router = http::router(AppState {
-            services: services.clone(),
-            imports: imports.clone(),
-            schema,
-            limits: crate::graphql::limits::QueryLimits::with_depth(config.graphql_max_depth),
-            persisted: http::PersistedQueries::default(),
-            max_message_bytes: config.max_body_bytes,
-        }, &config);
+        let router = http::router(
+            AppState {
+                services: services.clone(),
+                imports: imports.clone(),
+                schema,
+                limits: crate::graphql::limits::QueryLimits::with_depth(config.graphql_max_depth),
+                persisted: http::PersistedQueries::default(),
+                max_message_bytes: config.max_body_bytes,
+            },
+            &config,
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (PORTAL_LISTEN)", config.listen))?;

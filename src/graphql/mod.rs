@@ -11,13 +11,13 @@ pub mod ids;
 mod imports;
 mod invitations;
 pub mod limits;
-mod syntax;
 mod live;
 pub mod loaders;
 mod notifications;
 mod query;
 mod service_subscriptions;
 mod support;
+mod syntax;
 pub mod types;
 mod users;
 

@@ -155,7 +155,9 @@ async fn read_request(request: Request) -> Result<Operation, Response> {
         let json = |name: &str, text: Option<String>| -> Result<Option<serde_json::Value>, Response> {
             match text.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
-                Some(text) => serde_json::from_str(text).map(Some).map_err(|e| bad(format!("`{name}` is not JSON: {e}"))),
+                Some(text) => {
+                    serde_json::from_str(text).map(Some).map_err(|e| bad(format!("`{name}` is not JSON: {e}")))
+                }
             }
         };
         let variables = json("variables", params.variables)?;
@@ -174,7 +176,8 @@ async fn read_request(request: Request) -> Result<Operation, Response> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(bad("batched operations are not accepted: send one operation per request".into()));
     }
-    let body: JsonBody = serde_json::from_slice(&bytes).map_err(|e| bad(format!("the body is not a GraphQL request: {e}")))?;
+    let body: JsonBody =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("the body is not a GraphQL request: {e}")))?;
     operation(body.query, body.operation_name, body.variables, body.extensions).map_err(bad)
 }
 

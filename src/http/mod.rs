@@ -20,8 +20,8 @@ use crate::config::Config;
 use crate::domain::principal::Access;
 use crate::domain::principal::{self, Principal};
 use crate::domain::{DomainError, Module, Services};
-use crate::graphql::loaders::Loaders;
 use crate::graphql::PortalSchema;
+use crate::graphql::loaders::Loaders;
 use crate::pages;
 
 mod error;
@@ -67,12 +67,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
 
-    let graphql_endpoint = Router::new()
-        .route("/graphql", get(graphql::endpoint).post(graphql::endpoint))
-        .layer(axum::middleware::from_fn_with_state(
-            (config.max_body_bytes, config.import_max_bytes),
-            graphql_body_limit,
-        ));
+    let graphql_endpoint = Router::new().route("/graphql", get(graphql::endpoint).post(graphql::endpoint)).layer(
+        axum::middleware::from_fn_with_state((config.max_body_bytes, config.import_max_bytes), graphql_body_limit),
+    );
     let api = Router::new()
         .route("/graphql/ws", any(websocket::endpoint))
         .route("/health", get(health))

@@ -172,8 +172,25 @@ async fn graphiql_is_served_to_browsers(app: TestApp) {
         assert_eq!(asset.status(), 200, "{source}");
         assert!(asset.headers()["cache-control"].to_str().unwrap().contains("immutable"));
     }
-    let missing = app.http.get(app.url("/graphiql/3.8.3/README.md")).send().await.unwrap();
-    assert_eq!(missing.status(), 404);
+    let version = sources[0].split('/').nth(2).unwrap();
+    for missing in [
+        format!("/graphiql/{version}/README.md"),
+        format!("/graphiql/{version}/start.js.gz"),
+        "/graphiql/0/start.js".into(),
+    ] {
+        assert_eq!(app.http.get(app.url(&missing)).send().await.unwrap().status(), 404, "{missing}");
+    }
+    // Gzipped for browsers that take it, revalidated by ETag.
+    let script = sources.iter().find(|s| s.ends_with("/graphiql.min.js")).unwrap();
+    let plain = app.http.get(app.url(script)).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let etag = plain.headers()["etag"].clone();
+    let plain_length = plain.bytes().await.unwrap().len();
+    let zipped = app.http.get(app.url(script)).header("accept-encoding", "gzip, br").send().await.unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert!(zipped.bytes().await.unwrap().len() * 3 < plain_length, "gzip is at least 3x smaller");
+    let again = app.http.get(app.url(script)).header("if-none-match", etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
 
     // A real browser with no internet renders it, under the page's policy.
     let Some(dom) = common::browser::dump_dom(&app.url("/graphql")).await else { return };

@@ -16,6 +16,7 @@ backend_tests!(
     syntax_errors_read_like_graphql_js,
     apollo_persisted_queries_register_once_then_hit,
     websocket_protocol_violations_close_with_the_protocol_codes,
+    graphiql_signs_in_queries_and_follows_a_subscription_offline,
 );
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -138,9 +139,8 @@ async fn nothing_ran_is_a_4xx_without_data_for_the_new_media_type(app: TestApp) 
         assert!(body["errors"][0]["message"].is_string(), "{body}");
     }
     // A field that fails after execution began is a 200 with `data` under either type.
-    let response = post("{ viewer { id } users(first: 1) { totalCount } }", json!({}), GRAPHQL_RESPONSE, None)
-        .await
-        .unwrap();
+    let response =
+        post("{ viewer { id } users(first: 1) { totalCount } }", json!({}), GRAPHQL_RESPONSE, None).await.unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(body.get("data").is_some() && error_code(&body) == "UNAUTHENTICATED", "{body}");
@@ -236,4 +236,40 @@ async fn websocket_protocol_violations_close_with_the_protocol_codes(app: TestAp
     let mut client = WsClient::connect(&url, json!({})).await.expect("acknowledged");
     let result = client.execute("{ __typename }", json!({})).await;
     assert_eq!(data(&result)["__typename"], "Query");
+}
+
+/// GraphiQL in a real Chromium with every other address closed: it renders from the server's
+/// own files, opens on the first steps, signs in through the login mutation, runs a query with
+/// the pasted Bearer header and follows an `importProgress` subscription over the websocket.
+async fn graphiql_signs_in_queries_and_follows_a_subscription_offline(app: TestApp) {
+    let owner = app.company_owner("Browser", "owner@browser.example").await;
+    let csv = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n\
+               Ada,Lovelace,ada@browser.example,Analyst,owner@browser.example,GB,1\r\n";
+    let job: Value = app
+        .http
+        .post(app.url("/imports?dryRun=true"))
+        .bearer_auth(&owner)
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id = job["id"].as_str().unwrap();
+    let origin = app.url("");
+    let origin = origin.trim_end_matches('/');
+    let args = [origin, "owner@browser.example", common::OWNER_PASSWORD, job_id];
+    let Some(seen) = common::node::run("graphiql.mjs", &args).await else { return };
+    assert_eq!(seen["outside"], json!([]), "the page asked for something off the server: {seen:#}");
+    assert_eq!(seen["pageErrors"], json!([]), "{seen:#}");
+    assert_eq!(seen["explorerButtons"], 1, "the Explorer plugin is there");
+    let first_steps = seen["defaultQuery"].as_str().unwrap();
+    assert!(first_steps.contains("mutation SignIn") && first_steps.contains("Authorization"), "{first_steps}");
+    assert_eq!(seen["viewer"], json!({"email": "owner@browser.example", "role": "OWNER"}), "{seen:#}");
+    let progress = &seen["progress"]["data"]["importProgress"];
+    assert_eq!((progress["jobId"].as_str(), &progress["status"]), (Some(job_id), &json!("VALIDATED")), "{seen:#}");
+    let frames: Vec<&str> = seen["websocket"].as_array().unwrap().iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert!(frames.starts_with(&["connection_ack", "next"]) && frames.ends_with(&["complete"]), "{frames:?}");
+    assert!(seen["websocket"][0]["url"].as_str().unwrap().ends_with("/graphql/ws"));
 }
