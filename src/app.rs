@@ -67,6 +67,7 @@ pub async fn services_with(
         passwords: Passwords::new(config.password_hashing)?,
         settings: Arc::new(Settings {
             public_url: config.public_url.clone(),
+            sign_in_url: config.sign_in_url.clone(),
             session_ttl: chrono::Duration::from_std(config.session_ttl)?,
             webhook_allow_private: config.webhook_allow_private,
         }),
@@ -99,6 +100,10 @@ impl Application {
         plugins: Vec<Arc<dyn Notifier>>,
     ) -> anyhow::Result<Application> {
         let (services, worker) = services_with(&config, clock, plugins).await?;
+        // Bound before the operator is made: a busy port must not use up the one-time password.
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (PORTAL_LISTEN)", config.listen))?;
         let password = config.bootstrap_operator_password.as_ref().map(ExposeSecret::expose_secret);
         match companies::bootstrap_operator(&services, &config.bootstrap_operator, password).await? {
             Bootstrap::AlreadyThere => {}
@@ -107,7 +112,7 @@ impl Application {
                 // Printed once, on purpose outside the log filter: nobody can read it later.
                 eprintln!(
                     "\nPlatform operator created: {email}\nTemporary password (shown only now; you will be asked to change it): {password}\nSign in at {}\n",
-                    config.public_url.join("graphql")?
+                    config.sign_in_url
                 );
             }
         }
@@ -124,9 +129,6 @@ impl Application {
             },
             &config,
         );
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (PORTAL_LISTEN)", config.listen))?;
         Ok(Application { config, services, imports, worker, listener, router })
     }
 

@@ -16,7 +16,12 @@ use crate::types::Email;
 pub struct Config {
     pub database: DatabaseUrl,
     pub listen: SocketAddr,
+    /// Where people reach this server (links in emails); by default `http://` + the listen
+    /// address, so a changed `PORTAL_LISTEN` needs nothing else on one machine.
     pub public_url: url::Url,
+    /// The "Sign in" of emails and of the password pages: the company's portal front end, by
+    /// default this server's GraphiQL.
+    pub sign_in_url: url::Url,
     /// May carry the SMTP password: kept out of `Debug` output and logs.
     pub smtp_url: Option<SecretString>,
     pub mailbox_dir: PathBuf,
@@ -122,6 +127,17 @@ impl Config {
     /// From explicit `PORTAL_*` variables; unset ones take their defaults.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let v = Vars(vars);
+        let listen: SocketAddr = v.parse("LISTEN", "127.0.0.1:8080", "0.0.0.0:8080", |s| {
+            s.parse().map_err(|_| "is not an address:port".to_owned())
+        })?;
+        let public_url = match v.parse_optional("PUBLIC_URL", "https://portal.example.com", parse_http_url)? {
+            Some(url) => url,
+            None => url_of(listen),
+        };
+        let sign_in_url = match v.parse_optional("SIGN_IN_URL", "https://portal.example.com/sign-in", parse_http_url)? {
+            Some(url) => url,
+            None => public_url.join("graphql").unwrap_or_else(|_| public_url.clone()),
+        };
         Ok(Config {
             database: v.parse(
                 "DATABASE_URL",
@@ -129,10 +145,9 @@ impl Config {
                 "postgres://portal@127.0.0.1:5432/portal",
                 parse_database_url,
             )?,
-            listen: v.parse("LISTEN", "127.0.0.1:8080", "0.0.0.0:8080", |s| {
-                s.parse().map_err(|_| "is not an address:port".to_owned())
-            })?,
-            public_url: v.parse("PUBLIC_URL", "http://127.0.0.1:8080", "https://portal.example.com", parse_http_url)?,
+            listen,
+            public_url,
+            sign_in_url,
             smtp_url: v
                 .parse_optional(&v.plugin("SMTP", "URL"), "smtp://user:pass@smtp.example.com:587", parse_smtp_url)?
                 .map(|url| SecretString::from(url.to_string())),
@@ -277,6 +292,19 @@ fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
         return Ok(DatabaseUrl::Postgres { url: s.to_owned() });
     }
     Err(format!("`{s}` is neither sqlite:… nor postgres://…"))
+}
+
+/// `http://` + the listen address, with a wildcard address replaced by loopback (a browser
+/// cannot open 0.0.0.0).
+fn url_of(listen: SocketAddr) -> url::Url {
+    let host = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    #[allow(clippy::expect_used, reason = "an IP address and a port always make a URL")]
+    url::Url::parse(&format!("http://{host}:{}", listen.port())).expect("an address makes a URL")
 }
 
 fn parse_http_url(s: &str) -> Result<url::Url, String> {

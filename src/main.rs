@@ -125,7 +125,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let database = config.database.redacted();
     let app = Application::build(config).await?;
     tracing::info!(database, "Portal listening on http://{}", app.local_addr());
-    tracing::info!("GraphiQL: {}", public_url.join("graphql")?);
+    // PORTAL_PUBLIC_URL (by default the listen address) is what links and this line name.
+    tracing::info!("GraphiQL: {}  ·  landing page: {}", public_url.join("graphql")?, public_url);
     app.run_until(shutdown).await
 }
 

@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod error;
 pub mod invitations;
 pub mod lifecycle;
+pub mod links;
 pub mod page;
 pub mod password_policy;
 pub mod passwords;

@@ -62,9 +62,9 @@ impl PasswordPolicy {
             PasswordRule::Lowercase => "At least one lower-case letter".into(),
             PasswordRule::Digit => "At least one digit".into(),
             PasswordRule::Symbol => "At least one symbol (such as ! ? # % -)".into(),
-            PasswordRule::NotEmailLocalPart => "Does not contain your email name".into(),
+            PasswordRule::NotEmailLocalPart => "Must not contain the part of your email before @".into(),
             PasswordRule::NotRecentlyUsed => {
-                format!("Is not one of your last {} passwords", self.history_size)
+                format!("Must not be one of your last {} passwords", self.history_size)
             }
         }
     }

@@ -30,6 +30,8 @@ pub struct Services {
 pub struct Settings {
     /// Base of the links put in emails.
     pub public_url: url::Url,
+    /// Where "Sign in" leads (`PORTAL_SIGN_IN_URL`).
+    pub sign_in_url: url::Url,
     pub session_ttl: chrono::Duration,
     pub webhook_allow_private: bool,
 }

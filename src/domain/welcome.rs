@@ -96,7 +96,7 @@ fn compose(
         "givenName": greeting,
         "companyName": company_name,
         "email": to.as_str(),
-        "loginUrl": svc.link(""),
+        "loginUrl": svc.settings.sign_in_url.as_str(),
         "temporaryPassword": temporary_password,
         "activationUrl": activation_url,
     });

@@ -20,9 +20,13 @@ use Requirement::{Public, Signed};
 pub fn requirement(operation: &str) -> Option<Requirement> {
     Some(match operation {
         // Reference data and signing in.
-        "countries" | "passwordPolicy" | "login" | "requestPasswordReset" | "resetPassword" | "acceptInvitation" => {
-            Public
-        }
+        "countries"
+        | "passwordPolicy"
+        | "passwordLink"
+        | "login"
+        | "requestPasswordReset"
+        | "resetPassword"
+        | "acceptInvitation" => Public,
         // Null when anonymous; a temporary password may still read it.
         "viewer" | "logout" | "changePassword" => Signed(SignedInEvenWithTemporaryPassword),
         "company" => Signed(CompanyMember),
@@ -125,6 +129,7 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
             | "Model"
             | "OwnedResource"
             | "PageInfo"
+            | "PasswordLink"
             | "PasswordPolicy"
             | "PasswordPolicyRule"
             | "Project"

@@ -1,6 +1,6 @@
 use super::guard::{authorize, request, services};
-use super::types::{Country, PasswordPolicy, User};
-use crate::domain::{countries, password_policy, users};
+use super::types::{Country, PasswordLink, PasswordLinkKind, PasswordPolicy, User};
+use crate::domain::{countries, links, password_policy, users};
 use async_graphql::{Context, Object, Result};
 
 #[derive(Default)]
@@ -26,6 +26,13 @@ impl BaseQuery {
     async fn user_import_template(&self, ctx: &Context<'_>) -> Result<String> {
         authorize(ctx)?;
         Ok(crate::import::template())
+    }
+
+    /// Whether a reset, activation or invitation link can still be used, without using it (the
+    /// pages an email opens ask this first, so a dead link is said at once).
+    async fn password_link(&self, ctx: &Context<'_>, token: String, kind: PasswordLinkKind) -> Result<PasswordLink> {
+        let svc = services(ctx);
+        Ok(PasswordLink(links::inspect(&svc.db, &token, kind.into(), svc.clock.now()).await?))
     }
 
     /// The rules a password must follow, to show under a password box.

@@ -246,6 +246,40 @@ impl Country {
     }
 }
 
+/// Which page asks about a link (`passwordLink`).
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::links::LinkKind")]
+pub enum PasswordLinkKind {
+    /// A reset link or a welcome email's activation link (/reset-password, /set-password).
+    Password,
+    /// An invitation link (/accept-invitation).
+    Invitation,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::links::LinkState")]
+pub enum PasswordLinkState {
+    Usable,
+    Used,
+    Expired,
+    /// Unknown, replaced by a newer link, or no longer for this person.
+    Invalid,
+}
+
+/// What a password page says when it opens.
+pub struct PasswordLink(pub domain::links::LinkInspection);
+
+#[Object]
+impl PasswordLink {
+    async fn state(&self) -> PasswordLinkState {
+        self.0.state.into()
+    }
+    /// The address the link was sent to, only while it is usable.
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+}
+
 pub struct PasswordPolicy(pub domain::password_policy::PasswordPolicy);
 
 #[derive(SimpleObject)]

@@ -84,7 +84,7 @@ pub async fn endpoint(
     let is_get = request.method() == Method::GET;
     let operation = match read_request(request).await {
         Ok(operation) => operation,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refused_request(refusal.status, refusal.message),
     };
     let operation = match state.persisted.resolve(operation) {
         Ok(operation) => operation,
@@ -109,10 +109,10 @@ pub async fn endpoint(
         .data(RequestContext { principal, client_address: Some(client.ip()) })
         .data(loaders(&state.services));
     let response = state.schema.execute(request).await;
-    if let Some(registration) = operation.registration {
-        if !failed_before_execution(&response) {
-            state.persisted.register(registration);
-        }
+    if let Some(registration) = operation.registration
+        && !failed_before_execution(&response)
+    {
+        state.persisted.register(registration);
     }
     answer_with(answer, response)
 }
@@ -146,13 +146,22 @@ struct QueryString {
     extensions: Option<String>,
 }
 
-async fn read_request(request: Request) -> Result<Operation, Response> {
-    let bad = |message: String| refused_request(StatusCode::BAD_REQUEST, message);
+/// Why a request is not a GraphQL request; answered in GraphQL's shape with `BAD_REQUEST`.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+fn bad(message: String) -> Refusal {
+    Refusal { status: StatusCode::BAD_REQUEST, message }
+}
+
+async fn read_request(request: Request) -> Result<Operation, Refusal> {
     if request.method() == Method::GET {
         let raw = request.uri().query().unwrap_or("");
         let params: QueryString =
             serde_urlencoded::from_str(raw).map_err(|e| bad(format!("the query string is not understood: {e}")))?;
-        let json = |name: &str, text: Option<String>| -> Result<Option<serde_json::Value>, Response> {
+        let json = |name: &str, text: Option<String>| -> Result<Option<serde_json::Value>, Refusal> {
             match text.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
                 Some(text) => {
@@ -208,13 +217,13 @@ fn operation(
 }
 
 /// An upload (the GraphQL multipart request spec); the body limit was set by the middleware.
-async fn read_multipart(content_type: Option<String>, request: Request) -> Result<Operation, Response> {
+async fn read_multipart(content_type: Option<String>, request: Request) -> Result<Operation, Refusal> {
     let body = request.into_body().into_data_stream().map_err(std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(body).compat();
     match async_graphql::http::receive_body(content_type, reader, MultipartOptions::default()).await {
         Ok(request) => Ok(Operation { request, persisted_hash: None, registration: None }),
         Err(async_graphql::ParseRequestError::PayloadTooLarge) => Err(too_large()),
-        Err(error) => Err(refused_request(StatusCode::BAD_REQUEST, format!("the upload is not understood: {error}"))),
+        Err(error) => Err(bad(format!("the upload is not understood: {error}"))),
     }
 }
 
@@ -229,8 +238,8 @@ fn is_too_large(error: &axum::Error) -> bool {
     false
 }
 
-fn too_large() -> Response {
-    refused_request(StatusCode::PAYLOAD_TOO_LARGE, "the request is larger than the limit".into())
+fn too_large() -> Refusal {
+    Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, message: "the request is larger than the limit".into() }
 }
 
 /// Whether the operation a GET names is a query. A document that does not parse (or is over

@@ -72,6 +72,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
     );
     let api = Router::new()
         .route("/graphql/ws", any(websocket::endpoint))
+        .route("/", get(pages::home))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/health", get(health))
         .route("/graphiql/{version}/{file}", get(crate::graphiql::asset))
         .route("/reset-password", get(pages::reset_password))

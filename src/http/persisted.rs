@@ -63,7 +63,8 @@ impl PersistedQueries {
     pub fn resolve(&self, mut operation: Operation) -> Result<Operation, async_graphql::ServerError> {
         let Some(hash) = operation.persisted_hash.take() else { return Ok(operation) };
         if operation.request.query.is_empty() {
-            let known = self.store.lock().expect("persisted queries lock").queries.get(&hash).cloned();
+            let known =
+                self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).queries.get(&hash).cloned();
             let Some(query) = known else {
                 return Err(coded("PersistedQueryNotFound", NOT_FOUND));
             };
@@ -78,7 +79,7 @@ impl PersistedQueries {
     }
 
     pub fn register(&self, registration: Registration) {
-        let mut store = self.store.lock().expect("persisted queries lock");
+        let mut store = self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let size = registration.query.len();
         if let Some(previous) = store.queries.put(registration.hash, registration.query) {
             store.bytes -= previous.len();

@@ -135,10 +135,10 @@ struct Envelope {
 impl Rules {
     /// Hands a client message to the engine, or answers the close it deserves.
     fn pass(&mut self, message: &[u8], engine: &tokio::sync::mpsc::Sender<Vec<u8>>) -> Option<Message> {
-        if self.checked {
-            if let Err((code, reason)) = self.check(message) {
-                return Some(close(code, reason));
-            }
+        if self.checked
+            && let Err((code, reason)) = self.check(message)
+        {
+            return Some(close(code, reason));
         }
         // Room was checked before reading, and this task is the only sender.
         engine.try_send(message.to_vec()).err().map(|_| close(1011, "Internal error".into()))

@@ -33,7 +33,7 @@ async fn the_accept_page_works_end_to_end(app: TestApp) {
             && page.contains("id=\"givenName\"")
     );
     // Submit as the page's script does: its own mutation text, the token from the URL.
-    let embedded = page.split("query: ").nth(1).unwrap().split(", variables").next().unwrap();
+    let embedded = page.split("const MUTATION = ").nth(1).unwrap().split(";\n").next().unwrap();
     let mutation: String = serde_json::from_str(embedded).unwrap();
     let variables = json!({"token": token, "password": "Paper-Harbour-2026", "givenName": "Paz", "surname": "Page"});
     let body = app.graphql(&mutation, variables).await;

@@ -9,6 +9,7 @@ mod common;
 mod access;
 mod cli;
 mod data_model;
+mod first_contact;
 mod http_surface;
 mod identity;
 mod import;

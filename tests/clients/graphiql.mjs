@@ -21,8 +21,13 @@ await context.route("**/*", (route) => {
 });
 const page = await context.newPage();
 const frames = [];
+let completed;
+const subscriptionCompleted = new Promise((resolve) => (completed = resolve));
 page.on("websocket", (socket) => {
-  socket.on("framereceived", (frame) => frames.push({ url: socket.url(), payload: String(frame.payload) }));
+  socket.on("framereceived", (frame) => {
+    frames.push({ url: socket.url(), payload: String(frame.payload) });
+    if (JSON.parse(String(frame.payload)).type === "complete") completed();
+  });
 });
 const pageErrors = [];
 page.on("pageerror", (error) => pageErrors.push(String(error)));
@@ -70,6 +75,8 @@ const progress = await run(
   `subscription Follow { importProgress(jobId: ${JSON.stringify(jobId)}) { jobId status totalRows processedRows } }`,
   "VALIDATED",
 );
+// The answer shows before the server's `complete` frame arrives: wait for it (or give up).
+await Promise.race([subscriptionCompleted, new Promise((resolve) => setTimeout(resolve, 10000))]);
 const explorerButtons = await page.locator('[aria-label="Show GraphiQL Explorer"]').count();
 if (process.env.GRAPHIQL_SCREENSHOT) await page.screenshot({ path: process.env.GRAPHIQL_SCREENSHOT });
 await browser.close();

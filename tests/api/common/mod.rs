@@ -180,6 +180,8 @@ impl TestApp {
         let mut vars: HashMap<String, String> = [
             ("PORTAL_DATABASE_URL", database.url.as_str()),
             ("PORTAL_LISTEN", "127.0.0.1:0"),
+            // The links in emails name a fixed address; the tests replace it with their server's.
+            ("PORTAL_PUBLIC_URL", "http://127.0.0.1:8080"),
             ("PORTAL_MAILBOX_DIR", mailbox_dir.to_str().unwrap()),
             // Cheap hashing keeps the suite fast; production keeps the OWASP defaults.
             ("PORTAL_ARGON2_MEMORY_KIB", "64"),
@@ -472,6 +474,8 @@ pub fn test_config(database_url: &str, mailbox: &std::path::Path) -> portal::con
     let vars = [
         ("PORTAL_DATABASE_URL", database_url),
         ("PORTAL_LISTEN", "127.0.0.1:0"),
+        // The links in emails name a fixed address; the tests replace it with their server's.
+        ("PORTAL_PUBLIC_URL", "http://127.0.0.1:8080"),
         ("PORTAL_MAILBOX_DIR", mailbox.to_str().unwrap()),
         ("PORTAL_ARGON2_MEMORY_KIB", "64"),
         ("PORTAL_ARGON2_ITERATIONS", "1"),
