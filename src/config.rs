@@ -3,7 +3,8 @@
 //! environment wins. Everything is parsed here, at start-up, so a bad value stops the server
 //! with one line naming the variable, the problem and an example, instead of failing later.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -119,14 +120,34 @@ impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with(PREFIX)).collect();
         let file = env.get("PORTAL_CONFIG").cloned();
-        let mut vars = read_toml(file.as_deref())?;
+        let from_file = read_toml(file.as_deref())?;
+        let mut vars = from_file.clone();
         vars.extend(env);
-        Config::from_vars(&vars)
+        let (config, asked) = Config::from_vars_asked(&vars)?;
+        // A misspelt key would otherwise be ignored without a word.
+        if let Some(unknown) = from_file.keys().find(|key| !asked.contains(*key)) {
+            let key = unknown.trim_start_matches(PREFIX).to_lowercase();
+            let path = file.as_deref().unwrap_or("portal.toml");
+            return Err(file_error(format!(
+                "`{path}` has an unknown key `{key}` (the keys are the PORTAL_* variables without the prefix, in lower case, such as `listen` or `database_url`)"
+            )));
+        }
+        Ok(config)
     }
 
     /// From explicit `PORTAL_*` variables; unset ones take their defaults.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let v = Vars(vars);
+        Config::from_vars_asked(vars).map(|(config, _)| config)
+    }
+
+    /// The configuration, and the names of the variables it looked at.
+    fn from_vars_asked(vars: &HashMap<String, String>) -> Result<(Config, HashSet<String>), ConfigError> {
+        let v = Vars { vars, asked: RefCell::default() };
+        let config = Config::read(&v)?;
+        Ok((config, v.asked.into_inner()))
+    }
+
+    fn read(v: &Vars) -> Result<Config, ConfigError> {
         let listen: SocketAddr = v.parse("LISTEN", "127.0.0.1:8080", "0.0.0.0:8080", |s| {
             s.parse().map_err(|_| "is not an address:port".to_owned())
         })?;
@@ -195,7 +216,11 @@ impl Config {
     }
 }
 
-struct Vars<'a>(&'a HashMap<String, String>);
+struct Vars<'a> {
+    vars: &'a HashMap<String, String>,
+    /// Every name looked up, set or not (so a file's unknown keys can be told apart).
+    asked: RefCell<HashSet<String>>,
+}
 
 impl Vars<'_> {
     /// A notifier plugin's setting: `NOTIFY_<PLUGIN>_<SETTING>`, or the older `<PLUGIN>_<SETTING>`
@@ -208,7 +233,10 @@ impl Vars<'_> {
 
     /// The value, if set and not blank.
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(&format!("{PREFIX}{name}")).map(|s| s.trim()).filter(|s| !s.is_empty())
+        let name = format!("{PREFIX}{name}");
+        let value = self.vars.get(&name).map(|s| s.trim()).filter(|s| !s.is_empty());
+        self.asked.borrow_mut().insert(name);
+        value
     }
 
     fn parse<T>(
@@ -247,9 +275,11 @@ fn read_toml(path: Option<&str>) -> Result<HashMap<String, String>, ConfigError>
         Err(_) if !explicit => return Ok(HashMap::new()),
         Err(e) => return Err(file_error(format!("cannot read `{path}`: {e}"))),
     };
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| file_error(format!("`{path}` is not valid TOML: {}", e.message())))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let at = line.map(|line| format!(" at line {line}")).unwrap_or_default();
+        file_error(format!("`{path}` is not valid TOML{at}: {}", e.message()))
+    })?;
     table
         .into_iter()
         .map(|(key, value)| {
@@ -279,7 +309,16 @@ fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
             return Err("names no database file".into());
         }
         let path = (file != ":memory:").then(|| PathBuf::from(file));
-        return Ok(DatabaseUrl::Sqlite { url: s.to_owned(), path });
+        // Without a mode, sqlx opens an existing file only: a fresh machine has none yet.
+        let query = rest.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let url = if query.split('&').any(|p| p.starts_with("mode=")) {
+            s.to_owned()
+        } else if query.is_empty() {
+            format!("{}?mode=rwc", s.trim_end_matches('?'))
+        } else {
+            format!("{s}&mode=rwc")
+        };
+        return Ok(DatabaseUrl::Sqlite { url, path });
     }
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         let url = url::Url::parse(s).map_err(|e| format!("is not a valid URL ({e})"))?;

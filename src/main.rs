@@ -82,7 +82,9 @@ enum MigrateAction {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Schema) = cli.command {
-        print!("{}", portal::graphql::sdl());
+        // `portal schema | head` closes the pipe early: that is not an error (print! would panic).
+        use std::io::Write;
+        let _ = std::io::stdout().lock().write_all(portal::graphql::sdl().as_bytes());
         return ExitCode::SUCCESS;
     }
     portal::telemetry::init();

@@ -46,6 +46,9 @@ pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnectio
     {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the database folder {}", dir.display()))?;
     }
+    if let DatabaseUrl::Postgres { url } = database {
+        probe_postgres(url).await?;
+    }
     let mut options = ConnectOptions::new(database.as_str());
     options
         .connect_timeout(Duration::from_secs(10))
@@ -67,6 +70,46 @@ pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnectio
         }
     }
     Database::connect(options).await.with_context(|| format!("cannot connect to the database {}", database.redacted()))
+}
+
+/// One connection before the pool, for a message that names the cause at once (the pool
+/// would retry for its whole timeout, then say only "pool timed out").
+async fn probe_postgres(url: &str) -> anyhow::Result<()> {
+    use sea_orm::sqlx::{ConnectOptions as _, postgres::PgConnectOptions};
+    let options: PgConnectOptions = url.parse().context("the PostgreSQL URL is not understood")?;
+    let place = format!("{}:{}", options.get_host(), options.get_port());
+    let database = options.get_database().unwrap_or("postgres").to_owned();
+    let user = options.get_username().to_owned();
+    let attempt = tokio::time::timeout(Duration::from_secs(5), options.connect()).await;
+    let error = match attempt {
+        Ok(Ok(_connection)) => return Ok(()),
+        Ok(Err(error)) => error,
+        Err(_) => anyhow::bail!("PostgreSQL at {place} did not answer within 5 s (is the address right?)"),
+    };
+    if let Some(io) = io_cause(&error) {
+        anyhow::bail!("cannot reach PostgreSQL at {place}: {io} (is it running, and listening there?)");
+    }
+    if let Some(db_error) = error.as_database_error() {
+        match db_error.code().as_deref() {
+            Some("3D000") => anyhow::bail!(
+                "the database \"{database}\" does not exist on {place}: create it with `createdb -h {} -p {} -U {user} {database}`",
+                options.get_host(),
+                options.get_port()
+            ),
+            Some("28P01" | "28000") => {
+                anyhow::bail!("PostgreSQL at {place} refused user \"{user}\": {}", db_error.message())
+            }
+            _ => anyhow::bail!("PostgreSQL at {place} refused the connection: {}", db_error.message()),
+        }
+    }
+    anyhow::bail!("cannot connect to PostgreSQL at {place}: {error}")
+}
+
+fn io_cause(error: &sea_orm::sqlx::Error) -> Option<&std::io::Error> {
+    match error {
+        sea_orm::sqlx::Error::Io(io) => Some(io),
+        _ => None,
+    }
 }
 
 /// Applies every pending migration. On SQLite, then refreshes the planner's statistics where

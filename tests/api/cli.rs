@@ -175,3 +175,87 @@ fn provision_company_from_the_command_line_sends_the_welcome_email() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("A company named Acme already exists"));
     assert_eq!(common::mail::mailbox(&mailbox).len(), 1);
 }
+
+/// What a newcomer gets wrong first, each named: a misspelt key or broken line in portal.toml,
+/// a PostgreSQL that is not running or has no such database; a SQLite URL without `?mode=rwc`
+/// simply works.
+#[test]
+fn configuration_mistakes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |toml: Option<&str>, database: &str| {
+        if let Some(toml) = toml {
+            std::fs::write(dir.path().join("portal.toml"), toml).unwrap();
+        }
+        let output =
+            portal().current_dir(dir.path()).env("PORTAL_DATABASE_URL", database).args(["migrate", "status"]).output();
+        let output = output.unwrap();
+        (output.status.code(), String::from_utf8(output.stderr).unwrap() + &String::from_utf8(output.stdout).unwrap())
+    };
+    let (code, said) = run(Some("listen = \"127.0.0.1:9\"\nlisen_port = 1\n"), "sqlite://a.db");
+    assert_eq!(code, Some(2));
+    assert!(said.contains("unknown key `lisen_port`"), "{said}");
+    let (code, said) = run(Some("# first\nlisten = \n"), "sqlite://a.db");
+    assert_eq!(code, Some(2));
+    assert!(said.contains("not valid TOML at line 2"), "{said}");
+    std::fs::remove_file(dir.path().join("portal.toml")).unwrap();
+
+    let (code, said) = run(None, "sqlite://fresh.db");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(dir.path().join("fresh.db").exists() && said.contains("Pending"), "{said}");
+
+    // A port nobody listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, said) = run(None, &format!("postgres://postgres@127.0.0.1:{port}/portal"));
+    assert_eq!(code, Some(1));
+    assert!(said.contains(&format!("cannot reach PostgreSQL at 127.0.0.1:{port}")), "{said}");
+    assert!(said.contains("refused") && !said.contains("pool timed out"), "{said}");
+
+    let Some(Backend::Postgres(admin)) = Backend::postgres() else { return };
+    let missing = url::Url::parse(&admin).unwrap().join("/portal_no_such_database").unwrap();
+    let (code, said) = run(None, missing.as_str());
+    assert_eq!(code, Some(1));
+    assert!(said.contains("\"portal_no_such_database\" does not exist") && said.contains("createdb"), "{said}");
+}
+
+/// The start-up lines name where the server really is (`PORTAL_LISTEN` without
+/// `PORTAL_PUBLIC_URL`), and a busy port does not use up the one-time operator password.
+#[test]
+fn start_up_names_the_real_address_and_a_busy_port_keeps_the_first_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_address = busy.local_addr().unwrap().to_string();
+    let output = portal().current_dir(dir.path()).env("PORTAL_LISTEN", &busy_address).output().unwrap();
+    let said = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success() && said.contains("cannot listen on"), "{said}");
+    assert!(!said.contains("Temporary password"), "the password was made and lost: {said}");
+    drop(busy);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = portal()
+        .current_dir(dir.path())
+        .env("PORTAL_LISTEN", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(server.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|line| !line.contains("GraphiQL:"))
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    let said = lines.join("\n");
+    assert!(said.contains("Temporary password"), "the operator is made once the port is ours: {said}");
+    assert!(said.contains(&format!("Sign in at http://127.0.0.1:{port}/graphql")), "{said}");
+    assert!(said.contains(&format!("Portal listening on http://127.0.0.1:{port}")), "{said}");
+}
+
+#[test]
+fn the_schema_can_be_piped_into_head() {
+    let mut child = portal().arg("schema").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(first.starts_with("type ") || first.starts_with("\"\"\""), "{first}");
+    assert!(output.status.success() && !String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
