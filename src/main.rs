@@ -87,7 +87,11 @@ async fn main() -> ExitCode {
         let _ = std::io::stdout().lock().write_all(portal::graphql::sdl().as_bytes());
         return ExitCode::SUCCESS;
     }
-    portal::telemetry::init();
+    if matches!(cli.command, Some(Command::Import { .. })) {
+        portal::telemetry::init_quiet();
+    } else {
+        portal::telemetry::init();
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

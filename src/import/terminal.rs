@@ -92,20 +92,26 @@ async fn follow(
     let bar = ProgressBar::new(0);
     bar.set_style(
         #[allow(clippy::expect_used, reason = "a constant template")]
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}")
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} rows, {rate}, ETA {eta}")
             .expect("a valid template")
+            .with_key("rate", |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0} rows/s", state.per_sec());
+            })
             .progress_chars("=> "),
     );
     let mut phase = None;
+    let mut too_late = false;
     let last = loop {
         let received = tokio::select! {
             received = progress.recv() => received,
-            // Ctrl-C means "stop": cancel the job (or a server would resume it) and say so.
-            _ = interrupt.as_mut() => {
-                bar.finish_and_clear();
+            // Ctrl-C means "stop": cancel the job (or a server would resume it) and say so. Once
+            // the job can no longer be cancelled (its write is committing or it has ended), say
+            // so at once and follow it to its end, which decides the exit code.
+            _ = interrupt.as_mut(), if !too_late => {
                 let cancelled = job::cancel_job(svc, states::load(svc, job_id).await?, None).await;
                 match cancelled {
                     Ok(_) => {
+                        bar.finish_and_clear();
                         // Let the job roll back and forget its file before the process ends.
                         let stopped = async {
                             while let Ok(state) = progress.recv().await {
@@ -117,7 +123,11 @@ async fn follow(
                         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stopped).await;
                         println!("Cancelled: nothing was imported.");
                     }
-                    Err(error) => println!("Too late to cancel: {error}"),
+                    Err(error) => {
+                        bar.println(format!("Too late to cancel ({error}): the import goes on to its end."));
+                        too_late = true;
+                        continue;
+                    }
                 }
                 return Ok(None);
             }
