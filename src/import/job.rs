@@ -82,7 +82,10 @@ pub async fn commit(svc: &Imports, principal: &Principal, id: ImportJobId) -> Do
     if job.status != ImportStatus::Validated {
         return Err(DomainError::Conflict {
             field: Some("id".into()),
-            message: format!("only a validated dry run can be committed; this import is {:?}", job.status),
+            message: format!(
+                "only a validated dry run can be committed; this import is {}",
+                serde_json::to_value(job.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            ),
         });
     }
     let problems = check::recheck(svc, &job).await?;

@@ -87,6 +87,7 @@ async fn migrate_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(portal_postgres_tests), ignore = "PORTAL_TEST_POSTGRES_URL is not set")]
 async fn migrate_postgres() {
     if let Some(backend) = Backend::postgres() {
         migrate_up_down_status(backend).await;

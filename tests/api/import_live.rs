@@ -439,6 +439,7 @@ async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp
 /// Two server processes on one PostgreSQL database: a client subscribed to the second sees
 /// states published by the first (LISTEN/NOTIFY), including ones that never reach the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(portal_postgres_tests), ignore = "PORTAL_TEST_POSTGRES_URL is not set")]
 async fn another_process_sees_the_progress_on_postgres() {
     let Some(backend) = Backend::postgres() else { return };
     let app = TestApp::spawn(backend).await;

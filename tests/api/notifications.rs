@@ -439,6 +439,7 @@ async fn a_restart_delivers_what_was_queued() {
 /// Two workers with their own connection pools (two server processes) share one PostgreSQL
 /// outbox: 500 emails, each delivered exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(portal_postgres_tests), ignore = "PORTAL_TEST_POSTGRES_URL is not set")]
 async fn two_workers_on_postgres_deliver_each_email_once() {
     common::init();
     let Some(backend) = Backend::postgres() else { return };

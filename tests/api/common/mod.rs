@@ -49,6 +49,7 @@ macro_rules! backend_tests {
                 super::$name($crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(portal_postgres_tests), ignore = "PORTAL_TEST_POSTGRES_URL is not set")]
             async fn postgres() {
                 let Some(backend) = $crate::common::Backend::postgres() else { return };
                 super::$name($crate::common::TestApp::spawn(backend).await).await
