@@ -126,6 +126,7 @@ impl Application {
                 limits: crate::graphql::limits::QueryLimits::with_depth(config.graphql_max_depth),
                 persisted: http::PersistedQueries::default(),
                 max_message_bytes: config.max_body_bytes,
+                websocket_init_timeout: config.websocket_init_timeout,
             },
             &config,
         );

@@ -49,6 +49,8 @@ pub struct Config {
     pub login_attempts_per_minute: std::num::NonZeroU32,
     /// How long a request body may go without sending a byte before it is abandoned.
     pub body_idle_timeout: Duration,
+    /// How long a websocket may stay open without `connection_init` (then closed with 4408).
+    pub websocket_init_timeout: Duration,
 }
 
 /// argon2id cost. Production keeps the OWASP defaults; tests lower them through the
@@ -212,6 +214,12 @@ impl Config {
             })?,
             shutdown_grace: Duration::from_secs(v.parse("SHUTDOWN_GRACE_SECONDS", "30", "30", positive)?),
             body_idle_timeout: Duration::from_secs(v.parse("BODY_IDLE_TIMEOUT_SECONDS", "30", "30", positive)?),
+            websocket_init_timeout: Duration::from_secs(v.parse(
+                "WEBSOCKET_INIT_TIMEOUT_SECONDS",
+                "10",
+                "10",
+                positive,
+            )?),
         })
     }
 }

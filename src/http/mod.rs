@@ -41,6 +41,8 @@ pub struct AppState {
     pub persisted: PersistedQueries,
     /// `PORTAL_MAX_BODY_BYTES`, which also bounds one websocket message.
     pub max_message_bytes: usize,
+    /// `PORTAL_WEBSOCKET_INIT_TIMEOUT_SECONDS`.
+    pub websocket_init_timeout: std::time::Duration,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

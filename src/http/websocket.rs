@@ -15,7 +15,6 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
@@ -30,8 +29,6 @@ use super::{AppState, bearer_token, loaders, resolve};
 use crate::graphql::RequestContext;
 use crate::graphql::extensions::WebsocketSession;
 
-/// How long a client has to send `connection_init` after the upgrade.
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Operations running at once on one socket, and the length of their ids.
 const MAX_OPERATIONS: usize = 64;
 const MAX_ID_BYTES: usize = 128;
@@ -79,7 +76,8 @@ async fn serve(socket: WebSocket, state: AppState, client: SocketAddr, protocol:
     });
     futures_util::pin_mut!(engine);
     let mut rules = Rules { checked: protocol == WebSocketProtocols::GraphQLWS, ..Rules::default() };
-    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    // How long a client has to send `connection_init` after the upgrade.
+    let init_deadline = tokio::time::sleep(state.websocket_init_timeout);
     tokio::pin!(init_deadline);
     loop {
         let outgoing = tokio::select! {

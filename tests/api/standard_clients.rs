@@ -273,3 +273,11 @@ async fn graphiql_signs_in_queries_and_follows_a_subscription_offline(app: TestA
     assert!(frames.starts_with(&["connection_ack", "next"]) && frames.ends_with(&["complete"]), "{frames:?}");
     assert!(seen["websocket"][0]["url"].as_str().unwrap().ends_with("/graphql/ws"));
 }
+
+/// A socket that never sends `connection_init` is closed with 4408 once the wait is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_is_closed_with_4408() {
+    let app = TestApp::spawn_with(common::Backend::Sqlite, &[("PORTAL_WEBSOCKET_INIT_TIMEOUT_SECONDS", "1")]).await;
+    let mut client = WsClient::open(&app.ws_url()).await;
+    assert_eq!(closed(&mut client).await, (Some(4408), "Connection initialisation timeout".to_owned()));
+}
