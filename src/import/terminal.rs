@@ -90,15 +90,7 @@ async fn follow(
     mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> anyhow::Result<Option<Progress>> {
     let bar = ProgressBar::new(0);
-    bar.set_style(
-        #[allow(clippy::expect_used, reason = "a constant template")]
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} rows, {rate}, ETA {eta}")
-            .expect("a valid template")
-            .with_key("rate", |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                let _ = write!(out, "{:.0} rows/s", state.per_sec());
-            })
-            .progress_chars("=> "),
-    );
+    bar.set_style(bar_style());
     let mut phase = None;
     let mut too_late = false;
     let last = loop {
@@ -154,6 +146,18 @@ async fn follow(
     Ok(Some(last))
 }
 
+/// Phase, bar, rows done of all, the rate in whole rows per second, time left.
+fn bar_style() -> ProgressStyle {
+    #[allow(clippy::expect_used, reason = "a constant template")]
+    ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} rows, {rate}, ETA {eta}")
+        .expect("a valid template")
+        .with_key("rate", |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let rate = state.per_sec();
+            let _ = if rate.is_finite() { write!(out, "{rate:.0} rows/s") } else { write!(out, "- rows/s") };
+        })
+        .progress_chars("=> ")
+}
+
 /// Completes on Ctrl-C. Listening starts when this is called, not when first polled: a Ctrl-C
 /// right after the import starts is not lost (nor does it kill the process).
 fn interrupted() -> impl Future<Output = ()> {
@@ -187,4 +191,65 @@ async fn write_log(svc: &Imports, job_id: ImportJobId, path: &Path) -> anyhow::R
     }
     out.flush().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A terminal that keeps what is drawn on it.
+    #[derive(Debug, Default, Clone)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, line: &str) -> std::io::Result<()> {
+            self.write_str(&format!("{line}\n"))
+        }
+        fn write_str(&self, text: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(text);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_rate_is_a_whole_number_of_rows() {
+        let screen = Screen::default();
+        let bar = ProgressBar::with_draw_target(
+            Some(1000),
+            indicatif::ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        bar.set_style(bar_style());
+        bar.set_message("validating");
+        for _ in 0..3 {
+            bar.inc(123);
+            bar.force_draw();
+        }
+        let drawn = screen.0.lock().unwrap().clone();
+        let rate = drawn.lines().last().unwrap().split(", ").nth(1).unwrap().to_owned();
+        let number = rate.strip_suffix(" rows/s").unwrap_or_else(|| panic!("{drawn}"));
+        assert!(number == "-" || number.chars().all(|c| c.is_ascii_digit()), "{rate} in {drawn}");
+        assert!(drawn.contains("369/1,000 rows"), "{drawn}");
+    }
 }
