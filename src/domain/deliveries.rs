@@ -52,7 +52,7 @@ pub async fn list(
         .into_iter()
         .map(|delivery| DeliveryWithAttempts { attempts: attempts.remove(&delivery.id).unwrap_or_default(), delivery })
         .collect();
-    Ok(Page { items, has_next_page: page.has_next_page, total: page.total })
+    Ok(Page { items, has_previous_page: page.has_previous_page, has_next_page: page.has_next_page, total: page.total })
 }
 
 /// Puts a dead (or waiting) delivery back in the queue, due now, with a fresh retry schedule.

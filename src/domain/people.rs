@@ -4,7 +4,7 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde_json::json;
@@ -12,7 +12,7 @@ use serde_json::json;
 use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::countries;
-use super::page::{Page, Total};
+use super::page::{Page, PageRequest, Total};
 use super::principal::Principal;
 use super::services::Services;
 use super::text;
@@ -306,8 +306,7 @@ pub async fn list(
     svc: &Services,
     principal: &Principal,
     filter: &UserFilter,
-    first: u64,
-    after: Option<UserCursor>,
+    page: PageRequest<UserCursor>,
 ) -> DomainResult<Page<users::Model>> {
     let mut query = of_company(principal)?;
     query = match filter.status {
@@ -324,21 +323,28 @@ pub async fn list(
             query.filter(Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
     }
     let total = Total::of(&svc.db, query.clone());
-    if let Some(after) = after {
-        query =
-            query.filter(Condition::any().add(users::Column::SortKey.gt(after.sort_key.clone())).add(
-                Condition::all().add(users::Column::SortKey.eq(after.sort_key)).add(users::Column::Id.gt(after.id)),
-            ));
+    // By (sort key, id): forwards the rows after the cursor, backwards the rows before it,
+    // read in reverse (`finish` puts them back in order).
+    if let Some(from) = page.from.clone() {
+        let (beyond_key, beyond_id) = if page.backward {
+            (users::Column::SortKey.lt(from.sort_key.clone()), users::Column::Id.lt(from.id))
+        } else {
+            (users::Column::SortKey.gt(from.sort_key.clone()), users::Column::Id.gt(from.id))
+        };
+        query = query.filter(
+            Condition::any()
+                .add(beyond_key)
+                .add(Condition::all().add(users::Column::SortKey.eq(from.sort_key)).add(beyond_id)),
+        );
     }
-    let mut items = query
-        .order_by_asc(users::Column::SortKey)
-        .order_by_asc(users::Column::Id)
-        .limit(first + 1)
+    let order = if page.backward { Order::Desc } else { Order::Asc };
+    let items = query
+        .order_by(users::Column::SortKey, order.clone())
+        .order_by(users::Column::Id, order)
+        .limit(page.size + 1)
         .all(&svc.db)
         .await?;
-    let has_next_page = items.len() as u64 > first;
-    items.truncate(first as usize);
-    Ok(Page { items, has_next_page, total })
+    Ok(page.finish(items, total))
 }
 
 /// Makes an active user an administrator, or an administrator a user again. Only the owner may;

@@ -20,15 +20,16 @@ pub fn cursor(uuid: impl Into<Uuid>) -> String {
     URL_SAFE_NO_PAD.encode(uuid.into().as_bytes())
 }
 
-pub fn parse_cursor<T: From<Uuid>>(after: Option<&str>) -> Result<Option<T>, DomainError> {
-    after
+/// A cursor argument (`after`, `before`) of a list ordered by id.
+pub fn parse_cursor<T: From<Uuid>>(field: &str, cursor: Option<&str>) -> Result<Option<T>, DomainError> {
+    cursor
         .map(|cursor| {
             URL_SAFE_NO_PAD
                 .decode(cursor)
                 .ok()
                 .and_then(|bytes| Uuid::from_slice(&bytes).ok())
                 .map(T::from)
-                .ok_or_else(|| DomainError::invalid("after", "is not a cursor of this list"))
+                .ok_or_else(|| DomainError::invalid(field, "is not a cursor of this list"))
         })
         .transpose()
 }
@@ -40,8 +41,11 @@ pub fn user_cursor(cursor: &crate::domain::people::UserCursor) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn parse_user_cursor(after: Option<&str>) -> Result<Option<crate::domain::people::UserCursor>, DomainError> {
-    after
+pub fn parse_user_cursor(
+    field: &str,
+    cursor: Option<&str>,
+) -> Result<Option<crate::domain::people::UserCursor>, DomainError> {
+    cursor
         .map(|cursor| {
             let bytes = URL_SAFE_NO_PAD.decode(cursor).ok().filter(|b| b.len() >= 16);
             bytes
@@ -50,7 +54,7 @@ pub fn parse_user_cursor(after: Option<&str>) -> Result<Option<crate::domain::pe
                     let sort_key = String::from_utf8(b[16..].to_vec()).ok()?;
                     Some(crate::domain::people::UserCursor { sort_key, id: id.into() })
                 })
-                .ok_or_else(|| DomainError::invalid("after", "is not a cursor of this list"))
+                .ok_or_else(|| DomainError::invalid(field, "is not a cursor of this list"))
         })
         .transpose()
 }
@@ -60,8 +64,8 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         let id = uuid::Uuid::now_v7();
-        assert_eq!(super::parse_cursor::<uuid::Uuid>(Some(&super::cursor(id))).unwrap(), Some(id));
-        assert!(super::parse_cursor::<uuid::Uuid>(Some("nope")).is_err());
-        assert_eq!(super::parse_cursor::<uuid::Uuid>(None).unwrap(), None);
+        assert_eq!(super::parse_cursor::<uuid::Uuid>("after", Some(&super::cursor(id))).unwrap(), Some(id));
+        assert!(super::parse_cursor::<uuid::Uuid>("after", Some("nope")).is_err());
+        assert_eq!(super::parse_cursor::<uuid::Uuid>("after", None).unwrap(), None);
     }
 }

@@ -1,7 +1,8 @@
 //! The CSV import: upload (GraphQL multipart request; `POST /imports` takes the raw file),
 //! commit of a dry run, cancellation, the jobs (live progress: `live.rs`).
 
-use async_graphql::connection::{Connection, Edge};
+use super::paging::{connection, page_request};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, Result, Upload};
 use chrono::{DateTime, Utc};
 
@@ -11,12 +12,11 @@ use crate::import::Imports;
 pub(super) fn imports<'a>(ctx: &Context<'a>) -> &'a Imports {
     ctx.data_unchecked::<Imports>()
 }
-use super::ids::{cursor, id, parse_cursor};
+use super::ids::{cursor, id};
 use super::loaders::UserById;
 use super::notifications::TotalCount;
 use super::types::{User, loader};
 use crate::db::import_jobs;
-use crate::domain::page::PageRequest;
 use crate::domain::{self, DomainError};
 use crate::import::job;
 use crate::import::progress::Progress;
@@ -105,14 +105,13 @@ impl ImportQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Connection<String, ImportJob, TotalCount>> {
         let principal = authorize(ctx)?;
-        let page = PageRequest::new(first, parse_cursor(after.as_deref())?);
+        let page = page_request(first, after, last, before)?;
         let found = job::list(imports(ctx), principal, page).await?;
-        let mut connection =
-            Connection::with_additional_fields(page.after.is_some(), found.has_next_page, TotalCount::new(found.total));
-        connection.edges.extend(found.items.into_iter().map(|j| Edge::new(cursor(j.id), ImportJob(j))));
-        Ok(connection)
+        Ok(connection(found, |j| (cursor(j.id), ImportJob(j))))
     }
 }
 

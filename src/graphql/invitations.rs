@@ -1,18 +1,18 @@
 //! Invitations, module permissions and sub-accounts.
 
-use async_graphql::connection::{Connection, Edge};
+use super::paging::{connection, page_request};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::accounts::Session;
 use super::guard::{authorize, request, services};
-use super::ids::{cursor, id, parse_cursor};
+use super::ids::{cursor, id};
 use super::loaders::UserById;
 use super::notifications::TotalCount;
 use super::types::{Module, Role, SubAccount, User, loader};
 use crate::db::invitations;
 use crate::domain::invitations::{self as rules, Invite};
-use crate::domain::page::PageRequest;
 use crate::domain::{self, permissions};
 use crate::types::{InvitationId, SubAccountId, UserId};
 
@@ -96,15 +96,14 @@ impl InvitationQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         status: Option<InvitationStatus>,
     ) -> Result<InvitationConnection> {
         let principal = authorize(ctx)?;
-        let page = PageRequest::new(first, parse_cursor(after.as_deref())?);
+        let page = page_request(first, after, last, before)?;
         let found = rules::list(services(ctx), principal, status.map(Into::into), page).await?;
-        let mut connection =
-            Connection::with_additional_fields(page.after.is_some(), found.has_next_page, TotalCount::new(found.total));
-        connection.edges.extend(found.items.into_iter().map(|i| Edge::new(cursor(i.id), Invitation(i))));
-        Ok(connection)
+        Ok(connection(found, |i| (cursor(i.id), Invitation(i))))
     }
 
     /// The company's sub-accounts, by name.

@@ -14,6 +14,7 @@ pub mod limits;
 mod live;
 pub mod loaders;
 mod notifications;
+mod paging;
 mod query;
 mod service_subscriptions;
 mod support;

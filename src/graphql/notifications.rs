@@ -1,17 +1,17 @@
 //! The notification engine as administrators see it: deliveries and their attempts, email
 //! templates and previews, webhook endpoints.
 
+use super::paging::{connection, page_request};
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::guard::{authorize, services};
-use super::ids::{cursor, id, parse_cursor};
+use super::ids::{cursor, id};
 use crate::db::{deliveries, delivery_attempts, webhook_endpoints};
 use crate::domain::deliveries::{self as delivery_rules, DeliveryWithAttempts};
-use crate::domain::page::PageRequest;
 use crate::domain::{self, DomainError, webhooks};
 use crate::notify::Template;
 use crate::notify::templates::Templates;
@@ -204,18 +204,14 @@ impl NotificationQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         status: Option<DeliveryStatus>,
     ) -> Result<DeliveryConnection> {
         let principal = authorize(ctx)?;
-        let request = PageRequest::new(first, parse_cursor(after.as_deref())?);
+        let request = page_request(first, after, last, before)?;
         let page = delivery_rules::list(services(ctx), principal, status.map(Into::into), request).await?;
-        let mut connection = Connection::with_additional_fields(
-            request.after.is_some(),
-            page.has_next_page,
-            TotalCount::new(page.total),
-        );
-        connection.edges.extend(page.items.into_iter().map(|item| Edge::new(cursor(item.delivery.id), Delivery(item))));
-        Ok(connection)
+        Ok(connection(page, |item| (cursor(item.delivery.id), Delivery(item))))
     }
 
     /// The email templates and the variables each one needs.

@@ -1,16 +1,16 @@
 //! Support contacts and tickets, and platform staff.
 
-use async_graphql::connection::{Connection, Edge};
+use super::paging::{connection, page_request};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::guard::{authorize, services};
-use super::ids::{cursor, id, parse_cursor};
+use super::ids::{cursor, id};
 use super::loaders::{SubscriptionById, UserById};
 use super::notifications::TotalCount;
 use super::types::{Role, ServiceSubscription, User, loader};
 use crate::db::support_tickets;
-use crate::domain::page::PageRequest;
 use crate::domain::support::{self as rules, Contact, ContactInput, TicketInput};
 use crate::domain::{self, DomainError};
 use crate::types::{ContactId, SubscriptionId, TicketId, UserId};
@@ -192,14 +192,13 @@ impl SupportQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<SupportTicketConnection> {
         let principal = authorize(ctx)?;
-        let page = PageRequest::new(first, parse_cursor(after.as_deref())?);
+        let page = page_request(first, after, last, before)?;
         let found = rules::list_tickets(services(ctx), principal, page).await?;
-        let mut connection =
-            Connection::with_additional_fields(page.after.is_some(), found.has_next_page, TotalCount::new(found.total));
-        connection.edges.extend(found.items.into_iter().map(|t| Edge::new(cursor(t.id), SupportTicket(t))));
-        Ok(connection)
+        Ok(connection(found, |t| (cursor(t.id), SupportTicket(t))))
     }
 }
 

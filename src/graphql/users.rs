@@ -1,17 +1,17 @@
 //! Company users and administrators.
 
-use async_graphql::connection::{Connection, Edge};
+use super::paging::{connection, page_request, user_page_request};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::guard::{authorize, services};
-use super::ids::{cursor, id, parse_cursor, parse_id, parse_user_cursor, user_cursor};
+use super::ids::{cursor, id, parse_id, user_cursor};
 use super::notifications::TotalCount;
 use super::types::{Role, User, UserStatus, loader};
 use crate::db::audit_events;
 use crate::domain::audit;
 use crate::domain::lifecycle::{self, Holding};
-use crate::domain::page::PageRequest;
 use crate::domain::people::{self, PersonInput, UserCursor};
 use crate::types::UserId;
 
@@ -134,28 +134,27 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    /// The company's users by surname, given name; `first` at most 100 (default 20).
+    /// The company's users by surname, given name; `first`/`after` forwards or `last`/`before`
+    /// backwards, at most 100 a page (default 20).
     async fn users(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         filter: Option<UserFilter>,
     ) -> Result<UserConnection> {
         let principal = authorize(ctx)?;
-        let page = PageRequest::new(first, None);
-        let after = parse_user_cursor(after.as_deref())?;
+        let page = user_page_request(first, after, last, before)?;
         let filter = filter.unwrap_or_default();
         let filter = people::UserFilter {
             search: filter.search,
             status: filter.status.map(Into::into),
             role: filter.role.map(Into::into),
         };
-        let found = people::list(services(ctx), principal, &filter, page.first, after.clone()).await?;
-        let mut connection =
-            Connection::with_additional_fields(after.is_some(), found.has_next_page, TotalCount::new(found.total));
-        connection.edges.extend(found.items.into_iter().map(|u| Edge::new(user_cursor(&UserCursor::of(&u)), User(u))));
-        Ok(connection)
+        let found = people::list(services(ctx), principal, &filter, page).await?;
+        Ok(connection(found, |u| (user_cursor(&UserCursor::of(&u)), User(u))))
     }
 
     async fn user(&self, ctx: &Context<'_>, id: UserId) -> Result<Option<User>> {
@@ -180,20 +179,16 @@ impl UserQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         target_id: Option<ID>,
     ) -> Result<AuditEventConnection> {
         let principal = authorize(ctx)?;
-        let request = PageRequest::new(first, parse_cursor(after.as_deref())?);
+        let request = page_request(first, after, last, before)?;
         // Any kind of row: the one ID argument with no type of its own.
         let target = target_id.map(|t| parse_id::<uuid::Uuid>("targetId", &t)).transpose()?;
         let found = audit::list(services(ctx), principal, target, request).await?;
-        let mut connection = Connection::with_additional_fields(
-            request.after.is_some(),
-            found.has_next_page,
-            TotalCount::new(found.total),
-        );
-        connection.edges.extend(found.items.into_iter().map(|e| Edge::new(cursor(e.id), AuditEvent(e))));
-        Ok(connection)
+        Ok(connection(found, |e| (cursor(e.id), AuditEvent(e))))
     }
 }
 

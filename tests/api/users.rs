@@ -18,6 +18,7 @@ use uuid::Uuid;
 backend_tests!(
     creating_a_user_follows_the_rules,
     search_filters_and_cursors,
+    lists_page_backwards_as_well_as_forwards,
     listing_costs_a_constant_number_of_queries,
     a_dashboard_costs_a_constant_number_of_queries,
     total_count_is_counted_only_when_asked,
@@ -663,4 +664,62 @@ async fn total_count_is_counted_only_when_asked(app: TestApp) {
     assert_eq!(with, without + 1, "one statement more, the count, and only when asked");
     let (_, alone) = statements("{ users(first: 2) { totalCount } }").await;
     assert_eq!(alone["users"]["totalCount"], 4);
+}
+
+const PAGE: &str = "query ($first: Int, $after: String, $last: Int, $before: String) {
+    users(first: $first, after: $after, last: $last, before: $before) {
+        pageInfo { hasPreviousPage hasNextPage startCursor endCursor } edges { node { email } } } }";
+
+/// Relay's `last`/`before`: the pages read backwards from the end are the forward listing's,
+/// in the same order, with both neighbours' flags right; the same for a list ordered by id
+/// (invitations, newest first). Mixing the two directions is refused.
+async fn lists_page_backwards_as_well_as_forwards(app: TestApp) {
+    let owner = app.company_owner("Both ways", "owner@both.example").await;
+    for (i, surname) in ["Baker", "Cruz", "Diaz", "Evans", "Ford", "Gomez"].iter().enumerate() {
+        create_id(&app, &owner, "Pat", surname, &format!("p{i}@both.example"), "owner@both.example").await;
+    }
+    let page = async |variables: Value| data(&app.graphql_as(Some(&owner), PAGE, variables).await)["users"].clone();
+    let forward = emails(&page(json!({"first": 100})).await);
+    assert_eq!(forward.len(), 7);
+
+    let last = page(json!({"last": 3})).await;
+    assert_eq!(emails(&last), forward[4..]);
+    assert_eq!((&last["pageInfo"]["hasPreviousPage"], &last["pageInfo"]["hasNextPage"]), (&json!(true), &json!(false)));
+    let before = last["pageInfo"]["startCursor"].as_str().unwrap();
+    let middle = page(json!({"last": 3, "before": before})).await;
+    assert_eq!(emails(&middle), forward[1..4]);
+    assert_eq!(
+        (&middle["pageInfo"]["hasPreviousPage"], &middle["pageInfo"]["hasNextPage"]),
+        (&json!(true), &json!(true))
+    );
+    let before = middle["pageInfo"]["startCursor"].as_str().unwrap();
+    let start = page(json!({"last": 3, "before": before})).await;
+    assert_eq!(emails(&start), forward[..1]);
+    assert_eq!(start["pageInfo"]["hasPreviousPage"], false);
+    // And forwards again from the middle page's end.
+    let after = middle["pageInfo"]["endCursor"].as_str().unwrap();
+    assert_eq!(emails(&page(json!({"first": 2, "after": after})).await), forward[4..6]);
+
+    let mixed = app.graphql_as(Some(&owner), PAGE, json!({"first": 2, "last": 2})).await;
+    assert_eq!(error_code(&mixed), "VALIDATION_FAILED");
+    assert_eq!(error_fields(&mixed), ["last"]);
+    let bad = app.graphql_as(Some(&owner), PAGE, json!({"last": 2, "before": "not-a-cursor"})).await;
+    assert_eq!(error_fields(&bad), ["before"]);
+
+    let invite = "mutation ($e: [String!]!) { inviteUsers(input: {emails: $e, role: USER, modules: [PROJECTS]}) { __typename } }";
+    let invited: Vec<String> = (0..5).map(|i| format!("guest{i}@both.example")).collect();
+    app.graphql_as(Some(&owner), invite, json!({"e": invited})).await;
+    let list =
+        "query ($first: Int, $last: Int, $before: String) { invitations(first: $first, last: $last, before: $before) {
+        pageInfo { hasPreviousPage hasNextPage startCursor } edges { node { email } } } }";
+    let invitations =
+        async |variables: Value| data(&app.graphql_as(Some(&owner), list, variables).await)["invitations"].clone();
+    let newest_first = emails(&invitations(json!({"first": 10})).await);
+    assert_eq!(newest_first.len(), 5);
+    let oldest = invitations(json!({"last": 2})).await;
+    assert_eq!(emails(&oldest), newest_first[3..]);
+    let before = oldest["pageInfo"]["startCursor"].as_str().unwrap();
+    let newer = invitations(json!({"last": 2, "before": before})).await;
+    assert_eq!(emails(&newer), newest_first[1..3]);
+    assert_eq!(newer["pageInfo"]["hasNextPage"], true);
 }
