@@ -180,7 +180,14 @@ impl Rules {
 
     /// Follows the engine's answers: the acknowledgement, and operations that ended.
     fn answered(&mut self, text: &str) {
-        let Ok(envelope) = serde_json::from_str::<Envelope>(text) else { return };
+        // Only the type and id: a result's payload is skipped, not built.
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(rename = "type")]
+            kind: String,
+            id: Option<String>,
+        }
+        let Ok(envelope) = serde_json::from_str::<Answer>(text) else { return };
         match envelope.kind.as_str() {
             "connection_ack" => self.acknowledged = true,
             "complete" | "error" => {
