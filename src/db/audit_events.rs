@@ -1,6 +1,6 @@
 //! `audit_events`: see the migration for what each column means.
 
-use crate::types::{AuditEventId, CompanyId, UserId};
+use crate::types::{ApiKeyId, AuditEventId, CompanyId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,6 +10,8 @@ pub struct Model {
     pub id: AuditEventId,
     pub company_id: Option<CompanyId>,
     pub actor_id: Option<UserId>,
+    /// Set instead of `actor_id` when an API key acted.
+    pub actor_api_key_id: Option<ApiKeyId>,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<Uuid>,

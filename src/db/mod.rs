@@ -1,6 +1,7 @@
 //! SeaORM entities, one module per table (the migration in `migration/` is the source of truth),
 //! and the connection set-up.
 
+pub mod api_keys;
 pub mod audit_events;
 pub mod bulk;
 pub mod companies;

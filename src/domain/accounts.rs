@@ -141,7 +141,7 @@ pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
     let now = svc.clock.now();
     sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
-        .filter(sessions::Column::Id.eq(principal.session_id))
+        .filter(sessions::Column::Id.eq(principal.session()?))
         .exec(&svc.db)
         .await?;
     Ok(())
@@ -149,7 +149,8 @@ pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
 
 #[tracing::instrument(skip_all)]
 pub async fn change_password(svc: &Services, principal: &Principal, current: &str, new: &str) -> DomainResult<()> {
-    let user = users::Entity::find_by_id(principal.user_id).one(&svc.db).await?.ok_or(DomainError::NotFound("user"))?;
+    let user =
+        users::Entity::find_by_id(principal.person()?).one(&svc.db).await?.ok_or(DomainError::NotFound("user"))?;
     // A stolen session must not be a way to guess the password it lacks.
     let key = user.id.to_string();
     let attempt = attempts::CHANGE_PASSWORD.attempt(&svc.db, &key, svc.clock.now()).await?;
@@ -159,7 +160,7 @@ pub async fn change_password(svc: &Services, principal: &Principal, current: &st
     }
     attempts::CHANGE_PASSWORD.clear(&svc.db, &key).await?;
     let mut tx = svc.begin_as(principal).await?;
-    set_password(svc, &mut tx, user, "newPassword", new, Some(principal.session_id)).await?;
+    set_password(svc, &mut tx, user, "newPassword", new, Some(principal.session()?)).await?;
     tx.commit().await
 }
 

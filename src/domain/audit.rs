@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::DomainResult;
 use crate::db::audit_events;
-use crate::types::{AuditAction, AuditEventId, AuditTarget, CompanyId, UserId};
+use crate::types::{ApiKeyId, AuditAction, AuditEventId, AuditTarget, CompanyId, UserId};
 
 pub struct AuditEvent {
     pub company_id: Option<CompanyId>,
@@ -58,6 +58,7 @@ impl AuditEvent {
     pub(super) fn into_row(
         self,
         actor_id: Option<UserId>,
+        actor_api_key_id: Option<ApiKeyId>,
         company_id: Option<CompanyId>,
         request_id: Option<String>,
         at: chrono::DateTime<chrono::Utc>,
@@ -66,6 +67,7 @@ impl AuditEvent {
             id: Set(AuditEventId::new()),
             company_id: Set(company_id),
             actor_id: Set(actor_id),
+            actor_api_key_id: Set(actor_api_key_id),
             action: Set(self.action.name().to_owned()),
             target_type: Set(self.target.name().to_owned()),
             target_id: Set(self.target_id),

@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::types::{CompanyId, ContactId, Email, ProjectId, SubscriptionId, UserId};
+use crate::types::{ApiKeyId, CompanyId, ContactId, Email, ProjectId, SubscriptionId, UserId};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder};
 
 use super::support::Contact;
 use super::{ContactRole, DomainResult, Module};
 use crate::db::{
-    environments, project_members, project_models, projects, service_subscriptions, sub_accounts, subscription_members,
-    support_contact_roles, support_contacts, user_modules, user_sub_accounts, users,
+    api_keys, environments, project_members, project_models, projects, service_subscriptions, sub_accounts,
+    subscription_members, support_contact_roles, support_contacts, user_modules, user_sub_accounts, users,
 };
 
 /// `(key, value)` pairs grouped by key, each group keeping the pairs' order.
@@ -46,6 +46,14 @@ pub async fn users_by_email(
 pub async fn users_by_id(db: &impl ConnectionTrait, ids: &[UserId]) -> DomainResult<HashMap<UserId, users::Model>> {
     let found = users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(db).await?;
     Ok(found.into_iter().map(|u| (u.id, u)).collect())
+}
+
+pub async fn api_keys_by_id(
+    db: &impl ConnectionTrait,
+    ids: &[ApiKeyId],
+) -> DomainResult<HashMap<ApiKeyId, api_keys::Model>> {
+    let found = api_keys::Entity::find().filter(api_keys::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    Ok(found.into_iter().map(|k| (k.id, k)).collect())
 }
 
 /// Each user's explicit module grants, in the enum's order.

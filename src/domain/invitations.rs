@@ -72,7 +72,8 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
     let plans = plan_addresses(&tx, company_id, &input.emails, &mut problems).await?;
     problems.finish()?;
 
-    let inviter = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let inviter =
+        users::Entity::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
     let company = companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
     let grant = Grant { role: input.role, modules: &modules, sub_accounts: &sub_accounts };
     let mut sent = Vec::new();
@@ -162,7 +163,7 @@ async fn create(
         email: Set(email.clone()),
         role: Set(grant.role),
         status: Set(InvitationStatus::Pending),
-        invited_by: Set(Some(principal.user_id)),
+        invited_by: Set(Some(principal.person()?)),
         send_count: Set(0),
         last_sent_at: Set(now),
         expires_at: Set(now + VALIDITY),
@@ -315,7 +316,8 @@ pub async fn resend(svc: &Services, principal: &Principal, id: InvitationId) -> 
         let retry_after = (oldest + Duration::hours(1) - now).to_std().unwrap_or_default();
         return Err(DomainError::RateLimited { retry_after });
     }
-    let inviter = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let inviter =
+        users::Entity::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
     let company =
         companies::Entity::find_by_id(invitation.company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
     let invitation = send(svc, &tx, invitation, &inviter, &company, now).await?;

@@ -293,7 +293,7 @@ fn check_may_change(principal: &Principal, user: &users::Model, what: &str) -> D
     if user.role == Role::Owner {
         return Err(DomainError::invalid("id", format!("the owner cannot be {what}")));
     }
-    if user.id == principal.user_id {
+    if Some(user.id) == principal.person_id() {
         return Err(DomainError::invalid("id", format!("you cannot be {what} by yourself")));
     }
     principal.may_manage(user.id, user.role)
@@ -413,7 +413,7 @@ pub async fn anonymize(
         return Err(DomainError::invalid("id", "this user is already anonymized"));
     }
     transfer(&mut tx, principal, &user, transfer_to).await?;
-    let done = scrub(&mut tx, user, Some(principal.user_id)).await?;
+    let done = scrub(&mut tx, user, principal.person_id()).await?;
     tx.commit().await?;
     Ok(done)
 }

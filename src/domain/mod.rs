@@ -2,6 +2,7 @@
 //! HTTP: resolvers and CLI commands call in here.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod attempts;
 pub mod audit;
 pub mod batch;

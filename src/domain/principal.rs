@@ -5,20 +5,28 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter};
 use uuid::Uuid;
 
 use super::tokens::hash_token;
-use super::{DomainError, DomainResult, Module, Role, UserStatus};
+use super::{DomainError, DomainResult, Module, Role, UserStatus, api_keys};
 use crate::db::{sessions, user_modules, users};
-use crate::types::{CompanyId, UserId};
+use crate::types::{ApiKeyId, CompanyId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: UserId,
-    pub session_id: Uuid,
+    pub actor: Actor,
     /// None for platform staff.
     pub company_id: Option<CompanyId>,
+    /// An API key's is always `User`: a key is never an administrator, whoever made it.
     pub role: Role,
-    /// Owners and administrators hold every module.
+    /// Owners and administrators hold every module; a key, those it was given that its
+    /// creator still holds.
     pub modules: Vec<Module>,
     pub must_change_password: bool,
+}
+
+/// Who acts: a person through a session, or an integration through a company's API key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    Person { user_id: UserId, session_id: Uuid },
+    ApiKey { key_id: ApiKeyId },
 }
 
 /// What an operation requires of its caller. Every resolver names one; `Principal::authorize`
@@ -28,6 +36,9 @@ pub enum Access {
     /// Any signed-in user, even one who must still change a temporary password (`viewer`,
     /// `changePassword`, `logout`).
     SignedInEvenWithTemporaryPassword,
+    /// A person signed in with a session, even with a temporary password (`logout`,
+    /// `changePassword`): an API key has neither a session nor a password.
+    PersonEvenWithTemporaryPassword,
     /// Any signed-in user of a company.
     CompanyMember,
     /// A company user holding the module (owners and administrators hold all).
@@ -40,6 +51,9 @@ pub enum Access {
     SupportAgent,
     /// A company's owner or administrator, or a platform operator.
     AnyAdministrator,
+    /// A person of a company, signed in with a session: an API key cannot (keys do not mint
+    /// keys, so a leaked key cannot outlive its revocation through another).
+    CompanyPerson,
     /// A platform operator, or a company's owner (for their company).
     OperatorOrCompanyOwner,
     /// A company user with the SUPPORT module, or a support agent.
@@ -51,14 +65,18 @@ pub enum Access {
 
 impl Principal {
     pub fn authorize(&self, access: Access) -> DomainResult<()> {
-        if self.must_change_password && access != Access::SignedInEvenWithTemporaryPassword {
+        let even_temporary =
+            matches!(access, Access::SignedInEvenWithTemporaryPassword | Access::PersonEvenWithTemporaryPassword);
+        if self.must_change_password && !even_temporary {
             return Err(DomainError::Forbidden(
                 "You signed in with a temporary password: change it (changePassword) before doing anything else".into(),
             ));
         }
         let allowed = match access {
             Access::SignedInEvenWithTemporaryPassword => true,
+            Access::PersonEvenWithTemporaryPassword => self.person_id().is_some(),
             Access::CompanyMember => self.company_id.is_some(),
+            Access::CompanyPerson => self.company_id.is_some() && self.person_id().is_some(),
             Access::Module(module) => self.company_id.is_some() && self.modules.contains(&module),
             Access::CompanyAdmin => self.company_id.is_some() && self.role.is_company_admin(),
             Access::CompanyOwner => self.company_id.is_some() && self.role == Role::Owner,
@@ -87,6 +105,9 @@ impl Principal {
             Access::OperatorOrCompanyOwner => "Only platform operators and company owners may do this".into(),
             Access::SupportModuleOrAgent => "This needs the SUPPORT module".into(),
             Access::SupportAgent => "Only support agents may do this".into(),
+            Access::CompanyPerson | Access::PersonEvenWithTemporaryPassword if self.api_key_id().is_some() => {
+                "Only people signed in with a session may do this, not an API key".into()
+            }
             _ => "This is only for users of a company".into(),
         }))
     }
@@ -95,14 +116,17 @@ impl Principal {
     /// about them. The owner may change anyone of the company; an administrator, users and
     /// themself; nobody else anyone. Every mutation that changes a person asks here, so an
     /// administrator can never rewrite the owner's address and reset their way into it.
+    /// An API key holding USER_MANAGEMENT (only administrators can give it one) manages users
+    /// as an administrator would, never the owner or an administrator.
     pub fn may_manage(&self, target_id: UserId, target_role: Role) -> DomainResult<()> {
-        if self.role == Role::Owner || target_id == self.user_id {
+        if self.role == Role::Owner || Some(target_id) == self.person_id() {
             return Ok(());
         }
         match target_role {
             Role::Owner => Err(DomainError::Forbidden("Only the owner may change the owner's account".into())),
             Role::Admin => Err(DomainError::Forbidden("Only the owner may change an administrator".into())),
             _ if self.role.is_company_admin() => Ok(()),
+            _ if self.api_key_id().is_some() && self.modules.contains(&Module::UserManagement) => Ok(()),
             _ => Err(DomainError::Forbidden("Only administrators may change other users".into())),
         }
     }
@@ -117,15 +141,53 @@ impl Principal {
         }
     }
 
+    /// The signed-in person, for what only a person can do (their own password, a ticket they
+    /// open, an invitation signed with their name); an API key is refused.
+    pub fn person(&self) -> DomainResult<UserId> {
+        self.person_id().ok_or_else(|| DomainError::Forbidden(API_KEY_REFUSED.into()))
+    }
+
+    /// The signed-in person, if a person is calling.
+    pub fn person_id(&self) -> Option<UserId> {
+        match self.actor {
+            Actor::Person { user_id, .. } => Some(user_id),
+            Actor::ApiKey { .. } => None,
+        }
+    }
+
+    /// The session a person signed in with (to end it, or keep it when the password changes).
+    pub fn session(&self) -> DomainResult<Uuid> {
+        match self.actor {
+            Actor::Person { session_id, .. } => Ok(session_id),
+            Actor::ApiKey { .. } => Err(DomainError::Forbidden(API_KEY_REFUSED.into())),
+        }
+    }
+
+    pub fn api_key_id(&self) -> Option<ApiKeyId> {
+        match self.actor {
+            Actor::ApiKey { key_id } => Some(key_id),
+            Actor::Person { .. } => None,
+        }
+    }
+
     /// The caller's company, for scoping every query; platform staff have none.
     pub fn company(&self) -> DomainResult<CompanyId> {
         self.company_id.ok_or_else(|| DomainError::Forbidden("This is only for users of a company".into()))
     }
 }
 
-/// Resolves a bearer token. An unknown, expired or revoked token, or one whose user is no
-/// longer active, is `Unauthenticated` (the client must log in again), never a silent anonymous.
+/// What a rule that needs a person answers a key (the access table's own refusal of keys says
+/// something else, so the two cannot be taken for each other).
+const API_KEY_REFUSED: &str =
+    "An API key acts for no person: passwords, tickets and invitations are for people signed in";
+
+/// Resolves a bearer token: a session's, or an API key (`pk_live_…`). An unknown, expired or
+/// revoked token, or one whose user is no longer active, is `Unauthenticated` (the client must
+/// log in again), never a silent anonymous.
 pub async fn authenticate(db: &impl ConnectionTrait, token: &str, now: DateTime<Utc>) -> DomainResult<Principal> {
+    if api_keys::looks_like_key(token) {
+        return api_keys::authenticate(db, token, now).await;
+    }
     let found = sessions::Entity::find()
         .filter(sessions::Column::TokenHash.eq(hash_token(token)))
         .find_also_related(users::Entity)
@@ -151,8 +213,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str, now: DateTime<
             .collect()
     };
     Ok(Principal {
-        user_id: user.id,
-        session_id: session.id,
+        actor: Actor::Person { user_id: user.id, session_id: session.id },
         company_id: user.company_id,
         role: user.role,
         modules,
@@ -167,8 +228,7 @@ mod tests {
     fn principal(role: Role, modules: Vec<Module>, must_change_password: bool) -> Principal {
         let company_id = (!role.is_platform_staff()).then(CompanyId::new);
         Principal {
-            user_id: UserId::new(),
-            session_id: Uuid::now_v7(),
+            actor: Actor::Person { user_id: UserId::new(), session_id: Uuid::now_v7() },
             company_id,
             role,
             modules,
@@ -201,15 +261,36 @@ mod tests {
     }
 
     #[test]
+    fn an_api_key_is_nobody_and_never_an_administrator() {
+        let key = Principal {
+            actor: Actor::ApiKey { key_id: ApiKeyId::new() },
+            company_id: Some(CompanyId::new()),
+            role: Role::User,
+            modules: vec![Module::UserManagement],
+            must_change_password: false,
+        };
+        assert!(key.authorize(Access::Module(Module::UserManagement)).is_ok());
+        for refused in [Access::CompanyPerson, Access::PersonEvenWithTemporaryPassword, Access::CompanyAdmin] {
+            assert!(key.authorize(refused).is_err(), "{refused:?}");
+        }
+        assert!(key.person().is_err() && key.session().is_err() && key.person_id().is_none());
+        assert!(key.may_manage(UserId::new(), Role::User).is_ok(), "USER_MANAGEMENT manages plain users");
+        assert!(key.may_manage(UserId::new(), Role::Admin).is_err());
+        assert!(key.may_manage(UserId::new(), Role::Owner).is_err());
+        let reports_key = Principal { modules: vec![Module::Reports], ..key };
+        assert!(reports_key.may_manage(UserId::new(), Role::User).is_err());
+    }
+
+    #[test]
     fn who_may_change_whom() {
         let owner = principal(Role::Owner, Module::iter().collect(), false);
         let admin = principal(Role::Admin, Module::iter().collect(), false);
         let user = principal(Role::User, vec![], false);
         let other = UserId::new();
         assert!(owner.may_manage(other, Role::Admin).is_ok());
-        assert!(admin.may_manage(owner.user_id, Role::Owner).is_err(), "no takeover of the owner");
+        assert!(admin.may_manage(owner.person().unwrap(), Role::Owner).is_err(), "no takeover of the owner");
         assert!(admin.may_manage(other, Role::Admin).is_err(), "nor of another administrator");
-        assert!(admin.may_manage(admin.user_id, Role::Admin).is_ok(), "an administrator edits themself");
+        assert!(admin.may_manage(admin.person().unwrap(), Role::Admin).is_ok(), "an administrator edits themself");
         assert!(admin.may_manage(other, Role::User).is_ok());
         assert!(user.may_manage(other, Role::User).is_err());
         assert!(owner.may_grant(Role::Admin).is_ok());

@@ -64,7 +64,9 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> DomainRe
 /// The signed-in user.
 #[tracing::instrument(skip_all)]
 pub async fn viewer(svc: &Services, principal: &Principal) -> DomainResult<Option<users::Model>> {
-    Ok(users::Entity::find_by_id(principal.user_id).one(&svc.db).await?)
+    // An API key is nobody: its viewer is null, as an anonymous caller's.
+    let Some(person) = principal.person_id() else { return Ok(None) };
+    Ok(users::Entity::find_by_id(person).one(&svc.db).await?)
 }
 
 /// A person's name for greetings: the given name, else the address.

@@ -20,7 +20,7 @@ use super::principal::Principal;
 use super::{DomainResult, Services};
 use crate::db::audit_events;
 use crate::notify::{self, Notification};
-use crate::types::{CompanyId, EventId, UserId};
+use crate::types::{ApiKeyId, CompanyId, EventId, UserId};
 
 tokio::task_local! {
     /// The id of the HTTP request being served (`x-request-id`), set by the HTTP layer around
@@ -43,6 +43,7 @@ pub struct UnitOfWork<'s> {
     tx: DatabaseTransaction,
     now: DateTime<Utc>,
     actor_id: Option<UserId>,
+    actor_api_key_id: Option<ApiKeyId>,
     company_id: Option<CompanyId>,
     request_id: Option<String>,
     audit: Vec<audit_events::ActiveModel>,
@@ -52,7 +53,8 @@ impl Services {
     /// A change made by a signed-in caller: audit events name them and their company.
     pub async fn begin_as(&self, principal: &Principal) -> DomainResult<UnitOfWork<'_>> {
         let mut work = self.begin().await?;
-        work.actor_id = Some(principal.user_id);
+        work.actor_id = principal.person_id();
+        work.actor_api_key_id = principal.api_key_id();
         work.company_id = principal.company_id;
         Ok(work)
     }
@@ -65,6 +67,7 @@ impl Services {
             tx: self.db.begin().await?,
             now: self.clock.now(),
             actor_id: None,
+            actor_api_key_id: None,
             company_id: None,
             request_id: current_request_id(),
             audit: Vec::new(),
@@ -80,9 +83,13 @@ impl UnitOfWork<'_> {
 
     /// Adds `event` to the audit trail at commit. The actor and company default to the caller's.
     pub fn audit(&mut self, event: AuditEvent) {
-        let actor_id = event.actor_id.or(self.actor_id);
+        // An event that names its actor (a sign-in, a job's start) is that person's, not the key's.
+        let (actor_id, actor_api_key_id) = match event.actor_id {
+            Some(actor_id) => (Some(actor_id), None),
+            None => (self.actor_id, self.actor_api_key_id),
+        };
         let company_id = event.company_id.or(self.company_id);
-        self.audit.push(event.into_row(actor_id, company_id, self.request_id.clone(), self.now));
+        self.audit.push(event.into_row(actor_id, actor_api_key_id, company_id, self.request_id.clone(), self.now));
     }
 
     /// Queues `notification` (its email and webhook deliveries) in this transaction.

@@ -28,7 +28,8 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         | "resetPassword"
         | "acceptInvitation" => Public,
         // Null when anonymous; a temporary password may still read it.
-        "viewer" | "logout" | "changePassword" => Signed(SignedInEvenWithTemporaryPassword),
+        "viewer" => Signed(SignedInEvenWithTemporaryPassword),
+        "logout" | "changePassword" => Signed(PersonEvenWithTemporaryPassword),
         "company" => Signed(CompanyMember),
         "provisionCompany" => Signed(Operator),
 
@@ -67,6 +68,10 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         | "rotateWebhookSecret"
         | "testWebhookEndpoint" => Signed(CompanyAdmin),
         "emailTemplates" | "previewEmail" => Signed(AnyAdministrator),
+
+        // API keys: made and managed by people (a key cannot mint keys); who sees which key is
+        // the domain's rule (administrators all, others their own).
+        "apiKeys" | "createApiKey" | "revokeApiKey" | "rotateApiKey" => Signed(CompanyPerson),
         _ => return None,
     })
 }
@@ -108,6 +113,10 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
         ("SupportContact", _) => Open,
         (
             "Anonymization"
+            | "ApiKey"
+            | "ApiKeyConnection"
+            | "ApiKeyEdge"
+            | "ApiKeyWithSecret"
             | "AuditEvent"
             | "AuditEventConnection"
             | "AuditEventEdge"

@@ -102,7 +102,7 @@ impl AccountMutation {
             owner_surname: input.owner_surname,
             owner_locale: input.owner_locale,
         };
-        let company = company_rules::provision_company(services(ctx), Some(principal.user_id), input).await?;
+        let company = company_rules::provision_company(services(ctx), principal.person_id(), input).await?;
         Ok(Company(company))
     }
 }

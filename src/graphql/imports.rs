@@ -138,7 +138,7 @@ impl ImportMutation {
             send_welcome_emails,
         };
         let content = tokio::fs::File::from_std(upload.content);
-        let started = job::start(imports(ctx), principal.company()?, Some(principal.user_id), options, content).await?;
+        let started = job::start(imports(ctx), principal.company()?, principal.person_id(), options, content).await?;
         Ok(ImportJob(started))
     }
 

@@ -9,12 +9,12 @@ use std::hash::Hash;
 use async_graphql::dataloader::Loader;
 
 use crate::db::{
-    environments, project_members, project_models, projects, service_subscriptions, sub_accounts, subscription_members,
-    users,
+    api_keys, environments, project_members, project_models, projects, service_subscriptions, sub_accounts,
+    subscription_members, users,
 };
 use crate::domain::support::Contact;
 use crate::domain::{DomainResult, Module, Services, batch};
-use crate::types::{CompanyId, Email, ProjectId, SubscriptionId, UserId};
+use crate::types::{ApiKeyId, CompanyId, Email, ProjectId, SubscriptionId, UserId};
 
 pub struct Loaders {
     pub services: Services,
@@ -67,6 +67,10 @@ loader!(
 loader!(
     /// The projects a user is a member of.
     ProjectsOf(UserId) => Vec<projects::Model>, batch::projects_of
+);
+loader!(
+    /// API keys by id (audit actors).
+    ApiKeyById(ApiKeyId) => api_keys::Model, batch::api_keys_by_id
 );
 loader!(SubscriptionById(SubscriptionId) => service_subscriptions::Model, batch::subscriptions_by_id);
 loader!(MembersOfSubscription(SubscriptionId) => Vec<subscription_members::Model>, batch::members_of_subscriptions);

@@ -3,6 +3,7 @@
 
 pub mod access;
 mod accounts;
+mod api_keys;
 pub mod error;
 pub mod extensions;
 mod field_access;
@@ -41,6 +42,7 @@ pub struct Query(
     support::SupportQuery,
     imports::ImportQuery,
     notifications::NotificationQuery,
+    api_keys::ApiKeyQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -52,6 +54,7 @@ pub struct Mutation(
     support::SupportMutation,
     imports::ImportMutation,
     notifications::NotificationMutation,
+    api_keys::ApiKeyMutation,
 );
 
 #[derive(MergedSubscription, Default)]

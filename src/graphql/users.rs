@@ -93,13 +93,18 @@ impl AuditEvent {
     async fn id(&self) -> ID {
         id(self.0.id)
     }
-    /// Who did it (null for the system).
+    /// Who did it (null for the system, or an API key: see `actorApiKey`).
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(actor) = self.0.actor_id else { return Ok(None) };
         Ok(loader(ctx).load_one(super::loaders::UserById(actor)).await?.map(User))
     }
     async fn actor_id(&self) -> Option<ID> {
         self.0.actor_id.map(id)
+    }
+    /// The API key that did it, when an integration acted (then `actor` is null).
+    async fn actor_api_key(&self, ctx: &Context<'_>) -> Result<Option<super::api_keys::ApiKey>> {
+        let Some(key) = self.0.actor_api_key_id else { return Ok(None) };
+        Ok(loader(ctx).load_one(super::loaders::ApiKeyById(key)).await?.map(super::api_keys::ApiKey))
     }
     async fn action(&self) -> &str {
         &self.0.action

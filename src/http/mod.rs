@@ -248,7 +248,7 @@ async fn import_upload(
         body.into_data_stream(),
         std::io::Error::other,
     ));
-    let job = crate::import::job::start(&state.imports, company_id, Some(principal.user_id), options, content).await?;
+    let job = crate::import::job::start(&state.imports, company_id, principal.person_id(), options, content).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": job.id, "status": job.status}))))
 }
 

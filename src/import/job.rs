@@ -110,7 +110,7 @@ pub async fn commit(svc: &Imports, principal: &Principal, id: ImportJobId) -> Do
 /// Stops a running job (rolling back what it wrote) or discards a validated dry run.
 pub async fn cancel(svc: &Imports, principal: &Principal, id: ImportJobId) -> DomainResult<import_jobs::Model> {
     let job = get(svc, principal, id).await?;
-    cancel_job(svc, job, Some(principal.user_id)).await
+    cancel_job(svc, job, principal.person_id()).await
 }
 
 /// `cancel` for a job already authorized (or an operator at a terminal: `actor` None).

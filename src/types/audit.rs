@@ -26,6 +26,9 @@ macro_rules! named {
 named! {
     /// `subject.verb`, as stored in `audit_events.action`.
     AuditAction {
+        ApiKeyCreated = "api_key.created",
+        ApiKeyRevoked = "api_key.revoked",
+        ApiKeyRotated = "api_key.rotated",
         CompanyProvisioned = "company.provisioned",
         DeliveryRetried = "delivery.retried",
         ImportCancelled = "import.cancelled",
@@ -88,6 +91,7 @@ named! {
         SupportContact = "support_contact",
         SupportTicket = "support_ticket",
         WebhookEndpoint = "webhook_endpoint",
+        ApiKey = "api_key",
     }
 }
 

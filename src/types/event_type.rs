@@ -42,6 +42,9 @@ event_types! {
     ImportCompleted = "import.completed", subscribable: true;
     TicketCreated = "ticket.created", subscribable: true;
     TicketConfirmed = "ticket.confirmed", subscribable: true;
+    ApiKeyCreated = "api_key.created", subscribable: true;
+    ApiKeyRevoked = "api_key.revoked", subscribable: true;
+    ApiKeyRotated = "api_key.rotated", subscribable: true;
     /// Sent by `testWebhookEndpoint` to one endpoint, whatever it subscribed to; subscribing
     /// to it is allowed (and harmless) so that a consumer can list it among its events.
     WebhookTest = "webhook.test", subscribable: true;

@@ -135,6 +135,8 @@ typed_id! {
     /// An outbox event (one notification, delivered on each of its channels).
     EventId;
     AuditEventId;
+    /// An integration's API key (a principal of its own).
+    ApiKeyId;
 }
 
 /// The value as the client sent it, cut to 40 characters: a megabyte "id" is not echoed back.

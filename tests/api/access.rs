@@ -8,7 +8,7 @@ use crate::common;
 
 use common::schema_walk::{INTROSPECTION, SKIPPED, Schema};
 use common::{TestApp, data};
-use portal::domain::principal::{Access, Principal};
+use portal::domain::principal::{Access, Actor, Principal};
 use portal::domain::{Module, Role};
 use portal::graphql::access::{Requirement, requirement};
 use sea_orm::Iterable;
@@ -27,8 +27,7 @@ struct Caller {
 fn principal(role: Role, modules: Vec<Module>, must_change_password: bool) -> Principal {
     let modules = if role.is_company_admin() { Module::iter().collect() } else { modules };
     Principal {
-        user_id: portal::types::UserId(Uuid::nil()),
-        session_id: Uuid::nil(),
+        actor: Actor::Person { user_id: portal::types::UserId(Uuid::nil()), session_id: Uuid::nil() },
         company_id: (!role.is_platform_staff()).then(|| portal::types::CompanyId(Uuid::nil())),
         role,
         modules,
@@ -40,7 +39,9 @@ fn principal(role: Role, modules: Vec<Module>, must_change_password: bool) -> Pr
 fn table_refusals(principal: &Principal) -> Vec<String> {
     let mut every = vec![
         Access::SignedInEvenWithTemporaryPassword,
+        Access::PersonEvenWithTemporaryPassword,
         Access::CompanyMember,
+        Access::CompanyPerson,
         Access::CompanyAdmin,
         Access::CompanyOwner,
         Access::Operator,
@@ -112,18 +113,39 @@ async fn callers(app: &TestApp) -> Vec<Caller> {
         let codes: Vec<String> = modules.iter().map(|m| m.code()).collect();
         let email = format!("user-{}@roles.example", label.to_lowercase());
         let token = user_with(app, &owner, &email, &codes).await;
+        if label == "REPORTS" {
+            callers.push(api_key_caller(app, &token, "a user's REPORTS key", vec![Module::Reports]).await);
+        }
         callers.push(Caller {
             name: format!("user with {label}"),
             token: Some(token),
             principal: Some(principal(Role::User, modules, false)),
         });
     }
+    callers.push(api_key_caller(app, &owner, "the owner's key with every module", Module::iter().collect()).await);
     callers
+}
+
+/// An API key made by `creator`: the table judges it as a key (no person, never an
+/// administrator) holding `modules`.
+async fn api_key_caller(app: &TestApp, creator: &str, name: &str, modules: Vec<Module>) -> Caller {
+    let create = "mutation ($n: String!, $m: [Module!]!) { createApiKey(input: {name: $n, modules: $m}) { secret } }";
+    let codes: Vec<String> = modules.iter().map(|m| m.code()).collect();
+    let body = app.graphql_as(Some(creator), create, json!({"n": name, "m": codes})).await;
+    let secret = data(&body)["createApiKey"]["secret"].as_str().unwrap().to_owned();
+    let principal = Principal {
+        actor: Actor::ApiKey { key_id: portal::types::ApiKeyId(Uuid::nil()) },
+        company_id: Some(portal::types::CompanyId(Uuid::nil())),
+        role: Role::User,
+        modules,
+        must_change_password: false,
+    };
+    Caller { name: name.into(), token: Some(secret), principal: Some(principal) }
 }
 
 async fn every_caller_meets_the_access_table(app: TestApp) {
     let callers = callers(&app).await;
-    assert_eq!(callers.len(), 11);
+    assert_eq!(callers.len(), 13);
     let schema = Schema::from_introspection(&app.graphql(INTROSPECTION, json!({})).await);
     let nil = Uuid::nil().to_string();
     let mut checks = 0;

@@ -7,6 +7,7 @@
 mod common;
 
 mod access;
+mod api_keys;
 mod cli;
 mod data_model;
 mod first_contact;

@@ -162,6 +162,7 @@ pub(crate) async fn company(app: &TestApp, marker: &str) -> (String, BTreeMap<St
         json!({}),
     )
     .await;
+    call("mutation { createApiKey(input: {name: \"vctm key\", modules: [REPORTS]}) { secret } }", json!({})).await;
     let file = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n\
                 Ina vctm,Import,ina@vctm.example,vctm,owner@vctm.example,CO,1\r\n"
         .replace("vctm", marker);
@@ -173,7 +174,7 @@ pub(crate) async fn company(app: &TestApp, marker: &str) -> (String, BTreeMap<St
              projects { __typename id environments { __typename id } models { __typename id } } contacts { __typename id } }
            supportTickets { edges { node { __typename id } } } webhookEndpoints { __typename id }
            importJobs { edges { node { __typename id } } } notificationDeliveries { edges { node { __typename id } } }
-           auditEvents { edges { node { __typename id } } } }",
+           auditEvents { edges { node { __typename id } } } apiKeys { edges { node { __typename id } } } }",
         json!({}),
     )
     .await;

@@ -87,7 +87,7 @@ async fn check_manages_contacts(
     }
     let primary = support_contacts::Entity::find()
         .filter(support_contacts::Column::SubscriptionId.eq(subscription_id))
-        .filter(support_contacts::Column::UserId.eq(principal.user_id))
+        .filter(support_contacts::Column::UserId.eq(principal.person()?))
         .filter(support_contacts::Column::IsPrimary.eq(true))
         .filter(support_contacts::Column::Status.eq(ContactStatus::Active))
         .count(db)

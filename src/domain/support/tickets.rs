@@ -52,7 +52,7 @@ pub async fn create_ticket(
         id: Set(crate::types::TicketId::new()),
         company_id: Set(subscription.company_id),
         subscription_id: Set(subscription.id),
-        opened_by: Set(principal.user_id),
+        opened_by: Set(principal.person()?),
         kind: Set(input.kind),
         status: Set(TicketStatus::Open),
         subject: Set(subject),
@@ -66,7 +66,7 @@ pub async fn create_ticket(
     }
     .insert(&tx)
     .await?;
-    let opener = users::Entity::find_by_id(principal.user_id).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let opener = users::Entity::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
     tx.notify(created_notification(svc, &opener, &ticket, &subscription)).await?;
     tx.audit(
         AuditEvent::new(AuditAction::TicketCreated, TargetKind::SupportTicket, ticket.id)
@@ -90,7 +90,7 @@ async fn may_open(
     }
     let contacts = support_contacts::Entity::find()
         .filter(support_contacts::Column::SubscriptionId.eq(subscription.id))
-        .filter(support_contacts::Column::UserId.eq(principal.user_id))
+        .filter(support_contacts::Column::UserId.eq(principal.person()?))
         .filter(support_contacts::Column::Status.eq(ContactStatus::Active))
         .all(db)
         .await?;
@@ -184,7 +184,7 @@ pub async fn list_tickets(
     if principal.role != Role::SupportAgent {
         query = query
             .filter(support_tickets::Column::CompanyId.eq(principal.company()?))
-            .filter(support_tickets::Column::OpenedBy.eq(principal.user_id));
+            .filter(support_tickets::Column::OpenedBy.eq(principal.person()?));
     }
     newest_first(&svc.db, query, support_tickets::Column::Id, page).await
 }
@@ -220,7 +220,7 @@ pub async fn confirm_ticket(
     }
     let mut active = ticket.into_active_model();
     active.status = Set(TicketStatus::Confirmed);
-    active.confirmed_by = Set(Some(principal.user_id));
+    active.confirmed_by = Set(Some(principal.person()?));
     active.confirmed_at = Set(Some(now));
     active.updated_at = Set(now);
     let ticket = active.update(&tx).await?;
@@ -263,7 +263,7 @@ async fn remove_related_user(
         return Err(DomainError::Validation(held.iter().map(transfer_first).collect()));
     }
     if user.status != UserStatus::Anonymized {
-        scrub(tx, user, Some(principal.user_id)).await?;
+        scrub(tx, user, principal.person_id()).await?;
     }
     Ok(())
 }
