@@ -127,6 +127,7 @@ impl Application {
                 persisted: http::PersistedQueries::default(),
                 max_message_bytes: config.max_body_bytes,
                 websocket_init_timeout: config.websocket_init_timeout,
+                batch_window: config.batch_window,
             },
             &config,
         );

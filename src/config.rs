@@ -51,6 +51,8 @@ pub struct Config {
     pub body_idle_timeout: Duration,
     /// How long a websocket may stay open without `connection_init` (then closed with 4408).
     pub websocket_init_timeout: Duration,
+    /// How long a DataLoader collects keys before it queries (`PORTAL_GRAPHQL_BATCH_WINDOW_MS`).
+    pub batch_window: Duration,
 }
 
 /// argon2id cost. Production keeps the OWASP defaults; tests lower them through the
@@ -220,6 +222,12 @@ impl Config {
                 "10",
                 positive,
             )?),
+            batch_window: Duration::from_millis(v.parse("GRAPHQL_BATCH_WINDOW_MS", "1", "1", |s| {
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|ms| *ms <= 1000)
+                    .ok_or_else(|| format!("`{s}` is not a number of milliseconds up to 1000"))
+            })?),
         })
     }
 }

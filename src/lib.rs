@@ -10,5 +10,6 @@ pub mod http;
 pub mod import;
 pub mod notify;
 pub mod pages;
+pub mod scim;
 pub mod telemetry;
 pub mod types;

@@ -10,6 +10,7 @@ mod m20261124_000004_import_job_lease;
 mod m20261201_000005_attempt_counters;
 mod m20261202_000006_claimable_deliveries_index;
 mod m20261203_000007_api_keys;
+mod m20261203_000008_scim;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_attempt_counters::Migration),
             Box::new(m20261202_000006_claimable_deliveries_index::Migration),
             Box::new(m20261203_000007_api_keys::Migration),
+            Box::new(m20261203_000008_scim::Migration),
         ]
     }
 }

@@ -11,6 +11,10 @@ pub struct Model {
     pub name: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub scim_enabled: bool,
+    pub scim_default_job_title: Option<String>,
+    pub scim_default_manager_email: Option<crate::types::Email>,
+    pub scim_welcome_email: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -33,6 +33,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     #[sea_orm(column_type = "Text")]
     pub sort_key: String,
+    /// The identity provider's id of the person (SCIM `externalId`), unique in the company.
+    pub external_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

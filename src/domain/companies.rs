@@ -111,6 +111,10 @@ pub async fn provision_company(
         name: Set(name.clone()),
         created_at: Set(now),
         updated_at: Set(now),
+        scim_enabled: Set(false),
+        scim_default_job_title: Set(None),
+        scim_default_manager_email: Set(None),
+        scim_welcome_email: Set(false),
     }
     .insert(&tx)
     .await
@@ -151,5 +155,90 @@ pub type CompanyName = Line<200>;
 /// The caller's own company: the only one a company user can ever read.
 #[tracing::instrument(skip_all)]
 pub async fn current(svc: &Services, principal: &Principal) -> DomainResult<companies::Model> {
-    companies::Entity::find_by_id(principal.company()?).one(&svc.db).await?.ok_or(DomainError::NotFound("company"))
+    of_caller(&svc.db, principal).await
+}
+
+/// A change of the company's provisioning settings; `None` leaves a setting as it is, an empty
+/// text clears it.
+#[derive(Default)]
+pub struct SettingsChange {
+    pub scim_enabled: Option<bool>,
+    pub scim_default_job_title: Option<String>,
+    pub scim_default_manager_email: Option<String>,
+    pub scim_welcome_email: Option<bool>,
+}
+
+/// The caller's company.
+pub async fn of_caller(db: &impl sea_orm::ConnectionTrait, principal: &Principal) -> DomainResult<companies::Model> {
+    companies::Entity::find_by_id(principal.company()?).one(db).await?.ok_or(DomainError::NotFound("company"))
+}
+
+/// The default manager must be an active user of the company (people provisioned without a
+/// manager are given them).
+#[tracing::instrument(skip_all)]
+pub async fn update_settings(
+    svc: &Services,
+    principal: &Principal,
+    change: SettingsChange,
+) -> DomainResult<companies::Model> {
+    use sea_orm::IntoActiveModel;
+    let mut problems = Problems::default();
+    let title = change
+        .scim_default_job_title
+        .as_deref()
+        .map(|t| problems.field("scimDefaultJobTitle", super::people::JobTitle::parse(t)));
+    let manager = match change.scim_default_manager_email.as_deref().map(str::trim) {
+        Some("") => Some(None),
+        Some(address) => problems.check("scimDefaultManagerEmail", Email::parse(address)).map(Some),
+        None => None,
+    };
+    problems.finish()?;
+    let mut tx = svc.begin_as(principal).await?;
+    let company = of_caller(&tx, principal).await?;
+    if let Some(Some(manager)) = &manager {
+        let active = users::Entity::find()
+            .filter(users::Column::CompanyId.eq(company.id))
+            .filter(users::Column::Email.eq(manager.as_str()))
+            .filter(users::Column::Status.eq(UserStatus::Active))
+            .count(&tx)
+            .await?;
+        if active == 0 {
+            return Err(DomainError::invalid(
+                "scimDefaultManagerEmail",
+                format!("{manager} is not an active user of your company"),
+            ));
+        }
+    }
+    let before = settings_snapshot(&company);
+    let mut active = company.into_active_model();
+    if let Some(enabled) = change.scim_enabled {
+        active.scim_enabled = Set(enabled);
+    }
+    if let Some(title) = title {
+        active.scim_default_job_title = Set(Some(title.into_inner()).filter(|t| !t.is_empty()));
+    }
+    if let Some(manager) = manager {
+        active.scim_default_manager_email = Set(manager);
+    }
+    if let Some(welcome) = change.scim_welcome_email {
+        active.scim_welcome_email = Set(welcome);
+    }
+    active.updated_at = Set(tx.now());
+    let company = active.update(&tx).await?;
+    tx.audit(
+        AuditEvent::new(AuditAction::CompanySettingsChanged, TargetKind::Company, company.id)
+            .before(before)
+            .after(settings_snapshot(&company)),
+    );
+    tx.commit().await?;
+    Ok(company)
+}
+
+fn settings_snapshot(company: &companies::Model) -> serde_json::Value {
+    json!({
+        "scimEnabled": company.scim_enabled,
+        "scimDefaultJobTitle": company.scim_default_job_title,
+        "scimDefaultManagerEmail": company.scim_default_manager_email,
+        "scimWelcomeEmail": company.scim_welcome_email,
+    })
 }

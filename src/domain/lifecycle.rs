@@ -432,6 +432,7 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
         (user.manager_email.is_some(), "managerEmail"),
         (user.country.is_some(), "country"),
         (user.password_hash.is_some(), "password"),
+        (user.external_id.is_some(), "externalId"),
     ] {
         if present {
             scrubbed.push(field);
@@ -447,6 +448,7 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
     active.job_title = Set(None);
     active.manager_email = Set(None);
     active.country = Set(None);
+    active.external_id = Set(None);
     active.locale = Set(crate::types::Locale::default());
     active.password_hash = Set(None);
     active.must_change_password = Set(false);

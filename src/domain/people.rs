@@ -35,6 +35,31 @@ pub struct PersonInput {
     pub country: Option<String>,
     pub locale: Option<String>,
     pub is_active: Option<bool>,
+    /// The identity provider's id (SCIM `externalId`); `Some("")` clears it. Forms never send it.
+    pub external_id: Option<String>,
+}
+
+/// An identity provider's id for a person: at most 255 characters, compared exactly.
+pub type ExternalId = Line<255>;
+
+/// `None`: leave it; `Some(None)`: clear it.
+fn parse_external_id(input: &PersonInput) -> DomainResult<Option<Option<String>>> {
+    let Some(value) = input.external_id.as_deref() else { return Ok(None) };
+    let parsed = ExternalId::parse(value).map_err(|e| DomainError::invalid("externalId", e.to_string()))?;
+    Ok(Some(Some(parsed.into_inner()).filter(|id| !id.is_empty())))
+}
+
+/// A write that may break either unique index of a user: the address or the external id.
+fn unique_user_fields(error: sea_orm::DbErr) -> DomainError {
+    let about_external_id =
+        matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(ref m)) if m.contains("external_id"));
+    if about_external_id {
+        return DomainError::Conflict {
+            field: Some("externalId".into()),
+            message: "Another user of the company has this external id".into(),
+        };
+    }
+    error.into()
 }
 
 /// A person's fields, each checked.
@@ -169,16 +194,30 @@ fn email_in_use(email: &Email) -> impl FnOnce() -> String + '_ {
 }
 
 /// Creates the user; an active one gets the welcome email with a 7-day link to set a password.
-#[tracing::instrument(skip_all)]
 pub async fn create(svc: &Services, principal: &Principal, input: PersonInput) -> DomainResult<users::Model> {
+    create_with(svc, principal, input, true).await
+}
+
+/// `create`, saying whether an active user gets the welcome email (a company may provision
+/// people from its identity provider without one).
+#[tracing::instrument(skip_all)]
+pub async fn create_with(
+    svc: &Services,
+    principal: &Principal,
+    input: PersonInput,
+    welcome: bool,
+) -> DomainResult<users::Model> {
     let person = parse_person(&input, None).map_err(DomainError::Validation)?;
+    let external_id = parse_external_id(&input)?.flatten();
     let company_id = principal.company()?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     check_manager(&tx, principal, &person.manager_email).await?;
+    let mut new_user = person.new_user(company_id, now);
+    new_user.external_id = Set(external_id);
     let user =
-        person.new_user(company_id, now).insert(&tx).await.on_constraint("email", email_in_use(&person.email))?;
-    let email = if person.is_active {
+        new_user.insert(&tx).await.map_err(unique_user_fields).on_constraint("email", email_in_use(&person.email))?;
+    let email = if person.is_active && welcome {
         let company =
             companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
         Some(welcome::email(svc, &tx, &user, &company.name, FirstSignIn::ActivationLink, now).await?)
@@ -223,6 +262,7 @@ pub async fn update(
     // the update must then provide them.
     let current = person_of(&user);
     let person = parse_person(&input, current.as_ref()).map_err(DomainError::Validation)?;
+    let external_id = parse_external_id(&input)?;
     if input.manager_email.is_some() {
         check_manager(&tx, principal, &person.manager_email).await?;
     }
@@ -236,7 +276,11 @@ pub async fn update(
     active.country = Set(person.country);
     active.locale = Set(person.locale);
     active.updated_at = Set(now);
-    let user = active.update(&tx).await.on_constraint("email", email_in_use(&person.email))?;
+    if let Some(external_id) = external_id {
+        active.external_id = Set(external_id);
+    }
+    let user =
+        active.update(&tx).await.map_err(unique_user_fields).on_constraint("email", email_in_use(&person.email))?;
     let audit = AuditEvent::new(AuditAction::UserUpdated, TargetKind::User, user.id)
         .company(user.company_id)
         .after(snapshot(&user))
@@ -258,7 +302,7 @@ pub async fn update(
 pub fn snapshot(user: &users::Model) -> serde_json::Value {
     json!({
         "email": user.email, "givenName": user.given_name, "surname": user.surname, "jobTitle": user.job_title,
-        "managerEmail": user.manager_email, "country": user.country, "locale": user.locale,
+        "managerEmail": user.manager_email, "country": user.country, "locale": user.locale, "externalId": user.external_id,
         "status": user.status, "role": user.role,
     })
 }
@@ -347,6 +391,34 @@ pub async fn list(
     Ok(page.finish(items, total))
 }
 
+/// A page of the company's users (never the anonymized) matching `condition`, in creation
+/// order, by position: what an identity provider's SCIM client asks for (`startIndex`,
+/// `count`), with the total it requires. `condition` is built by the caller over the users'
+/// columns; the company scope is added here.
+#[tracing::instrument(skip_all)]
+pub async fn page_where(
+    svc: &Services,
+    principal: &Principal,
+    condition: Condition,
+    offset: u64,
+    limit: u64,
+) -> DomainResult<(Vec<users::Model>, u64)> {
+    let query = of_company(principal)?.filter(users::Column::Status.ne(UserStatus::Anonymized)).filter(condition);
+    let total = query.clone().count(&svc.db).await?;
+    let items = if limit == 0 {
+        Vec::new()
+    } else {
+        query
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&svc.db)
+            .await?
+    };
+    Ok((items, total))
+}
+
 /// Makes an active user an administrator, or an administrator a user again. Only the owner may;
 /// the owner's own role never changes here.
 #[tracing::instrument(skip_all)]
@@ -396,6 +468,7 @@ mod tests {
             country: Some("colombia".into()),
             locale: Some("es-CO".into()),
             is_active: None,
+            external_id: None,
         }
     }
 

@@ -51,6 +51,7 @@ impl NewUser<'_> {
             anonymized_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            external_id: Set(None),
         };
         user.derive_keys(); // bulk inserts (the import) do not pass through `before_save`
         user

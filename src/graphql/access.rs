@@ -40,7 +40,7 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         | "importJob" | "importJobs" | "startUserImport" | "commitUserImport" | "cancelUserImport"
         | "importProgress" => Signed(Module(UserManagement)),
         "addCompanyAdmin" | "removeCompanyAdmin" => Signed(CompanyOwner),
-        "auditEvents" => Signed(CompanyAdmin),
+        "auditEvents" | "updateCompanySettings" => Signed(CompanyAdmin),
 
         // Subscriptions, projects, support (the subscriptions-and-support issue).
         "createServiceSubscription" => Signed(OperatorOrCompanyOwner),
@@ -102,7 +102,9 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
             "id" | "email" | "givenName" | "surname" | "jobTitle" | "managerEmail" | "country" | "locale" | "status"
             | "role" | "manager" | "createdAt",
         ) => Open,
-        ("User", "modules" | "subAccounts" | "projects" | "subscriptions") => OwnOr(Module(UserManagement)),
+        ("User", "modules" | "subAccounts" | "projects" | "subscriptions" | "externalId") => {
+            OwnOr(Module(UserManagement))
+        }
         // A subscription reached from a project or a ticket shows what it is; who is in it and
         // who supports it need the module of that list.
         ("ServiceSubscription", "id" | "product" | "plan" | "status" | "owner" | "createdAt") => Open,
@@ -111,6 +113,9 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
         ("ServiceSubscription", "contacts") => signed(Module(Support)),
         // Contacts are reached only through SUPPORT (`supportContacts`, `contacts` above).
         ("SupportContact", _) => Open,
+        ("Company", "id" | "name" | "createdAt") => Open,
+        // How the company provisions people is its administrators' business.
+        ("Company", "settings") => signed(CompanyAdmin),
         (
             "Anonymization"
             | "ApiKey"
@@ -120,7 +125,7 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
             | "AuditEvent"
             | "AuditEventConnection"
             | "AuditEventEdge"
-            | "Company"
+            | "CompanySettings"
             | "Country"
             | "Delivery"
             | "DeliveryAttempt"

@@ -52,11 +52,32 @@ impl AccountQuery {
     }
 }
 
+/// Only the settings named change; an empty text clears one.
+#[derive(InputObject)]
+pub struct CompanySettingsInput {
+    scim_enabled: Option<bool>,
+    scim_default_job_title: Option<String>,
+    scim_default_manager_email: Option<String>,
+    scim_welcome_email: Option<bool>,
+}
+
 #[derive(Default)]
 pub struct AccountMutation;
 
 #[Object]
 impl AccountMutation {
+    /// Changes how the company provisions people (SCIM).
+    async fn update_company_settings(&self, ctx: &Context<'_>, input: CompanySettingsInput) -> Result<Company> {
+        let principal = authorize(ctx)?;
+        let change = company_rules::SettingsChange {
+            scim_enabled: input.scim_enabled,
+            scim_default_job_title: input.scim_default_job_title,
+            scim_default_manager_email: input.scim_default_manager_email,
+            scim_welcome_email: input.scim_welcome_email,
+        };
+        Ok(Company(company_rules::update_settings(services(ctx), principal, change).await?))
+    }
+
     /// Signs in. Five wrong passwords within 15 minutes lock the account for 15 minutes
     /// (`RATE_LIMITED`, with `retryAfterSeconds`).
     async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<Session> {

@@ -110,6 +110,10 @@ impl User {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// The identity provider's id of the person, for users provisioned over SCIM.
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
 }
 
 pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loaders> {
@@ -215,6 +219,27 @@ impl Company {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// How the company provisions people (administrators only).
+    async fn settings(&self) -> CompanySettings {
+        CompanySettings {
+            scim_enabled: self.0.scim_enabled,
+            scim_default_job_title: self.0.scim_default_job_title.clone(),
+            scim_default_manager_email: self.0.scim_default_manager_email.as_ref().map(|e| e.to_string()),
+            scim_welcome_email: self.0.scim_welcome_email,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct CompanySettings {
+    /// Whether `/scim/v2` answers the company's API keys (those holding USER_MANAGEMENT).
+    scim_enabled: bool,
+    /// The job title given to people an identity provider creates without one.
+    scim_default_job_title: Option<String>,
+    /// The manager given to people an identity provider creates without one.
+    scim_default_manager_email: Option<String>,
+    /// Whether people created over SCIM get the welcome email (with a link to set a password).
+    scim_welcome_email: bool,
 }
 
 pub struct SubAccount(pub sub_accounts::Model);

@@ -214,6 +214,7 @@ impl UserMutation {
             country: input.country,
             locale: input.locale,
             is_active: input.is_active,
+            external_id: None,
         };
         Ok(User(people::create(services(ctx), principal, input).await?))
     }
@@ -229,6 +230,7 @@ impl UserMutation {
             country: input.country,
             locale: input.locale,
             is_active: None,
+            external_id: None,
         };
         Ok(User(people::update(services(ctx), principal, id, input).await?))
     }

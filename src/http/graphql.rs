@@ -107,7 +107,7 @@ pub async fn endpoint(
     let request = operation
         .request
         .data(RequestContext { principal, client_address: Some(client.ip()) })
-        .data(loaders(&state.services));
+        .data(loaders(&state.services, state.batch_window));
     let response = state.schema.execute(request).await;
     if let Some(registration) = operation.registration
         && !failed_before_execution(&response)

@@ -43,6 +43,8 @@ pub struct AppState {
     pub max_message_bytes: usize,
     /// `PORTAL_WEBSOCKET_INIT_TIMEOUT_SECONDS`.
     pub websocket_init_timeout: std::time::Duration,
+    /// `PORTAL_GRAPHQL_BATCH_WINDOW_MS`.
+    pub batch_window: std::time::Duration,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -84,6 +86,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/imports/template.csv", get(import_template))
         .route("/imports/countries.csv", get(import_countries))
         .route("/imports/{id}/errors.csv", get(import_errors))
+        .nest("/scim/v2", crate::scim::router(state.services.clone()))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
     // Uploads get their own, larger limit.
@@ -182,12 +185,12 @@ async fn resolve(services: &Services, token: Option<&str>) -> Result<Option<Prin
 }
 
 /// Fresh per request (or websocket connection): cached rows never cross callers.
-fn loaders(services: &Services) -> DataLoader<Loaders> {
-    // Keys requested within 1 ms go in one batch. A page's rows ask for their keys in one pass
-    // of the executor (siblings are polled together), so the window only has to outlast that
-    // pass; each millisecond of it is added to every nested level of every query (5 ms cost
-    // ~6 ms a page).
-    DataLoader::new(Loaders { services: services.clone() }, tokio::spawn).delay(std::time::Duration::from_millis(1))
+fn loaders(services: &Services, window: Duration) -> DataLoader<Loaders> {
+    // Keys requested within the window (1 ms unless configured) go in one batch. A page's rows
+    // ask for their keys in one pass of the executor (siblings are polled together), so the
+    // window only has to outlast that pass; each millisecond of it is added to every nested
+    // level of every query (5 ms cost ~6 ms a page). A loaded machine may split a batch.
+    DataLoader::new(Loaders { services: services.clone() }, tokio::spawn).delay(window)
 }
 
 /// A CSV download for a signed-in user with USER_MANAGEMENT; errors are plain text.

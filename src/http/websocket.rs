@@ -57,6 +57,7 @@ async fn serve(socket: WebSocket, state: AppState, client: SocketAddr, protocol:
     let (mut sink, mut incoming) = socket.split();
     let (to_engine, engine_input) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     let services = state.services.clone();
+    let batch_window = state.batch_window;
     let engine = async_graphql::http::WebSocket::new(
         state.schema.clone(),
         futures_util::stream::unfold(engine_input, |mut input| async move { input.recv().await.map(|m| (m, input)) }),
@@ -71,7 +72,7 @@ async fn serve(socket: WebSocket, state: AppState, client: SocketAddr, protocol:
             data.insert(WebsocketSession { token: token.to_owned(), client_address: Some(client.ip()) });
         }
         data.insert(RequestContext { principal, client_address: Some(client.ip()) });
-        data.insert(loaders(&services));
+        data.insert(loaders(&services, batch_window));
         Ok(data)
     });
     futures_util::pin_mut!(engine);

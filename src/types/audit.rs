@@ -30,6 +30,7 @@ named! {
         ApiKeyRevoked = "api_key.revoked",
         ApiKeyRotated = "api_key.rotated",
         CompanyProvisioned = "company.provisioned",
+        CompanySettingsChanged = "company.settings_changed",
         DeliveryRetried = "delivery.retried",
         ImportCancelled = "import.cancelled",
         ImportCompleted = "import.completed",

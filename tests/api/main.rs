@@ -17,6 +17,7 @@ mod import;
 mod import_live;
 mod invitations;
 mod notifications;
+mod scim;
 mod security;
 mod standard_clients;
 mod subscriptions;

@@ -42,6 +42,22 @@ pub const OWNER_PASSWORD: &str = "Harbour-Lights-2026!";
 /// is unset, except under CI, where a missing PostgreSQL is a failure.
 #[macro_export]
 macro_rules! backend_tests {
+    // With settings on top of the test defaults: `backend_tests!(settings: [("PORTAL_X", "1")]; name)`.
+    (settings: $settings:expr; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let backend = $crate::common::Backend::Sqlite;
+                super::$name($crate::common::TestApp::spawn_with(backend, &$settings).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(portal_postgres_tests), ignore = "PORTAL_TEST_POSTGRES_URL is not set")]
+            async fn postgres() {
+                let Some(backend) = $crate::common::Backend::postgres() else { return };
+                super::$name($crate::common::TestApp::spawn_with(backend, &$settings).await).await
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

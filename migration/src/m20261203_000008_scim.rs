@@ -1,0 +1,66 @@
+//! SCIM provisioning: the identity provider's own id for each user (`externalId`, unique within
+//! a company), and the company's provisioning settings.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(Users::Table).add_column(string_len_null(Users::ExternalId, 255)).take())
+            .await?;
+        m.create_index(
+            Index::create()
+                .name("ux_users_company_external_id")
+                .table(Users::Table)
+                .col(Users::CompanyId)
+                .col(Users::ExternalId)
+                .unique()
+                .take(),
+        )
+        .await?;
+        // Off until the company's administrator turns it on: a key with USER_MANAGEMENT alone
+        // does not open the SCIM endpoint.
+        let columns = [
+            boolean(Companies::ScimEnabled).default(false).take(),
+            string_len_null(Companies::ScimDefaultJobTitle, 200),
+            string_len_null(Companies::ScimDefaultManagerEmail, 254),
+            boolean(Companies::ScimWelcomeEmail).default(false).take(),
+        ];
+        for column in columns {
+            m.alter_table(Table::alter().table(Companies::Table).add_column(column).take()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            Companies::ScimEnabled,
+            Companies::ScimDefaultJobTitle,
+            Companies::ScimDefaultManagerEmail,
+            Companies::ScimWelcomeEmail,
+        ] {
+            m.alter_table(Table::alter().table(Companies::Table).drop_column(column).take()).await?;
+        }
+        m.drop_index(Index::drop().name("ux_users_company_external_id").table(Users::Table).to_owned()).await?;
+        m.alter_table(Table::alter().table(Users::Table).drop_column(Users::ExternalId).take()).await
+    }
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    CompanyId,
+    ExternalId,
+}
+
+#[derive(DeriveIden)]
+enum Companies {
+    Table,
+    ScimEnabled,
+    ScimDefaultJobTitle,
+    ScimDefaultManagerEmail,
+    ScimWelcomeEmail,
+}
