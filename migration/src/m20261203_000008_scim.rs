@@ -1,5 +1,6 @@
-//! SCIM provisioning: the identity provider's own id for each user (`externalId`, unique within
-//! a company), and the company's provisioning settings.
+//! SCIM provisioning: the identity provider's own id for each user (`externalId`) and its
+//! `userName` where that is not the email address (an Entra UPN, an Okta login), each unique
+//! within a company; and the company's provisioning settings.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -9,8 +10,19 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Users::Table).add_column(string_len_null(Users::ExternalId, 255)).take())
-            .await?;
+        for column in [Users::ExternalId, Users::ScimUserName] {
+            m.alter_table(Table::alter().table(Users::Table).add_column(string_len_null(column, 255)).take()).await?;
+        }
+        m.create_index(
+            Index::create()
+                .name("ux_users_company_scim_user_name")
+                .table(Users::Table)
+                .col(Users::CompanyId)
+                .col(Users::ScimUserName)
+                .unique()
+                .take(),
+        )
+        .await?;
         m.create_index(
             Index::create()
                 .name("ux_users_company_external_id")
@@ -44,8 +56,13 @@ impl MigrationTrait for Migration {
         ] {
             m.alter_table(Table::alter().table(Companies::Table).drop_column(column).take()).await?;
         }
-        m.drop_index(Index::drop().name("ux_users_company_external_id").table(Users::Table).to_owned()).await?;
-        m.alter_table(Table::alter().table(Users::Table).drop_column(Users::ExternalId).take()).await
+        for index in ["ux_users_company_external_id", "ux_users_company_scim_user_name"] {
+            m.drop_index(Index::drop().name(index).table(Users::Table).to_owned()).await?;
+        }
+        for column in [Users::ExternalId, Users::ScimUserName] {
+            m.alter_table(Table::alter().table(Users::Table).drop_column(column).take()).await?;
+        }
+        Ok(())
     }
 }
 
@@ -54,6 +71,7 @@ enum Users {
     Table,
     CompanyId,
     ExternalId,
+    ScimUserName,
 }
 
 #[derive(DeriveIden)]

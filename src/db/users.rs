@@ -35,6 +35,8 @@ pub struct Model {
     pub sort_key: String,
     /// The identity provider's id of the person (SCIM `externalId`), unique in the company.
     pub external_id: Option<String>,
+    /// The identity provider's `userName` when it is not the email address; unique in the company.
+    pub scim_user_name: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

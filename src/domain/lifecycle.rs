@@ -433,6 +433,7 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
         (user.country.is_some(), "country"),
         (user.password_hash.is_some(), "password"),
         (user.external_id.is_some(), "externalId"),
+        (user.scim_user_name.is_some(), "userName"),
     ] {
         if present {
             scrubbed.push(field);
@@ -449,6 +450,7 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
     active.manager_email = Set(None);
     active.country = Set(None);
     active.external_id = Set(None);
+    active.scim_user_name = Set(None);
     active.locale = Set(crate::types::Locale::default());
     active.password_hash = Set(None);
     active.must_change_password = Set(false);

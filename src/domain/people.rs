@@ -37,27 +37,30 @@ pub struct PersonInput {
     pub is_active: Option<bool>,
     /// The identity provider's id (SCIM `externalId`); `Some("")` clears it. Forms never send it.
     pub external_id: Option<String>,
+    /// The identity provider's `userName` when it is not the address; `Some("")` clears it.
+    pub scim_user_name: Option<String>,
 }
 
 /// An identity provider's id for a person: at most 255 characters, compared exactly.
 pub type ExternalId = Line<255>;
 
-/// `None`: leave it; `Some(None)`: clear it.
-fn parse_external_id(input: &PersonInput) -> DomainResult<Option<Option<String>>> {
-    let Some(value) = input.external_id.as_deref() else { return Ok(None) };
-    let parsed = ExternalId::parse(value).map_err(|e| DomainError::invalid("externalId", e.to_string()))?;
+/// An identity provider's name for a person (`externalId`, `userName`). `None`: leave it;
+/// `Some(None)`: clear it.
+fn parse_identifier(value: Option<&str>, field: &str) -> DomainResult<Option<Option<String>>> {
+    let Some(value) = value else { return Ok(None) };
+    let parsed = ExternalId::parse(value).map_err(|e| DomainError::invalid(field, e.to_string()))?;
     Ok(Some(Some(parsed.into_inner()).filter(|id| !id.is_empty())))
 }
 
 /// A write that may break either unique index of a user: the address or the external id.
 fn unique_user_fields(error: sea_orm::DbErr) -> DomainError {
-    let about_external_id =
-        matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(ref m)) if m.contains("external_id"));
-    if about_external_id {
-        return DomainError::Conflict {
-            field: Some("externalId".into()),
-            message: "Another user of the company has this external id".into(),
-        };
+    if let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = error.sql_err() {
+        for (column, field) in [("external_id", "externalId"), ("scim_user_name", "userName")] {
+            if message.contains(column) {
+                let message = format!("Another user of the company has this {field}");
+                return DomainError::Conflict { field: Some(field.into()), message };
+            }
+        }
     }
     error.into()
 }
@@ -208,13 +211,15 @@ pub async fn create_with(
     welcome: bool,
 ) -> DomainResult<users::Model> {
     let person = parse_person(&input, None).map_err(DomainError::Validation)?;
-    let external_id = parse_external_id(&input)?.flatten();
+    let external_id = parse_identifier(input.external_id.as_deref(), "externalId")?.flatten();
+    let scim_user_name = parse_identifier(input.scim_user_name.as_deref(), "userName")?.flatten();
     let company_id = principal.company()?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
     check_manager(&tx, principal, &person.manager_email).await?;
     let mut new_user = person.new_user(company_id, now);
     new_user.external_id = Set(external_id);
+    new_user.scim_user_name = Set(scim_user_name);
     let user =
         new_user.insert(&tx).await.map_err(unique_user_fields).on_constraint("email", email_in_use(&person.email))?;
     let email = if person.is_active && welcome {
@@ -262,7 +267,8 @@ pub async fn update(
     // the update must then provide them.
     let current = person_of(&user);
     let person = parse_person(&input, current.as_ref()).map_err(DomainError::Validation)?;
-    let external_id = parse_external_id(&input)?;
+    let external_id = parse_identifier(input.external_id.as_deref(), "externalId")?;
+    let scim_user_name = parse_identifier(input.scim_user_name.as_deref(), "userName")?;
     if input.manager_email.is_some() {
         check_manager(&tx, principal, &person.manager_email).await?;
     }
@@ -278,6 +284,9 @@ pub async fn update(
     active.updated_at = Set(now);
     if let Some(external_id) = external_id {
         active.external_id = Set(external_id);
+    }
+    if let Some(scim_user_name) = scim_user_name {
+        active.scim_user_name = Set(scim_user_name);
     }
     let user =
         active.update(&tx).await.map_err(unique_user_fields).on_constraint("email", email_in_use(&person.email))?;
@@ -302,7 +311,7 @@ pub async fn update(
 pub fn snapshot(user: &users::Model) -> serde_json::Value {
     json!({
         "email": user.email, "givenName": user.given_name, "surname": user.surname, "jobTitle": user.job_title,
-        "managerEmail": user.manager_email, "country": user.country, "locale": user.locale, "externalId": user.external_id,
+        "managerEmail": user.manager_email, "country": user.country, "locale": user.locale, "externalId": user.external_id, "scimUserName": user.scim_user_name,
         "status": user.status, "role": user.role,
     })
 }
@@ -469,6 +478,7 @@ mod tests {
             locale: Some("es-CO".into()),
             is_active: None,
             external_id: None,
+            scim_user_name: None,
         }
     }
 

@@ -52,6 +52,7 @@ impl NewUser<'_> {
             created_at: Set(now),
             updated_at: Set(now),
             external_id: Set(None),
+            scim_user_name: Set(None),
         };
         user.derive_keys(); // bulk inserts (the import) do not pass through `before_save`
         user

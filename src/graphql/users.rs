@@ -215,6 +215,7 @@ impl UserMutation {
             locale: input.locale,
             is_active: input.is_active,
             external_id: None,
+            scim_user_name: None,
         };
         Ok(User(people::create(services(ctx), principal, input).await?))
     }
@@ -231,6 +232,7 @@ impl UserMutation {
             locale: input.locale,
             is_active: None,
             external_id: None,
+            scim_user_name: None,
         };
         Ok(User(people::update(services(ctx), principal, id, input).await?))
     }

@@ -78,6 +78,13 @@ fn complex(name: &str, multi_valued: bool, required: bool, sub: Vec<Value>) -> V
 
 fn user_schema(services: &Services) -> Value {
     let text = |name: &str, required: bool| attribute(name, "string", required, false, "none", "readWrite");
+    // What the portal stores as given; the rest it answers itself (every address is the
+    // person's work address, and primary).
+    let fixed = |name: &str, kind: &str| attribute(name, kind, false, false, "none", "readOnly");
+    let mut country = text("country", false);
+    country["canonicalValues"] = json!(crate::domain::countries::all().iter().map(|c| c.code).collect::<Vec<_>>());
+    let mut locale = text("locale", false);
+    locale["canonicalValues"] = json!(["en", "en-US", "en-GB", "es", "es-CO", "es-MX", "fr", "de", "pt-BR", "it"]);
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
         "id": USER_SCHEMA,
@@ -85,14 +92,15 @@ fn user_schema(services: &Services) -> Value {
         "description": "A person of the company; userName is the email address",
         "attributes": [
             attribute("userName", "string", true, false, "server", "readWrite"),
-            complex("name", false, true, vec![text("givenName", true), text("familyName", true), attribute("formatted", "string", false, false, "none", "readOnly")]),
+            complex("name", false, true, vec![text("givenName", true), text("familyName", true)]),
             attribute("displayName", "string", false, false, "none", "readOnly"),
             text("title", true),
             attribute("active", "boolean", false, false, "none", "readWrite"),
-            text("locale", false),
+            locale,
             attribute("externalId", "string", false, true, "server", "readWrite"),
-            complex("emails", true, false, vec![text("value", false), text("type", false), attribute("primary", "boolean", false, false, "none", "readWrite")]),
-            complex("addresses", true, false, vec![text("country", false), text("type", false)]),
+            // Required: the portal needs an address (a userName that is one also does).
+            complex("emails", true, true, vec![text("value", true), fixed("type", "string"), fixed("primary", "boolean")]),
+            complex("addresses", true, false, vec![country, fixed("type", "string")]),
         ],
         "meta": {"resourceType": "Schema", "location": services.link(&format!("/scim/v2/Schemas/{USER_SCHEMA}"))},
     })
@@ -106,7 +114,9 @@ fn enterprise_schema(services: &Services) -> Value {
         "description": "The person's manager (required by the portal unless the company sets a default)",
         "attributes": [complex("manager", false, false, vec![
             attribute("value", "string", false, false, "none", "readWrite"),
-            attribute("displayName", "string", false, false, "none", "readOnly"),
+            json!({"name": "$ref", "type": "reference", "referenceTypes": ["User"], "multiValued": false,
+                   "required": false, "caseExact": false, "mutability": "readWrite", "returned": "default",
+                   "uniqueness": "none"}),
         ])],
         "meta": {"resourceType": "Schema", "location": services.link(&format!("/scim/v2/Schemas/{ENTERPRISE_SCHEMA}"))},
     })

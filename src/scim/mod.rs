@@ -36,6 +36,9 @@ pub fn router<S>(services: Services) -> Router<S> {
         .route("/Schemas", get(discovery::schemas))
         .route("/Schemas/{id}", get(discovery::schema))
         .route("/Users", get(users::list).post(users::create))
+        .route("/Users/.search", axum::routing::post(users::search))
+        // Users are the only resource type, so a search of all of them is a search of users.
+        .route("/.search", axum::routing::post(users::search))
         .route("/Users/{id}", get(users::get).put(users::replace).patch(users::patch).delete(users::delete))
         .fallback(|| async { ScimError::new(StatusCode::NOT_FOUND, None, "no such SCIM endpoint") })
         .with_state(services)

@@ -86,6 +86,21 @@ fn at_path(resource: &mut Value, path: &str, kind: Kind, value: Option<Value>) -
     }
     let lower = path.to_ascii_lowercase();
     // The enterprise extension's attributes live in their own object.
+    // The extension as a whole: each of its attributes in turn.
+    if lower == ENTERPRISE_USER {
+        let Some(Value::Object(values)) = value else {
+            if kind == Kind::Remove {
+                let root = resource.as_object_mut().ok_or_else(|| invalid_path("the resource is not an object"))?;
+                root.retain(|k, _| !k.eq_ignore_ascii_case(ENTERPRISE_USER));
+                return Ok(());
+            }
+            return Err(ScimError::invalid_value(format!("`{path}` takes an object")));
+        };
+        for (name, value) in values {
+            at_path(resource, &format!("{ENTERPRISE_USER}:{name}"), kind, Some(value))?;
+        }
+        return Ok(());
+    }
     let (container, path) = if let Some(rest) = lower.strip_prefix(ENTERPRISE_USER) {
         let rest = rest.strip_prefix(':').ok_or_else(|| invalid_path(format!("`{path}` names no attribute")))?;
         let root = resource.as_object_mut().ok_or_else(|| invalid_path("the resource is not an object"))?;

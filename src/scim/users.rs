@@ -40,8 +40,8 @@ fn resource(services: &Services, user: &users::Model, manager: Option<&users::Mo
     let mut resource = json!({
         "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
         "id": user.id,
-        "userName": user.email,
-        "name": {"givenName": given, "familyName": family, "formatted": full},
+        "userName": user.scim_user_name.as_ref().map_or(user.email.as_str(), String::as_str),
+        "name": {"givenName": given, "familyName": family},
         "displayName": full,
         "active": user.status != UserStatus::Inactive,
         "locale": user.locale,
@@ -67,7 +67,6 @@ fn resource(services: &Services, user: &users::Model, manager: Option<&users::Mo
         resource[ENTERPRISE_SCHEMA] = json!({"manager": {
             "value": manager.id,
             "$ref": services.link(&format!("/scim/v2/Users/{}", manager.id)),
-            "displayName": manager.email,
         }});
     }
     resource
@@ -136,9 +135,17 @@ pub struct ListParams {
 }
 
 pub async fn list(
+    state: State<Services>,
+    caller: ScimCaller,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ScimError> {
+    list_users(state, caller, params).await
+}
+
+async fn list_users(
     State(services): State<Services>,
     ScimCaller(principal): ScimCaller,
-    Query(params): Query<ListParams>,
+    params: ListParams,
 ) -> Result<Response, ScimError> {
     let condition = match params.filter.as_deref().filter(|f| !f.trim().is_empty()) {
         Some(text) => {
@@ -165,6 +172,27 @@ pub async fn list(
         &json!({"schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start_index,
                 "itemsPerPage": resources.len(), "Resources": resources}),
     ))
+}
+
+/// `POST /Users/.search` (RFC 7644 §3.4.3): the query of a listing in a body, for filters too
+/// long for a URL.
+pub async fn search(state: State<Services>, caller: ScimCaller, body: Bytes) -> Result<Response, ScimError> {
+    let body = json_body(&body)?;
+    let text = |name: &str| field(&body, name).and_then(Value::as_str).map(str::to_owned);
+    let number = |name: &str| field(&body, name).and_then(Value::as_i64);
+    let list = |name: &str| match field(&body, name) {
+        Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+        Some(Value::String(names)) => Some(names.clone()),
+        _ => None,
+    };
+    let params = ListParams {
+        filter: text("filter"),
+        start_index: number("startIndex"),
+        count: number("count"),
+        attributes: list("attributes"),
+        excluded_attributes: list("excludedAttributes"),
+    };
+    list_users(state, caller, params).await
 }
 
 fn invalid_filter(error: FilterError) -> ScimError {
@@ -198,7 +226,8 @@ pub async fn create(
     let body = json_body(&body)?;
     let incoming = Incoming::read(&body)?;
     let company = companies::current(&services, &principal).await?;
-    let user_name = incoming.user_name.clone().ok_or_else(|| ScimError::invalid_value("userName is required"))?;
+    let (address, scim_user_name) = incoming.identity()?;
+    let address = address.ok_or_else(|| ScimError::invalid_value("userName is required"))?;
     let manager_email = match &incoming.manager {
         Some(Some(id)) => Some(manager_address(&services, &principal, id).await?),
         _ => company.scim_default_manager_email.as_ref().map(ToString::to_string),
@@ -220,13 +249,14 @@ pub async fn create(
     let input = PersonInput {
         given_name: incoming.given_name.clone().flatten(),
         surname: incoming.family_name.clone().flatten(),
-        email: Some(user_name),
+        email: Some(address),
         job_title,
         manager_email,
         country: incoming.country.clone().flatten(),
         locale: incoming.locale.clone().flatten(),
         is_active: incoming.active,
         external_id: incoming.external_id.clone().flatten(),
+        scim_user_name,
     };
     let user = people::create_with(&services, &principal, input, company.scim_welcome_email).await?;
     let body = with_manager(&services, &user).await?;
@@ -264,11 +294,30 @@ pub async fn patch(
     let before = current.clone();
     patch::apply(&mut current, &body)?;
     let mut incoming = Incoming::read(&current)?;
-    // What the PATCH removed is cleared, not kept as a PUT's absent attribute would be.
-    for (path, slot) in [("title", &mut incoming.title), ("externalId", &mut incoming.external_id)] {
-        if field(&before, path).is_some() && field(&current, path).is_none() {
-            *slot = Some(None);
+    // What the PATCH removed is cleared, not kept as a PUT's absent attribute would be; what
+    // the portal keeps for everyone cannot be removed.
+    let removed = |path: &str| {
+        let at = |resource: &Value| path.split('.').try_fold(resource.clone(), |v, part| field(&v, part).cloned());
+        at(&before).is_some_and(|v| !Value::is_null(&v)) && at(&current).is_none_or(|v| Value::is_null(&v))
+    };
+    for kept in ["userName", "name.givenName", "name.familyName", "title", "active", "locale", "emails"] {
+        if removed(kept) {
+            return Err(ScimError::new(
+                StatusCode::BAD_REQUEST,
+                Some("mutability"),
+                format!("{kept} cannot be removed: the portal keeps it for every person"),
+            ));
         }
+    }
+    let manager_of = |resource: &Value| field(resource, ENTERPRISE_SCHEMA).and_then(|e| field(e, "manager")).cloned();
+    if manager_of(&before).is_some() && manager_of(&current).is_none_or(|m| Value::is_null(&m)) {
+        incoming.manager = Some(None); // refused by `change`, which says why
+    }
+    if removed("externalId") {
+        incoming.external_id = Some(None);
+    }
+    if removed("addresses") {
+        incoming.country = Some(None);
     }
     let user = change(&services, &principal, user, &incoming).await?;
     let body = with_manager(&services, &user).await?;
@@ -321,10 +370,12 @@ async fn change(
         }
         other => other.clone().flatten(),
     };
+    let (address, scim_user_name) = incoming.identity()?;
     let input = PersonInput {
         given_name: incoming.given_name.clone().flatten(),
         surname: incoming.family_name.clone().flatten(),
-        email: incoming.user_name.clone(),
+        email: address,
+        scim_user_name,
         job_title: title,
         manager_email,
         country: incoming.country.clone().map(Option::unwrap_or_default),
@@ -378,6 +429,8 @@ async fn manager_address(services: &Services, principal: &Principal, id: &str) -
 #[derive(Debug, Default)]
 struct Incoming {
     user_name: Option<String>,
+    /// The primary (else the first) `emails` value.
+    email: Option<String>,
     given_name: Option<Option<String>>,
     family_name: Option<Option<String>>,
     title: Option<Option<String>>,
@@ -399,6 +452,23 @@ fn text(value: Option<&Value>, name: &str) -> Result<Option<Option<String>>, Sci
 }
 
 impl Incoming {
+    /// The person's address and the `userName` to keep beside it: a `userName` that is an
+    /// address is the address (and no separate name is kept: `Some("")` clears one); any other
+    /// (an Entra UPN, a login) is kept as is, and the address comes from `emails`.
+    fn identity(&self) -> Result<(Option<String>, Option<String>), ScimError> {
+        match &self.user_name {
+            Some(name) if Email::parse(name).is_ok() => Ok((Some(name.clone()), Some(String::new()))),
+            Some(name) => match &self.email {
+                Some(address) => Ok((Some(address.clone()), Some(name.clone()))),
+                None => Err(ScimError::invalid_value(format!(
+                    "userName {} is not an email address, and no emails[].value gives one: the portal needs the person's address",
+                    crate::domain::text::quoted(name)
+                ))),
+            },
+            None => Ok((self.email.clone(), None)),
+        }
+    }
+
     fn read(body: &Value) -> Result<Incoming, ScimError> {
         let name = field(body, "name");
         let extension = field(body, ENTERPRISE_USER);
@@ -435,8 +505,19 @@ impl Incoming {
             None => None,
             Some(_) => return Err(ScimError::invalid_value("addresses must be a list")),
         };
+        let email = match field(body, "emails") {
+            Some(Value::Array(emails)) => emails
+                .iter()
+                .find(|e| field(e, "primary") == Some(&Value::Bool(true)))
+                .or_else(|| emails.first())
+                .and_then(|e| field(e, "value"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            _ => None,
+        };
         Ok(Incoming {
             user_name: text(field(body, "userName"), "userName")?.flatten(),
+            email,
             given_name: text(name.and_then(|n| field(n, "givenName")), "name.givenName")?,
             family_name: text(name.and_then(|n| field(n, "familyName")), "name.familyName")?,
             title: text(field(body, "title"), "title")?,
@@ -506,7 +587,7 @@ fn constant(truth: bool) -> Condition {
 /// A text column, and whether it compares exactly (else without regard to case).
 fn text_column(path: &str) -> Option<(users::Column, bool)> {
     Some(match path {
-        "username" | "emails" | "emails.value" => (users::Column::Email, false),
+        "emails" | "emails.value" => (users::Column::Email, false),
         "externalid" => (users::Column::ExternalId, true),
         "name.givenname" => (users::Column::GivenName, false),
         "name.familyname" => (users::Column::Surname, false),
@@ -528,41 +609,72 @@ fn present(path: &str) -> Result<Condition, FilterError> {
         return Ok(Condition::all().add(column.is_not_null()).add(column.ne("")));
     }
     match path {
-        "id" | "active" | "meta.created" | "meta.lastmodified" | "emails.type" | "emails.primary" | "name" => {
-            Ok(constant(true))
-        }
+        "id" | "username" | "active" | "meta.created" | "meta.lastmodified" | "emails.type" | "emails.primary"
+        | "name" => Ok(constant(true)),
         _ => Err(unsupported(path)),
     }
 }
 
 fn compare(path: &str, op: Op, value: &Value) -> Result<Condition, FilterError> {
-    if let Some((column, exact)) = text_column(path) {
-        let Value::String(wanted) = value else {
-            return Err(FilterError(format!("`{path}` is compared with a quoted string")));
-        };
-        // The address is stored lower-cased (and compared so, using its index); other text
-        // is lower-cased on both sides unless the attribute is case-exact.
-        let (target, wanted): (SimpleExpr, String) = if exact {
-            (Expr::col(column), wanted.clone())
-        } else if matches!(column, users::Column::Email) {
-            (Expr::col(column), wanted.to_lowercase())
-        } else {
-            (Func::lower(Expr::col(column)).into(), wanted.to_lowercase())
-        };
-        let escaped = wanted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let like = |pattern: String| Condition::all().add(target.clone().like(LikeExpr::new(pattern).escape('\\')));
-        return Ok(match op {
-            Op::Eq => Condition::all().add(target.eq(wanted)),
-            Op::Ne => Condition::any().add(target.ne(wanted)).add(column.is_null()),
-            Op::Co => like(format!("%{escaped}%")),
-            Op::Sw => like(format!("{escaped}%")),
-            Op::Ew => like(format!("%{escaped}")),
-            Op::Gt => Condition::all().add(target.gt(wanted)),
-            Op::Ge => Condition::all().add(target.gte(wanted)),
-            Op::Lt => Condition::all().add(target.lt(wanted)),
-            Op::Le => Condition::all().add(target.lte(wanted)),
-        });
+    if path == "username" {
+        // The kept userName where there is one, else the address.
+        let named = Condition::all().add(users::Column::ScimUserName.is_not_null()).add(text_compare(
+            users::Column::ScimUserName,
+            false,
+            path,
+            op,
+            value,
+        )?);
+        let by_address = Condition::all().add(users::Column::ScimUserName.is_null()).add(text_compare(
+            users::Column::Email,
+            false,
+            path,
+            op,
+            value,
+        )?);
+        return Ok(Condition::any().add(named).add(by_address));
     }
+    if let Some((column, exact)) = text_column(path) {
+        return text_compare(column, exact, path, op, value);
+    }
+    other_compare(path, op, value)
+}
+
+fn text_compare(
+    column: users::Column,
+    exact: bool,
+    path: &str,
+    op: Op,
+    value: &Value,
+) -> Result<Condition, FilterError> {
+    let Value::String(wanted) = value else {
+        return Err(FilterError(format!("`{path}` is compared with a quoted string")));
+    };
+    // The address is stored lower-cased (and compared so, using its index); other text
+    // is lower-cased on both sides unless the attribute is case-exact.
+    let (target, wanted): (SimpleExpr, String) = if exact {
+        (Expr::col(column), wanted.clone())
+    } else if matches!(column, users::Column::Email) {
+        (Expr::col(column), wanted.to_lowercase())
+    } else {
+        (Func::lower(Expr::col(column)).into(), wanted.to_lowercase())
+    };
+    let escaped = wanted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let like = |pattern: String| Condition::all().add(target.clone().like(LikeExpr::new(pattern).escape('\\')));
+    Ok(match op {
+        Op::Eq => Condition::all().add(target.eq(wanted)),
+        Op::Ne => Condition::any().add(target.ne(wanted)).add(column.is_null()),
+        Op::Co => like(format!("%{escaped}%")),
+        Op::Sw => like(format!("{escaped}%")),
+        Op::Ew => like(format!("%{escaped}")),
+        Op::Gt => Condition::all().add(target.gt(wanted)),
+        Op::Ge => Condition::all().add(target.gte(wanted)),
+        Op::Lt => Condition::all().add(target.lt(wanted)),
+        Op::Le => Condition::all().add(target.lte(wanted)),
+    })
+}
+
+fn other_compare(path: &str, op: Op, value: &Value) -> Result<Condition, FilterError> {
     match path {
         "id" => {
             let Value::String(id) = value else {

@@ -17,6 +17,7 @@ backend_tests!(
     delete_removes_the_person,
     filters_select_in_the_database,
     another_company_is_invisible_over_scim,
+    the_scim2_tester_conformance_suite_passes,
 );
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -255,6 +256,20 @@ async fn entra_quirks_are_understood(app: TestApp) {
     assert_eq!((bad.status.as_u16(), bad.body["scimType"].as_str()), (400, Some("noTarget")));
     let bad = scim.patch(&id, json!([{"op": "remove", "path": "title"}])).await;
     assert_eq!(bad.body["scimType"], "mutability", "{}", bad.body);
+
+    // A userName that is not an address (a login, a UPN) is kept; the address comes from emails.
+    let mut upn = person("CORP\\ada", &manager);
+    upn["emails"] = json!([{"value": "ada.l@entraco.example", "type": "work", "primary": true}]);
+    upn["externalId"] = json!("ext-upn");
+    let created = scim.post("/Users", upn).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["userName"], "CORP\\ada");
+    assert_eq!(created.body["emails"][0]["value"], "ada.l@entraco.example");
+    let found = scim.get("/Users?filter=userName%20eq%20%22corp%5C%5Cada%22").await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    let nowhere =
+        scim.post("/Users", json!({"userName": "no-address", "name": {"givenName": "N", "familyName": "A"}})).await;
+    assert!(nowhere.body["detail"].as_str().unwrap().contains("no emails[].value"), "{}", nowhere.body);
 }
 
 async fn provisioned_people_follow_the_portals_rules(app: TestApp) {
@@ -281,7 +296,11 @@ async fn provisioned_people_follow_the_portals_rules(app: TestApp) {
     let answer = scim.post("/Users", bare).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     assert_eq!(answer.body["title"], "Staff");
-    assert_eq!(answer.body[ENTERPRISE]["manager"]["displayName"], "owner@rulesco.example");
+    assert_eq!(
+        answer.body[ENTERPRISE]["manager"]["value"],
+        owner_id(&app, &owner).await.as_str(),
+        "the default manager"
+    );
     // …unless the company asks for one.
     let welcome = "mutation { updateCompanySettings(input: {scimWelcomeEmail: true}) { id } }";
     data(&app.graphql_as(Some(&owner), welcome, json!({})).await);
@@ -447,4 +466,48 @@ async fn another_company_is_invisible_over_scim(app: TestApp) {
     let _ = attacker_owner;
     let unchanged = victim.get(&format!("/Users/{target}")).await;
     assert_eq!(unchanged.body["title"], "Engineer");
+}
+
+/// python-scim's scim2-tester (RFC 7643/7644 checks: discovery, create, read, query
+/// attributes, replace, PATCH add/replace/remove of every attribute, delete) against the
+/// server, with the company defaults that let its generated people meet the portal's rules.
+async fn the_scim2_tester_conformance_suite_passes(app: TestApp) {
+    let (owner, scim) = provisioning(&app, "Tester Co").await;
+    let defaults = "mutation { updateCompanySettings(input: {scimDefaultJobTitle: \"Tested\", scimDefaultManagerEmail: \"owner@testerco.example\"}) { id } }";
+    data(&app.graphql_as(Some(&owner), defaults, json!({})).await);
+    let base = app.url("/scim/v2");
+    let Some(report) = common::python::run("conformance.py", &[&base, &scim.key]).await else { return };
+    eprintln!("scim2-tester: {}", report["counts"]);
+    for problem in report["problems"].as_array().unwrap() {
+        eprintln!("  {problem}");
+    }
+    // Where the portal answers differently on purpose (each refusal is a SCIM `mutability`
+    // error naming why); anything else the tester reports fails this test.
+    let decided: [(&str, &str, &str); 3] = [
+        ("PATCH modify", "'addresses'", "every address is the person's work address: type is the portal's (\"work\")"),
+        (
+            "PATCH modify",
+            "'emails'",
+            "the one address is the person's work address and primary: type and primary are the portal's",
+        ),
+        (
+            "Failed to remove attribute",
+            "cannot be removed",
+            "a status, a locale and a manager are kept for every person",
+        ),
+    ];
+    let problems = report["problems"].as_array().unwrap();
+    let unexpected: Vec<&Value> = problems
+        .iter()
+        .filter(|p| {
+            let reason = p["reason"].as_str().unwrap_or_default();
+            !decided.iter().any(|(start, names, _)| reason.starts_with(start) && reason.contains(names))
+        })
+        .collect();
+    for (_, names, why) in decided {
+        eprintln!("  decided ({names}): {why}");
+    }
+    let passed = report["counts"]["SUCCESS"].as_u64().unwrap_or(0);
+    assert!(passed >= 48, "scim2-tester passed only {passed}: {report}");
+    assert!(unexpected.is_empty(), "scim2-tester found {} unexpected problems: {unexpected:?}", unexpected.len());
 }

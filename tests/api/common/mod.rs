@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod mail;
 pub mod node;
+pub mod python;
 pub mod receiver;
 pub mod schema_walk;
 pub mod ws;
