@@ -33,6 +33,11 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
+        // A group's id at the identity provider (a SCIM Group is a sub-account).
+        m.alter_table(
+            Table::alter().table(SubAccounts::Table).add_column(string_len_null(SubAccounts::ExternalId, 255)).take(),
+        )
+        .await?;
         // Off until the company's administrator turns it on: a key with USER_MANAGEMENT alone
         // does not open the SCIM endpoint.
         let columns = [
@@ -56,6 +61,7 @@ impl MigrationTrait for Migration {
         ] {
             m.alter_table(Table::alter().table(Companies::Table).drop_column(column).take()).await?;
         }
+        m.alter_table(Table::alter().table(SubAccounts::Table).drop_column(SubAccounts::ExternalId).take()).await?;
         for index in ["ux_users_company_external_id", "ux_users_company_scim_user_name"] {
             m.drop_index(Index::drop().name(index).table(Users::Table).to_owned()).await?;
         }
@@ -81,4 +87,10 @@ enum Companies {
     ScimDefaultJobTitle,
     ScimDefaultManagerEmail,
     ScimWelcomeEmail,
+}
+
+#[derive(DeriveIden)]
+enum SubAccounts {
+    Table,
+    ExternalId,
 }

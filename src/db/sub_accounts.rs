@@ -11,6 +11,8 @@ pub struct Model {
     pub company_id: CompanyId,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// The identity provider's id of the group it mirrors (SCIM `externalId`).
+    pub external_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::types::{ApiKeyId, CompanyId, ContactId, Email, ProjectId, SubscriptionId, UserId};
+use crate::types::{ApiKeyId, CompanyId, ContactId, Email, ProjectId, SubAccountId, SubscriptionId, UserId};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder};
 
 use super::support::Contact;
@@ -68,6 +68,19 @@ pub async fn modules_of(db: &impl ConnectionTrait, users: &[UserId]) -> DomainRe
 }
 
 /// The sub-accounts each user is limited to, by name.
+/// The users limited to each sub-account (SCIM's group members).
+pub async fn members_of_sub_accounts(
+    db: &impl ConnectionTrait,
+    ids: &[SubAccountId],
+) -> DomainResult<HashMap<SubAccountId, Vec<UserId>>> {
+    let rows = user_sub_accounts::Entity::find()
+        .filter(user_sub_accounts::Column::SubAccountId.is_in(ids.iter().copied()))
+        .order_by_asc(user_sub_accounts::Column::UserId)
+        .all(db)
+        .await?;
+    Ok(grouped_pairs(rows.into_iter().map(|row| (row.sub_account_id, row.user_id))))
+}
+
 pub async fn sub_accounts_of(
     db: &impl ConnectionTrait,
     users: &[UserId],

@@ -137,6 +137,7 @@ pub async fn create_sub_account(
         company_id: Set(company_id),
         name: Set(name.clone()),
         created_at: Set(now),
+        external_id: Set(None),
     }
     .insert(&tx)
     .await
@@ -176,4 +177,123 @@ pub async fn rename_sub_account(
     tx.audit(audit);
     tx.commit().await?;
     Ok(renamed)
+}
+
+/// A sub-account of the caller's company; another company's is "not found".
+pub async fn sub_account(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: SubAccountId,
+) -> DomainResult<sub_accounts::Model> {
+    sub_accounts::Entity::find_by_id(id)
+        .filter(sub_accounts::Column::CompanyId.eq(principal.company()?))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("sub-account"))
+}
+
+/// Sets who is limited to the sub-account (SCIM's group members): each must be a user of the
+/// company whom the caller may manage; people added or removed keep their other sub-accounts.
+#[tracing::instrument(skip_all)]
+pub async fn set_sub_account_members(
+    svc: &Services,
+    principal: &Principal,
+    id: SubAccountId,
+    members: &[UserId],
+) -> DomainResult<Vec<UserId>> {
+    let mut tx = svc.begin_as(principal).await?;
+    let found = sub_account(&tx, principal, id).await?;
+    let wanted: BTreeSet<UserId> = members.iter().copied().collect();
+    let current: BTreeSet<UserId> = user_sub_accounts::Entity::find()
+        .filter(user_sub_accounts::Column::SubAccountId.eq(found.id))
+        .all(&tx)
+        .await?
+        .into_iter()
+        .map(|row| row.user_id)
+        .collect();
+    let changed: Vec<UserId> = wanted.symmetric_difference(&current).copied().collect();
+    for user_id in &changed {
+        let user = get(&tx, principal, *user_id).await.map_err(|error| match error {
+            DomainError::NotFound(_) => {
+                DomainError::invalid("members", format!("{user_id} is not a user of your company"))
+            }
+            other => other,
+        })?;
+        principal.may_manage(user.id, user.role)?;
+    }
+    let added: Vec<UserId> = wanted.difference(&current).copied().collect();
+    let removed: Vec<UserId> = current.difference(&wanted).copied().collect();
+    if !removed.is_empty() {
+        user_sub_accounts::Entity::delete_many()
+            .filter(user_sub_accounts::Column::SubAccountId.eq(found.id))
+            .filter(user_sub_accounts::Column::UserId.is_in(removed.iter().copied()))
+            .exec(&tx)
+            .await?;
+    }
+    if !added.is_empty() {
+        let rows = added
+            .iter()
+            .map(|user_id| user_sub_accounts::ActiveModel { user_id: Set(*user_id), sub_account_id: Set(found.id) });
+        user_sub_accounts::Entity::insert_many(rows).exec_without_returning(&tx).await?;
+    }
+    if !changed.is_empty() {
+        tx.audit(
+            AuditEvent::new(AuditAction::SubAccountMembersSet, TargetKind::SubAccount, found.id)
+                .after(json!({"added": added, "removed": removed})),
+        );
+    }
+    tx.commit().await?;
+    Ok(wanted.into_iter().collect())
+}
+
+/// Deletes an empty sub-account. One with members is refused: deleting it would leave the
+/// people limited to it unlimited, seeing the whole company.
+#[tracing::instrument(skip_all)]
+pub async fn delete_sub_account(svc: &Services, principal: &Principal, id: SubAccountId) -> DomainResult<()> {
+    let mut tx = svc.begin_as(principal).await?;
+    let found = sub_account(&tx, principal, id).await?;
+    let members = user_sub_accounts::Entity::find()
+        .filter(user_sub_accounts::Column::SubAccountId.eq(found.id))
+        .count(&tx)
+        .await?;
+    if members > 0 {
+        return Err(DomainError::Conflict {
+            field: Some("members".into()),
+            message: format!(
+                "{} has {members} members: remove them first (deleting it would leave them seeing the whole company)",
+                found.name
+            ),
+        });
+    }
+    sub_accounts::Entity::delete_by_id(found.id).exec(&tx).await?;
+    tx.audit(
+        AuditEvent::new(AuditAction::SubAccountDeleted, TargetKind::SubAccount, found.id)
+            .before(json!({"name": found.name})),
+    );
+    tx.commit().await
+}
+
+/// Records the identity provider's id of the group a sub-account mirrors (`None` clears it).
+#[tracing::instrument(skip_all)]
+pub async fn set_sub_account_external_id(
+    svc: &Services,
+    principal: &Principal,
+    id: SubAccountId,
+    external_id: Option<&str>,
+) -> DomainResult<sub_accounts::Model> {
+    let external_id = match external_id {
+        Some(value) => Some(super::people::ExternalId::parse(value).for_field("externalId")?.into_inner()),
+        None => None,
+    }
+    .filter(|id| !id.is_empty());
+    let tx = svc.begin_as(principal).await?;
+    let found = sub_account(&tx, principal, id).await?;
+    if found.external_id == external_id {
+        return Ok(found);
+    }
+    let mut active: sub_accounts::ActiveModel = found.into();
+    active.external_id = Set(external_id);
+    let updated = active.update(&tx).await?;
+    tx.commit().await?;
+    Ok(updated)
 }

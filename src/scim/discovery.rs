@@ -7,12 +7,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::filter::ENTERPRISE_USER;
-use super::users::MAX_COUNT;
+use super::listing::MAX_COUNT;
 use super::{LIST_SCHEMA, ScimError, scim_json};
 use crate::domain::Services;
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 pub async fn service_provider_config(State(services): State<Services>) -> Response {
     scim_json(
@@ -50,16 +51,29 @@ fn user_resource_type(services: &Services) -> Value {
     })
 }
 
+fn group_resource_type(services: &Services) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "A sub-account of the company; its members are the people limited to it",
+        "schema": GROUP_SCHEMA,
+        "meta": {"resourceType": "ResourceType", "location": services.link("/scim/v2/ResourceTypes/Group")},
+    })
+}
+
 pub async fn resource_types(State(services): State<Services>) -> Response {
-    let resources = vec![user_resource_type(&services)];
+    let resources = vec![user_resource_type(&services), group_resource_type(&services)];
     scim_json(StatusCode::OK, &list(resources))
 }
 
 pub async fn resource_type(State(services): State<Services>, Path(name): Path<String>) -> Result<Response, ScimError> {
-    if name != "User" {
-        return Err(ScimError::new(StatusCode::NOT_FOUND, None, "no such resource type"));
+    match name.as_str() {
+        "User" => Ok(scim_json(StatusCode::OK, &user_resource_type(&services))),
+        "Group" => Ok(scim_json(StatusCode::OK, &group_resource_type(&services))),
+        _ => Err(ScimError::new(StatusCode::NOT_FOUND, None, "no such resource type")),
     }
-    Ok(scim_json(StatusCode::OK, &user_resource_type(&services)))
 }
 
 fn list(resources: Vec<Value>) -> Value {
@@ -122,14 +136,35 @@ fn enterprise_schema(services: &Services) -> Value {
     })
 }
 
+fn group_schema(services: &Services) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": GROUP_SCHEMA,
+        "name": "Group",
+        "description": "A sub-account; members are users",
+        "attributes": [
+            attribute("displayName", "string", true, false, "server", "readWrite"),
+            complex("members", true, false, vec![
+                attribute("value", "string", false, false, "none", "immutable"),
+                json!({"name": "$ref", "type": "reference", "referenceTypes": ["User"], "multiValued": false,
+                       "required": false, "caseExact": false, "mutability": "immutable", "returned": "default",
+                       "uniqueness": "none"}),
+            ]),
+        ],
+        "meta": {"resourceType": "Schema", "location": services.link(&format!("/scim/v2/Schemas/{GROUP_SCHEMA}"))},
+    })
+}
+
 pub async fn schemas(State(services): State<Services>) -> Response {
-    scim_json(StatusCode::OK, &list(vec![user_schema(&services), enterprise_schema(&services)]))
+    let all = vec![user_schema(&services), enterprise_schema(&services), group_schema(&services)];
+    scim_json(StatusCode::OK, &list(all))
 }
 
 pub async fn schema(State(services): State<Services>, Path(id): Path<String>) -> Result<Response, ScimError> {
     let found = match id.to_ascii_lowercase() {
         id if id == USER_SCHEMA.to_ascii_lowercase() => user_schema(&services),
         id if id == ENTERPRISE_USER => enterprise_schema(&services),
+        id if id == GROUP_SCHEMA.to_ascii_lowercase() => group_schema(&services),
         _ => return Err(ScimError::new(StatusCode::NOT_FOUND, None, "no such schema")),
     };
     Ok(scim_json(StatusCode::OK, &found))

@@ -8,6 +8,8 @@
 
 mod discovery;
 pub mod filter;
+mod groups;
+mod listing;
 mod patch;
 mod users;
 
@@ -37,8 +39,10 @@ pub fn router<S>(services: Services) -> Router<S> {
         .route("/Schemas/{id}", get(discovery::schema))
         .route("/Users", get(users::list).post(users::create))
         .route("/Users/.search", axum::routing::post(users::search))
-        // Users are the only resource type, so a search of all of them is a search of users.
-        .route("/.search", axum::routing::post(users::search))
+        .route("/Groups/.search", axum::routing::post(groups::search))
+        .route("/.search", axum::routing::post(listing::search_all))
+        .route("/Groups", get(groups::list).post(groups::create))
+        .route("/Groups/{id}", get(groups::get).put(groups::replace).patch(groups::patch).delete(groups::delete))
         .route("/Users/{id}", get(users::get).put(users::replace).patch(users::patch).delete(users::delete))
         .fallback(|| async { ScimError::new(StatusCode::NOT_FOUND, None, "no such SCIM endpoint") })
         .with_state(services)

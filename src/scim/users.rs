@@ -11,20 +11,18 @@ use axum::response::{IntoResponse, Response};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::filter::{self, ENTERPRISE_USER, Filter, FilterError, Op};
+use super::filter::{ENTERPRISE_USER, Filter, FilterError, Op};
+use super::listing::{ListParams, Projection, invalid_filter};
 use super::patch::{self, field};
-use super::{LIST_SCHEMA, ScimCaller, ScimError, json_body, scim_json};
+use super::{ScimCaller, ScimError, json_body, scim_json};
 use crate::db::users;
 use crate::domain::people::{self, PersonInput};
 use crate::domain::principal::Principal;
 use crate::domain::{DomainError, Services, UserStatus, batch, companies, lifecycle};
 use crate::types::{Email, UserId};
 
-/// Resources in one list answer (the `count` asked for is cut to this).
-pub const MAX_COUNT: u64 = 1000;
-const DEFAULT_COUNT: u64 = 100;
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -124,79 +122,52 @@ fn check_version(headers: &HeaderMap, user: &users::Model) -> Result<(), ScimErr
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListParams {
-    filter: Option<String>,
-    start_index: Option<i64>,
-    count: Option<i64>,
-    attributes: Option<String>,
-    excluded_attributes: Option<String>,
-}
-
 pub async fn list(
-    state: State<Services>,
-    caller: ScimCaller,
-    Query(params): Query<ListParams>,
-) -> Result<Response, ScimError> {
-    list_users(state, caller, params).await
-}
-
-async fn list_users(
     State(services): State<Services>,
     ScimCaller(principal): ScimCaller,
-    params: ListParams,
+    Query(params): Query<ListParams>,
 ) -> Result<Response, ScimError> {
-    let condition = match params.filter.as_deref().filter(|f| !f.trim().is_empty()) {
-        Some(text) => {
-            let parsed = filter::parse(text).map_err(invalid_filter)?;
-            condition(&parsed, "").map_err(invalid_filter)?
-        }
+    let filter = params.filter()?;
+    let (resources, total) = page(&services, &principal, filter.as_ref(), params.offset(), params.count()).await?;
+    Ok(params.answer(total, resources))
+}
+
+/// `POST /Users/.search` (RFC 7644 §3.4.3): a listing's query in a body, for filters too long
+/// for a URL.
+pub async fn search(
+    State(services): State<Services>,
+    ScimCaller(principal): ScimCaller,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let params = ListParams::from_body(&json_body(&body)?);
+    let filter = params.filter()?;
+    let (resources, total) = page(&services, &principal, filter.as_ref(), params.offset(), params.count()).await?;
+    Ok(params.answer(total, resources))
+}
+
+/// The users matching `filter` from `offset`, as resources, and how many match in all.
+pub async fn page(
+    services: &Services,
+    principal: &Principal,
+    filter: Option<&Filter>,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<Value>, u64), ScimError> {
+    let condition = match filter {
+        Some(filter) => condition(filter, "").map_err(invalid_filter)?,
         None => Condition::all(),
     };
-    let start_index = Ord::max(params.start_index.unwrap_or(1), 1) as u64;
-    let count = params.count.map_or(DEFAULT_COUNT, |c| Ord::min(Ord::max(c, 0) as u64, MAX_COUNT));
-    let (found, total) = people::page_where(&services, &principal, condition, start_index - 1, count).await?;
+    let (found, total) = people::page_where(services, principal, condition, offset, limit).await?;
     let keys: Vec<_> = found.iter().filter_map(|u| Some((u.company_id?, u.manager_email.clone()?))).collect::<Vec<_>>();
     let managers = batch::users_by_email(&services.db, &keys).await?;
-    let projection = Projection::of(params.attributes.as_deref(), params.excluded_attributes.as_deref());
-    let resources: Vec<Value> = found
+    let resources = found
         .iter()
         .map(|user| {
             let manager = user.company_id.zip(user.manager_email.clone()).and_then(|key| managers.get(&key));
-            projection.apply(resource(&services, user, manager))
+            resource(services, user, manager)
         })
         .collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &json!({"schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start_index,
-                "itemsPerPage": resources.len(), "Resources": resources}),
-    ))
-}
-
-/// `POST /Users/.search` (RFC 7644 §3.4.3): the query of a listing in a body, for filters too
-/// long for a URL.
-pub async fn search(state: State<Services>, caller: ScimCaller, body: Bytes) -> Result<Response, ScimError> {
-    let body = json_body(&body)?;
-    let text = |name: &str| field(&body, name).and_then(Value::as_str).map(str::to_owned);
-    let number = |name: &str| field(&body, name).and_then(Value::as_i64);
-    let list = |name: &str| match field(&body, name) {
-        Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
-        Some(Value::String(names)) => Some(names.clone()),
-        _ => None,
-    };
-    let params = ListParams {
-        filter: text("filter"),
-        start_index: number("startIndex"),
-        count: number("count"),
-        attributes: list("attributes"),
-        excluded_attributes: list("excludedAttributes"),
-    };
-    list_users(state, caller, params).await
-}
-
-fn invalid_filter(error: FilterError) -> ScimError {
-    ScimError::new(StatusCode::BAD_REQUEST, Some("invalidFilter"), error.0)
+    Ok((resources, total))
 }
 
 #[derive(Deserialize)]
@@ -527,43 +498,6 @@ impl Incoming {
             locale: text(field(body, "locale"), "locale")?,
             manager,
         })
-    }
-}
-
-/// `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): top-level names or `parent.sub`;
-/// `id`, `schemas` and `meta` always stay.
-struct Projection {
-    only: Option<Vec<String>>,
-    except: Vec<String>,
-}
-
-impl Projection {
-    fn of(attributes: Option<&str>, excluded: Option<&str>) -> Projection {
-        let names = |list: &str| -> Vec<String> {
-            list.split(',').map(|n| filter::normalize_path(n.trim())).filter(|n| !n.is_empty()).take(64).collect()
-        };
-        Projection { only: attributes.map(names), except: excluded.map(names).unwrap_or_default() }
-    }
-
-    fn apply(&self, resource: Value) -> Value {
-        let Value::Object(object) = resource else { return resource };
-        let always = |key: &str| ["id", "schemas", "meta"].contains(&key);
-        let mut kept = Map::new();
-        for (key, value) in object {
-            let name = filter::normalize_path(&key);
-            if always(&name) {
-                kept.insert(key, value);
-                continue;
-            }
-            let wanted = match &self.only {
-                Some(only) => only.iter().any(|o| o == &name || o.starts_with(&format!("{name}."))),
-                None => true,
-            };
-            if wanted && !self.except.contains(&name) {
-                kept.insert(key, value);
-            }
-        }
-        Value::Object(kept)
     }
 }
 

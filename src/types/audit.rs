@@ -48,6 +48,8 @@ named! {
         StaffCreated = "staff.created",
         SubAccountCreated = "sub_account.created",
         SubAccountRenamed = "sub_account.renamed",
+        SubAccountMembersSet = "sub_account.members_set",
+        SubAccountDeleted = "sub_account.deleted",
         SubscriptionCreated = "subscription.created",
         SubscriptionMemberAdded = "subscription.member_added",
         SubscriptionMemberRemoved = "subscription.member_removed",

@@ -18,6 +18,7 @@ backend_tests!(
     filters_select_in_the_database,
     another_company_is_invisible_over_scim,
     the_scim2_tester_conformance_suite_passes,
+    groups_are_sub_accounts,
 );
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -508,6 +509,80 @@ async fn the_scim2_tester_conformance_suite_passes(app: TestApp) {
         eprintln!("  decided ({names}): {why}");
     }
     let passed = report["counts"]["SUCCESS"].as_u64().unwrap_or(0);
-    assert!(passed >= 48, "scim2-tester passed only {passed}: {report}");
+    assert!(passed >= 69, "scim2-tester passed only {passed}: {report}");
     assert!(unexpected.is_empty(), "scim2-tester found {} unexpected problems: {unexpected:?}", unexpected.len());
+}
+
+async fn groups_are_sub_accounts(app: TestApp) {
+    let (owner, scim) = provisioning(&app, "Group Co").await;
+    let manager = owner_id(&app, &owner).await;
+    let ann =
+        scim.post("/Users", person("ann@groupco.example", &manager)).await.body["id"].as_str().unwrap().to_owned();
+    let ben =
+        scim.post("/Users", person("ben@groupco.example", &manager)).await.body["id"].as_str().unwrap().to_owned();
+    let created = scim
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales",
+                                "members": [{"value": ann}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let group = created.body["id"].as_str().unwrap().to_owned();
+    let limits = "query ($id: ID!) { user(id: $id) { subAccounts { name } } }";
+    let seen = app.graphql_as(Some(&owner), limits, json!({"id": ann})).await;
+    assert_eq!(data(&seen)["user"]["subAccounts"], json!([{"name": "Sales"}]), "members are the people limited to it");
+    let found = scim.get("/Groups?filter=displayName%20eq%20%22sales%22").await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    let by_member = scim.get(&format!("/Groups?filter=members%5Bvalue%20eq%20%22{ben}%22%5D")).await;
+    assert_eq!(by_member.body["totalResults"], 0);
+
+    // Entra adds and removes members by value lists, and renames with a path-less replace.
+    let path = format!("/Groups/{group}");
+    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "Add", "path": "members", "value": [{"value": ben}]},
+        {"op": "Remove", "path": "members", "value": [{"value": ann}]},
+        {"op": "Replace", "value": {"displayName": "Sales EU"}},
+    ]});
+    let patched = scim.send(Method::PATCH, &path, Some(ops), None).await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["displayName"], "Sales EU");
+    assert_eq!(patched.body["members"].as_array().unwrap().len(), 1);
+    assert_eq!(patched.body["members"][0]["value"], ben.as_str());
+    let tagged = json!({"Operations": [{"op": "add", "path": "externalId", "value": "grp-1"}]});
+    let answer = scim.send(Method::PATCH, &path, Some(tagged), None).await;
+    assert_eq!(answer.body["externalId"], "grp-1", "{}", answer.body);
+    let untagged = json!({"Operations": [{"op": "remove", "path": "externalId"}]});
+    let answer = scim.send(Method::PATCH, &path, Some(untagged), None).await;
+    assert!(answer.body.get("externalId").is_none(), "{}", answer.body);
+    let seen = app.graphql_as(Some(&owner), limits, json!({"id": ann})).await;
+    assert_eq!(data(&seen)["user"]["subAccounts"], json!([]));
+
+    // Nobody outside the company, and no administrator, is made a member by a key.
+    let other = app.company_owner("Other Group Co", "owner@othergroupco.example").await;
+    let stranger = owner_id(&app, &other).await;
+    let add = |who: &str| json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": who}]}]});
+    let answer = scim.send(Method::PATCH, &path, Some(add(&stranger)), None).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    let answer = scim.send(Method::PATCH, &path, Some(add(&manager)), None).await;
+    assert_eq!(answer.status, 403, "the owner's limits are not a key's to change: {}", answer.body);
+
+    // A group with members is not deleted (they would see the whole company); empty, it is.
+    let refused = scim.send(Method::DELETE, &path, None, None).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.body["scimType"].as_str()),
+        (409, Some("mutability")),
+        "{}",
+        refused.body
+    );
+    let emptied = json!({"Operations": [{"op": "remove", "path": "members"}]});
+    assert_eq!(scim.send(Method::PATCH, &path, Some(emptied), None).await.status, 200);
+    assert_eq!(scim.send(Method::DELETE, &path, None, None).await.status, 204);
+    assert_eq!(scim.get(&path).await.status, 404);
+    let other_key = Scim { app: &app, key: scim_key(&app, &other).await };
+    let on = "mutation { updateCompanySettings(input: {scimEnabled: true}) { id } }";
+    data(&app.graphql_as(Some(&other), on, json!({})).await);
+    let sales = scim.post("/Groups", json!({"displayName": "Kept"})).await.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(other_key.get(&format!("/Groups/{sales}")).await.status, 404);
+    assert_eq!(other_key.get("/Groups").await.body["totalResults"], 0);
 }
