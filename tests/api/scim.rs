@@ -252,6 +252,18 @@ async fn entra_quirks_are_understood(app: TestApp) {
         .await;
     assert_eq!(answer.body["title"], "Countess");
     assert!(answer.body.get("externalId").is_none(), "{}", answer.body);
+    // Entra clears an attribute with an empty replace, never with a remove.
+    let tagged = scim.patch(&id, json!([{"op": "Replace", "path": "externalId", "value": "ext-again"}])).await;
+    assert_eq!(tagged.body["externalId"], "ext-again");
+    let cleared = scim.patch(&id, json!([{"op": "Replace", "path": "externalId", "value": ""}])).await;
+    assert!(cleared.body.get("externalId").is_none(), "{}", cleared.body);
+    let placed = scim
+        .patch(&id, json!([{"op": "Replace", "path": "addresses", "value": [{"type": "work", "country": "CO"}]}]))
+        .await;
+    assert_eq!(placed.body["addresses"][0]["country"], "CO", "{}", placed.body);
+    let unplaced =
+        scim.patch(&id, json!([{"op": "Replace", "path": "addresses[type eq \"work\"].country", "value": ""}])).await;
+    assert!(unplaced.body.get("addresses").is_none(), "{}", unplaced.body);
     let bad =
         scim.patch(&id, json!([{"op": "replace", "path": "emails[type eq \"home\"].value", "value": "x@y.z"}])).await;
     assert_eq!((bad.status.as_u16(), bad.body["scimType"].as_str()), (400, Some("noTarget")));
