@@ -8,11 +8,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::filter::{self, Filter};
-use super::listing::{ListParams, Projection};
+use super::listing::{ListParams, OneParams};
 use super::patch::{self, field};
 use super::{ScimCaller, ScimError, json_body, scim_json};
 use crate::db::sub_accounts;
@@ -141,13 +140,6 @@ pub async fn list(
     Ok(params.answer(total, resources))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OneParams {
-    attributes: Option<String>,
-    excluded_attributes: Option<String>,
-}
-
 pub async fn get(
     State(services): State<Services>,
     ScimCaller(principal): ScimCaller,
@@ -156,7 +148,7 @@ pub async fn get(
 ) -> Result<Response, ScimError> {
     let group = find(&services, &principal, &id).await?;
     let members = members(&services, &group).await?;
-    let projection = Projection::of(params.attributes.as_deref(), params.excluded_attributes.as_deref());
+    let projection = params.projection();
     Ok(answer(StatusCode::OK, &services, &group, projection.apply(resource(&services, &group, &members))))
 }
 

@@ -104,6 +104,20 @@ pub async fn search_all(
     Ok(params.answer(user_total + group_total, resources))
 }
 
+/// The projection of a single resource's GET.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OneParams {
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+impl OneParams {
+    pub fn projection(&self) -> Projection {
+        Projection::of(self.attributes.as_deref(), self.excluded_attributes.as_deref())
+    }
+}
+
 /// `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): top-level names or `parent.sub`;
 /// `id`, `schemas` and `meta` always stay.
 pub struct Projection {

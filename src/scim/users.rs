@@ -10,11 +10,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::filter::{ENTERPRISE_USER, Filter, FilterError, Op};
-use super::listing::{ListParams, Projection, invalid_filter};
+use super::listing::{ListParams, OneParams, invalid_filter};
 use super::patch::{self, field};
 use super::{ScimCaller, ScimError, json_body, scim_json};
 use crate::db::users;
@@ -170,13 +169,6 @@ pub async fn page(
     Ok((resources, total))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OneParams {
-    attributes: Option<String>,
-    excluded_attributes: Option<String>,
-}
-
 pub async fn get(
     State(services): State<Services>,
     ScimCaller(principal): ScimCaller,
@@ -185,7 +177,7 @@ pub async fn get(
 ) -> Result<Response, ScimError> {
     let user = find(&services, &principal, &id).await?;
     let body = with_manager(&services, &user).await?;
-    let projection = Projection::of(params.attributes.as_deref(), params.excluded_attributes.as_deref());
+    let projection = params.projection();
     Ok(answer(StatusCode::OK, &services, &user, projection.apply(body)))
 }
 
