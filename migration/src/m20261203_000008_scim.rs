@@ -13,16 +13,13 @@ impl MigrationTrait for Migration {
         for column in [Users::ExternalId, Users::ScimUserName] {
             m.alter_table(Table::alter().table(Users::Table).add_column(string_len_null(column, 255)).take()).await?;
         }
-        m.create_index(
-            Index::create()
-                .name("ux_users_company_scim_user_name")
-                .table(Users::Table)
-                .col(Users::CompanyId)
-                .col(Users::ScimUserName)
-                .unique()
-                .take(),
-        )
-        .await?;
+        // userName is not case-exact (RFC 7643): unique, and looked up (`userName eq`), by its
+        // lower-case form; both databases index the expression.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX ux_users_company_scim_user_name ON users (company_id, lower(scim_user_name))",
+            )
+            .await?;
         m.create_index(
             Index::create()
                 .name("ux_users_company_external_id")
