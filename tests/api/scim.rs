@@ -152,6 +152,8 @@ async fn scim_is_closed_until_an_administrator_opens_it(app: TestApp) {
 async fn okta_provisions_updates_and_deactivates(app: TestApp) {
     let (owner, scim) = provisioning(&app, "Okta Co").await;
     let manager = owner_id(&app, &owner).await;
+    let receiver = common::receiver::Receiver::start().await;
+    let (_, signing) = app.webhook_endpoint(&owner, &receiver.url(), &["user.created", "user.deactivated"]).await;
     // Okta asks first whether the person exists.
     let lookup = scim.get("/Users?filter=userName%20eq%20%22grace%40oktaco.example%22").await;
     assert_eq!(lookup.body["totalResults"], 0);
@@ -201,6 +203,17 @@ async fn okta_provisions_updates_and_deactivates(app: TestApp) {
     full["active"] = json!(true);
     let on = scim.send(Method::PUT, &format!("/Users/{id}"), Some(full), None).await;
     assert_eq!(on.body["active"], true);
+
+    // Webhook consumers hear of it as of any other change: four creations, one deactivation.
+    let mut heard = Vec::new();
+    for n in 1..=5 {
+        let request = receiver.nth(n).await;
+        assert!(common::receiver::verifies(&signing, &request));
+        let event: Value = serde_json::from_slice(&request.body).unwrap();
+        heard.push((event["type"].as_str().unwrap().to_owned(), event["data"]["userId"].as_str().unwrap().to_owned()));
+    }
+    assert!(heard.contains(&("user.created".into(), id.clone())), "{heard:?}");
+    assert!(heard.contains(&("user.deactivated".into(), id.clone())), "{heard:?}");
 
     // The audit trail names the key.
     let trail = "{ auditEvents(first: 50) { edges { node { action actor { email } actorApiKey { name } } } } }";
