@@ -18,7 +18,7 @@ use super::page::{Page, PageRequest, newest_first};
 use super::principal::{Actor, Principal};
 use super::tokens::{hash_token, new_token};
 use super::{DomainError, DomainResult, FieldError, Module, Problems, Services, UserStatus};
-use crate::db::{api_keys, user_modules, users};
+use crate::db::{api_keys, users};
 use crate::notify::Notification;
 use crate::types::{ApiKeyId, AuditAction, EventType, Line, TargetKind};
 
@@ -262,18 +262,12 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &str, now: DateTime
         _ => return Err(rejected()),
     };
     // What the creator holds now: a key never does more than the person who made it may.
-    let held: Vec<Module> = if creator.role.is_company_admin() {
-        Module::all().collect()
-    } else {
-        user_modules::Entity::find()
-            .filter(user_modules::Column::UserId.eq(creator.id))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|row| row.module)
-            .filter(|module| !module.is_admin_only())
-            .collect()
-    };
+    // Administrators' own modules only while the creator is one (a stray grant row never counts).
+    let held: Vec<Module> = super::principal::held_modules(db, &creator)
+        .await?
+        .into_iter()
+        .filter(|module| creator.role.is_company_admin() || !module.is_admin_only())
+        .collect();
     let modules = modules(&key).into_iter().filter(|module| held.contains(module)).collect();
     if key.last_used_at.is_none_or(|at| at + LAST_USED_PRECISION <= now) {
         api_keys::Entity::update_many()

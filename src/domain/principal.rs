@@ -178,6 +178,20 @@ impl Principal {
 
 /// What a rule that needs a person answers a key (the access table's own refusal of keys says
 /// something else, so the two cannot be taken for each other).
+/// The modules `user` holds now: every one for owners and administrators, else their grants.
+pub async fn held_modules(db: &impl ConnectionTrait, user: &users::Model) -> DomainResult<Vec<Module>> {
+    if user.role.is_company_admin() {
+        return Ok(Module::iter().collect());
+    }
+    Ok(user_modules::Entity::find()
+        .filter(user_modules::Column::UserId.eq(user.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.module)
+        .collect())
+}
+
 const API_KEY_REFUSED: &str =
     "An API key acts for no person: passwords, tickets and invitations are for people signed in";
 
@@ -201,17 +215,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str, now: DateTime<
         return Err(rejected());
     }
     // Read per request, so a change of permissions applies to live sessions at once.
-    let modules = if user.role.is_company_admin() {
-        Module::iter().collect()
-    } else {
-        user_modules::Entity::find()
-            .filter(user_modules::Column::UserId.eq(user.id))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|row| row.module)
-            .collect()
-    };
+    let modules = held_modules(db, &user).await?;
     Ok(Principal {
         actor: Actor::Person { user_id: user.id, session_id: session.id },
         company_id: user.company_id,
