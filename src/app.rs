@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::companies::{self, Bootstrap};
 use crate::domain::passwords::Passwords;
+use crate::domain::principal_cache::{self, PrincipalCache};
 use crate::domain::rate_limit::AddressLimiter;
 use crate::domain::services::{Services, Settings};
 use crate::http::{self, AppState};
@@ -55,7 +56,14 @@ pub async fn services_with(
     let worker_db = db.clone();
     let statements = Arc::new(db::statement_log::StatementLog::default());
     let log = statements.clone();
-    db.set_metric_callback(move |info| log.seen(&info.statement.sql));
+    // Embedded SQLite has no other process to hear from; PostgreSQL waits for its listener.
+    let alone = db.get_database_backend() != sea_orm::DatabaseBackend::Postgres;
+    let principals = Arc::new(PrincipalCache::new(alone));
+    let observer = principals.clone();
+    db.set_metric_callback(move |info| {
+        log.seen(&info.statement.sql);
+        observer.observe(&info.statement.sql);
+    });
     let mut registry = Registry::from_config(config, worker_db.clone(), clock.clone())?;
     for plugin in plugins {
         registry.register(plugin);
@@ -75,6 +83,7 @@ pub async fn services_with(
         login_limiter: Arc::new(AddressLimiter::per_minute(config.login_attempts_per_minute)),
         outbox_wakeup: Arc::new(Notify::new()),
         background: Default::default(),
+        principals,
     };
     let mut worker = Worker::new(worker_db, registry, Arc::new(templates), clock, services.outbox_wakeup.clone());
     worker.retry = RetryPolicy { backoff: config.retry_schedule.clone() };
@@ -166,6 +175,9 @@ impl Application {
         // Imports whose process died resume here (at start-up, then every 30 s).
         let import_sweep = tokio::spawn(crate::import::runner::keep_resuming(imports.clone()));
         let attempt_purge = tokio::spawn(crate::domain::attempts::keep_purging(services.clone()));
+        // Other processes' changes to sessions and permissions (PostgreSQL only).
+        let principal_listener = (services.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
+            .then(|| tokio::spawn(principal_cache::listen(services.db.clone(), services.principals.clone())));
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -189,6 +201,9 @@ impl Application {
         let _ = worker.await;
         import_sweep.abort();
         attempt_purge.abort();
+        if let Some(listener) = principal_listener {
+            listener.abort();
+        }
         if let Some(relay) = progress_relay {
             relay.abort(); // it holds a connection the pool would wait for
         }

@@ -11,6 +11,8 @@ mod m20261201_000005_attempt_counters;
 mod m20261202_000006_claimable_deliveries_index;
 mod m20261203_000007_api_keys;
 mod m20261203_000008_scim;
+mod m20261204_000009_principal_notifications;
+mod m20261204_000010_sqlite_user_search;
 
 pub struct Migrator;
 
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_claimable_deliveries_index::Migration),
             Box::new(m20261203_000007_api_keys::Migration),
             Box::new(m20261203_000008_scim::Migration),
+            Box::new(m20261204_000009_principal_notifications::Migration),
+            Box::new(m20261204_000010_sqlite_user_search::Migration),
         ]
     }
 }

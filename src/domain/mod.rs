@@ -19,6 +19,7 @@ pub mod passwords;
 pub mod people;
 pub mod permissions;
 pub mod principal;
+pub mod principal_cache;
 pub mod rate_limit;
 pub mod services;
 pub mod subscriptions;

@@ -4,7 +4,7 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, Order, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde_json::json;
@@ -354,6 +354,32 @@ fn search_words(search: Option<&str>) -> DomainResult<Vec<String>> {
     Ok(words)
 }
 
+/// Every word must appear somewhere in "given surname email", accents and case folded, `%` and
+/// `_` as themselves. PostgreSQL's trigram index serves `LIKE '%word%'`; on SQLite the words of
+/// three characters or more go to the FTS5 trigram index of migration 10 (a phrase is a
+/// substring there), shorter ones (which no trigram index can serve) stay `LIKE`.
+fn search_condition(backend: DbBackend, words: &[String]) -> Condition {
+    let mut condition = Condition::all();
+    let (indexed, short): (Vec<&String>, Vec<&String>) = if backend == DbBackend::Sqlite {
+        words.iter().partition(|word| word.chars().count() >= 3)
+    } else {
+        (Vec::new(), words.iter().collect())
+    };
+    if !indexed.is_empty() {
+        let phrases: Vec<String> = indexed.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
+        condition = condition.add(Expr::cust_with_values(
+            r#""users"."id" IN (SELECT s.user_id FROM users_fts JOIN user_search s ON s.id = users_fts.rowid WHERE users_fts MATCH ?)"#,
+            [phrases.join(" AND ")],
+        ));
+    }
+    for word in short {
+        let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        condition =
+            condition.add(Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+    }
+    condition
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn list(
     svc: &Services,
@@ -369,12 +395,7 @@ pub async fn list(
     if let Some(role) = filter.role {
         query = query.filter(users::Column::Role.eq(role));
     }
-    // Every word must appear somewhere in "given surname email", accents and case folded.
-    for word in search_words(filter.search.as_deref())? {
-        let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        query =
-            query.filter(Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
-    }
+    query = query.filter(search_condition(svc.db.get_database_backend(), &search_words(filter.search.as_deref())?));
     let total = Total::of(&svc.db, query.clone());
     // By (sort key, id): forwards the rows after the cursor, backwards the rows before it,
     // read in reverse (`finish` puts them back in order).

@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter};
 use uuid::Uuid;
 
 use super::tokens::hash_token;
-use super::{DomainError, DomainResult, Module, Role, UserStatus, api_keys};
+use super::{DomainError, DomainResult, Module, Role, Services, UserStatus, api_keys};
 use crate::db::{sessions, user_modules, users};
 use crate::types::{ApiKeyId, CompanyId, UserId};
 
@@ -197,13 +197,31 @@ const API_KEY_REFUSED: &str =
 
 /// Resolves a bearer token: a session's, or an API key (`pk_live_…`). An unknown, expired or
 /// revoked token, or one whose user is no longer active, is `Unauthenticated` (the client must
-/// log in again), never a silent anonymous.
-pub async fn authenticate(db: &impl ConnectionTrait, token: &str, now: DateTime<Utc>) -> DomainResult<Principal> {
+/// log in again), never a silent anonymous. A session resolved a moment ago comes from
+/// `svc.principals` (see `principal_cache` for why that is never stale).
+pub async fn authenticate(svc: &Services, token: &str) -> DomainResult<Principal> {
+    let now = svc.clock.now();
     if api_keys::looks_like_key(token) {
-        return api_keys::authenticate(db, token, now).await;
+        return api_keys::authenticate(&svc.db, token, now).await;
     }
+    let token_hash = hash_token(token);
+    if let Some(principal) = svc.principals.get(&token_hash, now) {
+        return Ok(principal);
+    }
+    let epoch = svc.principals.epoch();
+    let (principal, expires_at) = session_principal(&svc.db, &token_hash, now).await?;
+    svc.principals.store(token_hash, principal.clone(), expires_at, epoch);
+    Ok(principal)
+}
+
+/// The principal of a session from the database, and when the session expires.
+async fn session_principal(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<(Principal, DateTime<Utc>)> {
     let found = sessions::Entity::find()
-        .filter(sessions::Column::TokenHash.eq(hash_token(token)))
+        .filter(sessions::Column::TokenHash.eq(token_hash))
         .find_also_related(users::Entity)
         .one(db)
         .await?;
@@ -214,15 +232,16 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str, now: DateTime<
     if session.revoked_at.is_some() || session.expires_at <= now || user.status != UserStatus::Active {
         return Err(rejected());
     }
-    // Read per request, so a change of permissions applies to live sessions at once.
+    // Read with the session, so a change of permissions applies to live sessions at once.
     let modules = held_modules(db, &user).await?;
-    Ok(Principal {
+    let principal = Principal {
         actor: Actor::Person { user_id: user.id, session_id: session.id },
         company_id: user.company_id,
         role: user.role,
         modules,
         must_change_password: user.must_change_password,
-    })
+    };
+    Ok((principal, session.expires_at))
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct Services {
     /// Work a request starts and does not wait for (a reset link is written after the answer):
     /// shutdown waits for it, and tests wait for it before asserting that nothing was sent.
     pub background: tokio_util::task::TaskTracker,
+    /// Sessions resolved a moment ago (see `principal_cache`).
+    pub principals: Arc<super::principal_cache::PrincipalCache>,
 }
 
 /// The slice of configuration the rules depend on.

@@ -47,6 +47,8 @@ pub struct UnitOfWork<'s> {
     company_id: Option<CompanyId>,
     request_id: Option<String>,
     audit: Vec<audit_events::ActiveModel>,
+    /// The sessions cache's epoch when the work began (see `principal_cache`).
+    principals_epoch: u64,
 }
 
 impl Services {
@@ -62,6 +64,7 @@ impl Services {
     /// A change nobody signed in makes (a sign-in, a link followed, start-up, a background job):
     /// its audit events name the actor and company themselves, if any.
     pub async fn begin(&self) -> DomainResult<UnitOfWork<'_>> {
+        let principals_epoch = self.principals.epoch();
         Ok(UnitOfWork {
             svc: self,
             tx: self.db.begin().await?,
@@ -71,6 +74,7 @@ impl Services {
             company_id: None,
             request_id: current_request_id(),
             audit: Vec::new(),
+            principals_epoch,
         })
     }
 }
@@ -109,6 +113,8 @@ impl UnitOfWork<'_> {
             audit_events::Entity::insert_many(self.audit).exec_without_returning(&self.tx).await?;
         }
         self.tx.commit().await?;
+        // A session or permission this work changed is forgotten only now that it is seen.
+        self.svc.principals.after_commit(self.principals_epoch);
         self.svc.outbox_wakeup.notify_one();
         Ok(())
     }

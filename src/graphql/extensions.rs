@@ -75,7 +75,7 @@ impl Extension for RecheckWebsocketSessions {
     ) -> async_graphql::ServerResult<async_graphql::Request> {
         if let Some(session) = ctx.data_opt::<WebsocketSession>() {
             let services = ctx.data_unchecked::<crate::domain::Services>();
-            let principal = crate::domain::principal::authenticate(&services.db, &session.token, services.clock.now())
+            let principal = crate::domain::principal::authenticate(services, &session.token)
                 .await
                 .map_err(super::error::request_error)?;
             // Request data is looked up before connection data: this one wins.

@@ -38,7 +38,7 @@ impl ImportSubscription {
             let (svc, session) = (checker.clone(), session.clone());
             async move {
                 if let Some(token) = session {
-                    authenticate(&svc.db, &token, svc.clock.now()).await?;
+                    authenticate(&svc.services, &token).await?;
                 }
                 Ok(ImportProgress(state))
             }

@@ -180,7 +180,7 @@ fn bearer_token(value: Option<&str>) -> Result<Option<&str>, DomainError> {
 async fn resolve(services: &Services, token: Option<&str>) -> Result<Option<Principal>, DomainError> {
     match token {
         None => Ok(None),
-        Some(token) => principal::authenticate(&services.db, token, services.clock.now()).await.map(Some),
+        Some(token) => principal::authenticate(services, token).await.map(Some),
     }
 }
 
@@ -228,7 +228,7 @@ async fn import_caller(state: &AppState, headers: &HeaderMap) -> Result<Principa
     let Some(token) = bearer_token(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))? else {
         return Err(DomainError::Unauthenticated("send Authorization: Bearer <token>".into()).into());
     };
-    let principal = principal::authenticate(&state.services.db, token, state.services.clock.now()).await?;
+    let principal = principal::authenticate(&state.services, token).await?;
     principal.authorize(Access::Module(Module::UserManagement))?;
     Ok(principal)
 }

@@ -155,7 +155,7 @@ impl FromRequestParts<Services> for ScimCaller {
                 "SCIM takes a company API key (pk_live_…), not a session",
             ));
         }
-        let principal = principal::authenticate(&services.db, token, services.clock.now()).await?;
+        let principal = principal::authenticate(services, token).await?;
         if !principal.modules.contains(&Module::UserManagement) {
             return Err(ScimError::new(StatusCode::FORBIDDEN, None, "this API key does not hold USER_MANAGEMENT"));
         }

@@ -19,6 +19,7 @@ mod invitations;
 mod notifications;
 mod scim;
 mod security;
+mod sessions;
 mod standard_clients;
 mod subscriptions;
 mod support;
