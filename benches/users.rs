@@ -257,8 +257,9 @@ async fn run(label: &str, database_url: String, user_count: usize, requests: usi
         .await
         .unwrap()
         .unwrap();
+    let hash = services.passwords.hash(PASSWORD).await.unwrap();
+    portal::db::user_passwords::set(&services.db, owner.id, Some(hash)).await.unwrap();
     let mut active = owner.clone().into_active_model();
-    active.password_hash = Set(Some(services.passwords.hash(PASSWORD).await.unwrap()));
     active.must_change_password = Set(false);
     active.update(&services.db).await.unwrap();
     let seeding = Instant::now();

@@ -27,6 +27,7 @@ pub mod support_contact_roles;
 pub mod support_contacts;
 pub mod support_tickets;
 pub mod user_modules;
+pub mod user_passwords;
 pub mod user_sub_accounts;
 pub mod users;
 pub mod webhook_endpoints;

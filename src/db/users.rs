@@ -22,8 +22,7 @@ pub struct Model {
     pub role: Role,
     #[sea_orm(column_type = "Text")]
     pub search_key: String,
-    #[sea_orm(column_type = "Text", nullable)]
-    pub password_hash: Option<String>,
+    // `password_hash` is left out on purpose: see `user_passwords`.
     pub must_change_password: bool,
     pub password_changed_at: Option<DateTimeUtc>,
     pub activated_at: Option<DateTimeUtc>,

@@ -20,7 +20,7 @@ use super::tokens::{hash_token, new_token};
 use super::users::{find_by_email, greeting_name};
 use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, LinkPurpose, UserStatus};
-use crate::db::{link_tokens, password_history, sessions, users};
+use crate::db::{link_tokens, password_history, sessions, user_passwords, users};
 use crate::notify::{EmailNotification, Notification, Template};
 use crate::types::UserId;
 use crate::types::{AuditAction, TargetKind};
@@ -59,13 +59,18 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
     let (email, key) = address_key(email);
     // Counted before the password is checked, so concurrent guesses cannot outrun the lock.
     let attempt = attempts::LOGIN.attempt(&svc.db, &key, now).await?;
-    let user = match &email {
-        Some(email) => find_by_email(&svc.db, email).await?.filter(|u| u.status == UserStatus::Active),
+    let found = match &email {
+        Some(email) => {
+            user_passwords::with_password(users::Entity::find().filter(users::Column::Email.eq(email.as_str())))
+                .one(&svc.db)
+                .await?
+                .filter(|found| found.user.status == UserStatus::Active)
+        }
         None => None,
     };
     // An unknown address costs a verification too, against a dummy hash.
-    let verified = svc.passwords.verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref())).await?;
-    let user = match user {
+    let verified = svc.passwords.verify(password, found.as_ref().and_then(|f| f.password_hash.as_deref())).await?;
+    let user = match found.map(|found| found.user) {
         Some(user) if verified => user,
         user => return Err(failed_login(svc, &key, attempt, user.as_ref(), now).await?),
     };
@@ -149,12 +154,15 @@ pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
 
 #[tracing::instrument(skip_all)]
 pub async fn change_password(svc: &Services, principal: &Principal, current: &str, new: &str) -> DomainResult<()> {
-    let user =
-        users::Entity::find_by_id(principal.person()?).one(&svc.db).await?.ok_or(DomainError::NotFound("user"))?;
+    let user_passwords::WithPassword { user, password_hash } =
+        user_passwords::with_password(users::Entity::find_by_id(principal.person()?))
+            .one(&svc.db)
+            .await?
+            .ok_or(DomainError::NotFound("user"))?;
     // A stolen session must not be a way to guess the password it lacks.
     let key = user.id.to_string();
     let attempt = attempts::CHANGE_PASSWORD.attempt(&svc.db, &key, svc.clock.now()).await?;
-    if !svc.passwords.verify(current, user.password_hash.as_deref()).await? {
+    if !svc.passwords.verify(current, password_hash.as_deref()).await? {
         attempts::CHANGE_PASSWORD.failed(&svc.db, &key, attempt, svc.clock.now()).await?;
         return Err(DomainError::invalid("currentPassword", "is not your current password"));
     }
@@ -194,8 +202,8 @@ pub(crate) async fn set_password(
     let hash = svc.passwords.hash(new).await?;
     remember_password(tx, user.id, &hash, now).await?;
     let (user_id, company_id, was_temporary) = (user.id, user.company_id, user.must_change_password);
+    user_passwords::set(tx, user.id, Some(hash)).await?;
     let mut active = user.into_active_model();
-    active.password_hash = Set(Some(hash));
     active.must_change_password = Set(false);
     active.password_changed_at = Set(Some(now));
     active.updated_at = Set(now);

@@ -20,7 +20,7 @@ use super::work::UnitOfWork;
 use super::{DomainError, DomainResult, Email, FieldError, InvitationStatus, Module, Role, UserStatus};
 use crate::db::{
     invitations, link_tokens, password_history, project_members, project_models, projects, service_subscriptions,
-    sessions, subscription_members, support_contacts, user_modules, users,
+    sessions, subscription_members, support_contacts, user_modules, user_passwords, users,
 };
 use crate::notify::Notification;
 use crate::types::{AuditAction, TargetKind};
@@ -426,12 +426,17 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
     let new_email = Email::parse(&format!("anonymized-{tag}@anonymized.invalid"))
         .map_err(|e| DomainError::internal(anyhow::anyhow!("the pseudonymous address: {e}")))?;
     let old_email = user.email.clone();
+    let has_password =
+        user_passwords::Entity::find_by_id(user.id).one(tx).await?.and_then(|row| row.password_hash).is_some();
+    if has_password {
+        user_passwords::set(tx, user.id, None).await?;
+    }
     let mut scrubbed = vec!["email", "givenName", "surname"];
     for (present, field) in [
         (user.job_title.is_some(), "jobTitle"),
         (user.manager_email.is_some(), "managerEmail"),
         (user.country.is_some(), "country"),
-        (user.password_hash.is_some(), "password"),
+        (has_password, "password"),
         (user.external_id.is_some(), "externalId"),
         (user.scim_user_name.is_some(), "userName"),
     ] {
@@ -452,7 +457,6 @@ pub async fn scrub(tx: &mut UnitOfWork<'_>, user: users::Model, actor: Option<Us
     active.external_id = Set(None);
     active.scim_user_name = Set(None);
     active.locale = Set(crate::types::Locale::default());
-    active.password_hash = Set(None);
     active.must_change_password = Set(false);
     active.status = Set(UserStatus::Anonymized);
     active.anonymized_at = Set(Some(now));

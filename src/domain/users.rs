@@ -43,7 +43,6 @@ impl NewUser<'_> {
             locale: Set(self.locale),
             status: Set(self.status),
             role: Set(self.role),
-            password_hash: Set(None),
             must_change_password: Set(false),
             password_changed_at: Set(None),
             activated_at: Set((self.status == UserStatus::Active).then_some(now)),

@@ -32,9 +32,9 @@ pub async fn insert_with_password(
     must_change: bool,
     now: DateTime<Utc>,
 ) -> DomainResult<users::Model> {
-    user.password_hash = Set(Some(hash.to_owned()));
     user.must_change_password = Set(must_change);
     let user = user.insert(db).await?;
+    crate::db::user_passwords::set(db, user.id, Some(hash.to_owned())).await?;
     remember_password(db, user.id, hash, now).await?;
     Ok(user)
 }

@@ -4,7 +4,6 @@
 
 use serde_json::{Value, json};
 
-use crate::backend_tests;
 use crate::common::{self, Backend, TestApp, data, error_code, eventually};
 
 backend_tests!(a_cached_session_sees_every_revocation_on_its_next_request);
@@ -130,8 +129,7 @@ async fn another_process_refuses_a_revoked_session_at_once() {
         response.json().await.unwrap()
     };
     let cached_there = async |token: &str| {
-        eventually("the other process's cache is in use", async || other.principals.is_listening().then_some(()))
-            .await;
+        eventually("the other process's cache is in use", async || other.principals.is_listening().then_some(())).await;
         data(&on_other(token, "{ __typename }").await);
         let before = other.statements.count();
         data(&on_other(token, "{ __typename }").await);
