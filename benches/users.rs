@@ -1,28 +1,32 @@
-//! Listing and searching 100,000 users of one company through GraphQL, against a plain axum
-//! handler in the same binary running the equivalent SQL (the ceiling), on SQLite and, when
-//! `PORTAL_TEST_POSTGRES_URL` names a server, PostgreSQL. Prints requests per second and p99 at
-//! concurrency 32, and PostgreSQL's plan for the search.
+//! Listing, searching and dashboards over the users of one company (100,000 then 1,000,000 by
+//! default) through GraphQL, each case next to its ceiling: the very statements Portal ran for
+//! it (recorded with their values) run again by a plain axum handler on the same pool. On
+//! SQLite and, when `PORTAL_TEST_POSTGRES_URL` names a server, PostgreSQL. Prints requests per
+//! second and p99 at concurrency 32, the statements per request, and PostgreSQL's plans for
+//! the searches. Nothing is asserted.
 //!
-//! `cargo bench --bench users [-- --users 100000 --requests 1000]`
+//! `cargo bench --bench users [-- --users 100000,1000000 --requests 1000]`
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use portal::app::Application;
 use portal::config::Config;
-use portal::db::{service_subscriptions, subscription_members, users};
+use portal::db::{
+    environments, project_members, project_models, projects, service_subscriptions, subscription_members, users,
+};
 use portal::domain::companies::{ProvisionCompany, provision_company};
 use portal::domain::users::{NewUser, search_term};
 use portal::domain::{Email, MemberStatus, Role, SubscriptionRole, SubscriptionStatus, UserStatus};
-use sea_orm::sea_query::{ExprTrait, LikeExpr};
+use portal::types::CompanyId;
+use portal::types::enums::EnvironmentKind;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use serde_json::{Value, json};
@@ -66,126 +70,137 @@ fn arg(name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The ceiling: the very statements Portal ran for a case (recorded from the statement log,
+/// with their values), run again by a plain handler on the same pool, rows fetched and counted;
+/// no GraphQL, no session, no model decoding.
 #[derive(Clone)]
 struct Plain {
     db: DatabaseConnection,
-    company_id: portal::types::CompanyId,
+    cases: Arc<Vec<Vec<Statement>>>,
 }
 
-/// What `users(first: 50) { … manager subscriptions }` needs, as direct queries: the ceiling.
-async fn plain_users(State(plain): State<Plain>, Query(params): Query<HashMap<String, String>>) -> Json<Value> {
-    let mut query = users::Entity::find()
-        .filter(users::Column::CompanyId.eq(plain.company_id))
-        .filter(users::Column::Status.ne(UserStatus::Anonymized));
-    for word in params.get("q").map(|q| search_term(q)).unwrap_or_default().split_whitespace() {
-        query = query
-            .filter(sea_orm::sea_query::Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{word}%"))));
+async fn plain_case(State(plain): State<Plain>, Path(case): Path<usize>) -> Json<Value> {
+    let mut rows = 0;
+    for statement in &plain.cases[case] {
+        rows += plain.db.query_all_raw(statement.clone()).await.unwrap().len();
     }
-    let total = query.clone().count(&plain.db).await.unwrap();
-    let page = query
-        .order_by_asc(users::Column::SortKey)
-        .order_by_asc(users::Column::Id)
-        .limit(51)
-        .all(&plain.db)
-        .await
-        .unwrap();
-    let emails: Vec<portal::domain::Email> = page.iter().filter_map(|u| u.manager_email.clone()).collect();
-    // The same shape as the DataLoader's query (`company_id IN (…)`), which lets SQLite pick the
-    // email index instead of walking the company's rows.
-    let managers: HashMap<portal::domain::Email, users::Model> = users::Entity::find()
-        .filter(users::Column::CompanyId.is_in([plain.company_id]))
-        .filter(users::Column::Email.is_in(emails))
-        .all(&plain.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|u| (u.email.clone(), u))
-        .collect();
-    let memberships = subscription_members::Entity::find()
-        .filter(subscription_members::Column::UserId.is_in(page.iter().map(|u| u.id)))
-        .all(&plain.db)
-        .await
-        .unwrap();
-    let subscriptions: HashMap<portal::types::SubscriptionId, service_subscriptions::Model> =
-        service_subscriptions::Entity::find()
-            .filter(service_subscriptions::Column::Id.is_in(memberships.iter().map(|m| m.subscription_id)))
-            .all(&plain.db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| (s.id, s))
-            .collect();
-    let nodes: Vec<Value> = page
-        .iter()
-        .take(50)
-        .map(|u| {
-            let manager = u.manager_email.as_ref().and_then(|e| managers.get(e)).map(|m| json!({"email": m.email}));
-            let subs: Vec<Value> = memberships
-                .iter()
-                .filter(|m| m.user_id == u.id)
-                .map(|m| json!({"role": m.role, "subscription": {"product": subscriptions[&m.subscription_id].product}}))
-                .collect();
-            json!({"id": u.id, "email": u.email, "givenName": u.given_name, "surname": u.surname, "manager": manager, "subscriptions": subs})
-        })
-        .collect();
-    Json(json!({"totalCount": total, "nodes": nodes}))
+    Json(json!({"data": {"rows": rows}}))
 }
 
-async fn seed(db: &DatabaseConnection, company_id: portal::types::CompanyId, owner: &users::Model, count: usize) {
+/// Users `from..to` of the company (one in ten inactive), managers among the first 200.
+async fn seed_users(db: &DatabaseConnection, company_id: CompanyId, owner: &users::Model, from: usize, to: usize) {
     let now = chrono::Utc::now();
-    let subscription = service_subscriptions::ActiveModel {
-        id: Set(portal::types::SubscriptionId::new()),
-        company_id: Set(company_id),
-        product: Set("Automation Service".into()),
-        plan: Set("Enterprise".into()),
-        owner_id: Set(owner.id),
-        status: Set(SubscriptionStatus::Active),
-        created_at: Set(now),
-        updated_at: Set(now),
+    let manager = |n: usize| {
+        if n < 200 { owner.email.clone() } else { Email::parse(&format!("user{}@bench.example", n % 200)).unwrap() }
+    };
+    for chunk in (from..to).collect::<Vec<_>>().chunks(1000) {
+        let rows: Vec<users::ActiveModel> = chunk
+            .iter()
+            .map(|&n| {
+                let email = Email::parse(&format!("user{n}@bench.example")).unwrap();
+                let (given, surname) = (GIVEN[n % GIVEN.len()], SURNAMES[(n / GIVEN.len()) % SURNAMES.len()]);
+                let mut user = NewUser {
+                    email: &email,
+                    company_id: Some(company_id),
+                    role: Role::User,
+                    status: if n % 10 == 0 { UserStatus::Inactive } else { UserStatus::Active },
+                    given_name: Some(given.into()),
+                    surname: Some(format!("{surname} {}", n % 97)),
+                    locale: portal::types::Locale::default(),
+                }
+                .into_active_model(now);
+                user.job_title = Set(Some("Analyst".into()));
+                user.country = Set(Some("ES".into()));
+                user.manager_email = Set(Some(manager(n)));
+                user
+            })
+            .collect();
+        users::Entity::insert_many(rows).exec(db).await.unwrap();
     }
-    .insert(db)
-    .await
-    .unwrap();
-    let mut managers: Vec<portal::domain::Email> = vec![owner.email.clone()];
-    for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
-        let mut rows = Vec::new();
-        let mut members = Vec::new();
-        for &n in chunk {
-            let email = Email::parse(&format!("user{n}@bench.example")).unwrap();
-            let (given, surname) = (GIVEN[n % GIVEN.len()], SURNAMES[(n / GIVEN.len()) % SURNAMES.len()]);
-            let mut user = NewUser {
-                email: &email,
-                company_id: Some(company_id),
-                role: Role::User,
-                status: if n % 10 == 0 { UserStatus::Inactive } else { UserStatus::Active },
-                given_name: Some(given.into()),
-                surname: Some(format!("{surname} {}", n % 97)),
-                locale: portal::types::Locale::default(),
+}
+
+/// What a subscriptions dashboard shows: 10 subscriptions of 100 members each, each with 3
+/// projects of 2 environments, 2 models and 10 members (members among the first 1,000 users).
+async fn seed_subscriptions(db: &DatabaseConnection, company_id: CompanyId, owner: &users::Model) {
+    let now = chrono::Utc::now();
+    let people: Vec<users::Model> = users::Entity::find()
+        .filter(users::Column::CompanyId.eq(company_id))
+        .filter(users::Column::Role.eq(Role::User))
+        .order_by_asc(users::Column::Id)
+        .limit(1000)
+        .all(db)
+        .await
+        .unwrap();
+    for s in 0..10 {
+        let subscription = service_subscriptions::ActiveModel {
+            id: Set(portal::types::SubscriptionId::new()),
+            company_id: Set(company_id),
+            product: Set(format!("Product {s}")),
+            plan: Set("Enterprise".into()),
+            owner_id: Set(owner.id),
+            status: Set(SubscriptionStatus::Active),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        let members = people[s * 100..(s + 1) * 100].iter().map(|user| subscription_members::ActiveModel {
+            id: Set(portal::types::MemberId::new()),
+            subscription_id: Set(subscription.id),
+            user_id: Set(user.id),
+            role: Set(SubscriptionRole::User),
+            status: Set(MemberStatus::Active),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        subscription_members::Entity::insert_many(members).exec(db).await.unwrap();
+        for p in 0..3 {
+            let project = projects::ActiveModel {
+                id: Set(portal::types::ProjectId::new()),
+                company_id: Set(company_id),
+                subscription_id: Set(subscription.id),
+                name: Set(format!("Project {s}.{p}")),
+                owner_id: Set(owner.id),
+                created_at: Set(now),
+                updated_at: Set(now),
             }
-            .into_active_model(now);
-            user.job_title = Set(Some("Analyst".into()));
-            user.manager_email = Set(Some(managers[n % managers.len()].clone()));
-            let id = portal::types::UserId::new();
-            user.id = Set(id);
-            if n % 3 == 0 {
-                members.push(subscription_members::ActiveModel {
-                    id: Set(portal::types::MemberId::new()),
-                    subscription_id: Set(subscription.id),
-                    user_id: Set(id),
-                    role: Set(SubscriptionRole::User),
-                    status: Set(MemberStatus::Active),
+            .insert(db)
+            .await
+            .unwrap();
+            for (kind, name) in [(EnvironmentKind::Test, "test"), (EnvironmentKind::Production, "production")] {
+                environments::ActiveModel {
+                    id: Set(portal::types::EnvironmentId::new()),
+                    project_id: Set(project.id),
+                    kind: Set(kind),
+                    name: Set(name.into()),
+                    created_at: Set(now),
+                }
+                .insert(db)
+                .await
+                .unwrap();
+            }
+            for m in 0..2 {
+                project_models::ActiveModel {
+                    id: Set(portal::types::ModelId::new()),
+                    project_id: Set(project.id),
+                    name: Set(format!("Model {m}")),
+                    owner_id: Set(owner.id),
                     created_at: Set(now),
                     updated_at: Set(now),
-                });
+                }
+                .insert(db)
+                .await
+                .unwrap();
             }
-            rows.push(user);
-        }
-        if managers.len() < 200 {
-            managers.extend(chunk.iter().take(20).map(|n| Email::parse(&format!("user{n}@bench.example")).unwrap()));
-        }
-        users::Entity::insert_many(rows).exec(db).await.unwrap();
-        if !members.is_empty() {
-            subscription_members::Entity::insert_many(members).exec(db).await.unwrap();
+            let members =
+                people[s * 100 + p * 10..s * 100 + p * 10 + 10].iter().map(|user| project_members::ActiveModel {
+                    id: Set(portal::types::ProjectMemberId::new()),
+                    project_id: Set(project.id),
+                    user_id: Set(user.id),
+                    created_at: Set(now),
+                });
+            project_members::Entity::insert_many(members).exec(db).await.unwrap();
         }
     }
 }
@@ -227,120 +242,201 @@ async fn load(
     (requests as f64 / elapsed.as_secs_f64(), latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)])
 }
 
-async fn run(label: &str, database_url: String, user_count: usize, requests: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let vars = [
-        ("PORTAL_DATABASE_URL", database_url),
-        ("PORTAL_LISTEN", "127.0.0.1:0".into()),
-        ("PORTAL_MAILBOX_DIR", dir.path().join("mailbox").display().to_string()),
-        ("PORTAL_ARGON2_MEMORY_KIB", "64".into()),
-        ("PORTAL_ARGON2_ITERATIONS", "1".into()),
-        ("PORTAL_LOGIN_ATTEMPTS_PER_MINUTE", "100000".into()),
-        ("PORTAL_GRAPHQL_MAX_COMPLEXITY", "5000".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let app = Application::build(Config::from_vars(&vars).unwrap()).await.unwrap();
-    let services = app.services().clone();
-    let input = ProvisionCompany {
-        name: "Bench Co".into(),
-        owner_email: "boss@bench.example".into(),
-        owner_given_name: "Bo".into(),
-        owner_surname: "Boss".into(),
-        owner_locale: None,
-    };
-    let company = provision_company(&services, None, input).await.unwrap();
-    let owner = users::Entity::find()
-        .filter(users::Column::Email.eq("boss@bench.example"))
-        .one(&services.db)
-        .await
-        .unwrap()
-        .unwrap();
-    let hash = services.passwords.hash(PASSWORD).await.unwrap();
-    portal::db::user_passwords::set(&services.db, owner.id, Some(hash)).await.unwrap();
-    let mut active = owner.clone().into_active_model();
-    active.must_change_password = Set(false);
-    active.update(&services.db).await.unwrap();
-    let seeding = Instant::now();
-    seed(&services.db, company.id, &owner, user_count).await;
-    // Planner statistics, as a production database would have them.
-    services.db.execute_unprepared("ANALYZE").await.unwrap();
-    println!("[{label}] seeded {user_count} users in {:.1} s", seeding.elapsed().as_secs_f64());
+/// The cases: (name, GraphQL query).
+const CASES: [(&str, &str); 8] = [
+    ("users(first: 50) { email }", "{ users(first: 50) { edges { node { email } } } }"),
+    ("the same with totalCount", "{ users(first: 50) { totalCount edges { node { email } } } }"),
+    (
+        "dashboard page (totalCount, 9 fields, manager)",
+        "{ users(first: 50) { totalCount edges { node { id email givenName surname jobTitle status role country createdAt manager { email } } } } }",
+    ),
+    ("last 50 (backwards)", "{ users(last: 50) { edges { node { email } } } }"),
+    ("search \"garcia\" (1 in 25)", "{ users(first: 50, filter: {search: \"garcia\"}) { edges { node { email } } } }"),
+    ("search \"jose perez\"", "{ users(first: 50, filter: {search: \"jose perez\"}) { edges { node { email } } } }"),
+    (
+        "search \"user4242@\" (rare)",
+        "{ users(first: 50, filter: {search: \"user4242@\"}) { edges { node { email } } } }",
+    ),
+    (
+        "serviceSubscriptions dashboard",
+        "{ serviceSubscriptions { product members { user { email } } projects { name environments { name } models { name } members { user { email } } } } }",
+    ),
+];
 
-    let graphql = format!("http://{}/graphql", app.local_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
-    let plain_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let plain_url = format!("http://{}/users", plain_listener.local_addr().unwrap());
-    let router = Router::new()
-        .route("/users", get(plain_users))
-        .with_state(Plain { db: services.db.clone(), company_id: company.id });
-    tokio::spawn(async move { axum::serve(plain_listener, router).await.unwrap() });
+struct Bench {
+    label: &'static str,
+    services: portal::domain::Services,
+    company: CompanyId,
+    owner: users::Model,
+    graphql: String,
+    token: String,
+    client: reqwest::Client,
+    seeded: usize,
+}
 
-    let client = reqwest::Client::new();
-    let login = client
-        .post(&graphql)
-        .json(&json!({"query": "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-                      "variables": {"e": "boss@bench.example", "p": PASSWORD}}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let token = login["data"]["login"]["token"].as_str().unwrap().to_owned();
-    let list = "query ($filter: UserFilter) { users(first: 50, filter: $filter) { totalCount edges { node { id email givenName surname
-        manager { email } subscriptions { role subscription { product } } } } } }";
-
-    for (name, search) in [("users(first: 50)", None), ("users(filter: {search})", Some("perez 4"))] {
-        let (c, t, g, l) = (client.clone(), token.clone(), graphql.clone(), list.to_owned());
-        let filter = search.map(|s| json!({"search": s}));
-        let (gql_rps, gql_p99) = load(requests, move |_| {
-            c.post(&g).bearer_auth(&t).json(&json!({"query": l, "variables": {"filter": filter}}))
-        })
-        .await;
-        let (c, u) = (client.clone(), plain_url.clone());
-        let (plain_rps, plain_p99) = load(requests, move |_| match search {
-            Some(q) => c.get(format!("{u}?q={}", q.replace(' ', "%20"))),
-            None => c.get(&u),
-        })
-        .await;
-        println!(
-            "[{label}] {name}: GraphQL {gql_rps:.0} req/s (p99 {:.1} ms); plain axum {plain_rps:.0} req/s (p99 {:.1} ms); GraphQL = {:.0}% of the ceiling",
-            gql_p99.as_secs_f64() * 1000.0,
-            plain_p99.as_secs_f64() * 1000.0,
-            100.0 * gql_rps / plain_rps
-        );
-    }
-
-    if services.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        let plan = services
-            .db
-            .query_all_raw(Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!(
-                    "EXPLAIN SELECT * FROM users WHERE company_id = '{}' AND status <> 'ANONYMIZED' \
-                     AND search_key LIKE '%perez%' AND search_key LIKE '%4%' ORDER BY sort_key, id LIMIT 51",
-                    company.id
-                ),
-            ))
+impl Bench {
+    async fn start(label: &'static str, database_url: String) -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [
+            ("PORTAL_DATABASE_URL", database_url),
+            ("PORTAL_LISTEN", "127.0.0.1:0".into()),
+            ("PORTAL_MAILBOX_DIR", dir.path().join("mailbox").display().to_string()),
+            ("PORTAL_ARGON2_MEMORY_KIB", "64".into()),
+            ("PORTAL_ARGON2_ITERATIONS", "1".into()),
+            ("PORTAL_LOGIN_ATTEMPTS_PER_MINUTE", "100000".into()),
+            ("PORTAL_GRAPHQL_MAX_COMPLEXITY", "5000".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let app = Application::build(Config::from_vars(&vars).unwrap()).await.unwrap();
+        let services = app.services().clone();
+        let input = ProvisionCompany {
+            name: "Bench".into(),
+            owner_email: "boss@bench.example".into(),
+            owner_given_name: "Big".into(),
+            owner_surname: "Boss".into(),
+            owner_locale: None,
+        };
+        let company = provision_company(&services, None, input).await.unwrap();
+        let owner = users::Entity::find()
+            .filter(users::Column::Email.eq("boss@bench.example"))
+            .one(&services.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let hash = services.passwords.hash(PASSWORD).await.unwrap();
+        portal::db::user_passwords::set(&services.db, owner.id, Some(hash)).await.unwrap();
+        let mut active = owner.clone().into_active_model();
+        active.must_change_password = Set(false);
+        active.update(&services.db).await.unwrap();
+        let graphql = format!("http://{}/graphql", app.local_addr());
+        tokio::spawn(async move {
+            let _dir = dir;
+            app.run_until(std::future::pending()).await
+        });
+        let client = reqwest::Client::new();
+        let login = client
+            .post(&graphql)
+            .json(&json!({"query": "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                          "variables": {"e": "boss@bench.example", "p": PASSWORD}}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
             .await
             .unwrap();
-        println!("[{label}] plan of the search:");
-        for row in plan {
-            let line: String = row.try_get_by_index(0).unwrap();
-            println!("    {line}");
+        let token = login["data"]["login"]["token"].as_str().unwrap().to_owned();
+        Bench { label, services, company: company.id, owner, graphql, token, client, seeded: 0 }
+    }
+
+    async fn grow_to(&mut self, users: usize) {
+        let seeding = Instant::now();
+        seed_users(&self.services.db, self.company, &self.owner, self.seeded, users).await;
+        if self.seeded == 0 {
+            seed_subscriptions(&self.services.db, self.company, &self.owner).await;
         }
+        self.seeded = users;
+        // Planner statistics and the visibility map, as autovacuum keeps them in production.
+        let maintenance = match self.services.db.get_database_backend() {
+            DatabaseBackend::Postgres => "VACUUM ANALYZE",
+            _ => "ANALYZE",
+        };
+        self.services.db.execute_unprepared(maintenance).await.unwrap();
+        println!("[{}] seeded {users} users in {:.1} s", self.label, seeding.elapsed().as_secs_f64());
+    }
+
+    async fn graphql(&self, query: &str) -> Value {
+        let response = self.client.post(&self.graphql).bearer_auth(&self.token).json(&json!({"query": query}));
+        let body: Value = response.send().await.unwrap().json().await.unwrap();
+        assert!(body.get("errors").is_none(), "{query}: {body}");
+        body
+    }
+
+    /// Every case through GraphQL and through the plain handler of its statements.
+    async fn measure(&self, requests: usize) {
+        let mut recorded = Vec::new();
+        for (_, query) in CASES {
+            self.graphql(query).await; // resolves and caches the session
+            self.services.statements.record();
+            self.graphql(query).await;
+            recorded.push(self.services.statements.take_statements());
+        }
+        let statements: Vec<usize> = recorded.iter().map(Vec::len).collect();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain_url = format!("http://{}/case", listener.local_addr().unwrap());
+        let router = Router::new()
+            .route("/case/{case}", get(plain_case))
+            .with_state(Plain { db: self.services.db.clone(), cases: Arc::new(recorded) });
+        let plain_server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        println!(
+            "[{}, {} users] 32 connections; ceiling = the same statements from a plain handler",
+            self.label, self.seeded
+        );
+        println!("    {:<48} {:>5} {:>16} {:>16} {:>6}", "case", "stmts", "Portal req/s p99", "SQL req/s p99", "ratio");
+        for (case, (name, query)) in CASES.iter().enumerate() {
+            let (c, t, g, q) = (self.client.clone(), self.token.clone(), self.graphql.clone(), query.to_string());
+            let (portal_rps, portal_p99) =
+                load(requests, move |_| c.post(&g).bearer_auth(&t).json(&json!({"query": q}))).await;
+            let (c, u) = (self.client.clone(), format!("{plain_url}/{case}"));
+            let (plain_rps, plain_p99) = load(requests, move |_| c.get(&u)).await;
+            println!(
+                "    {name:<48} {:>5} {portal_rps:>7.0} {:>6.1}ms {plain_rps:>7.0} {:>6.1}ms {:>5.2}x",
+                statements[case],
+                portal_p99.as_secs_f64() * 1000.0,
+                plain_p99.as_secs_f64() * 1000.0,
+                portal_rps / plain_rps
+            );
+        }
+        plain_server.abort();
+        if self.services.db.get_database_backend() == DatabaseBackend::Postgres {
+            self.explain().await;
+        }
+    }
+
+    /// PostgreSQL's plans for the searches, as Portal sends them.
+    async fn explain(&self) {
+        for search in ["garcia", "jose perez", "user4242@"] {
+            let mut sql = format!(
+                "EXPLAIN SELECT id, email FROM users WHERE company_id = '{}' AND status <> 'ANONYMIZED'",
+                self.company
+            );
+            for word in search_term(search).split_whitespace() {
+                sql.push_str(&format!(" AND search_key LIKE '%{word}%' ESCAPE '\\'"));
+            }
+            sql.push_str(" ORDER BY sort_key, id LIMIT 51");
+            let plan =
+                self.services.db.query_all_raw(Statement::from_string(DatabaseBackend::Postgres, sql)).await.unwrap();
+            println!("    plan of the search {search:?}:");
+            for row in plan {
+                let line: String = row.try_get_by_index(0).unwrap();
+                println!("        {line}");
+            }
+        }
+    }
+}
+
+async fn run(label: &'static str, database_url: String, sizes: &[usize], requests: usize) {
+    let mut bench = Bench::start(label, database_url).await;
+    for &size in sizes {
+        bench.grow_to(size).await;
+        bench.measure(requests).await;
     }
 }
 
 #[tokio::main]
 async fn main() {
-    let users = arg("--users", 100_000);
+    let sizes: Vec<usize> = std::env::args()
+        .skip_while(|a| a != "--users")
+        .nth(1)
+        .unwrap_or_else(|| "100000,1000000".into())
+        .split(',')
+        .map(|n| n.parse().expect("--users 100000,1000000"))
+        .collect();
     let requests = arg("--requests", 1_000);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    run("SQLite", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), users, requests).await;
+    run("SQLite", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), &sizes, requests).await;
 
     match std::env::var("PORTAL_TEST_POSTGRES_URL") {
         Ok(admin) => {
@@ -349,7 +445,7 @@ async fn main() {
             server.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
             let mut url = url::Url::parse(&admin).unwrap();
             url.set_path(&name);
-            run("PostgreSQL", url.to_string(), users, requests).await;
+            run("PostgreSQL", url.to_string(), &sizes, requests).await;
             server.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
         }
         Err(_) => println!("[PostgreSQL] skipped: set PORTAL_TEST_POSTGRES_URL to run it"),

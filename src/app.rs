@@ -61,7 +61,7 @@ pub async fn services_with(
     let principals = Arc::new(PrincipalCache::new(alone));
     let observer = principals.clone();
     db.set_metric_callback(move |info| {
-        log.seen(&info.statement.sql);
+        log.seen(info.statement);
         observer.observe(&info.statement.sql);
     });
     let mut registry = Registry::from_config(config, worker_db.clone(), clock.clone())?;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub struct StatementLog {
     count: AtomicU64,
     recording: AtomicBool,
-    recorded: Mutex<Vec<String>>,
+    recorded: Mutex<Vec<sea_orm::Statement>>,
 }
 
 impl StatementLog {
@@ -24,17 +24,23 @@ impl StatementLog {
         self.recording.store(true, Ordering::SeqCst);
     }
 
-    /// Stops recording; what was run since `record`, in order.
+    /// Stops recording; the SQL of what was run since `record`, in order.
     pub fn take(&self) -> Vec<String> {
+        self.take_statements().into_iter().map(|statement| statement.sql).collect()
+    }
+
+    /// Stops recording; what was run since `record` (SQL and values), in order: a benchmark
+    /// runs the very same statements again as its ceiling.
+    pub fn take_statements(&self) -> Vec<sea_orm::Statement> {
         self.recording.store(false, Ordering::SeqCst);
         std::mem::take(&mut *self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
-    pub(crate) fn seen(&self, sql: &str) {
+    pub(crate) fn seen(&self, statement: &sea_orm::Statement) {
         self.count.fetch_add(1, Ordering::SeqCst);
         // Only a test records; the rest of the time a statement costs one atomic add here.
         if self.recording.load(Ordering::Relaxed) {
-            self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(sql.to_owned());
+            self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(statement.clone());
         }
     }
 }
