@@ -5,7 +5,7 @@
 //! second and p99 at concurrency 32, the statements per request, and PostgreSQL's plans for
 //! the searches. Nothing is asserted.
 //!
-//! `cargo bench --bench users [-- --users 100000,1000000 --requests 1000]`
+//! `cargo bench --bench users [-- --users 100000,1000000 --requests 1000 --only <case number>]`
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
 
 use std::sync::Arc;
@@ -374,7 +374,8 @@ impl Bench {
             self.label, self.seeded
         );
         println!("    {:<48} {:>5} {:>16} {:>16} {:>6}", "case", "stmts", "Portal req/s p99", "SQL req/s p99", "ratio");
-        for (case, (name, query)) in CASES.iter().enumerate() {
+        let only = std::env::args().skip_while(|a| a != "--only").nth(1).and_then(|n| n.parse::<usize>().ok());
+        for (case, (name, query)) in CASES.iter().enumerate().filter(|(case, _)| only.is_none_or(|only| only == *case)) {
             let (c, t, g, q) = (self.client.clone(), self.token.clone(), self.graphql.clone(), query.to_string());
             let (portal_rps, portal_p99) =
                 load(requests, move |_| c.post(&g).bearer_auth(&t).json(&json!({"query": q}))).await;
