@@ -375,7 +375,8 @@ impl Bench {
         );
         println!("    {:<48} {:>5} {:>16} {:>16} {:>6}", "case", "stmts", "Portal req/s p99", "SQL req/s p99", "ratio");
         let only = std::env::args().skip_while(|a| a != "--only").nth(1).and_then(|n| n.parse::<usize>().ok());
-        for (case, (name, query)) in CASES.iter().enumerate().filter(|(case, _)| only.is_none_or(|only| only == *case)) {
+        for (case, (name, query)) in CASES.iter().enumerate().filter(|(case, _)| only.is_none_or(|only| only == *case))
+        {
             let (c, t, g, q) = (self.client.clone(), self.token.clone(), self.graphql.clone(), query.to_string());
             let (portal_rps, portal_p99) =
                 load(requests, move |_| c.post(&g).bearer_auth(&t).json(&json!({"query": q}))).await;
