@@ -1,9 +1,9 @@
 //! Listing, searching and dashboards over the users of one company (100,000 then 1,000,000 by
 //! default) through GraphQL, each case next to its ceiling: the very statements Portal ran for
-//! it (recorded with their values) run again by a plain axum handler on the same pool. On
-//! SQLite and, when `PORTAL_TEST_POSTGRES_URL` names a server, PostgreSQL. Prints requests per
-//! second and p99 at concurrency 32, the statements per request, and PostgreSQL's plans for
-//! the searches. Nothing is asserted.
+//! it (recorded with their values) run again by a plain axum handler on the pool GraphQL
+//! queries read through (`Services::reads`). On SQLite and, when `PORTAL_TEST_POSTGRES_URL`
+//! names a server, PostgreSQL. Prints requests per second and p99 at concurrency 32, the
+//! statements per request, and PostgreSQL's plans for the searches. Nothing is asserted.
 //!
 //! `cargo bench --bench users [-- --users 100000,1000000 --requests 1000 --only <case number>]`
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
@@ -367,7 +367,7 @@ impl Bench {
         let plain_url = format!("http://{}/case", listener.local_addr().unwrap());
         let router = Router::new()
             .route("/case/{case}", get(plain_case))
-            .with_state(Plain { db: self.services.db.clone(), cases: Arc::new(recorded) });
+            .with_state(Plain { db: self.services.reads.clone(), cases: Arc::new(recorded) });
         let plain_server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         println!(
             "[{}, {} users] 32 connections; ceiling = the same statements from a plain handler",

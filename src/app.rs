@@ -60,10 +60,13 @@ pub async fn services_with(
     let alone = db.get_database_backend() != sea_orm::DatabaseBackend::Postgres;
     let principals = Arc::new(PrincipalCache::new(alone));
     let observer = principals.clone();
-    db.set_metric_callback(move |info| {
+    let callback = move |info: &sea_orm::metric::Info<'_>| {
         log.seen(info.statement);
         observer.observe(&info.statement.sql);
-    });
+    };
+    let mut reads = db::connect_readers(&config.database, &db).await?;
+    reads.set_metric_callback(callback.clone());
+    db.set_metric_callback(callback);
     let mut registry = Registry::from_config(config, worker_db.clone(), clock.clone())?;
     for plugin in plugins {
         registry.register(plugin);
@@ -71,6 +74,7 @@ pub async fn services_with(
     registry.check()?;
     let services = Services {
         db: db.clone(),
+        reads,
         clock: clock.clone(),
         passwords: Passwords::new(config.password_hashing)?,
         settings: Arc::new(Settings {

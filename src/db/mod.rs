@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::config::DatabaseUrl;
@@ -60,18 +61,50 @@ pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnectio
         DatabaseUrl::Postgres { .. } => {
             options.max_connections(20).min_connections(1);
         }
-        // A writer in another process (`portal import` beside a server) is waited for, not an
-        // error; 64 MiB of page cache keeps an import's indexes in memory. Not WAL yet: with the
-        // import's one long transaction it measured 1.04x the bulk-load bound against 0.84x in
-        // the rollback journal (200,000 rows with welcome emails); it belongs with batched
-        // import writes and a reader pool (issue 14).
+        // One writer connection (sea-orm's default for SQLite), in WAL mode so that the reader
+        // pool (`connect_readers`) reads beside it instead of waiting for it. A writer in
+        // another process (`portal import` beside a server) is waited for, not an error;
+        // `synchronous=NORMAL` is WAL's usual setting (a commit survives a crash of the
+        // process; a power cut may lose the last commits, never the file); 64 MiB of page
+        // cache keeps an import's indexes in memory.
         DatabaseUrl::Sqlite { .. } => {
             options.map_sqlx_sqlite_opts(|sqlite| {
-                sqlite.busy_timeout(Duration::from_secs(10)).pragma("cache_size", "-65536")
+                sqlite
+                    .busy_timeout(Duration::from_secs(10))
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .pragma("cache_size", "-65536")
             });
         }
     }
     Database::connect(options).await.with_context(|| format!("cannot connect to the database {}", database.redacted()))
+}
+
+/// How many connections read an SQLite file beside its one writer.
+const SQLITE_READERS: u32 = 4;
+
+/// The pool that GraphQL queries and session look-ups read through. On SQLite (a file), a pool
+/// of its own: WAL lets readers go on while the writer holds a long transaction (an import), so
+/// reads never queue behind writes on the one writer connection. `query_only` makes a write
+/// sent here by mistake an error rather than a second writer. Opened after `connect` (which
+/// puts the file in WAL mode) and the migrations. On PostgreSQL, and for an in-memory SQLite
+/// database (a second pool would be another database), the writer's own pool.
+pub async fn connect_readers(
+    database: &DatabaseUrl,
+    writer: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
+    let DatabaseUrl::Sqlite { path: Some(_), .. } = database else { return Ok(writer.clone()) };
+    let mut options = ConnectOptions::new(database.as_str());
+    options
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(SQLITE_READERS)
+        .min_connections(1)
+        .sqlx_logging_level(log::LevelFilter::Debug)
+        .map_sqlx_sqlite_opts(|sqlite| {
+            sqlite.busy_timeout(Duration::from_secs(10)).pragma("query_only", "ON").pragma("cache_size", "-16384")
+        });
+    Database::connect(options).await.with_context(|| format!("cannot open readers of {}", database.redacted()))
 }
 
 /// One connection before the pool, for a message that names the cause at once (the pool

@@ -209,7 +209,8 @@ pub async fn authenticate(svc: &Services, token: &str) -> DomainResult<Principal
         return Ok(principal);
     }
     let epoch = svc.principals.epoch();
-    let (principal, expires_at) = session_principal(&svc.db, &token_hash, now).await?;
+    // The reader pool: a request is not held up by a long write (an import on SQLite).
+    let (principal, expires_at) = session_principal(&svc.reads, &token_hash, now).await?;
     svc.principals.store(token_hash, principal.clone(), expires_at, epoch);
     Ok(principal)
 }

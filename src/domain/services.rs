@@ -10,7 +10,11 @@ use super::passwords::Passwords;
 
 #[derive(Clone)]
 pub struct Services {
+    /// Where changes go (and whatever reads must see them in the same transaction).
     pub db: DatabaseConnection,
+    /// Where reads that change nothing go: on SQLite a pool of readers beside the one writer
+    /// (`db::connect_readers`), on PostgreSQL the same pool as `db`.
+    pub reads: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
     pub passwords: Passwords,
     pub settings: Arc<Settings>,
@@ -39,6 +43,12 @@ pub struct Settings {
 }
 
 impl Services {
+    /// These services with every database access on the reader pool: for operations that
+    /// change nothing (GraphQL queries), so that they never wait for a writer.
+    pub fn for_reading(&self) -> Services {
+        Services { db: self.reads.clone(), ..self.clone() }
+    }
+
     pub fn link(&self, path_and_query: &str) -> String {
         self.settings.public_url.join(path_and_query).map(String::from).unwrap_or_default()
     }

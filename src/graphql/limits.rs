@@ -76,11 +76,17 @@ impl Extension for QueryLimits {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         self.check_text(&request.query)?;
-        let document = async_graphql::parser::parse_query(&request.query)
-            .map_err(|error| super::syntax::syntax_error(&request.query, &error))?;
-        self.check_document(&document)?;
+        // Parsed once: the HTTP endpoint may have parsed it already (to learn the operation's
+        // type) and execution uses the document kept in the request.
+        match request.parsed_query() {
+            Ok(document) => self.check_document(document)?,
+            Err(_) => {
+                let error = async_graphql::parser::parse_query(&request.query).err();
+                let message = error.map(|error| super::syntax::syntax_error(&request.query, &error));
+                return Err(message.unwrap_or_else(|| refused("the document cannot be parsed".into())));
+            }
+        }
         self.check_variables(&request.variables)?;
-        request.set_parsed_query(document);
         next.run(ctx, request).await
     }
 }

@@ -90,7 +90,9 @@ pub async fn endpoint(
         Ok(operation) => operation,
         Err(error) => return answer_with(answer, async_graphql::Response::from_errors(vec![error])),
     };
-    if is_get && !runs_over_get(&state, &operation.request) {
+    let mut operation = operation;
+    let kind = operation_type(&state, &mut operation.request);
+    if is_get && kind.is_some_and(|kind| kind != OperationType::Query) {
         let message = "GET runs queries only: send mutations with POST".to_owned();
         let mut response = refused_request(StatusCode::METHOD_NOT_ALLOWED, message);
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -104,10 +106,15 @@ pub async fn endpoint(
         Ok(principal) => principal,
         Err(error) => return answer_with(answer, async_graphql::Response::from_errors(vec![request_error(error)])),
     };
+    // A query changes nothing: it reads through the reader pool (on SQLite, beside the writer).
+    // Mutations keep the writer, which also sees what they have just written.
+    let services =
+        if kind == Some(OperationType::Query) { state.services.for_reading() } else { state.services.clone() };
     let request = operation
         .request
         .data(RequestContext { principal, client_address: Some(client.ip()) })
-        .data(loaders(&state.services, state.batch_window));
+        .data(loaders(&services, state.batch_window))
+        .data(services);
     let response = state.schema.execute(request).await;
     if let Some(registration) = operation.registration
         && !failed_before_execution(&response)
@@ -242,19 +249,19 @@ fn too_large() -> Refusal {
     Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, message: "the request is larger than the limit".into() }
 }
 
-/// Whether the operation a GET names is a query. A document that does not parse (or is over
-/// the limits, checked first so the parser's recursion stays bounded) runs as a POST would, to
-/// get its error.
-fn runs_over_get(state: &AppState, request: &async_graphql::Request) -> bool {
-    if state.limits.check_text(&request.query).is_err() {
-        return true;
-    }
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return true };
-    let chosen = match &request.operation_name {
+/// The type of the operation a request names, if it has one that parses. The limits are
+/// checked first, so the parser's recursion stays bounded. A document that does not parse, or
+/// is over the limits, gives `None` and runs as a POST would, on the writer, to get its error.
+/// The parsed document stays in the request, so execution does not parse it again.
+fn operation_type(state: &AppState, request: &mut async_graphql::Request) -> Option<OperationType> {
+    state.limits.check_text(&request.query).ok()?;
+    let operation_name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let chosen = match &operation_name {
         Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op),
         None => document.operations.iter().next().map(|(_, op)| op),
     };
-    chosen.is_none_or(|op| op.node.ty == OperationType::Query)
+    chosen.map(|op| op.node.ty)
 }
 
 /// Nothing ran: every error is the request's (no field path) and there is no data.

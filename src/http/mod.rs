@@ -289,9 +289,12 @@ async fn import_errors(
     Ok(csv_attachment("errors.csv", axum::body::Body::from_stream(stream)))
 }
 
-/// Liveness and readiness: 200 when the database answers, 503 when it does not.
+/// Liveness and readiness: 200 when the database answers, on the writer and on the readers
+/// (one pool on PostgreSQL), 503 when it does not.
 async fn health(State(state): State<AppState>) -> Response {
-    let database = tokio::time::timeout(Duration::from_secs(3), state.services.db.ping()).await;
+    let services = &state.services;
+    let both = async { futures_util::try_join!(services.db.ping(), services.reads.ping()).map(|_| ()) };
+    let database = tokio::time::timeout(Duration::from_secs(3), both).await;
     match database {
         Ok(Ok(())) => Json(serde_json::json!({"status": "ok", "database": "ok"})).into_response(),
         outcome => {

@@ -139,8 +139,9 @@ async fn health_reports_the_database(app: TestApp) {
 }
 
 async fn health_is_unavailable_when_the_database_is_down(app: TestApp) {
-    // The test shares the application's pool: closing it is the database going away.
+    // The test shares the application's pools: closing them is the database going away.
     app.db.clone().close().await.unwrap();
+    app.services.reads.clone().close().await.unwrap();
     let response = app.http.get(app.url("/health")).send().await.unwrap();
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();

@@ -9,6 +9,7 @@ mod common;
 mod access;
 mod api_keys;
 mod cli;
+mod concurrency;
 mod data_model;
 mod first_contact;
 mod http_surface;
