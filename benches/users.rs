@@ -5,7 +5,7 @@
 //! names a server, PostgreSQL. Prints requests per second and p99 at concurrency 32, the
 //! statements per request, and PostgreSQL's plans for the searches. Nothing is asserted.
 //!
-//! `cargo bench --bench users [-- --users 100000,1000000 --requests 1000 --only <case number>]`
+//! `cargo bench --bench users [-- --users 100000,1000000 --requests 1000 --only <case number> --database sqlite|postgres]`
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test or benchmark that cannot go on should stop loudly
 
 use std::sync::Arc;
@@ -437,10 +437,15 @@ async fn main() {
         .collect();
     let requests = arg("--requests", 1_000);
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // `--database sqlite` or `--database postgres` runs one of them (e.g. under a profiler).
+    let database = std::env::args().skip_while(|a| a != "--database").nth(1);
     let dir = tempfile::tempdir().unwrap();
-    run("SQLite", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), &sizes, requests).await;
+    if database.as_deref().is_none_or(|d| d == "sqlite") {
+        run("SQLite", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), &sizes, requests).await;
+    }
 
     match std::env::var("PORTAL_TEST_POSTGRES_URL") {
+        _ if database.as_deref().is_some_and(|d| d != "postgres") => {}
         Ok(admin) => {
             let name = format!("portal_bench_{}", Uuid::new_v4().simple());
             let server = sea_orm::Database::connect(admin.as_str()).await.unwrap();

@@ -1,5 +1,5 @@
 //! What every field requires, in two tables: root operations (`requirement`) and the fields of
-//! object types (`field_requirement`), nested reads included. The `FieldAccess` extension
+//! object types (`field_requirement`), nested reads included. The field guard (`field_access.rs`)
 //! applies both to every field before it resolves: a field missing from them cannot resolve,
 //! and a test walks the served schema to check that each one is listed. Resolvers also call
 //! `guard::authorize(ctx)` to learn who is calling.

@@ -1,37 +1,54 @@
-//! Schema extensions: a code on every error, and the websocket session re-check (the request
-//! limits are in `limits.rs`, the field guard in `field_access.rs`).
+//! The schema's one extension, which runs, for every request: the request limits
+//! (`limits.rs`), the websocket session re-check, the field guard on every field
+//! (`field_access.rs`), and a code on every error.
+//!
+//! One extension rather than one per concern: async-graphql calls every extension's hook for
+//! every field it resolves (a boxed future each, default or not), so each extension more
+//! costs every field of every response.
 
 use std::sync::Arc;
 
-use async_graphql::Response;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextResolve, NextSubscribe,
+    ResolveInfo,
+};
+use async_graphql::{Request, Response, ServerResult, Value};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use super::error::ErrorCode;
+use super::field_access::FieldGuard;
+use super::limits::QueryLimits;
 
-/// Errors raised by async-graphql itself (syntax, unknown fields, bad argument types, the
-/// complexity limit) have no code; they are all the client's to fix: `VALIDATION_FAILED`.
-pub struct DefaultErrorCode;
+pub struct PortalExtensions {
+    pub limits: QueryLimits,
+}
 
-impl ExtensionFactory for DefaultErrorCode {
+impl ExtensionFactory for PortalExtensions {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DefaultErrorCode)
+        Arc::new(PortalExtension { limits: self.limits, guard: FieldGuard::default() })
     }
 }
 
-fn with_codes(mut response: Response) -> Response {
-    for error in &mut response.errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", ErrorCode::ValidationFailed.as_str());
-        }
-    }
-    response
+/// One per request.
+struct PortalExtension {
+    limits: QueryLimits,
+    guard: FieldGuard,
 }
 
 #[async_trait::async_trait]
-impl Extension for DefaultErrorCode {
+impl Extension for PortalExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        self.limits.check_request(&mut request)?;
+        recheck_websocket_session(ctx, &mut request).await?;
+        next.run(ctx, request).await
+    }
+
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         with_codes(next.run(ctx).await)
     }
@@ -44,6 +61,27 @@ impl Extension for DefaultErrorCode {
     ) -> BoxStream<'s, Response> {
         next.run(ctx, stream).map(with_codes).boxed()
     }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        self.guard.resolve(ctx, info, next).await
+    }
+}
+
+/// Errors raised by async-graphql itself (syntax, unknown fields, bad argument types, the
+/// complexity limit) have no code; they are all the client's to fix: `VALIDATION_FAILED`.
+fn with_codes(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", ErrorCode::ValidationFailed.as_str());
+        }
+    }
+    response
 }
 
 /// The session token a websocket connection signed in with (connection data, set at
@@ -57,32 +95,14 @@ pub struct WebsocketSession {
 /// Re-authenticates every operation sent over a websocket: a revoked or expired session, or a
 /// user no longer active, gets `UNAUTHENTICATED` for the operation; a live one runs with its
 /// permissions as they are now.
-pub struct RecheckWebsocketSessions;
-
-impl ExtensionFactory for RecheckWebsocketSessions {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RecheckWebsocketSessions)
+async fn recheck_websocket_session(ctx: &ExtensionContext<'_>, request: &mut Request) -> ServerResult<()> {
+    if let Some(session) = ctx.data_opt::<WebsocketSession>() {
+        let services = ctx.data_unchecked::<crate::domain::Services>();
+        let principal = crate::domain::principal::authenticate(services, &session.token)
+            .await
+            .map_err(super::error::request_error)?;
+        // Request data is looked up before connection data: this one wins.
+        request.data.insert(super::RequestContext { principal: Some(principal), client_address: session.client_address });
     }
-}
-
-#[async_trait::async_trait]
-impl Extension for RecheckWebsocketSessions {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: async_graphql::Request,
-        next: async_graphql::extensions::NextPrepareRequest<'_>,
-    ) -> async_graphql::ServerResult<async_graphql::Request> {
-        if let Some(session) = ctx.data_opt::<WebsocketSession>() {
-            let services = ctx.data_unchecked::<crate::domain::Services>();
-            let principal = crate::domain::principal::authenticate(services, &session.token)
-                .await
-                .map_err(super::error::request_error)?;
-            // Request data is looked up before connection data: this one wins.
-            request
-                .data
-                .insert(super::RequestContext { principal: Some(principal), client_address: session.client_address });
-        }
-        next.run(ctx, request).await
-    }
+    Ok(())
 }

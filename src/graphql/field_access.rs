@@ -2,9 +2,9 @@
 //! up in `access.rs` and judged against the caller. A resolver cannot forget a check that runs
 //! here, and a field nobody declared cannot resolve at all.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
+use async_graphql::extensions::{ExtensionContext, NextResolve, ResolveInfo};
 use async_graphql::{ServerError, ServerResult, Value};
 
 use super::RequestContext;
@@ -12,23 +12,16 @@ use super::access::{FieldRequirement, Requirement, field_requirement, requiremen
 use crate::domain::DomainError;
 use crate::domain::principal::{Access, Principal};
 
-pub struct FieldAccess;
-
-impl ExtensionFactory for FieldAccess {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(FieldAccessExtension::default())
-    }
-}
-
-/// One per request: remembers where in the response the caller's own account appears.
+/// One per request (`extensions::PortalExtension` holds it): remembers where in the response
+/// the caller's own account appears.
 #[derive(Default)]
-struct FieldAccessExtension {
+pub struct FieldGuard {
     own_account_paths: Mutex<Vec<String>>,
 }
 
-#[async_trait::async_trait]
-impl Extension for FieldAccessExtension {
-    async fn resolve(
+impl FieldGuard {
+    /// Judges the field, then resolves it (`next`) if the caller may see it.
+    pub async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
         info: ResolveInfo<'_>,
@@ -55,9 +48,7 @@ impl Extension for FieldAccessExtension {
         }
         next.run(ctx, info).await
     }
-}
 
-impl FieldAccessExtension {
     fn check(&self, principal: Option<&Principal>, info: &ResolveInfo<'_>) -> Result<(), DomainError> {
         let undeclared = || {
             DomainError::internal(anyhow::anyhow!(
@@ -78,10 +69,12 @@ impl FieldAccessExtension {
                 FieldRequirement::Open => return Ok(()),
                 FieldRequirement::Signed(access) => access,
                 FieldRequirement::OwnOr(access) => {
-                    let owner_path = info.path_node.parent.map(|parent| parent.to_string());
-                    let own = owner_path.is_some_and(|path| {
-                        self.own_account_paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&path)
-                    });
+                    // Formatting the path costs more than the rest of the check: only when the
+                    // response holds the caller's own account somewhere.
+                    let paths = self.own_account_paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let own = !paths.is_empty()
+                        && info.path_node.parent.is_some_and(|parent| paths.contains(&parent.to_string()));
+                    drop(paths);
                     if own {
                         return Ok(());
                     }

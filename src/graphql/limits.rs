@@ -13,9 +13,6 @@
 //! The parsed document is handed on to async-graphql, which does not parse it again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult, Value};
 
@@ -61,23 +58,12 @@ impl QueryLimits {
     }
 }
 
-impl ExtensionFactory for QueryLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for QueryLimits {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+impl QueryLimits {
+    /// The whole request, in the order above; the parsed document stays in the request
+    /// (execution does not parse it again). Run first by `extensions::PortalExtension`.
+    pub fn check_request(&self, request: &mut Request) -> ServerResult<()> {
         self.check_text(&request.query)?;
-        // Parsed once: the HTTP endpoint may have parsed it already (to learn the operation's
-        // type) and execution uses the document kept in the request.
+        // The HTTP endpoint may have parsed it already (to learn the operation's type).
         match request.parsed_query() {
             Ok(document) => self.check_document(document)?,
             Err(_) => {
@@ -86,8 +72,7 @@ impl Extension for QueryLimits {
                 return Err(message.unwrap_or_else(|| refused("the document cannot be parsed".into())));
             }
         }
-        self.check_variables(&request.variables)?;
-        next.run(ctx, request).await
+        self.check_variables(&request.variables)
     }
 }
 

@@ -75,10 +75,7 @@ pub fn build_schema(imports: crate::import::Imports, templates: Arc<Templates>, 
         .data(imports.services.clone())
         .data(imports)
         .data(templates)
-        .extension(limits::QueryLimits::with_depth(config.graphql_max_depth))
-        .extension(extensions::DefaultErrorCode)
-        .extension(extensions::RecheckWebsocketSessions)
-        .extension(field_access::FieldAccess)
+        .extension(extensions::PortalExtensions { limits: limits::QueryLimits::with_depth(config.graphql_max_depth) })
         .limit_complexity(config.graphql_max_complexity)
         .finish()
 }

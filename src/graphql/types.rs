@@ -166,7 +166,7 @@ impl ServiceSubscription {
         let members = loader(ctx).load_one(MembersOfSubscription(self.0.id)).await?.unwrap_or_default();
         Ok(members.into_iter().map(|member| SubscriptionMember { member, subscription: self.0.clone() }).collect())
     }
-    // The subscription itself was resolved within the caller's company (and FieldAccess judged
+    // The subscription itself was resolved within the caller's company (and the field guard judged
     // these fields), so what hangs under it is the caller's to see.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::service_subscriptions::Project>> {
         let list = loader(ctx).load_one(ProjectsOfSubscription(self.0.id)).await?.unwrap_or_default();

@@ -10,7 +10,7 @@
 //! `subscriptions-transport-ws` protocol passes through unchecked.
 //!
 //! The session token comes in the `connection_init` payload: `{"Authorization": "Bearer …"}`;
-//! every operation re-checks it (`graphql::extensions::RecheckWebsocketSessions`).
+//! every operation re-checks it (`graphql::extensions::recheck_websocket_session`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
