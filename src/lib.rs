@@ -13,3 +13,9 @@ pub mod pages;
 pub mod scim;
 pub mod telemetry;
 pub mod types;
+
+/// mimalloc for every program that links Portal (the server, the tests, the benchmarks): a
+/// GraphQL response is thousands of small allocations, and glibc's allocator spent a fifth of
+/// the CPU of a dashboard in `malloc` and `free` (`cargo bench --bench users`, docs/internals.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
