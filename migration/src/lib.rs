@@ -13,6 +13,7 @@ mod m20261203_000007_api_keys;
 mod m20261203_000008_scim;
 mod m20261204_000009_principal_notifications;
 mod m20261204_000010_sqlite_user_search;
+mod m20261206_000011_last_signed_in;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_scim::Migration),
             Box::new(m20261204_000009_principal_notifications::Migration),
             Box::new(m20261204_000010_sqlite_user_search::Migration),
+            Box::new(m20261206_000011_last_signed_in::Migration),
         ]
     }
 }

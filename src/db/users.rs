@@ -36,6 +36,8 @@ pub struct Model {
     pub external_id: Option<String>,
     /// The identity provider's `userName` when it is not the email address; unique in the company.
     pub scim_user_name: Option<String>,
+    /// When the user last opened a session (set by `accounts::open_session`).
+    pub last_signed_in_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -138,6 +138,12 @@ pub async fn open_session(
     }
     .insert(db)
     .await?;
+    // Every sign-in comes here (login, an accepted invitation): the one place that keeps it.
+    users::Entity::update_many()
+        .col_expr(users::Column::LastSignedInAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
     Ok((token, expires_at))
 }
 

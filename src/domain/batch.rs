@@ -243,3 +243,75 @@ pub async fn contacts_of_subscriptions(
         .await?;
     Ok(grouped(with_roles(db, rows).await?, |c| c.contact.subscription_id))
 }
+
+/// The first `limit` direct reports (users whose `managerEmail` is the address) of each manager
+/// `(company, address, limit)`, in the listing's order (surname, given name, id), never the
+/// anonymized: one statement for every manager of a page, each cut to its own limit by a
+/// window function rather than by reading everyone's reports.
+pub async fn first_reports(
+    db: &impl ConnectionTrait,
+    keys: &[(CompanyId, Email, u64)],
+) -> DomainResult<HashMap<(CompanyId, Email, u64), Vec<users::Model>>> {
+    use sea_orm::FromQueryResult;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, OverStatement, Query, WindowStatement};
+    let Some(limit) = keys.iter().map(|k| k.2).max() else { return Ok(HashMap::new()) };
+    let mut ranked = Query::select();
+    ranked
+        .columns(users::Column::iter().map(|c| (users::Entity, c)))
+        .expr_window_as(
+            Func::cust("ROW_NUMBER"),
+            WindowStatement::new()
+                .partition_by((users::Entity, users::Column::CompanyId))
+                .partition_by((users::Entity, users::Column::ManagerEmail))
+                .order_by((users::Entity, users::Column::SortKey), Order::Asc)
+                .order_by((users::Entity, users::Column::Id), Order::Asc)
+                .to_owned(),
+            Alias::new("report_rank"),
+        )
+        .from(users::Entity)
+        .and_where(users::Column::CompanyId.is_in(keys.iter().map(|k| k.0)))
+        .and_where(users::Column::ManagerEmail.is_in(keys.iter().map(|k| k.1.clone())))
+        .and_where(users::Column::Status.ne(super::UserStatus::Anonymized));
+    let mut outer = Query::select();
+    outer
+        .columns(users::Column::iter().map(|c| (Alias::new("ranked"), c)))
+        .from_subquery(ranked, Alias::new("ranked"))
+        .and_where(Expr::col((Alias::new("ranked"), Alias::new("report_rank"))).lte(limit))
+        .order_by((Alias::new("ranked"), users::Column::SortKey), Order::Asc)
+        .order_by((Alias::new("ranked"), users::Column::Id), Order::Asc);
+    let statement = db.get_database_backend().build(&outer);
+    let rows = users::Model::find_by_statement(statement).all(db).await?;
+    let by_manager =
+        grouped_pairs(rows.into_iter().filter_map(|u| Some(((u.company_id?, u.manager_email.clone()?), u))));
+    Ok(keys
+        .iter()
+        .map(|key| {
+            let mut reports = by_manager.get(&(key.0, key.1.clone())).cloned().unwrap_or_default();
+            reports.truncate(key.2 as usize);
+            (key.clone(), reports)
+        })
+        .collect())
+}
+
+/// Who invited each user: the inviter of the user's latest invitation, when the inviter is a
+/// user of the same company (an operator who provisioned the company is not shown to it).
+pub async fn inviters_of(db: &impl ConnectionTrait, ids: &[UserId]) -> DomainResult<HashMap<UserId, users::Model>> {
+    use crate::db::invitations;
+    let found = invitations::Entity::find()
+        .filter(invitations::Column::UserId.is_in(ids.iter().copied()))
+        .filter(invitations::Column::InvitedBy.is_not_null())
+        .order_by_asc(invitations::Column::CreatedAt)
+        .all(db)
+        .await?;
+    // The latest invitation of each user wins (ordered oldest first, later ones overwrite).
+    let latest: HashMap<UserId, invitations::Model> = found.into_iter().filter_map(|i| Some((i.user_id?, i))).collect();
+    let inviter_ids: Vec<UserId> = latest.values().filter_map(|i| i.invited_by).collect();
+    let inviters = users_by_id(db, &inviter_ids).await?;
+    Ok(latest
+        .into_iter()
+        .filter_map(|(user, invitation)| {
+            let inviter = inviters.get(&invitation.invited_by?)?;
+            (inviter.company_id == Some(invitation.company_id)).then(|| (user, inviter.clone()))
+        })
+        .collect())
+}

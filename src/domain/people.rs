@@ -322,6 +322,8 @@ pub struct UserFilter {
     /// None: every status but ANONYMIZED.
     pub status: Option<UserStatus>,
     pub role: Option<Role>,
+    /// The users whose `managerEmail` is this address (someone's direct reports).
+    pub manager: Option<Email>,
 }
 
 /// Position in the listing order (surname, given name, id).
@@ -380,13 +382,8 @@ fn search_condition(backend: DbBackend, words: &[String]) -> Condition {
     condition
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn list(
-    svc: &Services,
-    principal: &Principal,
-    filter: &UserFilter,
-    page: PageRequest<UserCursor>,
-) -> DomainResult<Page<users::Model>> {
+/// The company's users that `filter` keeps, in no order.
+fn filtered(svc: &Services, principal: &Principal, filter: &UserFilter) -> DomainResult<Select<users::Entity>> {
     let mut query = of_company(principal)?;
     query = match filter.status {
         Some(status) => query.filter(users::Column::Status.eq(status)),
@@ -395,7 +392,46 @@ pub async fn list(
     if let Some(role) = filter.role {
         query = query.filter(users::Column::Role.eq(role));
     }
-    query = query.filter(search_condition(svc.db.get_database_backend(), &search_words(filter.search.as_deref())?));
+    if let Some(manager) = &filter.manager {
+        query = query.filter(users::Column::ManagerEmail.eq(manager.as_str()));
+    }
+    Ok(query.filter(search_condition(svc.db.get_database_backend(), &search_words(filter.search.as_deref())?)))
+}
+
+/// How many users `list` would page through with `filter`, counted only when asked: for a
+/// page that was read another way (a first page batched with its neighbours' by a loader).
+pub fn total(svc: &Services, principal: &Principal, filter: &UserFilter) -> DomainResult<Total> {
+    Ok(Total::of(&svc.db, filtered(svc, principal, filter)?))
+}
+
+/// At most this many ids in one `usersByIds`.
+pub const MAX_IDS: usize = 100;
+
+/// Users of the caller's company by id, in the order asked, `None` where an id names nobody
+/// there (another company's user reads exactly like one that does not exist).
+#[tracing::instrument(skip_all)]
+pub async fn get_many(
+    svc: &Services,
+    principal: &Principal,
+    ids: &[UserId],
+) -> DomainResult<Vec<Option<users::Model>>> {
+    if ids.len() > MAX_IDS {
+        return Err(DomainError::invalid("ids", format!("names more than {MAX_IDS} users")));
+    }
+    let found = of_company(principal)?.filter(users::Column::Id.is_in(ids.iter().copied())).all(&svc.db).await?;
+    let by_id: std::collections::HashMap<UserId, users::Model> = found.into_iter().map(|u| (u.id, u)).collect();
+    // An id asked twice is answered twice.
+    Ok(ids.iter().map(|id| by_id.get(id).cloned()).collect())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    svc: &Services,
+    principal: &Principal,
+    filter: &UserFilter,
+    page: PageRequest<UserCursor>,
+) -> DomainResult<Page<users::Model>> {
+    let mut query = filtered(svc, principal, filter)?;
     let total = Total::of(&svc.db, query.clone());
     // By (sort key, id): forwards the rows after the cursor, backwards the rows before it,
     // read in reverse (`finish` puts them back in order).

@@ -52,6 +52,7 @@ impl NewUser<'_> {
             updated_at: Set(now),
             external_id: Set(None),
             scim_user_name: Set(None),
+            last_signed_in_at: Set(None),
         };
         user.derive_keys(); // bulk inserts (the import) do not pass through `before_save`
         user

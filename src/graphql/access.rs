@@ -34,11 +34,11 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         "provisionCompany" => Signed(Operator),
 
         // Users, invitations, permissions.
-        "users" | "user" | "deactivationPlan" | "createUser" | "updateUser" | "deactivateUser" | "reactivateUser"
-        | "anonymizeUser" | "removeUser" | "inviteUsers" | "invitations" | "resendInvitation" | "revokeInvitation"
-        | "setUserPermissions" | "subAccounts" | "createSubAccount" | "renameSubAccount" | "userImportTemplate"
-        | "importJob" | "importJobs" | "startUserImport" | "commitUserImport" | "cancelUserImport"
-        | "importProgress" => Signed(Module(UserManagement)),
+        "users" | "usersByIds" | "user" | "deactivationPlan" | "createUser" | "updateUser" | "deactivateUser"
+        | "reactivateUser" | "anonymizeUser" | "removeUser" | "inviteUsers" | "invitations" | "resendInvitation"
+        | "revokeInvitation" | "setUserPermissions" | "subAccounts" | "createSubAccount" | "renameSubAccount"
+        | "userImportTemplate" | "importJob" | "importJobs" | "startUserImport" | "commitUserImport"
+        | "cancelUserImport" | "importProgress" => Signed(Module(UserManagement)),
         "addCompanyAdmin" | "removeCompanyAdmin" => Signed(CompanyOwner),
         "auditEvents" | "updateCompanySettings" => Signed(CompanyAdmin),
 
@@ -102,9 +102,11 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
             "id" | "email" | "givenName" | "surname" | "jobTitle" | "managerEmail" | "country" | "locale" | "status"
             | "role" | "manager" | "createdAt",
         ) => Open,
-        ("User", "modules" | "subAccounts" | "projects" | "subscriptions" | "externalId") => {
-            OwnOr(Module(UserManagement))
-        }
+        (
+            "User",
+            "modules" | "subAccounts" | "projects" | "subscriptions" | "externalId" | "updatedAt" | "activatedAt"
+            | "deactivatedAt" | "lastSignedInAt" | "invitedBy" | "directReports",
+        ) => OwnOr(Module(UserManagement)),
         // A subscription reached from a project or a ticket shows what it is; who is in it and
         // who supports it need the module of that list.
         ("ServiceSubscription", "id" | "product" | "plan" | "status" | "owner" | "createdAt") => Open,

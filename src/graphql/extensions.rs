@@ -102,7 +102,9 @@ async fn recheck_websocket_session(ctx: &ExtensionContext<'_>, request: &mut Req
             .await
             .map_err(super::error::request_error)?;
         // Request data is looked up before connection data: this one wins.
-        request.data.insert(super::RequestContext { principal: Some(principal), client_address: session.client_address });
+        request
+            .data
+            .insert(super::RequestContext { principal: Some(principal), client_address: session.client_address });
     }
     Ok(())
 }

@@ -12,9 +12,9 @@
 //!
 //! The parsed document is handed on to async-graphql, which does not parse it again.
 
-use std::collections::HashMap;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult, Value};
+use std::collections::HashMap;
 
 use super::error::ErrorCode;
 

@@ -79,3 +79,11 @@ loader!(ModelsOf(ProjectId) => Vec<project_models::Model>, batch::models_of);
 loader!(MembersOfProject(ProjectId) => Vec<project_members::Model>, batch::members_of_projects);
 loader!(ProjectsOfSubscription(SubscriptionId) => Vec<projects::Model>, batch::projects_of_subscriptions);
 loader!(ContactsOfSubscription(SubscriptionId) => Vec<Contact>, batch::contacts_of_subscriptions);
+loader!(
+    /// Who invited each user (`User.invitedBy`).
+    InviterOf(UserId) => users::Model, batch::inviters_of
+);
+loader!(
+    /// The first page of each manager's direct reports: company, address, page size + 1.
+    FirstReports((CompanyId, Email, u64)) => Vec<users::Model>, batch::first_reports
+);

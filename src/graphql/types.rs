@@ -6,8 +6,8 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::loaders::{
-    ByEmail, ContactsOfSubscription, Loaders, MembersOfSubscription, MembershipsOf, ModulesOf, ProjectsOf,
-    ProjectsOfSubscription, SubAccountsOf, UserById,
+    ByEmail, ContactsOfSubscription, FirstReports, InviterOf, Loaders, MembersOfSubscription, MembershipsOf, ModulesOf,
+    ProjectsOf, ProjectsOfSubscription, SubAccountsOf, UserById,
 };
 
 use crate::db::{companies, service_subscriptions, sub_accounts, subscription_members, users};
@@ -109,6 +109,53 @@ impl User {
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+    /// When the profile or the account last changed (not sign-ins: see `lastSignedInAt`).
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// When the user first became active (set a password, or was created active).
+    async fn activated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.activated_at
+    }
+    /// When the user was last deactivated; null while active.
+    async fn deactivated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deactivated_at
+    }
+    /// When the user last signed in; null for someone who never has.
+    async fn last_signed_in_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_signed_in_at
+    }
+    /// Who invited the user, for users who came by invitation.
+    async fn invited_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(loader(ctx).load_one(InviterOf(self.0.id)).await?.map(User))
+    }
+    /// The users whose `managerEmail` is this user's address, in the order of `users`. A first
+    /// page is fetched with the other users' of the response in one statement.
+    async fn direct_reports(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<super::users::UserConnection> {
+        // The field guard judged this field (access.rs); the caller is who it judged.
+        let principal = ctx.data_unchecked::<super::RequestContext>().principal.as_ref().ok_or_else(|| {
+            domain::DomainError::Unauthenticated("Sign in first: send `Authorization: Bearer <token>`".into())
+        })?;
+        let page = super::paging::user_page_request(first, after, last, before)?;
+        let filter = domain::people::UserFilter { manager: Some(self.0.email.clone()), ..Default::default() };
+        let services = super::guard::services(ctx);
+        let found = match (self.0.company_id, &page.from, page.backward) {
+            (Some(company), None, false) => {
+                let key = FirstReports((company, self.0.email.clone(), page.size + 1));
+                let items = loader(ctx).load_one(key).await?.unwrap_or_default();
+                page.finish(items, domain::people::total(services, principal, &filter)?)
+            }
+            _ => domain::people::list(services, principal, &filter, page).await?,
+        };
+        Ok(super::users::user_connection(found))
     }
     /// The identity provider's id of the person, for users provisioned over SCIM.
     async fn external_id(&self) -> Option<&str> {

@@ -22,6 +22,8 @@ pub struct UserFilter {
     /// Default: every status but ANONYMIZED.
     status: Option<UserStatus>,
     role: Option<Role>,
+    /// The direct reports of the user with this address.
+    manager_email: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -132,6 +134,11 @@ impl AuditEvent {
 }
 
 pub type UserConnection = Connection<String, User, TotalCount>;
+
+/// A page of users as a connection, each edge's cursor its place in the listing order.
+pub fn user_connection(page: crate::domain::page::Page<crate::db::users::Model>) -> UserConnection {
+    connection(page, |u| (user_cursor(&UserCursor::of(&u)), User(u)))
+}
 pub type AuditEventConnection = Connection<String, AuditEvent, TotalCount>;
 
 #[derive(Default)]
@@ -153,13 +160,26 @@ impl UserQuery {
         let principal = authorize(ctx)?;
         let page = user_page_request(first, after, last, before)?;
         let filter = filter.unwrap_or_default();
+        let manager = filter.manager_email.as_deref().map(|email| {
+            crate::domain::Email::parse(email)
+                .map_err(|error| crate::domain::DomainError::invalid("filter.managerEmail", error.to_string()))
+        });
         let filter = people::UserFilter {
             search: filter.search,
             status: filter.status.map(Into::into),
             role: filter.role.map(Into::into),
+            manager: manager.transpose()?,
         };
         let found = people::list(services(ctx), principal, &filter, page).await?;
-        Ok(connection(found, |u| (user_cursor(&UserCursor::of(&u)), User(u))))
+        Ok(user_connection(found))
+    }
+
+    /// Users of the company by id, in the order given (at most 100), null where an id names
+    /// nobody in the company: for clients that cache users and refresh a few.
+    async fn users_by_ids(&self, ctx: &Context<'_>, ids: Vec<UserId>) -> Result<Vec<Option<User>>> {
+        let principal = authorize(ctx)?;
+        let found = people::get_many(services(ctx), principal, &ids).await?;
+        Ok(found.into_iter().map(|user| user.map(User)).collect())
     }
 
     async fn user(&self, ctx: &Context<'_>, id: UserId) -> Result<Option<User>> {

@@ -26,4 +26,5 @@ mod subscriptions;
 mod support;
 mod tenancy;
 mod unit_of_work;
+mod user_fields;
 mod users;
