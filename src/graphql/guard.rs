@@ -19,12 +19,17 @@ pub fn authorize<'a>(ctx: &Context<'a>) -> Result<&'a Principal, DomainError> {
         }
         None => return Err(DomainError::internal(anyhow::anyhow!("{operation} declares no requirement in access.rs"))),
     };
-    let principal =
-        ctx.data_unchecked::<RequestContext>().principal.as_ref().ok_or_else(|| {
-            DomainError::Unauthenticated("Sign in first: send `Authorization: Bearer <token>`".into())
-        })?;
+    let principal = caller(ctx)?;
     principal.authorize(access)?;
     Ok(principal)
+}
+
+/// The signed-in caller, for a nested field the field guard has already judged (`access.rs`).
+pub fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Principal, DomainError> {
+    ctx.data_unchecked::<RequestContext>()
+        .principal
+        .as_ref()
+        .ok_or_else(|| DomainError::Unauthenticated("Sign in first: send `Authorization: Bearer <token>`".into()))
 }
 
 pub fn services<'a>(ctx: &Context<'a>) -> &'a Services {

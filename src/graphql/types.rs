@@ -140,10 +140,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<super::users::UserConnection> {
-        // The field guard judged this field (access.rs); the caller is who it judged.
-        let principal = ctx.data_unchecked::<super::RequestContext>().principal.as_ref().ok_or_else(|| {
-            domain::DomainError::Unauthenticated("Sign in first: send `Authorization: Bearer <token>`".into())
-        })?;
+        let principal = super::guard::caller(ctx)?;
         let page = super::paging::user_page_request(first, after, last, before)?;
         let filter = domain::people::UserFilter { manager: Some(self.0.email.clone()), ..Default::default() };
         let services = super::guard::services(ctx);
