@@ -14,6 +14,7 @@ mod m20261203_000008_scim;
 mod m20261204_000009_principal_notifications;
 mod m20261204_000010_sqlite_user_search;
 mod m20261206_000011_last_signed_in;
+mod m20261206_000012_sub_account_holdings_and_company_status;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_principal_notifications::Migration),
             Box::new(m20261204_000010_sqlite_user_search::Migration),
             Box::new(m20261206_000011_last_signed_in::Migration),
+            Box::new(m20261206_000012_sub_account_holdings_and_company_status::Migration),
         ]
     }
 }

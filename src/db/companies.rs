@@ -15,6 +15,8 @@ pub struct Model {
     pub scim_default_job_title: Option<String>,
     pub scim_default_manager_email: Option<crate::types::Email>,
     pub scim_welcome_email: bool,
+    pub status: crate::types::enums::CompanyStatus,
+    pub suspended_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,7 @@
 //! `service_subscriptions`: see the migration for what each column means.
 
 use crate::types::enums::SubscriptionStatus;
-use crate::types::{CompanyId, SubscriptionId, UserId};
+use crate::types::{CompanyId, SubAccountId, SubscriptionId, UserId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -16,6 +16,8 @@ pub struct Model {
     pub status: SubscriptionStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The sub-account holding it; None: the company as a whole (seen by unlimited users only).
+    pub sub_account_id: Option<SubAccountId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -123,6 +123,9 @@ pub async fn open_session(
     client: Option<IpAddr>,
     now: DateTime<Utc>,
 ) -> DomainResult<(String, DateTime<Utc>)> {
+    // Every sign-in comes here: the one place that refuses a suspended company's people.
+    let company_id = users::Entity::find_by_id(user_id).one(db).await?.and_then(|user| user.company_id);
+    super::companies::ensure_not_suspended(db, company_id).await?;
     let token = new_token();
     let expires_at = now + svc.settings.session_ttl;
     sessions::ActiveModel {

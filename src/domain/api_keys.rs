@@ -261,6 +261,9 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &str, now: DateTime
         (KeyStatus::Active, Some(creator)) => creator,
         _ => return Err(rejected()),
     };
+    if super::companies::ensure_not_suspended(db, Some(key.company_id)).await.is_err() {
+        return Err(rejected());
+    }
     // What the creator holds now: a key never does more than the person who made it may.
     // Administrators' own modules only while the creator is one (a stray grant row never counts).
     let held: Vec<Module> = super::principal::held_modules(db, &creator)
@@ -282,5 +285,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &str, now: DateTime
         role: crate::types::enums::Role::User,
         modules,
         must_change_password: false,
+        // A key made by a user limited to sub-accounts is limited to theirs, as they are now.
+        reach: super::principal::Reach::of(db, &creator).await?,
     })
 }

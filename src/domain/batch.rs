@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, 
 use super::support::Contact;
 use super::{ContactRole, DomainResult, Module};
 use crate::db::{
-    api_keys, environments, project_members, project_models, projects, service_subscriptions, sub_accounts,
+    api_keys, companies, environments, project_members, project_models, projects, service_subscriptions, sub_accounts,
     subscription_members, support_contact_roles, support_contacts, user_modules, user_sub_accounts, users,
 };
 
@@ -67,7 +67,6 @@ pub async fn modules_of(db: &impl ConnectionTrait, users: &[UserId]) -> DomainRe
     Ok(by_user)
 }
 
-/// The sub-accounts each user is limited to, by name.
 /// The users limited to each sub-account (SCIM's group members).
 pub async fn members_of_sub_accounts(
     db: &impl ConnectionTrait,
@@ -81,6 +80,49 @@ pub async fn members_of_sub_accounts(
     Ok(grouped_pairs(rows.into_iter().map(|row| (row.sub_account_id, row.user_id))))
 }
 
+/// Each company's subscriptions, oldest first.
+pub async fn subscriptions_of_companies(
+    db: &impl ConnectionTrait,
+    ids: &[CompanyId],
+) -> DomainResult<HashMap<CompanyId, Vec<service_subscriptions::Model>>> {
+    let rows = service_subscriptions::Entity::find()
+        .filter(service_subscriptions::Column::CompanyId.is_in(ids.iter().copied()))
+        .order_by_asc(service_subscriptions::Column::CreatedAt)
+        .all(db)
+        .await?;
+    Ok(grouped(rows, |s| s.company_id))
+}
+
+pub async fn companies_by_id(
+    db: &impl ConnectionTrait,
+    ids: &[CompanyId],
+) -> DomainResult<HashMap<CompanyId, companies::Model>> {
+    let found = companies::Entity::find().filter(companies::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    Ok(found.into_iter().map(|c| (c.id, c)).collect())
+}
+
+pub async fn sub_accounts_by_id(
+    db: &impl ConnectionTrait,
+    ids: &[SubAccountId],
+) -> DomainResult<HashMap<SubAccountId, sub_accounts::Model>> {
+    let found = sub_accounts::Entity::find().filter(sub_accounts::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    Ok(found.into_iter().map(|s| (s.id, s)).collect())
+}
+
+/// The subscriptions each sub-account holds, oldest first.
+pub async fn holdings_of_sub_accounts(
+    db: &impl ConnectionTrait,
+    ids: &[SubAccountId],
+) -> DomainResult<HashMap<SubAccountId, Vec<service_subscriptions::Model>>> {
+    let rows = service_subscriptions::Entity::find()
+        .filter(service_subscriptions::Column::SubAccountId.is_in(ids.iter().copied()))
+        .order_by_asc(service_subscriptions::Column::CreatedAt)
+        .all(db)
+        .await?;
+    Ok(grouped_pairs(rows.into_iter().filter_map(|s| Some((s.sub_account_id?, s)))))
+}
+
+/// The sub-accounts each user is limited to, by name.
 pub async fn sub_accounts_of(
     db: &impl ConnectionTrait,
     users: &[UserId],

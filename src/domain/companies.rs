@@ -1,7 +1,10 @@
 //! Companies and the people who run the platform: the first operator, and provisioning a
 //! company with its owner.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Set};
+
+use super::ForField;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use serde_json::json;
 
 use super::OnConstraint;
@@ -13,11 +16,13 @@ use super::services::Services;
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email};
 use super::welcome::{self, FirstSignIn, insert_with_password};
-use super::{DomainError, DomainResult, Email, Problems, Role, UserStatus};
-use crate::db::{companies, users};
+use super::page::{Page, PageRequest, newest_first};
+use super::principal::Access;
+use super::{CompanyStatus, DomainError, DomainResult, Email, Problems, Role, UserStatus};
+use crate::db::{companies, sessions, users};
 use crate::notify::Notification;
 use crate::types::{AuditAction, TargetKind};
-use crate::types::{Line, Locale, UserId};
+use crate::types::{CompanyId, Line, Locale, UserId};
 
 /// What start-up did about the platform operator.
 pub enum Bootstrap {
@@ -115,6 +120,8 @@ pub async fn provision_company(
         scim_default_job_title: Set(None),
         scim_default_manager_email: Set(None),
         scim_welcome_email: Set(false),
+        status: Set(CompanyStatus::Active),
+        suspended_at: Set(None),
     }
     .insert(&tx)
     .await
@@ -241,4 +248,167 @@ fn settings_snapshot(company: &companies::Model) -> serde_json::Value {
         "scimDefaultManagerEmail": company.scim_default_manager_email,
         "scimWelcomeEmail": company.scim_welcome_email,
     })
+}
+
+/// Refuses a sign-in, a session or an API key of a suspended company (platform staff have no
+/// company and are never refused here).
+pub async fn ensure_not_suspended(db: &impl sea_orm::ConnectionTrait, company_id: Option<CompanyId>) -> DomainResult<()> {
+    let Some(company_id) = company_id else { return Ok(()) };
+    let suspended = companies::Entity::find_by_id(company_id)
+        .filter(companies::Column::Status.eq(CompanyStatus::Suspended))
+        .count(db)
+        .await?;
+    if suspended > 0 {
+        return Err(DomainError::Forbidden(
+            "Your company's access to the portal is suspended: contact the platform's support".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What platform staff filter the company list by.
+#[derive(Default)]
+pub struct CompanyFilter {
+    /// Part of the name, any case.
+    pub search: Option<String>,
+    pub status: Option<CompanyStatus>,
+}
+
+/// Every company, newest first: platform staff only (operators and support agents).
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    svc: &Services,
+    principal: &Principal,
+    filter: CompanyFilter,
+    page: PageRequest,
+) -> DomainResult<Page<companies::Model>> {
+    ensure_staff(principal)?;
+    let mut query = companies::Entity::find();
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let search = CompanyName::required(search).for_field("filter.search")?.into_inner().to_lowercase();
+        let pattern = format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let lowered = Func::lower(Expr::col(companies::Column::Name));
+        query = query.filter(Expr::expr(lowered).like(LikeExpr::new(pattern).escape('\\')));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(companies::Column::Status.eq(status));
+    }
+    newest_first(&svc.db, query, companies::Column::Id, page).await
+}
+
+/// One company by id: platform staff see any; a company's user only their own (another
+/// company's id reads as not found, like one that does not exist).
+pub async fn by_id(svc: &Services, principal: &Principal, id: CompanyId) -> DomainResult<companies::Model> {
+    if !principal.role.is_platform_staff() && principal.company_id != Some(id) {
+        return Err(DomainError::NotFound("company"));
+    }
+    companies::Entity::find_by_id(id).one(&svc.db).await?.ok_or(DomainError::NotFound("company"))
+}
+
+fn ensure_staff(principal: &Principal) -> DomainResult<()> {
+    principal.authorize(Access::PlatformStaff)
+}
+
+/// Suspends or reactivates a company (operators). Suspension ends every session of its users
+/// at once (API keys are refused while it lasts); both are audited and sent to the company's
+/// webhooks. Asking for the state the company is already in changes nothing.
+#[tracing::instrument(skip_all)]
+pub async fn set_status(
+    svc: &Services,
+    principal: &Principal,
+    id: CompanyId,
+    status: CompanyStatus,
+) -> DomainResult<companies::Model> {
+    use sea_orm::IntoActiveModel;
+    principal.authorize(Access::Operator)?;
+    let mut tx = svc.begin_as(principal).await?;
+    let now = tx.now();
+    let company = companies::Entity::find_by_id(id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
+    if company.status == status {
+        return Ok(company);
+    }
+    let mut active = company.into_active_model();
+    active.status = Set(status);
+    active.suspended_at = Set((status == CompanyStatus::Suspended).then_some(now));
+    active.updated_at = Set(now);
+    let company = active.update(&tx).await?;
+    if status == CompanyStatus::Suspended {
+        let members = users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .filter(users::Column::CompanyId.eq(company.id))
+            .into_query();
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+            .filter(sessions::Column::UserId.in_subquery(members))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&tx)
+            .await?;
+    }
+    let (action, event) = match status {
+        CompanyStatus::Suspended => (AuditAction::CompanySuspended, crate::types::EventType::CompanySuspended),
+        CompanyStatus::Active => (AuditAction::CompanyReactivated, crate::types::EventType::CompanyReactivated),
+    };
+    tx.notify(Notification {
+        company_id: Some(company.id),
+        event_type: event,
+        data: json!({"companyId": company.id, "status": status, "at": now}),
+        email: None,
+    })
+    .await?;
+    tx.audit(AuditEvent::new(action, TargetKind::Company, company.id).company(Some(company.id)).actor(principal.person_id()));
+    tx.commit().await?;
+    Ok(company)
+}
+
+/// The company's owner (platform staff need to know whom to talk to).
+pub async fn owners_of(
+    db: &impl sea_orm::ConnectionTrait,
+    ids: &[CompanyId],
+) -> DomainResult<std::collections::HashMap<CompanyId, users::Model>> {
+    let owners = users::Entity::find()
+        .filter(users::Column::CompanyId.is_in(ids.iter().copied()))
+        .filter(users::Column::Role.eq(Role::Owner))
+        .all(db)
+        .await?;
+    Ok(owners.into_iter().filter_map(|owner| Some((owner.company_id?, owner))).collect())
+}
+
+/// How many users each company has, by status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserCounts {
+    pub invited: u64,
+    pub active: u64,
+    pub inactive: u64,
+    pub anonymized: u64,
+}
+
+pub async fn user_counts_of(
+    db: &impl sea_orm::ConnectionTrait,
+    ids: &[CompanyId],
+) -> DomainResult<std::collections::HashMap<CompanyId, UserCounts>> {
+    let rows: Vec<(CompanyId, UserStatus, i64)> = users::Entity::find()
+        .select_only()
+        .column(users::Column::CompanyId)
+        .column(users::Column::Status)
+        .column_as(users::Column::Id.count(), "n")
+        .filter(users::Column::CompanyId.is_in(ids.iter().copied()))
+        .group_by(users::Column::CompanyId)
+        .group_by(users::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut counts: std::collections::HashMap<CompanyId, UserCounts> =
+        ids.iter().map(|id| (*id, UserCounts::default())).collect();
+    for (company, status, n) in rows {
+        let entry = counts.entry(company).or_default();
+        let n = u64::try_from(n).unwrap_or(0);
+        match status {
+            UserStatus::Invited => entry.invited = n,
+            UserStatus::Active => entry.active = n,
+            UserStatus::Inactive => entry.inactive = n,
+            UserStatus::Anonymized => entry.anonymized = n,
+        }
+    }
+    Ok(counts)
 }

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::tokens::hash_token;
 use super::{DomainError, DomainResult, Module, Role, Services, UserStatus, api_keys};
-use crate::db::{sessions, user_modules, users};
-use crate::types::{ApiKeyId, CompanyId, UserId};
+use crate::db::{sessions, user_modules, user_sub_accounts, users};
+use crate::types::{ApiKeyId, CompanyId, SubAccountId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -20,6 +20,44 @@ pub struct Principal {
     /// creator still holds.
     pub modules: Vec<Module>,
     pub must_change_password: bool,
+    /// Which of the company's service subscriptions (and everything under them) the caller
+    /// sees and acts on: every query of that tree filters by it (`subscriptions::in_reach`).
+    pub reach: Reach,
+}
+
+/// The part of a company's service subscriptions a caller reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Owners, administrators, users limited to no sub-account, platform staff.
+    WholeCompany,
+    /// A user limited to these sub-accounts (never empty): the subscriptions they hold only,
+    /// not the company-level ones.
+    SubAccounts(Vec<SubAccountId>),
+}
+
+impl Reach {
+    /// Whether a subscription held by `holder` (None: the company as a whole) is in reach.
+    pub fn covers(&self, holder: Option<SubAccountId>) -> bool {
+        match self {
+            Reach::WholeCompany => true,
+            Reach::SubAccounts(ids) => holder.is_some_and(|holder| ids.contains(&holder)),
+        }
+    }
+
+    /// The reach of `user` now: administrators reach everything, whatever rows say.
+    pub async fn of(db: &impl ConnectionTrait, user: &users::Model) -> DomainResult<Reach> {
+        if user.role != Role::User {
+            return Ok(Reach::WholeCompany);
+        }
+        let limits: Vec<SubAccountId> = user_sub_accounts::Entity::find()
+            .filter(user_sub_accounts::Column::UserId.eq(user.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| row.sub_account_id)
+            .collect();
+        Ok(if limits.is_empty() { Reach::WholeCompany } else { Reach::SubAccounts(limits) })
+    }
 }
 
 /// Who acts: a person through a session, or an integration through a company's API key.
@@ -49,6 +87,10 @@ pub enum Access {
     CompanyOwner,
     Operator,
     SupportAgent,
+    /// Platform staff: an operator or a support agent.
+    PlatformStaff,
+    /// A company's user (their own company), or platform staff (any, named by id).
+    CompanyMemberOrStaff,
     /// A company's owner or administrator, or a platform operator.
     AnyAdministrator,
     /// A person of a company, signed in with a session: an API key cannot (keys do not mint
@@ -82,6 +124,8 @@ impl Principal {
             Access::CompanyOwner => self.company_id.is_some() && self.role == Role::Owner,
             Access::Operator => self.role == Role::Operator,
             Access::SupportAgent => self.role == Role::SupportAgent,
+            Access::PlatformStaff => self.role.is_platform_staff(),
+            Access::CompanyMemberOrStaff => self.company_id.is_some() || self.role.is_platform_staff(),
             Access::AnyAdministrator => self.role == Role::Operator || self.role.is_company_admin(),
             Access::OperatorOrCompanyOwner => matches!(self.role, Role::Operator | Role::Owner),
             Access::ModuleOrOperator(module) => {
@@ -105,6 +149,7 @@ impl Principal {
             Access::OperatorOrCompanyOwner => "Only platform operators and company owners may do this".into(),
             Access::SupportModuleOrAgent => "This needs the SUPPORT module".into(),
             Access::SupportAgent => "Only support agents may do this".into(),
+            Access::PlatformStaff => "Only platform staff may do this".into(),
             Access::CompanyPerson | Access::PersonEvenWithTemporaryPassword if self.api_key_id().is_some() => {
                 "Only people signed in with a session may do this, not an API key".into()
             }
@@ -233,6 +278,10 @@ async fn session_principal(
     if session.revoked_at.is_some() || session.expires_at <= now || user.status != UserStatus::Active {
         return Err(rejected());
     }
+    // Suspension revokes the sessions too; this also covers one opened in the same instant.
+    if super::companies::ensure_not_suspended(db, user.company_id).await.is_err() {
+        return Err(rejected());
+    }
     // Read with the session, so a change of permissions applies to live sessions at once.
     let modules = held_modules(db, &user).await?;
     let principal = Principal {
@@ -241,6 +290,7 @@ async fn session_principal(
         role: user.role,
         modules,
         must_change_password: user.must_change_password,
+        reach: Reach::of(db, &user).await?,
     };
     Ok((principal, session.expires_at))
 }
@@ -257,6 +307,7 @@ mod tests {
             role,
             modules,
             must_change_password,
+            reach: Reach::WholeCompany,
         }
     }
 
@@ -292,6 +343,7 @@ mod tests {
             role: Role::User,
             modules: vec![Module::UserManagement],
             must_change_password: false,
+            reach: Reach::WholeCompany,
         };
         assert!(key.authorize(Access::Module(Module::UserManagement)).is_ok());
         for refused in [Access::CompanyPerson, Access::PersonEvenWithTemporaryPassword, Access::CompanyAdmin] {

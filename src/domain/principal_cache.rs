@@ -222,6 +222,7 @@ mod tests {
             role: crate::types::enums::Role::Operator,
             modules: Vec::new(),
             must_change_password: false,
+            reach: super::super::principal::Reach::WholeCompany,
         }
     }
 

@@ -5,25 +5,25 @@ use super::ForField;
 use crate::types::Line;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde_json::json;
 
 use super::OnConstraint;
 use super::audit::AuditEvent;
-use super::principal::Principal;
+use super::principal::{Principal, Reach};
 use super::services::Services;
 use super::{
     DomainError, DomainResult, EnvironmentKind, MemberStatus, Module, Role, SubscriptionRole, SubscriptionStatus,
     UserStatus,
 };
 use crate::db::{
-    environments, project_members, project_models, projects, service_subscriptions, subscription_members, user_modules,
-    users,
+    environments, project_members, project_models, projects, service_subscriptions, sub_accounts, subscription_members,
+    user_modules, users,
 };
 use crate::types::{AuditAction, TargetKind};
-use crate::types::{CompanyId, MemberId, ProjectId, SubscriptionId, UserId};
+use crate::types::{CompanyId, MemberId, ProjectId, SubAccountId, SubscriptionId, UserId};
 
 /// Products, plans, and the names of projects, environments and models.
 type Label = Line<200>;
@@ -77,14 +77,36 @@ async fn check_project_owner(
     Ok(())
 }
 
-/// One subscription of the caller's company.
+/// The subscriptions the caller reaches: their company's, and of those, only the ones held by
+/// their sub-accounts when they are limited to some. Every read of the subscription tree
+/// (subscriptions, projects, contacts, tickets) starts from here.
+pub fn in_reach(principal: &Principal) -> DomainResult<Condition> {
+    let company = service_subscriptions::Column::CompanyId.eq(principal.company()?);
+    Ok(match &principal.reach {
+        Reach::WholeCompany => Condition::all().add(company),
+        Reach::SubAccounts(ids) => {
+            Condition::all().add(company).add(service_subscriptions::Column::SubAccountId.is_in(ids.iter().copied()))
+        }
+    })
+}
+
+/// The ids of the subscriptions in reach, to filter what hangs under them.
+pub fn ids_in_reach(principal: &Principal) -> DomainResult<sea_orm::sea_query::SelectStatement> {
+    Ok(service_subscriptions::Entity::find()
+        .select_only()
+        .column(service_subscriptions::Column::Id)
+        .filter(in_reach(principal)?)
+        .into_query())
+}
+
+/// One subscription the caller reaches; any other is NOT_FOUND, like one that does not exist.
 pub async fn get(
     db: &impl ConnectionTrait,
     principal: &Principal,
     id: SubscriptionId,
 ) -> DomainResult<service_subscriptions::Model> {
     service_subscriptions::Entity::find_by_id(id)
-        .filter(service_subscriptions::Column::CompanyId.eq(principal.company()?))
+        .filter(in_reach(principal)?)
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("subscription"))
@@ -93,10 +115,37 @@ pub async fn get(
 #[tracing::instrument(skip_all)]
 pub async fn list(svc: &Services, principal: &Principal) -> DomainResult<Vec<service_subscriptions::Model>> {
     Ok(service_subscriptions::Entity::find()
-        .filter(service_subscriptions::Column::CompanyId.eq(principal.company()?))
+        .filter(in_reach(principal)?)
         .order_by_asc(service_subscriptions::Column::CreatedAt)
         .all(&svc.db)
         .await?)
+}
+
+/// A user limited to sub-accounts can only take part in what those hold: a member, owner or
+/// project member they could not see would be a hole in both directions.
+async fn check_reaches(
+    db: &impl ConnectionTrait,
+    user: &users::Model,
+    subscription: &service_subscriptions::Model,
+    field: &str,
+) -> DomainResult<()> {
+    if Reach::of(db, user).await?.covers(subscription.sub_account_id) {
+        return Ok(());
+    }
+    Err(DomainError::invalid(field, "is limited to sub-accounts that do not hold this subscription"))
+}
+
+/// A sub-account of `company_id`; otherwise a validation error on `subAccountId`.
+async fn sub_account_of(
+    db: &impl ConnectionTrait,
+    company_id: CompanyId,
+    id: SubAccountId,
+) -> DomainResult<sub_accounts::Model> {
+    sub_accounts::Entity::find_by_id(id)
+        .filter(sub_accounts::Column::CompanyId.eq(company_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| DomainError::invalid("subAccountId", "is not a sub-account of the subscription's company"))
 }
 
 async fn add_member_row(
@@ -128,6 +177,7 @@ pub async fn create(
     product: &str,
     plan: &str,
     owner_id: UserId,
+    sub_account_id: Option<SubAccountId>,
 ) -> DomainResult<service_subscriptions::Model> {
     let product = text("product", product)?;
     let plan = text("plan", plan)?;
@@ -143,6 +193,13 @@ pub async fn create(
     if principal.role != Role::Operator && principal.company_id != Some(company_id) {
         return Err(DomainError::invalid("ownerId", "is not an active company user"));
     }
+    let holder = match sub_account_id {
+        Some(id) => Some(sub_account_of(&tx, company_id, id).await?.id),
+        None => None,
+    };
+    if !Reach::of(&tx, &owner).await?.covers(holder) {
+        return Err(DomainError::invalid("ownerId", "is limited to sub-accounts that do not hold this subscription"));
+    }
     let subscription = service_subscriptions::ActiveModel {
         id: Set(crate::types::SubscriptionId::new()),
         company_id: Set(company_id),
@@ -152,6 +209,7 @@ pub async fn create(
         status: Set(SubscriptionStatus::Active),
         created_at: Set(now),
         updated_at: Set(now),
+        sub_account_id: Set(holder),
     }
     .insert(&tx)
     .await?;
@@ -160,7 +218,8 @@ pub async fn create(
     tx.audit(
         AuditEvent::new(AuditAction::SubscriptionCreated, TargetKind::Subscription, subscription.id)
             .company(Some(company_id))
-            .after(json!({"product": subscription.product, "plan": subscription.plan, "ownerId": owner.id})),
+            .after(json!({"product": subscription.product, "plan": subscription.plan, "ownerId": owner.id,
+                    "subAccountId": holder})),
     );
     tx.commit().await?;
     Ok(subscription)
@@ -180,6 +239,7 @@ pub async fn add_member(
     let now = tx.now();
     let subscription = get(&tx, principal, subscription_id).await?;
     let user = active_user(&tx, subscription.company_id, user_id, "userId").await?;
+    check_reaches(&tx, &user, &subscription, "userId").await?;
     let status = match role {
         SubscriptionRole::User => MemberStatus::Active,
         SubscriptionRole::Admin => MemberStatus::PendingConfirmation,
@@ -238,10 +298,10 @@ pub async fn remove_member(
     tx.commit().await
 }
 
-/// One project of the caller's company.
+/// One project of a subscription the caller reaches.
 pub async fn project(db: &impl ConnectionTrait, principal: &Principal, id: ProjectId) -> DomainResult<projects::Model> {
     projects::Entity::find_by_id(id)
-        .filter(projects::Column::CompanyId.eq(principal.company()?))
+        .filter(projects::Column::SubscriptionId.in_subquery(ids_in_reach(principal)?))
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("project"))
@@ -253,7 +313,7 @@ pub async fn list_projects(
     principal: &Principal,
     subscription_id: Option<SubscriptionId>,
 ) -> DomainResult<Vec<projects::Model>> {
-    let mut query = projects::Entity::find().filter(projects::Column::CompanyId.eq(principal.company()?));
+    let mut query = projects::Entity::find().filter(projects::Column::SubscriptionId.in_subquery(ids_in_reach(principal)?));
     if let Some(subscription_id) = subscription_id {
         query = query.filter(projects::Column::SubscriptionId.eq(subscription_id));
     }
@@ -438,4 +498,39 @@ pub async fn confirm_admin_membership(
     active.updated_at = Set(now);
     active.update(db).await?;
     Ok(())
+}
+
+/// Gives a subscription (with everything under it) to a sub-account of its company, or back to
+/// the company as a whole (`None`). Company administrators move their company's; operators any.
+/// Members limited to other sub-accounts stop seeing it at once.
+#[tracing::instrument(skip_all)]
+pub async fn move_to(
+    svc: &Services,
+    principal: &Principal,
+    id: SubscriptionId,
+    sub_account_id: Option<SubAccountId>,
+) -> DomainResult<service_subscriptions::Model> {
+    let mut tx = svc.begin_as(principal).await?;
+    let mut query = service_subscriptions::Entity::find_by_id(id);
+    if principal.role != Role::Operator {
+        query = query.filter(in_reach(principal)?);
+    }
+    let subscription = query.one(&tx).await?.ok_or(DomainError::NotFound("subscription"))?;
+    let holder = match sub_account_id {
+        Some(id) => Some(sub_account_of(&tx, subscription.company_id, id).await?.id),
+        None => None,
+    };
+    let before = subscription.sub_account_id;
+    let mut active = subscription.into_active_model();
+    active.sub_account_id = Set(holder);
+    active.updated_at = Set(tx.now());
+    let subscription = active.update(&tx).await?;
+    tx.audit(
+        AuditEvent::new(AuditAction::SubscriptionMoved, TargetKind::Subscription, subscription.id)
+            .company(Some(subscription.company_id))
+            .before(json!({"subAccountId": before}))
+            .after(json!({"subAccountId": holder})),
+    );
+    tx.commit().await?;
+    Ok(subscription)
 }

@@ -30,7 +30,9 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
         // Null when anonymous; a temporary password may still read it.
         "viewer" => Signed(SignedInEvenWithTemporaryPassword),
         "logout" | "changePassword" => Signed(PersonEvenWithTemporaryPassword),
-        "company" => Signed(CompanyMember),
+        "company" => Signed(CompanyMemberOrStaff),
+        "companies" => Signed(PlatformStaff),
+        "suspendCompany" | "reactivateCompany" => Signed(Operator),
         "provisionCompany" => Signed(Operator),
 
         // Users, invitations, permissions.
@@ -44,6 +46,7 @@ pub fn requirement(operation: &str) -> Option<Requirement> {
 
         // Subscriptions, projects, support (the subscriptions-and-support issue).
         "createServiceSubscription" => Signed(OperatorOrCompanyOwner),
+        "moveServiceSubscription" => Signed(AnyAdministrator),
         "serviceSubscriptions" | "addSubscriptionMember" | "removeSubscriptionMember" => Signed(Module(Subscriptions)),
         "projects" | "createProject" | "addProjectMember" | "createEnvironment" | "createModel" => {
             Signed(Module(Projects))
@@ -109,13 +112,22 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
         ) => OwnOr(Module(UserManagement)),
         // A subscription reached from a project or a ticket shows what it is; who is in it and
         // who supports it need the module of that list.
-        ("ServiceSubscription", "id" | "product" | "plan" | "status" | "owner" | "createdAt") => Open,
+        ("ServiceSubscription", "id" | "product" | "plan" | "status" | "owner" | "subAccount" | "createdAt") => Open,
         ("ServiceSubscription", "members") => signed(ModuleOrOperator(Subscriptions)),
         ("ServiceSubscription", "projects") => signed(Module(Projects)),
         ("ServiceSubscription", "contacts") => signed(Module(Support)),
         // Contacts are reached only through SUPPORT (`supportContacts`, `contacts` above).
         ("SupportContact", _) => Open,
-        ("Company", "id" | "name" | "createdAt") => Open,
+        // What platform staff need to run the platform: no company's personal data beyond whom
+        // to talk to (the owner), and counts rather than people (docs/security.md).
+        ("Company", "id" | "name" | "createdAt" | "status" | "suspendedAt" | "owner") => Open,
+        ("Company", "userCounts") => signed(AnyAdministrator),
+        ("Company", "subscriptions") => signed(ModuleOrOperator(Subscriptions)),
+        // Who is limited to a sub-account is user management; what it holds, the subscriptions
+        // module (filtered by the caller's reach).
+        ("SubAccount", "id" | "name" | "createdAt") => Open,
+        ("SubAccount", "members") => signed(Module(UserManagement)),
+        ("SubAccount", "subscriptions") => signed(Module(Subscriptions)),
         // How the company provisions people is its administrators' business.
         ("Company", "settings") => signed(CompanyAdmin),
         (
@@ -127,6 +139,8 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
             | "AuditEvent"
             | "AuditEventConnection"
             | "AuditEventEdge"
+            | "CompanyConnection"
+            | "CompanyEdge"
             | "CompanySettings"
             | "Country"
             | "Delivery"
@@ -152,12 +166,12 @@ pub fn field_requirement(parent: &str, field: &str) -> Option<FieldRequirement> 
             | "ProjectMember"
             | "RenderedEmail"
             | "Session"
-            | "SubAccount"
             | "SubscriptionMember"
             | "SupportTicket"
             | "SupportTicketConnection"
             | "SupportTicketEdge"
             | "TemplateVariable"
+            | "UserCounts"
             | "UserConnection"
             | "UserEdge"
             | "WebhookEndpoint"

@@ -40,18 +40,6 @@ pub struct ProvisionCompanyInput {
     owner_locale: Option<String>,
 }
 
-#[derive(Default)]
-pub struct AccountQuery;
-
-#[Object]
-impl AccountQuery {
-    /// The signed-in user's company.
-    async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
-        let principal = authorize(ctx)?;
-        Ok(Company(company_rules::current(services(ctx), principal).await?))
-    }
-}
-
 /// Only the settings named change; an empty text clears one.
 #[derive(InputObject)]
 pub struct CompanySettingsInput {

@@ -13,8 +13,8 @@ use crate::db::{
     subscription_members, users,
 };
 use crate::domain::support::Contact;
-use crate::domain::{DomainResult, Module, Services, batch};
-use crate::types::{ApiKeyId, CompanyId, Email, ProjectId, SubscriptionId, UserId};
+use crate::domain::{DomainResult, Module, Services, batch, companies};
+use crate::types::{ApiKeyId, CompanyId, Email, ProjectId, SubAccountId, SubscriptionId, UserId};
 
 pub struct Loaders {
     pub services: Services,
@@ -79,6 +79,25 @@ loader!(ModelsOf(ProjectId) => Vec<project_models::Model>, batch::models_of);
 loader!(MembersOfProject(ProjectId) => Vec<project_members::Model>, batch::members_of_projects);
 loader!(ProjectsOfSubscription(SubscriptionId) => Vec<projects::Model>, batch::projects_of_subscriptions);
 loader!(ContactsOfSubscription(SubscriptionId) => Vec<Contact>, batch::contacts_of_subscriptions);
+loader!(
+    /// Each company's owner (the staff console, `Company.owner`).
+    OwnerOf(CompanyId) => users::Model, companies::owners_of
+);
+loader!(UserCountsOf(CompanyId) => companies::UserCounts, companies::user_counts_of);
+loader!(
+    /// Each company's subscriptions (filtered by the caller's reach where shown).
+    SubscriptionsOfCompany(CompanyId) => Vec<service_subscriptions::Model>, batch::subscriptions_of_companies
+);
+loader!(CompanyById(CompanyId) => crate::db::companies::Model, batch::companies_by_id);
+loader!(SubAccountById(SubAccountId) => sub_accounts::Model, batch::sub_accounts_by_id);
+loader!(
+    /// The users limited to each sub-account.
+    MembersOfSubAccount(SubAccountId) => Vec<UserId>, batch::members_of_sub_accounts
+);
+loader!(
+    /// The subscriptions each sub-account holds (filtered by the caller's reach where shown).
+    HoldingsOf(SubAccountId) => Vec<service_subscriptions::Model>, batch::holdings_of_sub_accounts
+);
 loader!(
     /// Who invited each user (`User.invitedBy`).
     InviterOf(UserId) => users::Model, batch::inviters_of

@@ -4,6 +4,7 @@
 pub mod access;
 mod accounts;
 mod api_keys;
+mod companies;
 pub mod error;
 pub mod extensions;
 mod field_access;
@@ -35,7 +36,7 @@ use crate::notify::templates::Templates;
 #[derive(MergedObject, Default)]
 pub struct Query(
     query::BaseQuery,
-    accounts::AccountQuery,
+    companies::CompanyQuery,
     users::UserQuery,
     invitations::InvitationQuery,
     service_subscriptions::SubscriptionQuery,
@@ -48,6 +49,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     accounts::AccountMutation,
+    companies::CompanyMutation,
     users::UserMutation,
     invitations::InvitationMutation,
     service_subscriptions::SubscriptionMutation,

@@ -9,7 +9,7 @@ use super::loaders::{EnvironmentsOf, MembersOfProject, ModelsOf, SubscriptionByI
 use super::types::{ServiceSubscription, SubscriptionMember, SubscriptionRole, User, loader};
 use crate::db::{environments, project_members, project_models, projects};
 use crate::domain::{self, DomainError, subscriptions as rules};
-use crate::types::{ProjectId, SubscriptionId, UserId};
+use crate::types::{ProjectId, SubAccountId, SubscriptionId, UserId};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::EnvironmentKind")]
@@ -107,6 +107,9 @@ pub struct CreateServiceSubscriptionInput {
     plan: String,
     /// An active user of the company; they become its first ADMIN member.
     owner_id: UserId,
+    /// The sub-account that holds it (and all under it); omitted: the company as a whole,
+    /// which users limited to sub-accounts do not see.
+    sub_account_id: Option<SubAccountId>,
 }
 
 #[derive(InputObject)]
@@ -154,8 +157,22 @@ impl SubscriptionMutation {
         input: CreateServiceSubscriptionInput,
     ) -> Result<ServiceSubscription> {
         let principal = authorize(ctx)?;
-        let owner = input.owner_id;
-        Ok(ServiceSubscription(rules::create(services(ctx), principal, &input.product, &input.plan, owner).await?))
+        let (owner, holder) = (input.owner_id, input.sub_account_id);
+        let created = rules::create(services(ctx), principal, &input.product, &input.plan, owner, holder).await?;
+        Ok(ServiceSubscription(created))
+    }
+
+    /// Gives the subscription, with its projects, contacts and tickets, to a sub-account of its
+    /// company, or back to the company as a whole (`subAccountId: null`). Users limited to other
+    /// sub-accounts stop seeing it at once.
+    async fn move_service_subscription(
+        &self,
+        ctx: &Context<'_>,
+        id: SubscriptionId,
+        sub_account_id: Option<SubAccountId>,
+    ) -> Result<ServiceSubscription> {
+        let principal = authorize(ctx)?;
+        Ok(ServiceSubscription(rules::move_to(services(ctx), principal, id, sub_account_id).await?))
     }
 
     /// USER members count at once; ADMIN members wait for a confirmed ADMIN_DELEGATION ticket.

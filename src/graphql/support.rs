@@ -114,6 +114,11 @@ impl SupportTicket {
     async fn subscription(&self, ctx: &Context<'_>) -> Result<ServiceSubscription> {
         subscription(ctx, self.0.subscription_id).await
     }
+    /// The company that opened it (support agents work across companies).
+    async fn company(&self, ctx: &Context<'_>) -> Result<super::types::Company> {
+        let found = loader(ctx).load_one(super::loaders::CompanyById(self.0.company_id)).await?;
+        Ok(super::types::Company(found.ok_or(crate::domain::DomainError::NotFound("company"))?))
+    }
     async fn opened_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         Ok(loader(ctx).load_one(UserById(self.0.opened_by)).await?.map(User))
     }

@@ -6,9 +6,11 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::loaders::{
-    ByEmail, ContactsOfSubscription, FirstReports, InviterOf, Loaders, MembersOfSubscription, MembershipsOf, ModulesOf,
-    ProjectsOf, ProjectsOfSubscription, SubAccountsOf, UserById,
+    ByEmail, ContactsOfSubscription, FirstReports, HoldingsOf, InviterOf, Loaders, MembersOfSubAccount,
+    MembersOfSubscription, MembershipsOf, ModulesOf, OwnerOf, SubscriptionsOfCompany, UserCountsOf, ProjectsOf, ProjectsOfSubscription, SubAccountById, SubAccountsOf,
+    SubscriptionById, UserById,
 };
+use super::guard::caller;
 
 use crate::db::{companies, service_subscriptions, sub_accounts, subscription_members, users};
 use crate::domain::{self, password_policy::PasswordRule};
@@ -97,15 +99,26 @@ impl User {
         let (Some(company_id), Some(email)) = (self.0.company_id, &self.0.manager_email) else { return Ok(None) };
         Ok(loader(ctx).load_one(ByEmail((company_id, email.clone()))).await?.map(User))
     }
-    /// The projects the user is a member of.
+    /// The projects the user is a member of, of the subscriptions the caller reaches.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::service_subscriptions::Project>> {
         let list = loader(ctx).load_one(ProjectsOf(self.0.id)).await?.unwrap_or_default();
-        Ok(list.into_iter().map(super::service_subscriptions::Project).collect())
+        // Projects do not know their sub-account: their subscriptions (batched) do.
+        let holders = loader(ctx).load_many(list.iter().map(|p| SubscriptionById(p.subscription_id))).await?;
+        let reach = &caller(ctx)?.reach;
+        let in_reach = |project: &crate::db::projects::Model| {
+            holders.get(&SubscriptionById(project.subscription_id)).is_some_and(|s| reach.covers(s.sub_account_id))
+        };
+        Ok(list.into_iter().filter(in_reach).map(super::service_subscriptions::Project).collect())
     }
-    /// The service subscriptions the user is a member of.
+    /// The service subscriptions the user is a member of, of those the caller reaches.
     async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
         let list = loader(ctx).load_one(MembershipsOf(self.0.id)).await?.unwrap_or_default();
-        Ok(list.into_iter().map(|(member, subscription)| SubscriptionMember { member, subscription }).collect())
+        let reach = &caller(ctx)?.reach;
+        Ok(list
+            .into_iter()
+            .filter(|(_, subscription)| reach.covers(subscription.sub_account_id))
+            .map(|(member, subscription)| SubscriptionMember { member, subscription })
+            .collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -221,6 +234,11 @@ impl ServiceSubscription {
         let list = loader(ctx).load_one(ContactsOfSubscription(self.0.id)).await?.unwrap_or_default();
         Ok(list.into_iter().map(super::support::SupportContact).collect())
     }
+    /// The sub-account that holds it; null: the company as a whole.
+    async fn sub_account(&self, ctx: &Context<'_>) -> Result<Option<SubAccount>> {
+        let Some(id) = self.0.sub_account_id else { return Ok(None) };
+        Ok(loader(ctx).load_one(SubAccountById(id)).await?.map(SubAccount))
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -263,6 +281,28 @@ impl Company {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    async fn status(&self) -> super::companies::CompanyStatus {
+        self.0.status.into()
+    }
+    /// When the current suspension began; null while active.
+    async fn suspended_at(&self) -> Option<DateTime<Utc>> {
+        self.0.suspended_at
+    }
+    /// The company's owner.
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(loader(ctx).load_one(OwnerOf(self.0.id)).await?.map(User))
+    }
+    /// How many users it has, by status (batched across companies: one statement per page).
+    async fn user_counts(&self, ctx: &Context<'_>) -> Result<super::companies::UserCounts> {
+        Ok(loader(ctx).load_one(UserCountsOf(self.0.id)).await?.unwrap_or_default().into())
+    }
+    /// Its service subscriptions, oldest first: those the caller reaches (a user limited to
+    /// sub-accounts sees theirs; platform operators see all).
+    async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<ServiceSubscription>> {
+        let list = loader(ctx).load_one(SubscriptionsOfCompany(self.0.id)).await?.unwrap_or_default();
+        let reach = &caller(ctx)?.reach;
+        Ok(list.into_iter().filter(|s| reach.covers(s.sub_account_id)).map(ServiceSubscription).collect())
+    }
     /// How the company provisions people (administrators only).
     async fn settings(&self) -> CompanySettings {
         CompanySettings {
@@ -295,6 +335,22 @@ impl SubAccount {
     }
     async fn name(&self) -> &str {
         &self.0.name
+    }
+    /// The users limited to it.
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        let ids = loader(ctx).load_one(MembersOfSubAccount(self.0.id)).await?.unwrap_or_default();
+        let mut found = loader(ctx).load_many(ids.iter().copied().map(UserById)).await?;
+        Ok(ids.into_iter().filter_map(|id| found.remove(&UserById(id))).map(User).collect())
+    }
+    /// The service subscriptions it holds (with everything under them), of those the caller
+    /// reaches.
+    async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<ServiceSubscription>> {
+        let list = loader(ctx).load_one(HoldingsOf(self.0.id)).await?.unwrap_or_default();
+        let reach = &caller(ctx)?.reach;
+        Ok(list.into_iter().filter(|s| reach.covers(s.sub_account_id)).map(ServiceSubscription).collect())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
     }
 }
 

@@ -85,6 +85,11 @@ stored_enum! {
 
 stored_enum! { SubscriptionStatus { Active, Suspended, Cancelled } }
 
+stored_enum! {
+    /// A suspended company's users cannot sign in (platform operators suspend and reactivate).
+    CompanyStatus { Active, Suspended }
+}
+
 stored_enum! { SubscriptionRole { Admin, User } }
 
 stored_enum! { MemberStatus { Active, PendingConfirmation } }

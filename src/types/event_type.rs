@@ -45,6 +45,9 @@ event_types! {
     ApiKeyCreated = "api_key.created", subscribable: true;
     ApiKeyRevoked = "api_key.revoked", subscribable: true;
     ApiKeyRotated = "api_key.rotated", subscribable: true;
+    /// The platform suspended the company (its users cannot sign in) or lifted it.
+    CompanySuspended = "company.suspended", subscribable: true;
+    CompanyReactivated = "company.reactivated", subscribable: true;
     /// Sent by `testWebhookEndpoint` to one endpoint, whatever it subscribed to; subscribing
     /// to it is allowed (and harmless) so that a consumer can list it among its events.
     WebhookTest = "webhook.test", subscribable: true;

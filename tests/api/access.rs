@@ -8,7 +8,7 @@ use crate::common;
 
 use common::schema_walk::{INTROSPECTION, SKIPPED, Schema};
 use common::{TestApp, data};
-use portal::domain::principal::{Access, Actor, Principal};
+use portal::domain::principal::{Access, Actor, Principal, Reach};
 use portal::domain::{Module, Role};
 use portal::graphql::access::{Requirement, requirement};
 use sea_orm::Iterable;
@@ -32,6 +32,7 @@ fn principal(role: Role, modules: Vec<Module>, must_change_password: bool) -> Pr
         role,
         modules,
         must_change_password,
+        reach: Reach::WholeCompany,
     }
 }
 
@@ -139,6 +140,7 @@ async fn api_key_caller(app: &TestApp, creator: &str, name: &str, modules: Vec<M
         role: Role::User,
         modules,
         must_change_password: false,
+        reach: Reach::WholeCompany,
     };
     Caller { name: name.into(), token: Some(secret), principal: Some(principal) }
 }

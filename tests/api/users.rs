@@ -279,6 +279,7 @@ async fn seed_subscription(app: &TestApp, company_id: CompanyId, owner_id: UserI
         status: Set(SubscriptionStatus::Active),
         created_at: Set(now),
         updated_at: Set(now),
+        sub_account_id: Set(None),
     }
     .insert(&app.db)
     .await

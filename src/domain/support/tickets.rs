@@ -11,7 +11,7 @@ use crate::domain::lifecycle::{Holding, plan, scrub};
 use crate::domain::page::{Page, PageRequest, newest_first};
 use crate::domain::principal::Principal;
 use crate::domain::services::Services;
-use crate::domain::subscriptions::{confirm_admin_membership, get as subscription_of};
+use crate::domain::subscriptions::{self, confirm_admin_membership, get as subscription_of};
 use crate::domain::users::greeting_name;
 use crate::domain::work::UnitOfWork;
 use crate::domain::{
@@ -184,7 +184,9 @@ pub async fn list_tickets(
     if principal.role != Role::SupportAgent {
         query = query
             .filter(support_tickets::Column::CompanyId.eq(principal.company()?))
-            .filter(support_tickets::Column::OpenedBy.eq(principal.person()?));
+            .filter(support_tickets::Column::OpenedBy.eq(principal.person()?))
+            // Someone whose reach shrank no longer sees tickets about what they left.
+            .filter(support_tickets::Column::SubscriptionId.in_subquery(subscriptions::ids_in_reach(principal)?));
     }
     newest_first(&svc.db, query, support_tickets::Column::Id, page).await
 }
