@@ -15,7 +15,7 @@ use portal::config::Config;
 use portal::db::users;
 use portal::domain::api_keys::{NewApiKey, create};
 use portal::domain::companies::{ProvisionCompany, SettingsChange, provision_company, update_settings};
-use portal::domain::principal::{Actor, Principal};
+use portal::domain::principal::{Actor, Principal, Reach};
 use portal::domain::{Module, Role};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -102,6 +102,7 @@ async fn run(label: &str, database_url: String, people: usize, requests: usize) 
         role: Role::Owner,
         modules: Module::all().collect(),
         must_change_password: false,
+        reach: Reach::WholeCompany,
     };
     let settings = SettingsChange { scim_enabled: Some(true), ..SettingsChange::default() };
     update_settings(&services, &principal, settings).await.unwrap();

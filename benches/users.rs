@@ -141,6 +141,7 @@ async fn seed_subscriptions(db: &DatabaseConnection, company_id: CompanyId, owne
             status: Set(SubscriptionStatus::Active),
             created_at: Set(now),
             updated_at: Set(now),
+            sub_account_id: Set(None),
         }
         .insert(db)
         .await

@@ -105,7 +105,8 @@ pub async fn sub_accounts_by_id(
     db: &impl ConnectionTrait,
     ids: &[SubAccountId],
 ) -> DomainResult<HashMap<SubAccountId, sub_accounts::Model>> {
-    let found = sub_accounts::Entity::find().filter(sub_accounts::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    let found =
+        sub_accounts::Entity::find().filter(sub_accounts::Column::Id.is_in(ids.iter().copied())).all(db).await?;
     Ok(found.into_iter().map(|s| (s.id, s)).collect())
 }
 

@@ -9,15 +9,15 @@ use serde_json::json;
 
 use super::OnConstraint;
 use super::audit::AuditEvent;
+use super::page::{Page, PageRequest, newest_first};
 use super::password_policy::POLICY;
 use super::people::PersonName;
+use super::principal::Access;
 use super::principal::Principal;
 use super::services::Services;
 use super::tokens::temporary_password;
 use super::users::{NewUser, find_by_email};
 use super::welcome::{self, FirstSignIn, insert_with_password};
-use super::page::{Page, PageRequest, newest_first};
-use super::principal::Access;
 use super::{CompanyStatus, DomainError, DomainResult, Email, Problems, Role, UserStatus};
 use crate::db::{companies, sessions, users};
 use crate::notify::Notification;
@@ -252,7 +252,10 @@ fn settings_snapshot(company: &companies::Model) -> serde_json::Value {
 
 /// Refuses a sign-in, a session or an API key of a suspended company (platform staff have no
 /// company and are never refused here).
-pub async fn ensure_not_suspended(db: &impl sea_orm::ConnectionTrait, company_id: Option<CompanyId>) -> DomainResult<()> {
+pub async fn ensure_not_suspended(
+    db: &impl sea_orm::ConnectionTrait,
+    company_id: Option<CompanyId>,
+) -> DomainResult<()> {
     let Some(company_id) = company_id else { return Ok(()) };
     let suspended = companies::Entity::find_by_id(company_id)
         .filter(companies::Column::Status.eq(CompanyStatus::Suspended))
@@ -356,7 +359,9 @@ pub async fn set_status(
         email: None,
     })
     .await?;
-    tx.audit(AuditEvent::new(action, TargetKind::Company, company.id).company(Some(company.id)).actor(principal.person_id()));
+    tx.audit(
+        AuditEvent::new(action, TargetKind::Company, company.id).company(Some(company.id)).actor(principal.person_id()),
+    );
     tx.commit().await?;
     Ok(company)
 }

@@ -123,7 +123,7 @@ pub async fn list(svc: &Services, principal: &Principal) -> DomainResult<Vec<ser
 
 /// A user limited to sub-accounts can only take part in what those hold: a member, owner or
 /// project member they could not see would be a hole in both directions.
-async fn check_reaches(
+pub(crate) async fn check_reaches(
     db: &impl ConnectionTrait,
     user: &users::Model,
     subscription: &service_subscriptions::Model,
@@ -313,7 +313,8 @@ pub async fn list_projects(
     principal: &Principal,
     subscription_id: Option<SubscriptionId>,
 ) -> DomainResult<Vec<projects::Model>> {
-    let mut query = projects::Entity::find().filter(projects::Column::SubscriptionId.in_subquery(ids_in_reach(principal)?));
+    let mut query =
+        projects::Entity::find().filter(projects::Column::SubscriptionId.in_subquery(ids_in_reach(principal)?));
     if let Some(subscription_id) = subscription_id {
         query = query.filter(projects::Column::SubscriptionId.eq(subscription_id));
     }

@@ -5,12 +5,12 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::guard::caller;
 use super::loaders::{
     ByEmail, ContactsOfSubscription, FirstReports, HoldingsOf, InviterOf, Loaders, MembersOfSubAccount,
-    MembersOfSubscription, MembershipsOf, ModulesOf, OwnerOf, SubscriptionsOfCompany, UserCountsOf, ProjectsOf, ProjectsOfSubscription, SubAccountById, SubAccountsOf,
-    SubscriptionById, UserById,
+    MembersOfSubscription, MembershipsOf, ModulesOf, OwnerOf, ProjectsOf, ProjectsOfSubscription, SubAccountById,
+    SubAccountsOf, SubscriptionById, SubscriptionsOfCompany, UserById, UserCountsOf,
 };
-use super::guard::caller;
 
 use crate::db::{companies, service_subscriptions, sub_accounts, subscription_members, users};
 use crate::domain::{self, password_policy::PasswordRule};

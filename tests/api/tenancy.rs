@@ -34,7 +34,7 @@ fn id_slots(schema: &Schema, slot: &str, type_ref: &Value, into: &mut BTreeSet<S
 
 /// The attacker's own ID for a slot of that name, so that one foreign ID at a time is mixed
 /// with the caller's own (a ticket on my subscription about your user); `id` slots have none.
-fn own_for(slot: &str, own: &BTreeMap<String, Vec<String>>) -> Option<String> {
+pub(crate) fn own_for(slot: &str, own: &BTreeMap<String, Vec<String>>) -> Option<String> {
     let kind = match slot {
         "subscriptionId" => "ServiceSubscription",
         "projectId" => "Project",
@@ -183,7 +183,7 @@ pub(crate) async fn company(app: &TestApp, marker: &str) -> (String, BTreeMap<St
     (owner, found)
 }
 
-fn collect_ids(value: &Value, into: &mut BTreeMap<String, Vec<String>>) {
+pub(crate) fn collect_ids(value: &Value, into: &mut BTreeMap<String, Vec<String>>) {
     match value {
         Value::Object(map) => {
             if let (Some(kind), Some(id)) =
@@ -206,9 +206,24 @@ async fn another_company_reads_and_changes_nothing(app: TestApp) {
     let victim_ids: Vec<String> = victim.values().flatten().cloned().collect();
     assert!(victim_ids.len() >= 15, "one of everything: {victim:?}");
     let (attacker, own) = company(&app, "attacker").await;
-    let schema = Schema::from_introspection(&app.graphql_as(Some(&attacker), INTROSPECTION, json!({})).await);
-    outbox_drained(&app).await;
-    let before = snapshot(&app).await;
+    let called_with_ids = walk(&app, &attacker, &victim_ids, &own, MARKER).await;
+    assert!(called_with_ids.len() >= 35, "the walk reached the ID-taking operations: {called_with_ids:?}");
+}
+
+/// Calls every operation as `attacker`: every ID-taking one with each of `victim_ids` in each ID
+/// slot (the attacker's own IDs in the others), every list query without. Asserts that no
+/// answer holds a victim's ID or `marker`, that no error is INTERNAL or tells the marker, and
+/// that no row changed and no new row names a victim. Returns the operations called with IDs.
+pub(crate) async fn walk(
+    app: &TestApp,
+    attacker: &str,
+    victim_ids: &[String],
+    own: &BTreeMap<String, Vec<String>>,
+    marker: &str,
+) -> BTreeSet<String> {
+    let schema = Schema::from_introspection(&app.graphql_as(Some(attacker), INTROSPECTION, json!({})).await);
+    outbox_drained(app).await;
+    let before = snapshot(app).await;
 
     let mut calls = 0;
     let mut called_with_ids = BTreeSet::new();
@@ -237,7 +252,7 @@ async fn another_company_reads_and_changes_nothing(app: TestApp) {
             }
             for (slot, foreign) in attempts {
                 let fill = |name: &str| {
-                    if name == slot { foreign.clone() } else { own_for(name, &own).unwrap_or_else(|| foreign.clone()) }
+                    if name == slot { foreign.clone() } else { own_for(name, own).unwrap_or_else(|| foreign.clone()) }
                 };
                 let literals: Option<Vec<String>> = args
                     .iter()
@@ -249,16 +264,16 @@ async fn another_company_reads_and_changes_nothing(app: TestApp) {
                 let Some(literals) = literals else { break }; // takes an Upload
                 let arguments = if literals.is_empty() { String::new() } else { format!("({})", literals.join(", ")) };
                 let query = format!("{keyword} {{ {name}{arguments} {} }}", schema.selection(&field["type"], 2));
-                let body = app.graphql_as(Some(&attacker), &query, json!({})).await;
+                let body = app.graphql_as(Some(attacker), &query, json!({})).await;
                 calls += 1;
                 let shown = body["data"].to_string();
-                assert!(!shown.contains(MARKER), "{query}\nread the victim's data: {body}");
-                for victim_id in &victim_ids {
+                assert!(!shown.contains(marker), "{query}\nread the victim's data: {body}");
+                for victim_id in victim_ids {
                     assert!(!shown.contains(victim_id.as_str()), "{query}\nanswered a victim's ID: {body}");
                 }
                 for error in body["errors"].as_array().into_iter().flatten() {
                     assert_ne!(error["extensions"]["code"], "INTERNAL", "{query}\nan oracle: {body}");
-                    assert!(!error.to_string().contains(MARKER), "{query}\nan error told: {body}");
+                    assert!(!error.to_string().contains(marker), "{query}\nan error told: {body}");
                 }
                 if !slots.is_empty() {
                     called_with_ids.insert(name.to_owned());
@@ -266,11 +281,10 @@ async fn another_company_reads_and_changes_nothing(app: TestApp) {
             }
         }
     }
-    assert!(called_with_ids.len() >= 35, "the walk reached the ID-taking operations: {called_with_ids:?}");
-    eprintln!("tenancy walk: {calls} calls over {} operations with IDs", called_with_ids.len());
+    eprintln!("walk: {calls} calls over {} operations with IDs", called_with_ids.len());
 
-    outbox_drained(&app).await;
-    let after = snapshot(&app).await;
+    outbox_drained(app).await;
+    let after = snapshot(app).await;
     let victim_spellings: Vec<String> = victim_ids.iter().flat_map(|id| spellings(id)).collect();
     for (table, rows) in &before {
         let now = &after[table];
@@ -282,4 +296,5 @@ async fn another_company_reads_and_changes_nothing(app: TestApp) {
             }
         }
     }
+    called_with_ids
 }

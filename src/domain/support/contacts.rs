@@ -112,6 +112,7 @@ pub async fn create_contact(svc: &Services, principal: &Principal, input: Contac
     let subscription = subscription_of(&tx, principal, input.subscription_id).await?;
     check_manages_contacts(&tx, principal, subscription.id).await?;
     let user = contact_user(svc, &tx, &subscription, &email, input.given_name, input.surname).await?;
+    crate::domain::subscriptions::check_reaches(&tx, &user, &subscription, "email").await?;
     let phone = match phone {
         Some(phone) => Some(phone),
         None => known_phone(&tx, user.id).await?,
