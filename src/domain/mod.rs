@@ -25,6 +25,7 @@ pub mod services;
 pub mod subscriptions;
 pub mod support;
 pub mod tokens;
+pub mod user_list;
 pub mod users;
 pub mod webhooks;
 pub mod welcome;

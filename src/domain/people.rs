@@ -2,21 +2,19 @@
 //! administrators. Every query here is scoped to the caller's company: another company's user
 //! is "not found", exactly like a user that does not exist.
 
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde_json::json;
 
 use super::OnConstraint;
 use super::audit::AuditEvent;
 use super::countries;
-use super::page::{Page, PageRequest, Total};
 use super::principal::Principal;
 use super::services::Services;
 use super::text;
-use super::users::{NewUser, search_term};
+use super::users::NewUser;
 use super::welcome::{self, FirstSignIn};
 use super::{DomainError, DomainResult, Email, FieldError, Problems, Role, UserStatus};
 use crate::db::{companies, users};
@@ -316,94 +314,6 @@ pub fn snapshot(user: &users::Model) -> serde_json::Value {
     })
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct UserFilter {
-    pub search: Option<String>,
-    /// None: every status but ANONYMIZED.
-    pub status: Option<UserStatus>,
-    pub role: Option<Role>,
-    /// The users whose `managerEmail` is this address (someone's direct reports).
-    pub manager: Option<Email>,
-}
-
-/// Position in the listing order (surname, given name, id).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserCursor {
-    pub sort_key: String,
-    pub id: UserId,
-}
-
-impl UserCursor {
-    pub fn of(user: &users::Model) -> Self {
-        UserCursor { sort_key: user.sort_key.clone(), id: user.id }
-    }
-}
-
-/// A search is a few words: each becomes a condition of the query, so thousands of them
-/// would build a statement too deep for the database (or our stack) to take.
-const MAX_SEARCH_WORDS: usize = 8;
-const MAX_SEARCH_CHARS: usize = 200;
-
-fn search_words(search: Option<&str>) -> DomainResult<Vec<String>> {
-    let Some(search) = search else { return Ok(Vec::new()) };
-    if search.chars().count() > MAX_SEARCH_CHARS {
-        return Err(DomainError::invalid("filter.search", format!("is longer than {MAX_SEARCH_CHARS} characters")));
-    }
-    let words: Vec<String> = search_term(search).split_whitespace().map(str::to_owned).collect();
-    if words.len() > MAX_SEARCH_WORDS {
-        return Err(DomainError::invalid("filter.search", format!("has more than {MAX_SEARCH_WORDS} words")));
-    }
-    Ok(words)
-}
-
-/// Every word must appear somewhere in "given surname email", accents and case folded, `%` and
-/// `_` as themselves. PostgreSQL's trigram index serves `LIKE '%word%'`; on SQLite the words of
-/// three characters or more go to the FTS5 trigram index of migration 10 (a phrase is a
-/// substring there), shorter ones (which no trigram index can serve) stay `LIKE`.
-fn search_condition(backend: DbBackend, words: &[String]) -> Condition {
-    let mut condition = Condition::all();
-    let (indexed, short): (Vec<&String>, Vec<&String>) = if backend == DbBackend::Sqlite {
-        words.iter().partition(|word| word.chars().count() >= 3)
-    } else {
-        (Vec::new(), words.iter().collect())
-    };
-    if !indexed.is_empty() {
-        let phrases: Vec<String> = indexed.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
-        condition = condition.add(Expr::cust_with_values(
-            r#""users"."id" IN (SELECT s.user_id FROM users_fts JOIN user_search s ON s.id = users_fts.rowid WHERE users_fts MATCH ?)"#,
-            [phrases.join(" AND ")],
-        ));
-    }
-    for word in short {
-        let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        condition =
-            condition.add(Expr::col(users::Column::SearchKey).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
-    }
-    condition
-}
-
-/// The company's users that `filter` keeps, in no order.
-fn filtered(svc: &Services, principal: &Principal, filter: &UserFilter) -> DomainResult<Select<users::Entity>> {
-    let mut query = of_company(principal)?;
-    query = match filter.status {
-        Some(status) => query.filter(users::Column::Status.eq(status)),
-        None => query.filter(users::Column::Status.ne(UserStatus::Anonymized)),
-    };
-    if let Some(role) = filter.role {
-        query = query.filter(users::Column::Role.eq(role));
-    }
-    if let Some(manager) = &filter.manager {
-        query = query.filter(users::Column::ManagerEmail.eq(manager.as_str()));
-    }
-    Ok(query.filter(search_condition(svc.db.get_database_backend(), &search_words(filter.search.as_deref())?)))
-}
-
-/// How many users `list` would page through with `filter`, counted only when asked: for a
-/// page that was read another way (a first page batched with its neighbours' by a loader).
-pub fn total(svc: &Services, principal: &Principal, filter: &UserFilter) -> DomainResult<Total> {
-    Ok(Total::of(&svc.db, filtered(svc, principal, filter)?))
-}
-
 /// At most this many ids in one `usersByIds`.
 pub const MAX_IDS: usize = 100;
 
@@ -422,39 +332,6 @@ pub async fn get_many(
     let by_id: std::collections::HashMap<UserId, users::Model> = found.into_iter().map(|u| (u.id, u)).collect();
     // An id asked twice is answered twice.
     Ok(ids.iter().map(|id| by_id.get(id).cloned()).collect())
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn list(
-    svc: &Services,
-    principal: &Principal,
-    filter: &UserFilter,
-    page: PageRequest<UserCursor>,
-) -> DomainResult<Page<users::Model>> {
-    let mut query = filtered(svc, principal, filter)?;
-    let total = Total::of(&svc.db, query.clone());
-    // By (sort key, id): forwards the rows after the cursor, backwards the rows before it,
-    // read in reverse (`finish` puts them back in order).
-    if let Some(from) = page.from.clone() {
-        let (beyond_key, beyond_id) = if page.backward {
-            (users::Column::SortKey.lt(from.sort_key.clone()), users::Column::Id.lt(from.id))
-        } else {
-            (users::Column::SortKey.gt(from.sort_key.clone()), users::Column::Id.gt(from.id))
-        };
-        query = query.filter(
-            Condition::any()
-                .add(beyond_key)
-                .add(Condition::all().add(users::Column::SortKey.eq(from.sort_key)).add(beyond_id)),
-        );
-    }
-    let order = if page.backward { Order::Desc } else { Order::Asc };
-    let items = query
-        .order_by(users::Column::SortKey, order.clone())
-        .order_by(users::Column::Id, order)
-        .limit(page.size + 1)
-        .all(&svc.db)
-        .await?;
-    Ok(page.finish(items, total))
 }
 
 /// A page of the company's users (never the anonymized) matching `condition`, in creation

@@ -34,26 +34,21 @@ pub fn parse_cursor<T: From<Uuid>>(field: &str, cursor: Option<&str>) -> Result<
         .transpose()
 }
 
-/// A user listing cursor: the id's 16 bytes, then the sort key.
-pub fn user_cursor(cursor: &crate::domain::people::UserCursor) -> String {
-    let mut bytes = cursor.id.0.as_bytes().to_vec();
-    bytes.extend_from_slice(cursor.sort_key.as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+/// A user listing cursor: the ordering, the row's sort values and id, as base64url JSON.
+pub fn user_cursor(cursor: &crate::domain::user_list::UserCursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
 }
 
 pub fn parse_user_cursor(
     field: &str,
     cursor: Option<&str>,
-) -> Result<Option<crate::domain::people::UserCursor>, DomainError> {
+) -> Result<Option<crate::domain::user_list::UserCursor>, DomainError> {
     cursor
         .map(|cursor| {
-            let bytes = URL_SAFE_NO_PAD.decode(cursor).ok().filter(|b| b.len() >= 16);
-            bytes
-                .and_then(|b| {
-                    let id = Uuid::from_slice(&b[..16]).ok()?;
-                    let sort_key = String::from_utf8(b[16..].to_vec()).ok()?;
-                    Some(crate::domain::people::UserCursor { sort_key, id: id.into() })
-                })
+            URL_SAFE_NO_PAD
+                .decode(cursor)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
                 .ok_or_else(|| DomainError::invalid(field, "is not a cursor of this list"))
         })
         .transpose()

@@ -8,7 +8,7 @@ use super::ids::{parse_cursor, parse_user_cursor};
 use super::notifications::TotalCount;
 use crate::domain::DomainError;
 use crate::domain::page::{Page, PageRequest};
-use crate::domain::people::UserCursor;
+use crate::domain::user_list::UserCursor;
 
 /// The page asked for, over a list ordered by id.
 pub fn page_request(

@@ -155,17 +155,18 @@ impl User {
     ) -> Result<super::users::UserConnection> {
         let principal = super::guard::caller(ctx)?;
         let page = super::paging::user_page_request(first, after, last, before)?;
-        let filter = domain::people::UserFilter { manager: Some(self.0.email.clone()), ..Default::default() };
+        let filter = domain::user_list::UserFilter { manager: Some(self.0.email.clone()), ..Default::default() };
+        let order = domain::user_list::UserOrder::default();
         let services = super::guard::services(ctx);
         let found = match (self.0.company_id, &page.from, page.backward) {
             (Some(company), None, false) => {
                 let key = FirstReports((company, self.0.email.clone(), page.size + 1));
                 let items = loader(ctx).load_one(key).await?.unwrap_or_default();
-                page.finish(items, domain::people::total(services, principal, &filter)?)
+                page.finish(items, domain::user_list::total(services, principal, &filter)?)
             }
-            _ => domain::people::list(services, principal, &filter, page).await?,
+            _ => domain::user_list::list(services, principal, &filter, order, page).await?,
         };
-        Ok(super::users::user_connection(found))
+        Ok(super::users::user_connection(found, order))
     }
     /// The identity provider's id of the person, for users provisioned over SCIM.
     async fn external_id(&self) -> Option<&str> {

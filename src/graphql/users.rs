@@ -12,7 +12,9 @@ use super::types::{Role, User, UserStatus, loader};
 use crate::db::audit_events;
 use crate::domain::audit;
 use crate::domain::lifecycle::{self, Holding};
-use crate::domain::people::{self, PersonInput, UserCursor};
+use crate::domain::people::{self, PersonInput};
+use crate::domain::user_list::{self, UserCursor};
+use crate::types::SubAccountId;
 use crate::types::UserId;
 
 #[derive(InputObject, Default)]
@@ -24,6 +26,71 @@ pub struct UserFilter {
     role: Option<Role>,
     /// The direct reports of the user with this address.
     manager_email: Option<String>,
+    /// Users who hold this module (owners and administrators hold every module).
+    module: Option<super::types::Module>,
+    /// Users limited to this sub-account.
+    sub_account_id: Option<SubAccountId>,
+    /// Created at or after this instant.
+    created_after: Option<DateTime<Utc>>,
+    /// Created strictly before this instant.
+    created_before: Option<DateTime<Utc>>,
+    /// true: only people who never signed in; false: only people who have.
+    never_signed_in: Option<bool>,
+}
+
+impl UserFilter {
+    /// The domain's filter; a malformed manager address names `filter.managerEmail`.
+    pub fn parse(self) -> Result<user_list::UserFilter, crate::domain::DomainError> {
+        let manager = self.manager_email.as_deref().map(|email| {
+            crate::domain::Email::parse(email)
+                .map_err(|error| crate::domain::DomainError::invalid("filter.managerEmail", error.to_string()))
+        });
+        Ok(user_list::UserFilter {
+            search: self.search,
+            status: self.status.map(Into::into),
+            role: self.role.map(Into::into),
+            manager: manager.transpose()?,
+            module: self.module.map(Into::into),
+            sub_account: self.sub_account_id,
+            created_after: self.created_after,
+            created_before: self.created_before,
+            never_signed_in: self.never_signed_in,
+        })
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "user_list::OrderField")]
+pub enum UserOrderField {
+    /// Surname, then given name (accents and case ignored).
+    Surname,
+    Email,
+    CreatedAt,
+    /// People who never signed in count as the earliest.
+    LastSignedInAt,
+    /// By status, then surname.
+    Status,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "user_list::Direction")]
+pub enum OrderDirection {
+    Asc,
+    Desc,
+}
+
+/// How `users` is ordered; every ordering pages with cursors (a cursor belongs to its ordering).
+#[derive(InputObject)]
+pub struct UserOrder {
+    field: UserOrderField,
+    #[graphql(default_with = "OrderDirection::Asc")]
+    direction: OrderDirection,
+}
+
+impl From<UserOrder> for user_list::UserOrder {
+    fn from(order: UserOrder) -> Self {
+        user_list::UserOrder { field: order.field.into(), direction: order.direction.into() }
+    }
 }
 
 #[derive(InputObject)]
@@ -136,8 +203,11 @@ impl AuditEvent {
 pub type UserConnection = Connection<String, User, TotalCount>;
 
 /// A page of users as a connection, each edge's cursor its place in the listing order.
-pub fn user_connection(page: crate::domain::page::Page<crate::db::users::Model>) -> UserConnection {
-    connection(page, |u| (user_cursor(&UserCursor::of(&u)), User(u)))
+pub fn user_connection(
+    page: crate::domain::page::Page<crate::db::users::Model>,
+    order: user_list::UserOrder,
+) -> UserConnection {
+    connection(page, |u| (user_cursor(&UserCursor::of(&u, order)), User(u)))
 }
 pub type AuditEventConnection = Connection<String, AuditEvent, TotalCount>;
 
@@ -146,8 +216,9 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    /// The company's users by surname, given name; `first`/`after` forwards or `last`/`before`
-    /// backwards, at most 100 a page (default 20).
+    /// The company's users, by surname and given name unless `orderBy` says otherwise;
+    /// `first`/`after` forwards or `last`/`before` backwards, at most 100 a page (default 20).
+    #[allow(clippy::too_many_arguments)] // Relay's four paging arguments, a filter and an order
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -156,22 +227,14 @@ impl UserQuery {
         last: Option<i32>,
         before: Option<String>,
         filter: Option<UserFilter>,
+        order_by: Option<UserOrder>,
     ) -> Result<UserConnection> {
         let principal = authorize(ctx)?;
         let page = user_page_request(first, after, last, before)?;
-        let filter = filter.unwrap_or_default();
-        let manager = filter.manager_email.as_deref().map(|email| {
-            crate::domain::Email::parse(email)
-                .map_err(|error| crate::domain::DomainError::invalid("filter.managerEmail", error.to_string()))
-        });
-        let filter = people::UserFilter {
-            search: filter.search,
-            status: filter.status.map(Into::into),
-            role: filter.role.map(Into::into),
-            manager: manager.transpose()?,
-        };
-        let found = people::list(services(ctx), principal, &filter, page).await?;
-        Ok(user_connection(found))
+        let filter = filter.unwrap_or_default().parse()?;
+        let order = order_by.map(Into::into).unwrap_or_default();
+        let found = user_list::list(services(ctx), principal, &filter, order, page).await?;
+        Ok(user_connection(found, order))
     }
 
     /// Users of the company by id, in the order given (at most 100), null where an id names

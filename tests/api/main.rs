@@ -29,4 +29,5 @@ mod support;
 mod tenancy;
 mod unit_of_work;
 mod user_fields;
+mod user_listing;
 mod users;
