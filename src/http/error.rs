@@ -23,7 +23,9 @@ impl IntoResponse for HttpError {
             DomainError::Forbidden(message) => (StatusCode::FORBIDDEN, message),
             DomainError::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
             DomainError::Validation(problems) => {
-                (StatusCode::BAD_REQUEST, problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; "))
+                // Plain text has no `extensions.fields`: each problem names its field.
+                let told = problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>();
+                (StatusCode::BAD_REQUEST, told.join("; "))
             }
             DomainError::Conflict { message, .. } => (StatusCode::CONFLICT, message),
             DomainError::RateLimited { retry_after } => {

@@ -25,6 +25,7 @@ use crate::graphql::loaders::Loaders;
 use crate::pages;
 
 mod error;
+mod export;
 mod graphql;
 mod persisted;
 mod websocket;
@@ -86,6 +87,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/imports/template.csv", get(import_template))
         .route("/imports/countries.csv", get(import_countries))
         .route("/imports/{id}/errors.csv", get(import_errors))
+        .route("/users.csv", get(export::users_csv))
         .nest("/scim/v2", crate::scim::router(state.services.clone()))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes));

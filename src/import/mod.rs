@@ -16,6 +16,7 @@
 
 pub mod check;
 pub mod error_log;
+pub mod export;
 pub mod file;
 pub mod job;
 pub mod parse;

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 
 use super::COLUMNS;
+use super::export::EXTRA_COLUMNS as EXPORT_ONLY;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FileError {
@@ -109,7 +110,9 @@ pub fn rows<R: Read>(input: R) -> Result<Rows<R>, FileError> {
     let unknown: Vec<&str> = header
         .iter()
         .zip(&normalized)
-        .filter(|(_, n)| !n.is_empty() && !COLUMNS.iter().any(|c| normalize(c) == **n))
+        // The export's extra columns (status, role, dates…) are there to read: skipped, so an
+        // exported file imports as it is.
+        .filter(|(_, n)| !n.is_empty() && !COLUMNS.iter().chain(&EXPORT_ONLY).any(|c| normalize(c) == **n))
         .map(|(h, _)| h.as_str())
         .collect();
     if !missing.is_empty() || !unknown.is_empty() {

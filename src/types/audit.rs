@@ -77,6 +77,7 @@ named! {
         UserReactivated = "user.reactivated",
         UserRemoved = "user.removed",
         UserUpdated = "user.updated",
+        UsersExported = "users.exported",
         WebhookEndpointCreated = "webhook_endpoint.created",
         WebhookEndpointDeleted = "webhook_endpoint.deleted",
         WebhookEndpointSecretRotated = "webhook_endpoint.secret_rotated",

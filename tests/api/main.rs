@@ -12,6 +12,7 @@ mod cli;
 mod companies;
 mod concurrency;
 mod data_model;
+mod export;
 mod first_contact;
 mod http_surface;
 mod identity;
