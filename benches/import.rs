@@ -173,7 +173,12 @@ async fn import(imports: &Imports, company_id: portal::types::CompanyId, csv: &P
     let mut progress = imports.progress.subscribe();
     let started = Instant::now();
     let file = tokio::fs::File::open(csv).await.unwrap();
-    let options = Options { file_name: Some("bench.csv".into()), dry_run: false, send_welcome_emails: welcome };
+    let options = Options {
+        file_name: Some("bench.csv".into()),
+        dry_run: false,
+        send_welcome_emails: welcome,
+        sub_account_ids: vec![],
+    };
     let job = job::start(imports, company_id, None, options, file).await.unwrap();
     let (mut validation, mut states) = (None, 0);
     let last = loop {

@@ -16,6 +16,7 @@ mod m20261204_000010_sqlite_user_search;
 mod m20261206_000011_last_signed_in;
 mod m20261206_000012_sub_account_holdings_and_company_status;
 mod m20261206_000013_user_orderings;
+mod m20261206_000014_import_sub_accounts;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_last_signed_in::Migration),
             Box::new(m20261206_000012_sub_account_holdings_and_company_status::Migration),
             Box::new(m20261206_000013_user_orderings::Migration),
+            Box::new(m20261206_000014_import_sub_accounts::Migration),
         ]
     }
 }

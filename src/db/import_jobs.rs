@@ -29,6 +29,10 @@ pub struct Model {
     pub finished_at: Option<DateTimeUtc>,
     /// Renewed by the process running the job; once past, the job was interrupted.
     pub lease_until: Option<DateTimeUtc>,
+    /// The sub-accounts every imported user is limited to, comma-separated ids ('' for none);
+    /// read through `import::states::sub_accounts_of`.
+    #[sea_orm(column_type = "Text")]
+    pub sub_account_ids: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

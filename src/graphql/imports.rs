@@ -75,6 +75,10 @@ impl ImportJob {
     async fn send_welcome_emails(&self) -> bool {
         self.0.send_welcome_emails
     }
+    /// The sub-accounts every imported user is limited to; empty: the whole company.
+    async fn sub_account_ids(&self) -> Vec<crate::types::SubAccountId> {
+        crate::import::states::sub_accounts_of(&self.0)
+    }
     /// Size of the uploaded file, in bytes.
     async fn file_size(&self) -> i64 {
         self.0.file_size
@@ -122,13 +126,15 @@ pub struct ImportMutation;
 impl ImportMutation {
     /// Uploads a CSV file (GraphQL multipart request) and starts its import; returns the job at
     /// once while the work goes on in the background. `dryRun` validates only (commit it with
-    /// `commitUserImport`); `sendWelcomeEmails: false` creates the users without emailing them.
+    /// `commitUserImport`); `sendWelcomeEmails: false` creates the users without emailing them;
+    /// `subAccountIds` limits every imported user to those sub-accounts (at most 100).
     async fn start_user_import(
         &self,
         ctx: &Context<'_>,
         file: Upload,
         dry_run: Option<bool>,
         #[graphql(default = true)] send_welcome_emails: bool,
+        sub_account_ids: Option<Vec<crate::types::SubAccountId>>,
     ) -> Result<ImportJob> {
         let principal = authorize(ctx)?;
         let upload = file.value(ctx).map_err(|e| DomainError::invalid("file", e.to_string()))?;
@@ -136,6 +142,7 @@ impl ImportMutation {
             file_name: Some(upload.filename),
             dry_run: dry_run.unwrap_or(false),
             send_welcome_emails,
+            sub_account_ids: sub_account_ids.unwrap_or_default(),
         };
         let content = tokio::fs::File::from_std(upload.content);
         let started = job::start(imports(ctx), principal.company()?, principal.person_id(), options, content).await?;

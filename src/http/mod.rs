@@ -261,11 +261,20 @@ async fn import_upload(
 /// any case, and an unknown parameter is an error, so `dry_run=true` or `dryRun=yes` never
 /// runs a real import by accident.
 fn upload_options(params: &std::collections::HashMap<String, String>) -> Result<crate::import::Options, String> {
-    if let Some(unknown) = params.keys().find(|k| !["dryRun", "sendWelcomeEmails", "fileName"].contains(&k.as_str())) {
+    let known = ["dryRun", "sendWelcomeEmails", "fileName", "subAccountIds"];
+    if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(format!(
-            "unknown parameter `{unknown}`: the parameters are dryRun, sendWelcomeEmails and fileName"
+            "unknown parameter `{unknown}`: the parameters are dryRun, sendWelcomeEmails, fileName and subAccountIds"
         ));
     }
+    // Comma-separated ids.
+    let sub_account_ids = match params.get("subAccountIds").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|id| id.trim().parse().map_err(|_| format!("`subAccountIds`: {} is not a valid id", id.trim())))
+            .collect::<Result<_, _>>()?,
+    };
     let flag = |name: &str, default: bool| match params.get(name).map(|v| v.to_ascii_lowercase()) {
         None => Ok(default),
         Some(v) if v == "true" || v == "1" => Ok(true),
@@ -276,6 +285,7 @@ fn upload_options(params: &std::collections::HashMap<String, String>) -> Result<
         file_name: params.get("fileName").cloned(),
         dry_run: flag("dryRun", false)?,
         send_welcome_emails: flag("sendWelcomeEmails", true)?,
+        sub_account_ids,
     })
 }
 

@@ -63,6 +63,7 @@ pub async fn start(
     })?;
     let tx = svc.begin().await?;
     refuse_over_limit(&tx, company_id).await?;
+    check_sub_accounts(&tx, company_id, &options.sub_account_ids).await?;
     let job = states::new_job(company_id, started_by, &options, tx.now()).insert(&tx).await?;
     let local = spooled.open().await.map_err(DomainError::internal)?;
     let stored = file::store(&tx, job.id, local).await?.map_err(DomainError::internal)?;
@@ -73,6 +74,24 @@ pub async fn start(
     tx.commit().await?;
     spawn(svc, job.id);
     Ok(job)
+}
+
+/// At most this many sub-accounts named by one import.
+const MAX_SUB_ACCOUNTS: usize = 100;
+
+/// The sub-accounts an import limits its users to: the company's own, and few.
+async fn check_sub_accounts(
+    db: &impl sea_orm::ConnectionTrait,
+    company_id: CompanyId,
+    ids: &[crate::types::SubAccountId],
+) -> DomainResult<()> {
+    if ids.len() > MAX_SUB_ACCOUNTS {
+        return Err(DomainError::invalid("subAccountIds", format!("names more than {MAX_SUB_ACCOUNTS} sub-accounts")));
+    }
+    crate::domain::permissions::check_sub_accounts(db, company_id, ids)
+        .await
+        .map(drop)
+        .map_err(|error| DomainError::Validation(vec![error]))
 }
 
 /// Writes a validated dry run, exactly as validated. Refused with CONFLICT when the portal

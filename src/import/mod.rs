@@ -57,6 +57,8 @@ pub struct Options {
     pub file_name: Option<String>,
     pub dry_run: bool,
     pub send_welcome_emails: bool,
+    /// The sub-accounts every imported user is limited to (none: the whole company).
+    pub sub_account_ids: Vec<crate::types::SubAccountId>,
 }
 
 /// The template's columns, in order: the only header an import accepts (any order, any case).

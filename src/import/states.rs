@@ -43,6 +43,11 @@ impl Verdict {
     }
 }
 
+/// The sub-accounts a job limits its users to.
+pub fn sub_accounts_of(job: &import_jobs::Model) -> Vec<crate::types::SubAccountId> {
+    job.sub_account_ids.split(',').filter_map(|id| id.parse().ok()).collect()
+}
+
 /// A job's first state: VALIDATING, its file still to be stored.
 pub(super) fn new_job(
     company_id: CompanyId,
@@ -72,6 +77,7 @@ pub(super) fn new_job(
         started_at: Set(Some(now)),
         finished_at: Set(None),
         lease_until: Set(None),
+        sub_account_ids: Set(options.sub_account_ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")),
     }
 }
 

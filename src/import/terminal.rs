@@ -37,6 +37,7 @@ pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
         .await
         .with_context(|| format!("cannot open {}", request.file.display()))?;
     let options = super::Options {
+        sub_account_ids: Vec::new(),
         file_name: request.file.file_name().map(|n| n.to_string_lossy().into_owned()),
         dry_run: request.dry_run,
         send_welcome_emails: request.send_welcome_emails,

@@ -14,12 +14,13 @@ use super::file;
 use super::report::Reporter;
 use super::states::{self, Step, completed_notification};
 use super::validate::ValidRow;
-use crate::db::{bulk, companies, import_jobs, users};
+use crate::db::{bulk, companies, import_jobs, user_sub_accounts, users};
 use crate::domain::audit::AuditEvent;
 use crate::domain::{DomainError, DomainResult, UnitOfWork, welcome};
 use crate::notify::{self, Notification};
-use crate::types::UserId;
 use crate::types::{AuditAction, TargetKind};
+use crate::types::{SubAccountId, UserId};
+use sea_orm::Set;
 
 /// How the write ended when nothing went wrong.
 pub(super) enum Outcome {
@@ -39,6 +40,16 @@ pub(super) async fn run(
     // process's subscribers only, and the job row is updated at the end.
     reporter.side_connection = svc.db.get_database_backend() == DatabaseBackend::Postgres;
     let tx = svc.begin().await?;
+    // A sub-account named at the start and deleted since: refuse rather than create people
+    // without the limit (who would then see the whole company).
+    let limits = states::sub_accounts_of(job);
+    let still_there = crate::domain::permissions::check_sub_accounts(&tx, job.company_id, &limits).await;
+    if still_there.is_err() {
+        return Err(DomainError::Conflict {
+            field: Some("subAccountIds".into()),
+            message: "a sub-account this import limits its users to no longer exists".into(),
+        });
+    }
     let (feed, reading) = file::channel();
     let mut feed = Some(feed);
     let mut parsed = parse_file(None, reading);
@@ -60,7 +71,7 @@ pub(super) async fn run(
                         .collect::<Result<Vec<ValidRow>, _>>()
                         .map_err(|_| DomainError::internal(anyhow::anyhow!("a validated row no longer passes")))?;
                     created += rows.len() as i64;
-                    insert(svc, &tx, job, &company_name, rows).await?;
+                    insert(svc, &tx, job, &company_name, &limits, rows).await?;
                     reporter.progress.created_count = created as i32;
                     if cancelled.load(Ordering::SeqCst) || reporter.tick().await? {
                         tx.rollback().await?;
@@ -117,10 +128,12 @@ async fn insert(
     tx: &impl ConnectionTrait,
     job: &import_jobs::Model,
     company_name: &str,
+    limits: &[SubAccountId],
     rows: Vec<ValidRow>,
 ) -> DomainResult<()> {
     let now = svc.clock.now();
     let mut new_users = Vec::with_capacity(rows.len());
+    let mut limited = Vec::with_capacity(rows.len() * limits.len());
     let (mut tokens, mut events, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
         let user = row.person.new_user(job.company_id, now);
@@ -141,9 +154,14 @@ async fn insert(
             events.push(event);
             deliveries.extend(delivery);
         }
+        limited.extend(limits.iter().map(|sub_account| user_sub_accounts::ActiveModel {
+            user_id: Set(user_id),
+            sub_account_id: Set(*sub_account),
+        }));
         new_users.push(user);
     }
     bulk::insert::<users::ActiveModel>(tx, new_users).await?;
+    bulk::insert(tx, limited).await?;
     let queued_emails = !events.is_empty();
     bulk::insert(tx, tokens).await?;
     bulk::insert(tx, events).await?;

@@ -46,6 +46,10 @@ async fn staff_list_and_read_companies(app: TestApp) {
         .await,
     );
     let operator = app.operator_token().await;
+    // An operator sets up a subscription for Acme (explicitly, by its owner's id).
+    let acme_owner = data(&app.graphql_as(Some(&acme), "{ viewer { id } }", json!({})).await)["viewer"]["id"].clone();
+    let create = "mutation ($o: ID!) { createServiceSubscription(input: {product: \"Tools\", plan: \"Gold\", ownerId: $o}) { id } }";
+    data(&app.graphql_as(Some(&operator), create, json!({"o": acme_owner})).await);
 
     let all = app.graphql_as(Some(&operator), LIST, json!({})).await;
     assert_eq!(names(&all), ["Globex", "Acme Tools"], "newest first");
@@ -53,6 +57,8 @@ async fn staff_list_and_read_companies(app: TestApp) {
     let acme_node = &data(&all)["companies"]["edges"][1]["node"];
     assert_eq!(acme_node["owner"]["email"], "owner@acme.example");
     assert_eq!(acme_node["status"], "ACTIVE");
+    assert_eq!(acme_node["subscriptions"], json!([{"product": "Tools"}]));
+    assert_eq!(data(&all)["companies"]["edges"][0]["node"]["subscriptions"], json!([]));
     let counts = &acme_node["userCounts"];
     assert_eq!((counts["active"].as_u64(), counts["total"].as_u64()), (Some(1), Some(3)), "{counts}");
     assert_eq!(counts["invited"].as_u64().unwrap() + counts["inactive"].as_u64().unwrap(), 2, "{counts}");

@@ -11,7 +11,11 @@ use std::collections::BTreeMap;
 use common::{TestApp, data, error_code, error_fields};
 use serde_json::{Value, json};
 
-backend_tests!(a_user_limited_to_a_sub_account_reaches_only_its_holdings, staff_and_owners_place_subscriptions);
+backend_tests!(
+    a_user_limited_to_a_sub_account_reaches_only_its_holdings,
+    staff_and_owners_place_subscriptions,
+    an_import_limits_its_people_to_sub_accounts,
+);
 
 const MARKER: &str = "vctm";
 const OWNER: &str = "owner@scoped.example";
@@ -311,4 +315,50 @@ async fn staff_and_owners_place_subscriptions(app: TestApp) {
     );
     let audited = "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'subscription.moved'";
     assert_eq!(app.count(audited).await, 2);
+}
+
+async fn an_import_limits_its_people_to_sub_accounts(app: TestApp) {
+    let (c, _lena) = scoped_company(&app).await;
+    let other = app.company_owner("Elsewhere", "owner@elsewhere.example").await;
+    let theirs = call(&app, &other, "mutation { createSubAccount(name: \"Theirs\") { id } }", json!({})).await
+        ["createSubAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\r\n\
+                Ina,Import,ina@scoped.example,Analyst,owner@scoped.example,CO,1\r\n\
+                Ike,Import,ike@scoped.example,Analyst,ina@scoped.example,CO,0\r\n";
+    let post = |query: String| {
+        let owner = c.owner.clone();
+        let app = &app;
+        async move {
+            app.http.post(app.url(&format!("/imports?{query}"))).bearer_auth(owner).body(file).send().await.unwrap()
+        }
+    };
+    // Another company's sub-account, or a malformed id: refused before anything is stored.
+    for query in [format!("subAccountIds={theirs}"), "subAccountIds=nope".to_owned()] {
+        let refused = post(query.clone()).await;
+        assert_eq!(refused.status(), 400, "{query}");
+        assert!(refused.text().await.unwrap().contains("subAccountIds"), "{query}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM import_jobs").await, 0);
+
+    let started = post(format!("subAccountIds={},{}", c.alpha, c.beta)).await;
+    assert_eq!(started.status(), 202);
+    let job: Value = started.json().await.unwrap();
+    let query = "query ($id: ID!) { importJob(id: $id) { status createdCount subAccountIds } }";
+    let done = common::eventually("the import finishes", async || {
+        let job = call(&app, &c.owner, query, json!({"id": job["id"]})).await["importJob"].clone();
+        (!matches!(job["status"].as_str(), Some("VALIDATING" | "IMPORTING"))).then_some(job)
+    })
+    .await;
+    assert_eq!((&done["status"], &done["createdCount"]), (&json!("COMPLETED"), &json!(2)), "{done}");
+    assert_eq!(done["subAccountIds"].as_array().unwrap().len(), 2);
+    let limited = "query ($s: ID) { users(orderBy: {field: EMAIL}, filter: {subAccountId: $s}) { edges { node { email subAccounts { name } } } } }";
+    let in_beta = call(&app, &c.owner, limited, json!({"s": c.beta})).await;
+    assert_eq!(
+        in_beta["users"]["edges"],
+        json!([{"node": {"email": "ike@scoped.example", "subAccounts": [{"name": "Alpha"}, {"name": "Beta"}]}},
+               {"node": {"email": "ina@scoped.example", "subAccounts": [{"name": "Alpha"}, {"name": "Beta"}]}}])
+    );
 }
