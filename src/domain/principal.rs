@@ -358,6 +358,16 @@ mod tests {
     }
 
     #[test]
+    fn a_limited_reach_covers_its_sub_accounts_only() {
+        let (alpha, beta) = (SubAccountId::new(), SubAccountId::new());
+        let limited = Reach::SubAccounts(vec![alpha]);
+        assert!(limited.covers(Some(alpha)));
+        assert!(!limited.covers(Some(beta)), "another sub-account's");
+        assert!(!limited.covers(None), "the company-level ones are for unlimited users");
+        assert!(Reach::WholeCompany.covers(None) && Reach::WholeCompany.covers(Some(beta)));
+    }
+
+    #[test]
     fn who_may_change_whom() {
         let owner = principal(Role::Owner, Module::iter().collect(), false);
         let admin = principal(Role::Admin, Module::iter().collect(), false);

@@ -33,7 +33,8 @@ fn read_error(error: csv::Error) -> FileError {
     }
 }
 
-/// A data row: its fields in template order, trimmed, and where it was in the file.
+/// A data row: its fields in template order, trimmed, the cells exactly as uploaded, and where
+/// it was in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
     /// 1 is the header; the first data row is 2 (what a spreadsheet shows).
@@ -89,13 +90,12 @@ pub fn rows<R: Read>(input: R) -> Result<Rows<R>, FileError> {
         .delimiter(delimiter)
         .has_headers(true)
         .flexible(true)
-        .trim(csv::Trim::All)
         .from_reader(input);
     let header: Vec<String> = match reader.headers() {
         Ok(header) => header.iter().map(str::to_owned).collect(),
         Err(error) => return Err(read_error(error)),
     };
-    if header.iter().all(|h| h.is_empty()) {
+    if header.iter().all(|h| h.trim().is_empty()) {
         return Err(FileError::Empty);
     }
     let normalized: Vec<String> = header.iter().map(|h| normalize(h)).collect();
@@ -137,7 +137,7 @@ impl<R: Read> Rows<R> {
         loop {
             match self.reader.read_byte_record(&mut record) {
                 Ok(false) => return Ok(count),
-                Ok(true) if record.iter().all(<[u8]>::is_empty) => {}
+                Ok(true) if record.iter().all(|field| field.trim_ascii().is_empty()) => {}
                 Ok(true) => count += 1,
                 Err(error) => return Err(read_error(error)),
             }
@@ -153,11 +153,12 @@ impl<R: Read> Iterator for Rows<R> {
         loop {
             match self.reader.read_record(&mut record) {
                 Ok(false) => return None,
-                Ok(true) if record.iter().all(str::is_empty) => continue, // blank lines
+                Ok(true) if record.iter().all(|field| field.trim().is_empty()) => continue, // blank lines
                 Ok(true) => {
                     // The spreadsheet row: the header is record 0 and row 1.
                     let number = record.position().map_or(0, |p| p.record() + 1);
-                    let fields = self.positions.map(|p| record.get(p).unwrap_or_default().to_owned());
+                    // Trimmed to validate; `raw` keeps every cell as uploaded, for the error log.
+                    let fields = self.positions.map(|p| record.get(p).unwrap_or_default().trim().to_owned());
                     return Some(Ok(Row { number, fields, raw: record.iter().map(str::to_owned).collect() }));
                 }
                 Err(error) => return Some(Err(read_error(error))),
@@ -185,6 +186,16 @@ mod tests {
         assert_eq!(rows[0].fields[0], "José");
         assert_eq!(rows[0].fields[1], "Pérez; Gómez");
         assert_eq!(rows[0].fields[3], "Buyer, senior");
+    }
+
+    #[test]
+    fn cells_are_trimmed_to_validate_and_kept_as_uploaded() {
+        let file = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\n\
+                    \u{20}Ana\u{20}\u{20},\" Ruiz \",ana@x.com,Buyer,b@x.com,CO,1\n  ,  \n";
+        let rows = all(file.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 1, "a row of spaces is blank");
+        assert_eq!((rows[0].fields[0].as_str(), rows[0].fields[1].as_str()), ("Ana", "Ruiz"));
+        assert_eq!((rows[0].raw[0].as_str(), rows[0].raw[1].as_str()), (" Ana  ", " Ruiz "));
     }
 
     #[test]

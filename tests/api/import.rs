@@ -101,7 +101,7 @@ async fn a_file_with_errors_creates_nobody_and_its_log_round_trips(app: TestApp)
     let file = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\n\
                 Good,Row,good@errors.example,Analyst,owner@errors.example,CO,1\n\
                 ,\"=HYPERLINK(\"\"http://evil.example\"\")\",bad-address,Analyst,owner@errors.example,Atlantis,yes\n\
-                Dup,Licate,good@errors.example,Analyst,ghost@errors.example,,1\n";
+                \u{20} Dup ,Licate\u{20},good@errors.example,Analyst,ghost@errors.example,,1\n";
     let id = upload(&app, &owner, file.as_bytes(), false).await;
     let job = finished(&app, &owner, &id).await;
     assert_eq!(job["status"], "FAILED_VALIDATION");
@@ -126,6 +126,7 @@ async fn a_file_with_errors_creates_nobody_and_its_log_round_trips(app: TestApp)
     // A cell a spreadsheet would run comes back as text.
     assert!(lines[2].starts_with(",\"'=HYPERLINK(\"\"http://evil.example\"\")\",bad-address,"), "{log}");
     assert!(lines[3].contains("ghost@errors.example is neither a user of the company nor a row of this file"), "{log}");
+    assert!(lines[3].starts_with("  Dup ,Licate ,good@errors.example,"), "cells exactly as uploaded: {log}");
 
     // Fix the rows in the log, drop its Errors column, upload again.
     let fixed = "Given Name,Surname,Email address,Job title,Manager's email address,Country,Is Active\n\
