@@ -202,6 +202,18 @@ async fn heir_for(
             .map(|m| m.module)
             .collect()
     };
+    // What a subscription's sub-account holds goes only to someone who reaches it.
+    let reach = super::principal::Reach::of(db, &heir).await?;
+    for holding in held {
+        if let Some(subscription) = subscription_of(db, holding.held).await?
+            && !reach.covers(subscription.sub_account_id)
+        {
+            return Err(DomainError::invalid(
+                "transferTo",
+                format!("is limited to sub-accounts that do not hold {} ({})", holding.name, holding.held.id()),
+            ));
+        }
+    }
     let missing: BTreeSet<Module> =
         held.iter().filter_map(|h| h.held.needs()).filter(|m| !heir_modules.contains(m)).collect();
     if !missing.is_empty() {
@@ -212,6 +224,32 @@ async fn heir_for(
         ));
     }
     Ok(heir)
+}
+
+/// The subscription a holding is part of (None for a module permission).
+async fn subscription_of(db: &impl ConnectionTrait, held: Held) -> DomainResult<Option<service_subscriptions::Model>> {
+    let project_subscription = |project: Option<projects::Model>| project.map(|p| p.subscription_id);
+    let id = match held {
+        Held::Subscription(id) => Some(id),
+        Held::Project(id) => project_subscription(projects::Entity::find_by_id(id).one(db).await?),
+        Held::Model(id) => match project_models::Entity::find_by_id(id).one(db).await? {
+            Some(model) => project_subscription(projects::Entity::find_by_id(model.project_id).one(db).await?),
+            None => None,
+        },
+        Held::SubscriptionMembership(id) => {
+            subscription_members::Entity::find_by_id(id).one(db).await?.map(|m| m.subscription_id)
+        }
+        Held::ProjectMembership(id) => match project_members::Entity::find_by_id(id).one(db).await? {
+            Some(member) => project_subscription(projects::Entity::find_by_id(member.project_id).one(db).await?),
+            None => None,
+        },
+        Held::SupportContact(id) => support_contacts::Entity::find_by_id(id).one(db).await?.map(|c| c.subscription_id),
+        Held::ModulePermission(_) => None,
+    };
+    Ok(match id {
+        Some(id) => service_subscriptions::Entity::find_by_id(id).one(db).await?,
+        None => None,
+    })
 }
 
 /// `UPDATE table SET column = heir WHERE id = …` (ownership).

@@ -86,11 +86,7 @@ pub fn rows<R: Read>(input: R) -> Result<Rows<R>, FileError> {
     if bom {
         input.consume(3);
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(input);
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(true).from_reader(input);
     let header: Vec<String> = match reader.headers() {
         Ok(header) => header.iter().map(str::to_owned).collect(),
         Err(error) => return Err(read_error(error)),

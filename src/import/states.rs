@@ -45,7 +45,9 @@ impl Verdict {
 
 /// The sub-accounts a job limits its users to.
 pub fn sub_accounts_of(job: &import_jobs::Model) -> Vec<crate::types::SubAccountId> {
-    job.sub_account_ids.split(',').filter_map(|id| id.parse().ok()).collect()
+    let ids: std::collections::BTreeSet<crate::types::SubAccountId> =
+        job.sub_account_ids.split(',').filter_map(|id| id.parse().ok()).collect();
+    ids.into_iter().collect()
 }
 
 /// A job's first state: VALIDATING, its file still to be stored.

@@ -15,6 +15,7 @@ backend_tests!(
     a_user_limited_to_a_sub_account_reaches_only_its_holdings,
     staff_and_owners_place_subscriptions,
     an_import_limits_its_people_to_sub_accounts,
+    holdings_go_only_to_heirs_who_reach_them,
 );
 
 const MARKER: &str = "vctm";
@@ -343,7 +344,8 @@ async fn an_import_limits_its_people_to_sub_accounts(app: TestApp) {
     }
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM import_jobs").await, 0);
 
-    let started = post(format!("subAccountIds={},{}", c.alpha, c.beta)).await;
+    // The same sub-account twice is the same limit.
+    let started = post(format!("subAccountIds={},{},{}", c.alpha, c.beta, c.alpha)).await;
     assert_eq!(started.status(), 202);
     let job: Value = started.json().await.unwrap();
     let query = "query ($id: ID!) { importJob(id: $id) { status createdCount subAccountIds } }";
@@ -361,4 +363,28 @@ async fn an_import_limits_its_people_to_sub_accounts(app: TestApp) {
         json!([{"node": {"email": "ike@scoped.example", "subAccounts": [{"name": "Alpha"}, {"name": "Beta"}]}},
                {"node": {"email": "ina@scoped.example", "subAccounts": [{"name": "Alpha"}, {"name": "Beta"}]}}])
     );
+}
+
+async fn holdings_go_only_to_heirs_who_reach_them(app: TestApp) {
+    let (c, _lena) = scoped_company(&app).await;
+    let beta_held = subscription(&app, &c, "Beta's", Some(&c.beta)).await;
+    let person = json!({"givenName": "Hal", "surname": "Holder", "email": "hal@scoped.example", "jobTitle": "Analyst",
+                        "managerEmail": OWNER});
+    let hal =
+        call(&app, &c.owner, "mutation ($i: CreateUserInput!) { createUser(input: $i) { id } }", json!({"i": person}))
+            .await["createUser"]["id"]
+            .clone();
+    call(
+        &app,
+        &c.owner,
+        "mutation ($s: ID!, $u: ID!) { addSubscriptionMember(subscriptionId: $s, userId: $u, role: USER) { id } }",
+        json!({"s": beta_held, "u": hal}),
+    )
+    .await;
+    let deactivate = "mutation ($id: ID!, $to: ID) { deactivateUser(id: $id, transferTo: $to) { status } }";
+    let refused = app.graphql_as(Some(&c.owner), deactivate, json!({"id": hal, "to": c.lena_id})).await;
+    assert_eq!((error_code(&refused), error_fields(&refused)), ("VALIDATION_FAILED", vec!["transferTo".to_owned()]));
+    assert!(refused.to_string().contains("limited to sub-accounts"), "{refused}");
+    let done = call(&app, &c.owner, deactivate, json!({"id": hal, "to": c.owner_id})).await;
+    assert_eq!(done["deactivateUser"]["status"], "INACTIVE");
 }
