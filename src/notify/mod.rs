@@ -31,8 +31,6 @@ use plugin::Channel;
 pub enum NotifyError {
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
-    #[error("outbox event {0} is missing")]
-    MissingEvent(EventId),
     #[error("outbox payload: {0}")]
     Payload(String),
 }

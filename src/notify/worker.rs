@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use rand::Rng;
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Select, Set, TransactionTrait,
@@ -20,10 +20,10 @@ use sea_orm::{
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
+use super::NotifyResult;
 use super::plugin::{Outcome, Outgoing};
 use super::registry::Registry;
 use super::templates::Templates;
-use super::{NotifyError, NotifyResult};
 use super::{Payload, Template};
 use crate::db::{deliveries, delivery_attempts, outbox_events};
 use crate::types::clock::Clock;
@@ -132,19 +132,38 @@ impl Worker {
         }
     }
 
-    /// Claims one batch of due deliveries and handles them; returns how many.
+    /// Claims one batch of due deliveries, hands them to their plugins, and records every
+    /// outcome in one transaction; returns how many. The batch's events are read in one
+    /// statement, and the delivered ones are marked in one: per delivery, only the attempt row
+    /// (bulk) and, for a failure, its retry schedule are written. A process that dies between
+    /// sending and recording leaves the batch leased; it is sent again when the lease expires
+    /// (at least once, as before, for up to a batch instead of one).
     pub async fn drain_once(&self) -> NotifyResult<usize> {
         let claimed = self.claim().await?;
         let count = claimed.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let event_ids: std::collections::BTreeSet<_> = claimed.iter().map(|d| d.event_id).collect();
+        let events: std::collections::HashMap<_, _> = outbox_events::Entity::find()
+            .filter(outbox_events::Column::Id.is_in(event_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|event| (event.id, event))
+            .collect();
         // Several at once: a slow webhook does not hold up the emails behind it, and SMTP
         // uses its connection pool (lettre 0.11.23 leaves Nagle on, ~40 ms a message on one
         // connection; see the README's benchmark notes).
-        let outcomes: Vec<NotifyResult<()>> = futures_util::stream::iter(claimed)
-            .map(|delivery| self.handle(delivery))
+        let attempts: Vec<Attempt> = futures_util::stream::iter(claimed)
+            .map(|delivery| {
+                let event = events.get(&delivery.event_id).cloned();
+                self.attempt(delivery, event)
+            })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        outcomes.into_iter().collect::<NotifyResult<Vec<()>>>()?;
+        self.record(attempts).await?;
         Ok(count)
     }
 
@@ -170,24 +189,23 @@ impl Worker {
         Ok(due)
     }
 
-    async fn handle(&self, delivery: deliveries::Model) -> NotifyResult<()> {
-        let event = outbox_events::Entity::find_by_id(delivery.event_id)
-            .one(&self.db)
-            .await?
-            .ok_or(NotifyError::MissingEvent(delivery.event_id))?;
+    /// One delivery handed to its plugin (rendered first, for an email).
+    async fn attempt(&self, delivery: deliveries::Model, event: Option<outbox_events::Model>) -> Attempt {
         let started = Instant::now();
-        let (plugin, outcome) = match self.prepare(&delivery, &event) {
-            Err(problem) => ("render", Outcome::Permanent(problem)),
-            Ok(outgoing) => match self.registry.for_channel(outgoing.channel) {
-                Some(plugin) => (plugin.name(), plugin.deliver(&outgoing).await),
-                None => (
-                    "none",
-                    Outcome::Permanent(format!("no notifier plugin serves channel `{}`", delivery.channel.name())),
-                ),
+        let (plugin, outcome) = match &event {
+            None => ("none", Outcome::Permanent(format!("outbox event {} is missing", delivery.event_id))),
+            Some(event) => match self.prepare(&delivery, event) {
+                Err(problem) => ("render", Outcome::Permanent(problem)),
+                Ok(outgoing) => match self.registry.for_channel(outgoing.channel) {
+                    Some(plugin) => (plugin.name(), plugin.deliver(&outgoing).await),
+                    None => (
+                        "none",
+                        Outcome::Permanent(format!("no notifier plugin serves channel `{}`", delivery.channel.name())),
+                    ),
+                },
             },
         };
-        let elapsed = started.elapsed();
-        self.record(delivery, event, plugin, outcome, elapsed).await
+        Attempt { delivery, event, plugin, outcome, elapsed: started.elapsed() }
     }
 
     fn prepare(&self, delivery: &deliveries::Model, event: &outbox_events::Model) -> Result<Outgoing, String> {
@@ -212,66 +230,91 @@ impl Worker {
         })
     }
 
-    async fn record(
-        &self,
-        delivery: deliveries::Model,
-        event: outbox_events::Model,
-        plugin: &str,
-        outcome: Outcome,
-        elapsed: Duration,
-    ) -> NotifyResult<()> {
+    /// Every outcome of a batch, in one transaction.
+    async fn record(&self, attempts: Vec<Attempt>) -> NotifyResult<()> {
         let now = self.clock.now();
-        let attempts = delivery.attempts + 1;
-        let id = delivery.id;
-        let (status, error, next_attempt_at): (DeliveryStatus, Option<String>, Option<DateTime<Utc>>) = match &outcome {
-            Outcome::Delivered => (DeliveryStatus::Delivered, None, None),
-            Outcome::Permanent(error) => (DeliveryStatus::Dead, Some(error.clone()), None),
-            Outcome::Transient(error) => match self.retry.next_delay(attempts as usize) {
-                Some(delay) => (DeliveryStatus::Failed, Some(error.clone()), Some(now + delay)),
-                None => (DeliveryStatus::Dead, Some(error.clone()), None),
-            },
-        };
-        match &error {
-            Some(error) => {
-                tracing::warn!(delivery = %id, plugin, attempts, ?status, error, "notification not delivered")
-            }
-            None => tracing::debug!(delivery = %id, plugin, "notification delivered"),
-        }
         let tx = self.db.begin().await?;
-        delivery_attempts::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            delivery_id: Set(id),
-            plugin: Set(plugin.to_owned()),
-            outcome: Set(match outcome {
-                Outcome::Delivered => AttemptOutcome::Delivered,
-                Outcome::Transient(_) => AttemptOutcome::Transient,
-                Outcome::Permanent(_) => AttemptOutcome::Permanent,
-            }),
-            error: Set(error.clone()),
-            duration_ms: Set(elapsed.as_millis().min(i32::MAX as u128) as i32),
-            attempted_at: Set(now),
+        let mut rows = Vec::with_capacity(attempts.len());
+        let mut delivered = Vec::new();
+        let mut erase = std::collections::BTreeMap::new();
+        for Attempt { delivery, event, plugin, outcome, elapsed } in attempts {
+            let attempts = delivery.attempts + 1;
+            let id = delivery.id;
+            let (status, error, next_attempt_at): (DeliveryStatus, Option<String>, Option<DateTime<Utc>>) =
+                match &outcome {
+                    Outcome::Delivered => (DeliveryStatus::Delivered, None, None),
+                    Outcome::Permanent(error) => (DeliveryStatus::Dead, Some(error.clone()), None),
+                    Outcome::Transient(error) => match self.retry.next_delay(attempts as usize) {
+                        Some(delay) => (DeliveryStatus::Failed, Some(error.clone()), Some(now + delay)),
+                        None => (DeliveryStatus::Dead, Some(error.clone()), None),
+                    },
+                };
+            match &error {
+                Some(error) => {
+                    tracing::warn!(delivery = %id, plugin, attempts, ?status, error, "notification not delivered")
+                }
+                None => tracing::debug!(delivery = %id, plugin, "notification delivered"),
+            }
+            rows.push(delivery_attempts::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                delivery_id: Set(id),
+                plugin: Set(plugin.to_owned()),
+                outcome: Set(match outcome {
+                    Outcome::Delivered => AttemptOutcome::Delivered,
+                    Outcome::Transient(_) => AttemptOutcome::Transient,
+                    Outcome::Permanent(_) => AttemptOutcome::Permanent,
+                }),
+                error: Set(error.clone()),
+                duration_ms: Set(elapsed.as_millis().min(i32::MAX as u128) as i32),
+                attempted_at: Set(now),
+            });
+            if status == DeliveryStatus::Delivered {
+                delivered.push(id);
+                if let Some(event) = event {
+                    erase.insert(event.id, event);
+                }
+                continue;
+            }
+            // A failure: its own schedule (rare next to the deliveries).
+            let mut active = delivery.into_active_model();
+            active.status = Set(status);
+            active.attempts = Set(attempts);
+            active.last_error = Set(error);
+            active.lease_until = Set(None);
+            active.leased_by = Set(None);
+            if let Some(next) = next_attempt_at {
+                active.next_attempt_at = Set(next);
+            }
+            active.update(&tx).await?;
         }
-        .insert(&tx)
-        .await?;
-        let mut active = delivery.into_active_model();
-        active.status = Set(status);
-        active.attempts = Set(attempts);
-        active.last_error = Set(error);
-        active.lease_until = Set(None);
-        active.leased_by = Set(None);
-        if let Some(next) = next_attempt_at {
-            active.next_attempt_at = Set(next);
+        crate::db::bulk::insert(&tx, rows).await?;
+        if !delivered.is_empty() {
+            deliveries::Entity::update_many()
+                .col_expr(deliveries::Column::Status, Expr::value(DeliveryStatus::Delivered.to_value()))
+                .col_expr(deliveries::Column::Attempts, Expr::col(deliveries::Column::Attempts).add(1))
+                .col_expr(deliveries::Column::LastError, Expr::value(None::<String>))
+                .col_expr(deliveries::Column::LeaseUntil, Expr::value(None::<DateTime<Utc>>))
+                .col_expr(deliveries::Column::LeasedBy, Expr::value(None::<String>))
+                .col_expr(deliveries::Column::DeliveredAt, Expr::value(Some(now)))
+                .filter(deliveries::Column::Id.is_in(delivered))
+                .exec(&tx)
+                .await?;
         }
-        if status == DeliveryStatus::Delivered {
-            active.delivered_at = Set(Some(now));
-        }
-        active.update(&tx).await?;
-        if status == DeliveryStatus::Delivered {
+        for event in erase.into_values() {
             erase_email_variables(&tx, event).await?;
         }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// One delivery's attempt, to be recorded with the rest of its batch.
+struct Attempt {
+    delivery: deliveries::Model,
+    event: Option<outbox_events::Model>,
+    plugin: &'static str,
+    outcome: Outcome,
+    elapsed: Duration,
 }
 
 /// PostgreSQL: rows queued by any process (`NOTIFY` in `enqueue`) wake this worker at once.
