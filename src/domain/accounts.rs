@@ -76,7 +76,7 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
     };
 
     let mut tx = svc.begin().await?;
-    let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;
+    let (token, expires_at) = open_session(svc, &tx, &user, client, now).await?;
     // Always: a first attempt's counter left behind would make the next wrong password the
     // second of the window, and the limit one less than it says.
     attempts::LOGIN.clear(&tx, &key).await?;
@@ -114,18 +114,18 @@ async fn failed_login(
     Ok(wrong_credentials())
 }
 
-/// A new session for `user_id`: the token (shown once) and when it expires.
+/// A new session for `user`: the token (shown once) and when it expires.
 #[tracing::instrument(skip_all)]
 pub async fn open_session(
     svc: &Services,
     db: &impl ConnectionTrait,
-    user_id: UserId,
+    user: &users::Model,
     client: Option<IpAddr>,
     now: DateTime<Utc>,
 ) -> DomainResult<(String, DateTime<Utc>)> {
     // Every sign-in comes here: the one place that refuses a suspended company's people.
-    let company_id = users::Entity::find_by_id(user_id).one(db).await?.and_then(|user| user.company_id);
-    super::companies::ensure_not_suspended(db, company_id).await?;
+    super::companies::ensure_not_suspended(db, user.company_id).await?;
+    let user_id = user.id;
     let token = new_token();
     let expires_at = now + svc.settings.session_ttl;
     sessions::ActiveModel {

@@ -421,7 +421,7 @@ pub async fn accept(
         email: None,
     })
     .await?;
-    let (token, expires_at) = open_session(svc, &tx, user.id, client, now).await?;
+    let (token, expires_at) = open_session(svc, &tx, &user, client, now).await?;
     tx.commit().await?;
     Ok(NewSession { token, expires_at, user })
 }
