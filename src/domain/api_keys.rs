@@ -253,6 +253,8 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &str, now: DateTime
     let rejected = || DomainError::Unauthenticated("the API key is invalid, revoked or expired".into());
     let (key, creator) = api_keys::Entity::find()
         .filter(api_keys::Column::SecretHash.eq(hash_token(secret)))
+        // A suspended company's keys are refused like unknown ones.
+        .filter(super::companies::not_suspended(api_keys::Column::CompanyId))
         .find_also_related(users::Entity)
         .one(db)
         .await?
@@ -261,9 +263,6 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &str, now: DateTime
         (KeyStatus::Active, Some(creator)) => creator,
         _ => return Err(rejected()),
     };
-    if super::companies::ensure_not_suspended(db, Some(key.company_id)).await.is_err() {
-        return Err(rejected());
-    }
     // What the creator holds now: a key never does more than the person who made it may.
     // Administrators' own modules only while the creator is one (a stray grant row never counts).
     let held: Vec<Module> = super::principal::held_modules(db, &creator)

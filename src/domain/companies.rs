@@ -252,6 +252,18 @@ fn settings_snapshot(company: &companies::Model) -> serde_json::Value {
 
 /// Refuses a sign-in, a session or an API key of a suspended company (platform staff have no
 /// company and are never refused here).
+/// Rows whose `company` column names no suspended company (NULL, platform staff, passes): folded
+/// into the session and API-key look-ups, so refusing a suspended company costs them no
+/// statement of its own (an API key is looked up on every request).
+pub fn not_suspended(company: impl ColumnTrait) -> sea_orm::Condition {
+    let suspended = companies::Entity::find()
+        .select_only()
+        .column(companies::Column::Id)
+        .filter(companies::Column::Status.eq(CompanyStatus::Suspended))
+        .into_query();
+    sea_orm::Condition::any().add(company.is_null()).add(company.not_in_subquery(suspended))
+}
+
 pub async fn ensure_not_suspended(
     db: &impl sea_orm::ConnectionTrait,
     company_id: Option<CompanyId>,

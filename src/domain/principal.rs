@@ -266,9 +266,12 @@ async fn session_principal(
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<(Principal, DateTime<Utc>)> {
+    // A suspended company's sessions were revoked with the suspension; its users are also
+    // left out here, for one opened in the same instant.
     let found = sessions::Entity::find()
         .filter(sessions::Column::TokenHash.eq(token_hash))
         .find_also_related(users::Entity)
+        .filter(super::companies::not_suspended(users::Column::CompanyId))
         .one(db)
         .await?;
     let rejected = || DomainError::Unauthenticated("the session token is invalid or has expired".into());
@@ -276,10 +279,6 @@ async fn session_principal(
         return Err(rejected());
     };
     if session.revoked_at.is_some() || session.expires_at <= now || user.status != UserStatus::Active {
-        return Err(rejected());
-    }
-    // Suspension revokes the sessions too; this also covers one opened in the same instant.
-    if super::companies::ensure_not_suspended(db, user.company_id).await.is_err() {
         return Err(rejected());
     }
     // Read with the session, so a change of permissions applies to live sessions at once.
