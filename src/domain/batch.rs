@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::types::{ApiKeyId, CompanyId, ContactId, Email, ProjectId, SubAccountId, SubscriptionId, UserId};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect};
 
 use super::support::Contact;
-use super::{ContactRole, DomainResult, Module};
+use super::{ContactRole, DomainResult, Module, Role, UserStatus};
 use crate::db::{
     api_keys, companies, environments, project_members, project_models, projects, service_subscriptions, sub_accounts,
     subscription_members, support_contact_roles, support_contacts, user_modules, user_sub_accounts, users,
@@ -357,4 +357,52 @@ pub async fn inviters_of(db: &impl ConnectionTrait, ids: &[UserId]) -> DomainRes
             (inviter.company_id == Some(invitation.company_id)).then(|| (user, inviter.clone()))
         })
         .collect())
+}
+
+/// Each company's owner (platform staff need to know whom to talk to).
+pub async fn owners_of(db: &impl ConnectionTrait, ids: &[CompanyId]) -> DomainResult<HashMap<CompanyId, users::Model>> {
+    let owners = users::Entity::find()
+        .filter(users::Column::CompanyId.is_in(ids.iter().copied()))
+        .filter(users::Column::Role.eq(Role::Owner))
+        .all(db)
+        .await?;
+    Ok(owners.into_iter().filter_map(|owner| Some((owner.company_id?, owner))).collect())
+}
+
+/// How many users each company has, by status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserCounts {
+    pub invited: u64,
+    pub active: u64,
+    pub inactive: u64,
+    pub anonymized: u64,
+}
+
+pub async fn user_counts_of(
+    db: &impl ConnectionTrait,
+    ids: &[CompanyId],
+) -> DomainResult<HashMap<CompanyId, UserCounts>> {
+    let rows: Vec<(CompanyId, UserStatus, i64)> = users::Entity::find()
+        .select_only()
+        .column(users::Column::CompanyId)
+        .column(users::Column::Status)
+        .column_as(users::Column::Id.count(), "n")
+        .filter(users::Column::CompanyId.is_in(ids.iter().copied()))
+        .group_by(users::Column::CompanyId)
+        .group_by(users::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut counts: HashMap<CompanyId, UserCounts> = ids.iter().map(|id| (*id, UserCounts::default())).collect();
+    for (company, status, n) in rows {
+        let entry = counts.entry(company).or_default();
+        let n = u64::try_from(n).unwrap_or(0);
+        match status {
+            UserStatus::Invited => entry.invited = n,
+            UserStatus::Active => entry.active = n,
+            UserStatus::Inactive => entry.inactive = n,
+            UserStatus::Anonymized => entry.anonymized = n,
+        }
+    }
+    Ok(counts)
 }

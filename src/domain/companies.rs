@@ -297,7 +297,7 @@ pub async fn list(
     filter: CompanyFilter,
     page: PageRequest,
 ) -> DomainResult<Page<companies::Model>> {
-    ensure_staff(principal)?;
+    principal.authorize(Access::PlatformStaff)?;
     let mut query = companies::Entity::find();
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let search = CompanyName::required(search).for_field("filter.search")?.into_inner().to_lowercase();
@@ -318,10 +318,6 @@ pub async fn by_id(svc: &Services, principal: &Principal, id: CompanyId) -> Doma
         return Err(DomainError::NotFound("company"));
     }
     companies::Entity::find_by_id(id).one(&svc.db).await?.ok_or(DomainError::NotFound("company"))
-}
-
-fn ensure_staff(principal: &Principal) -> DomainResult<()> {
-    principal.authorize(Access::PlatformStaff)
 }
 
 /// Suspends or reactivates a company (operators). Suspension ends every session of its users
@@ -376,56 +372,4 @@ pub async fn set_status(
     );
     tx.commit().await?;
     Ok(company)
-}
-
-/// The company's owner (platform staff need to know whom to talk to).
-pub async fn owners_of(
-    db: &impl sea_orm::ConnectionTrait,
-    ids: &[CompanyId],
-) -> DomainResult<std::collections::HashMap<CompanyId, users::Model>> {
-    let owners = users::Entity::find()
-        .filter(users::Column::CompanyId.is_in(ids.iter().copied()))
-        .filter(users::Column::Role.eq(Role::Owner))
-        .all(db)
-        .await?;
-    Ok(owners.into_iter().filter_map(|owner| Some((owner.company_id?, owner))).collect())
-}
-
-/// How many users each company has, by status.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UserCounts {
-    pub invited: u64,
-    pub active: u64,
-    pub inactive: u64,
-    pub anonymized: u64,
-}
-
-pub async fn user_counts_of(
-    db: &impl sea_orm::ConnectionTrait,
-    ids: &[CompanyId],
-) -> DomainResult<std::collections::HashMap<CompanyId, UserCounts>> {
-    let rows: Vec<(CompanyId, UserStatus, i64)> = users::Entity::find()
-        .select_only()
-        .column(users::Column::CompanyId)
-        .column(users::Column::Status)
-        .column_as(users::Column::Id.count(), "n")
-        .filter(users::Column::CompanyId.is_in(ids.iter().copied()))
-        .group_by(users::Column::CompanyId)
-        .group_by(users::Column::Status)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut counts: std::collections::HashMap<CompanyId, UserCounts> =
-        ids.iter().map(|id| (*id, UserCounts::default())).collect();
-    for (company, status, n) in rows {
-        let entry = counts.entry(company).or_default();
-        let n = u64::try_from(n).unwrap_or(0);
-        match status {
-            UserStatus::Invited => entry.invited = n,
-            UserStatus::Active => entry.active = n,
-            UserStatus::Inactive => entry.inactive = n,
-            UserStatus::Anonymized => entry.anonymized = n,
-        }
-    }
-    Ok(counts)
 }

@@ -38,8 +38,8 @@ pub struct UserCounts {
     total: u64,
 }
 
-impl From<rules::UserCounts> for UserCounts {
-    fn from(c: rules::UserCounts) -> Self {
+impl From<domain::batch::UserCounts> for UserCounts {
+    fn from(c: domain::batch::UserCounts) -> Self {
         let total = c.invited + c.active + c.inactive + c.anonymized;
         UserCounts { invited: c.invited, active: c.active, inactive: c.inactive, anonymized: c.anonymized, total }
     }

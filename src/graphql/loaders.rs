@@ -13,7 +13,7 @@ use crate::db::{
     subscription_members, users,
 };
 use crate::domain::support::Contact;
-use crate::domain::{DomainResult, Module, Services, batch, companies};
+use crate::domain::{DomainResult, Module, Services, batch};
 use crate::types::{ApiKeyId, CompanyId, Email, ProjectId, SubAccountId, SubscriptionId, UserId};
 
 pub struct Loaders {
@@ -81,9 +81,9 @@ loader!(ProjectsOfSubscription(SubscriptionId) => Vec<projects::Model>, batch::p
 loader!(ContactsOfSubscription(SubscriptionId) => Vec<Contact>, batch::contacts_of_subscriptions);
 loader!(
     /// Each company's owner (the staff console, `Company.owner`).
-    OwnerOf(CompanyId) => users::Model, companies::owners_of
+    OwnerOf(CompanyId) => users::Model, batch::owners_of
 );
-loader!(UserCountsOf(CompanyId) => companies::UserCounts, companies::user_counts_of);
+loader!(UserCountsOf(CompanyId) => batch::UserCounts, batch::user_counts_of);
 loader!(
     /// Each company's subscriptions (filtered by the caller's reach where shown).
     SubscriptionsOfCompany(CompanyId) => Vec<service_subscriptions::Model>, batch::subscriptions_of_companies
