@@ -84,3 +84,79 @@ pub fn sort_key(given_name: Option<&str>, surname: Option<&str>) -> String {
 pub fn fold(text: &str) -> String {
     deunicode::deunicode(text).to_lowercase()
 }
+
+/// A user read by position rather than by name: what the listings and loaders read, hundreds of
+/// rows a request. The derived reader looks each column up by name and, for every NULL column,
+/// formats an error message it then discards (sea-orm's `Option<T>` is "T, or the Null error");
+/// that was a fifth of the time of a `users(first: 50)` on PostgreSQL. The positions are those of
+/// `Column::iter()`, the order `Entity::find()` selects; a row whose columns are named otherwise
+/// (a `select_only`, a join) is read by name as before.
+pub struct ByPosition(pub Model);
+
+impl sea_orm::FromQueryResult for ByPosition {
+    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        if !pre.is_empty() || !selects_every_column_in_order(row) {
+            return Model::from_query_result(row, pre).map(ByPosition);
+        }
+        let mut next = 0..;
+        let mut at = || next.next().unwrap_or_default();
+        Ok(ByPosition(Model {
+            id: row.try_get_by_index(at())?,
+            company_id: nullable(row, at())?,
+            email: row.try_get_by_index(at())?,
+            given_name: nullable(row, at())?,
+            surname: nullable(row, at())?,
+            job_title: nullable(row, at())?,
+            manager_email: nullable(row, at())?,
+            country: nullable(row, at())?,
+            locale: row.try_get_by_index(at())?,
+            status: row.try_get_by_index(at())?,
+            role: row.try_get_by_index(at())?,
+            search_key: row.try_get_by_index(at())?,
+            must_change_password: row.try_get_by_index(at())?,
+            password_changed_at: nullable(row, at())?,
+            activated_at: nullable(row, at())?,
+            deactivated_at: nullable(row, at())?,
+            anonymized_at: nullable(row, at())?,
+            created_at: row.try_get_by_index(at())?,
+            updated_at: row.try_get_by_index(at())?,
+            sort_key: row.try_get_by_index(at())?,
+            external_id: nullable(row, at())?,
+            scim_user_name: nullable(row, at())?,
+            last_signed_in_at: nullable(row, at())?,
+        }))
+    }
+}
+
+/// The users `select` finds, read by position (`ByPosition`).
+pub async fn read_all<C: ConnectionTrait>(select: Select<Entity>, db: &C) -> Result<Vec<Model>, DbErr> {
+    Ok(select.into_model::<ByPosition>().all(db).await?.into_iter().map(|row| row.0).collect())
+}
+
+fn selects_every_column_in_order(row: &QueryResult) -> bool {
+    use sea_orm::Iterable as _;
+    use sea_orm::sqlx::{Column as _, Row as _};
+    fn in_order<'a>(mut names: impl ExactSizeIterator<Item = &'a str>) -> bool {
+        names.len() == Column::iter().len() && Column::iter().all(|column| names.next() == Some(column.as_str()))
+    }
+    if let Some(row) = row.try_as_pg_row() {
+        in_order(row.columns().iter().map(|c| c.name()))
+    } else if let Some(row) = row.try_as_sqlite_row() {
+        in_order(row.columns().iter().map(|c| c.name()))
+    } else {
+        false
+    }
+}
+
+/// A nullable column without the discarded error of a NULL.
+fn nullable<T: sea_orm::TryGetable>(row: &QueryResult, index: usize) -> Result<Option<T>, DbErr> {
+    use sea_orm::sqlx::{Row as _, ValueRef as _};
+    let null = if let Some(row) = row.try_as_pg_row() {
+        row.try_get_raw(index).is_ok_and(|value| value.is_null())
+    } else if let Some(row) = row.try_as_sqlite_row() {
+        row.try_get_raw(index).is_ok_and(|value| value.is_null())
+    } else {
+        false
+    };
+    if null { Ok(None) } else { row.try_get_by_index(index).map(Some) }
+}

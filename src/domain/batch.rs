@@ -35,17 +35,36 @@ pub async fn users_by_email(
     db: &impl ConnectionTrait,
     keys: &[(CompanyId, Email)],
 ) -> DomainResult<HashMap<(CompanyId, Email), users::Model>> {
-    let found = users::Entity::find()
+    let select = users::Entity::find()
         .filter(users::Column::CompanyId.is_in(keys.iter().map(|k| k.0)))
-        .filter(users::Column::Email.is_in(keys.iter().map(|k| k.1.clone())))
-        .all(db)
-        .await?;
+        .filter(users::Column::Email.is_in(keys.iter().map(|k| k.1.clone())));
+    let found = users::read_all(select, db).await?;
     Ok(found.into_iter().filter_map(|u| Some(((u.company_id?, u.email.clone()), u))).collect())
 }
 
 pub async fn users_by_id(db: &impl ConnectionTrait, ids: &[UserId]) -> DomainResult<HashMap<UserId, users::Model>> {
-    let found = users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(db).await?;
-    Ok(found.into_iter().map(|u| (u.id, u)).collect())
+    let mut by_id = HashMap::with_capacity(ids.len());
+    // A thousand at a time: a subscription's members may outnumber what one `IN` may bind.
+    for chunk in ids.chunks(1000) {
+        let select = users::Entity::find().filter(users::Column::Id.is_in(chunk.iter().copied()));
+        by_id.extend(users::read_all(select, db).await?.into_iter().map(|u| (u.id, u)));
+    }
+    Ok(by_id)
+}
+
+/// `members` each with their user, read in one more statement: a dashboard lists hundreds of
+/// members with their addresses, and a loader round per member cost more than the rows.
+async fn with_their_users<M>(
+    db: &impl ConnectionTrait,
+    members: Vec<M>,
+    user_of: impl Fn(&M) -> UserId,
+) -> DomainResult<Vec<(M, users::Model)>> {
+    let mut ids: Vec<UserId> = members.iter().map(&user_of).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let users = users_by_id(db, &ids).await?;
+    // Every member has a user (a foreign key); one removed in the meantime is left out.
+    Ok(members.into_iter().filter_map(|m| Some((users.get(&user_of(&m))?.clone(), m))).map(|(u, m)| (m, u)).collect())
 }
 
 pub async fn api_keys_by_id(
@@ -184,13 +203,13 @@ pub async fn subscriptions_by_id(
 pub async fn members_of_subscriptions(
     db: &impl ConnectionTrait,
     subscriptions: &[SubscriptionId],
-) -> DomainResult<HashMap<SubscriptionId, Vec<subscription_members::Model>>> {
+) -> DomainResult<HashMap<SubscriptionId, Vec<(subscription_members::Model, users::Model)>>> {
     let rows = subscription_members::Entity::find()
         .filter(subscription_members::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
         .order_by_asc(subscription_members::Column::Id)
         .all(db)
         .await?;
-    Ok(grouped(rows, |m| m.subscription_id))
+    Ok(grouped(with_their_users(db, rows, |m| m.user_id).await?, |(m, _)| m.subscription_id))
 }
 
 /// Each project's environments, oldest first.
@@ -224,13 +243,13 @@ pub async fn models_of(
 pub async fn members_of_projects(
     db: &impl ConnectionTrait,
     projects: &[ProjectId],
-) -> DomainResult<HashMap<ProjectId, Vec<project_members::Model>>> {
+) -> DomainResult<HashMap<ProjectId, Vec<(project_members::Model, users::Model)>>> {
     let rows = project_members::Entity::find()
         .filter(project_members::Column::ProjectId.is_in(projects.iter().copied()))
         .order_by_asc(project_members::Column::Id)
         .all(db)
         .await?;
-    Ok(grouped(rows, |m| m.project_id))
+    Ok(grouped(with_their_users(db, rows, |m| m.user_id).await?, |(m, _)| m.project_id))
 }
 
 /// Each subscription's projects, by name.

@@ -328,7 +328,8 @@ pub async fn get_many(
     if ids.len() > MAX_IDS {
         return Err(DomainError::invalid("ids", format!("names more than {MAX_IDS} users")));
     }
-    let found = of_company(principal)?.filter(users::Column::Id.is_in(ids.iter().copied())).all(&svc.db).await?;
+    let found =
+        users::read_all(of_company(principal)?.filter(users::Column::Id.is_in(ids.iter().copied())), &svc.db).await?;
     let by_id: std::collections::HashMap<UserId, users::Model> = found.into_iter().map(|u| (u.id, u)).collect();
     // An id asked twice is answered twice.
     Ok(ids.iter().map(|id| by_id.get(id).cloned()).collect())
@@ -351,13 +352,9 @@ pub async fn page_where(
     let items = if limit == 0 {
         Vec::new()
     } else {
-        query
-            .order_by_asc(users::Column::CreatedAt)
-            .order_by_asc(users::Column::Id)
-            .offset(offset)
-            .limit(limit)
-            .all(&svc.db)
-            .await?
+        let page =
+            query.order_by_asc(users::Column::CreatedAt).order_by_asc(users::Column::Id).offset(offset).limit(limit);
+        users::read_all(page, &svc.db).await?
     };
     Ok((items, total))
 }

@@ -274,6 +274,6 @@ pub async fn list(
             query.order_by(*column, sql_order.clone())
         };
     }
-    let items = query.order_by(users::Column::Id, sql_order).limit(page.size + 1).all(&svc.db).await?;
+    let items = users::read_all(query.order_by(users::Column::Id, sql_order).limit(page.size + 1), &svc.db).await?;
     Ok(page.finish(items, total))
 }

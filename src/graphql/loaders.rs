@@ -73,10 +73,16 @@ loader!(
     ApiKeyById(ApiKeyId) => api_keys::Model, batch::api_keys_by_id
 );
 loader!(SubscriptionById(SubscriptionId) => service_subscriptions::Model, batch::subscriptions_by_id);
-loader!(MembersOfSubscription(SubscriptionId) => Vec<subscription_members::Model>, batch::members_of_subscriptions);
+loader!(
+    /// Each subscription's members, each with their user.
+    MembersOfSubscription(SubscriptionId) => Vec<(subscription_members::Model, users::Model)>, batch::members_of_subscriptions
+);
 loader!(EnvironmentsOf(ProjectId) => Vec<environments::Model>, batch::environments_of);
 loader!(ModelsOf(ProjectId) => Vec<project_models::Model>, batch::models_of);
-loader!(MembersOfProject(ProjectId) => Vec<project_members::Model>, batch::members_of_projects);
+loader!(
+    /// Each project's members, each with their user.
+    MembersOfProject(ProjectId) => Vec<(project_members::Model, users::Model)>, batch::members_of_projects
+);
 loader!(ProjectsOfSubscription(SubscriptionId) => Vec<projects::Model>, batch::projects_of_subscriptions);
 loader!(ContactsOfSubscription(SubscriptionId) => Vec<Contact>, batch::contacts_of_subscriptions);
 loader!(

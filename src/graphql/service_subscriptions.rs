@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 use super::guard::{authorize, services};
 use super::ids::id;
@@ -48,7 +49,7 @@ impl Project {
     }
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<ProjectMember>> {
         let list = loader(ctx).load_one(MembersOfProject(self.0.id)).await?.unwrap_or_default();
-        Ok(list.into_iter().map(ProjectMember).collect())
+        Ok(list.into_iter().map(|(member, user)| ProjectMember { member, user: Some(User(user)) }).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -86,18 +87,22 @@ impl Model {
     }
 }
 
-pub struct ProjectMember(project_members::Model);
+pub struct ProjectMember {
+    member: project_members::Model,
+    /// Read with the member (`batch::members_of_projects`).
+    user: Option<User>,
+}
 
 #[Object]
 impl ProjectMember {
     async fn id(&self) -> ID {
-        id(self.0.id)
+        id(self.member.id)
     }
-    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(UserById(self.0.user_id)).await?.map(User))
+    async fn user(&self) -> Option<&User> {
+        self.user.as_ref()
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.member.created_at
     }
 }
 
@@ -185,8 +190,9 @@ impl SubscriptionMutation {
     ) -> Result<SubscriptionMember> {
         let principal = authorize(ctx)?;
         let member = rules::add_member(services(ctx), principal, subscription_id, user_id, role.into()).await?;
-        let subscription = rules::get(&services(ctx).db, principal, subscription_id).await?;
-        Ok(SubscriptionMember { member, subscription })
+        let subscription = Arc::new(rules::get(&services(ctx).db, principal, subscription_id).await?);
+        let user = loader(ctx).load_one(UserById(member.user_id)).await?.map(User);
+        Ok(SubscriptionMember { member, subscription, user })
     }
 
     /// Also removes the user from the subscription's projects.
@@ -218,7 +224,9 @@ impl SubscriptionMutation {
     ) -> Result<ProjectMember> {
         let principal = authorize(ctx)?;
         let project = project_id;
-        Ok(ProjectMember(rules::add_project_member(services(ctx), principal, project, user_id).await?))
+        let member = rules::add_project_member(services(ctx), principal, project, user_id).await?;
+        let user = loader(ctx).load_one(UserById(member.user_id)).await?.map(User);
+        Ok(ProjectMember { member, user })
     }
 
     async fn create_environment(&self, ctx: &Context<'_>, project_id: ProjectId, name: String) -> Result<Environment> {

@@ -1,6 +1,8 @@
 //! GraphQL object types over domain values. Enums mirror the domain ones (`remote`), so a
 //! variant added to one and not the other does not compile.
 
+use std::sync::Arc;
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -117,7 +119,11 @@ impl User {
         Ok(list
             .into_iter()
             .filter(|(_, subscription)| reach.covers(subscription.sub_account_id))
-            .map(|(member, subscription)| SubscriptionMember { member, subscription })
+            .map(|(member, subscription)| SubscriptionMember {
+                member,
+                subscription: Arc::new(subscription),
+                user: Some(User(self.0.clone())),
+            })
             .collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -222,7 +228,15 @@ impl ServiceSubscription {
     }
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
         let members = loader(ctx).load_one(MembersOfSubscription(self.0.id)).await?.unwrap_or_default();
-        Ok(members.into_iter().map(|member| SubscriptionMember { member, subscription: self.0.clone() }).collect())
+        let subscription = Arc::new(self.0.clone());
+        Ok(members
+            .into_iter()
+            .map(|(member, user)| SubscriptionMember {
+                member,
+                subscription: subscription.clone(),
+                user: Some(User(user)),
+            })
+            .collect())
     }
     // The subscription itself was resolved within the caller's company (and the field guard judged
     // these fields), so what hangs under it is the caller's to see.
@@ -247,7 +261,10 @@ impl ServiceSubscription {
 
 pub struct SubscriptionMember {
     pub member: subscription_members::Model,
-    pub subscription: service_subscriptions::Model,
+    /// Shared by the subscription's members, which a dashboard lists by the hundred.
+    pub subscription: Arc<service_subscriptions::Model>,
+    /// Read with the member (`batch::members_of_subscriptions`).
+    pub user: Option<User>,
 }
 
 #[Object]
@@ -256,10 +273,10 @@ impl SubscriptionMember {
         ID(self.member.id.to_string())
     }
     async fn subscription(&self) -> ServiceSubscription {
-        ServiceSubscription(self.subscription.clone())
+        ServiceSubscription(self.subscription.as_ref().clone())
     }
-    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(UserById(self.member.user_id)).await?.map(User))
+    async fn user(&self) -> Option<&User> {
+        self.user.as_ref()
     }
     async fn role(&self) -> SubscriptionRole {
         self.member.role.into()

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 backend_tests!(
     every_ordering_pages_stably_both_ways,
     dashboard_filters_keep_the_right_people,
-    every_ordering_reads_an_index
+    every_ordering_reads_an_index,
+    users_read_by_position_equal_users_read_by_name
 );
 
 const OWNER: &str = "owner@order.example";
@@ -251,4 +252,34 @@ async fn every_ordering_reads_an_index(app: TestApp) {
         assert!(plan.contains("ix_users_company_"), "{order}: no company index in\n{plan}");
         assert!(!plan.contains("TEMP B-TREE") && !plan.contains("Sort"), "{order}: sorts the company in\n{plan}");
     }
+}
+
+/// `users::read_all` (what listings and loaders read) decodes by position: it must give exactly
+/// what sea-orm's by-name reader gives, NULL and set columns alike, and fall back to names when
+/// the columns are not the entity's own in order.
+async fn users_read_by_position_equal_users_read_by_name(app: TestApp) {
+    use portal::db::users;
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    team(&app).await;
+    app.db
+        .execute_unprepared("UPDATE users SET external_id = 'ext-' || email, scim_user_name = 'u-' || email, deactivated_at = created_at WHERE email LIKE 'b%'")
+        .await
+        .unwrap();
+    let by_name = users::Entity::find().order_by_asc(users::Column::Email).all(&app.db).await.unwrap();
+    let by_position = users::read_all(users::Entity::find().order_by_asc(users::Column::Email), &app.db).await.unwrap();
+    assert_eq!(by_position, by_name);
+    assert!(by_name.iter().any(|u| u.external_id.is_some() && u.deactivated_at.is_some()));
+    assert!(by_name.iter().any(|u| u.last_signed_in_at.is_some()) && by_name.iter().any(|u| u.company_id.is_none()));
+    // Columns in another order are read by name.
+    let mut reordered = users::Entity::find().select_only();
+    for column in [users::Column::Email, users::Column::Id] {
+        reordered = reordered.column(column);
+    }
+    let all_columns =
+        <users::Column as sea_orm::Iterable>::iter().filter(|c| !matches!(c, users::Column::Email | users::Column::Id));
+    for column in all_columns {
+        reordered = reordered.column(column);
+    }
+    let reread = users::read_all(reordered.order_by_asc(users::Column::Email), &app.db).await.unwrap();
+    assert_eq!(reread, by_name);
 }
