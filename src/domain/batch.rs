@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use crate::types::{ApiKeyId, CompanyId, ContactId, Email, ProjectId, SubAccountId, SubscriptionId, UserId};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect};
@@ -58,11 +59,12 @@ async fn with_their_users<M>(
     db: &impl ConnectionTrait,
     members: Vec<M>,
     user_of: impl Fn(&M) -> UserId,
-) -> DomainResult<Vec<(M, users::Model)>> {
+) -> DomainResult<Vec<(M, Arc<users::Model>)>> {
     let mut ids: Vec<UserId> = members.iter().map(&user_of).collect();
     ids.sort_unstable();
     ids.dedup();
-    let users = users_by_id(db, &ids).await?;
+    let users: HashMap<UserId, Arc<users::Model>> =
+        users_by_id(db, &ids).await?.into_iter().map(|(id, user)| (id, Arc::new(user))).collect();
     // Every member has a user (a foreign key); one removed in the meantime is left out.
     Ok(members.into_iter().filter_map(|m| Some((users.get(&user_of(&m))?.clone(), m))).map(|(u, m)| (m, u)).collect())
 }
@@ -203,7 +205,7 @@ pub async fn subscriptions_by_id(
 pub async fn members_of_subscriptions(
     db: &impl ConnectionTrait,
     subscriptions: &[SubscriptionId],
-) -> DomainResult<HashMap<SubscriptionId, Vec<(subscription_members::Model, users::Model)>>> {
+) -> DomainResult<HashMap<SubscriptionId, Vec<(subscription_members::Model, Arc<users::Model>)>>> {
     let rows = subscription_members::Entity::find()
         .filter(subscription_members::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
         .order_by_asc(subscription_members::Column::Id)
@@ -243,7 +245,7 @@ pub async fn models_of(
 pub async fn members_of_projects(
     db: &impl ConnectionTrait,
     projects: &[ProjectId],
-) -> DomainResult<HashMap<ProjectId, Vec<(project_members::Model, users::Model)>>> {
+) -> DomainResult<HashMap<ProjectId, Vec<(project_members::Model, Arc<users::Model>)>>> {
     let rows = project_members::Entity::find()
         .filter(project_members::Column::ProjectId.is_in(projects.iter().copied()))
         .order_by_asc(project_members::Column::Id)

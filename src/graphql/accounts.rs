@@ -25,7 +25,7 @@ impl From<accounts::NewSession> for Session {
             token: session.token,
             expires_at: session.expires_at,
             must_change_password: session.user.must_change_password,
-            user: User(session.user),
+            user: User::from(session.user),
         }
     }
 }

@@ -54,7 +54,7 @@ impl ApiKey {
     /// Who made it (null once that user has been removed).
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(creator) = self.0.created_by else { return Ok(None) };
-        Ok(loader(ctx).load_one(UserById(creator)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(creator)).await?.map(User::from))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -66,7 +66,7 @@ impl ImportJob {
     /// Who uploaded the file; null for `portal import` at a terminal.
     async fn started_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(user_id) = self.0.started_by else { return Ok(None) };
-        Ok(loader(ctx).load_one(UserById(user_id)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(user_id)).await?.map(User::from))
     }
     /// Why the job failed as a whole (a file that cannot be read, an internal error).
     async fn failure_message(&self) -> Option<&str> {

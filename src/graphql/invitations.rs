@@ -45,11 +45,11 @@ impl Invitation {
     /// The invited person while the invitation is pending or accepted.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(user_id) = self.0.user_id else { return Ok(None) };
-        Ok(loader(ctx).load_one(UserById(user_id)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(user_id)).await?.map(User::from))
     }
     async fn invited_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(user_id) = self.0.invited_by else { return Ok(None) };
-        Ok(loader(ctx).load_one(UserById(user_id)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(user_id)).await?.map(User::from))
     }
     /// How many times the email was sent (the first time included).
     async fn send_count(&self) -> i32 {
@@ -168,7 +168,7 @@ impl InvitationMutation {
         let modules: Vec<domain::Module> = modules.into_iter().map(Into::into).collect();
         let subs = sub_account_ids;
         let user = permissions::set(services(ctx), principal, user_id, &modules, subs.as_deref()).await?;
-        Ok(User(user))
+        Ok(User::from(user))
     }
 
     async fn create_sub_account(&self, ctx: &Context<'_>, name: String) -> Result<SubAccount> {

@@ -14,7 +14,7 @@ impl BaseQuery {
             return Ok(None);
         }
         let principal = authorize(ctx)?;
-        Ok(users::viewer(services(ctx), principal).await?.map(User))
+        Ok(users::viewer(services(ctx), principal).await?.map(User::from))
     }
 
     /// Every ISO 3166-1 country, ordered by English name.

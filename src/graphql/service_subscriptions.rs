@@ -37,7 +37,7 @@ impl Project {
         Ok(ServiceSubscription(found.ok_or(DomainError::NotFound("subscription"))?))
     }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User::from))
     }
     async fn environments(&self, ctx: &Context<'_>) -> Result<Vec<Environment>> {
         let list = loader(ctx).load_one(EnvironmentsOf(self.0.id)).await?.unwrap_or_default();
@@ -49,7 +49,7 @@ impl Project {
     }
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<ProjectMember>> {
         let list = loader(ctx).load_one(MembersOfProject(self.0.id)).await?.unwrap_or_default();
-        Ok(list.into_iter().map(|(member, user)| ProjectMember { member, user: Some(User(user)) }).collect())
+        Ok(list.into_iter().map(|(member, user)| ProjectMember { member, user: Some(User::from(user)) }).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -83,7 +83,7 @@ impl Model {
         &self.0.name
     }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User::from))
     }
 }
 
@@ -191,7 +191,7 @@ impl SubscriptionMutation {
         let principal = authorize(ctx)?;
         let member = rules::add_member(services(ctx), principal, subscription_id, user_id, role.into()).await?;
         let subscription = Arc::new(rules::get(&services(ctx).db, principal, subscription_id).await?);
-        let user = loader(ctx).load_one(UserById(member.user_id)).await?.map(User);
+        let user = loader(ctx).load_one(UserById(member.user_id)).await?.map(User::from);
         Ok(SubscriptionMember { member, subscription, user })
     }
 
@@ -225,7 +225,7 @@ impl SubscriptionMutation {
         let principal = authorize(ctx)?;
         let project = project_id;
         let member = rules::add_project_member(services(ctx), principal, project, user_id).await?;
-        let user = loader(ctx).load_one(UserById(member.user_id)).await?.map(User);
+        let user = loader(ctx).load_one(UserById(member.user_id)).await?.map(User::from);
         Ok(ProjectMember { member, user })
     }
 

@@ -64,7 +64,7 @@ impl SupportContact {
         id(self.0.contact.id)
     }
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(UserById(self.0.contact.user_id)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(self.0.contact.user_id)).await?.map(User::from))
     }
     async fn subscription(&self, ctx: &Context<'_>) -> Result<ServiceSubscription> {
         subscription(ctx, self.0.contact.subscription_id).await
@@ -120,11 +120,11 @@ impl SupportTicket {
         Ok(super::types::Company(found.ok_or(crate::domain::DomainError::NotFound("company"))?))
     }
     async fn opened_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(UserById(self.0.opened_by)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(self.0.opened_by)).await?.map(User::from))
     }
     async fn related_user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(user) = self.0.related_user_id else { return Ok(None) };
-        Ok(loader(ctx).load_one(UserById(user)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(user)).await?.map(User::from))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -298,6 +298,6 @@ impl SupportMutation {
             input.role.into(),
         )
         .await?;
-        Ok(User(user))
+        Ok(User::from(user))
     }
 }

@@ -48,7 +48,21 @@ pub enum UserStatus {
     Anonymized,
 }
 
-pub struct User(pub users::Model);
+/// Shared, not copied: a user appears wherever they are a member, an owner or a manager, and a
+/// dashboard names the same people many times.
+pub struct User(pub Arc<users::Model>);
+
+impl From<users::Model> for User {
+    fn from(user: users::Model) -> User {
+        User(Arc::new(user))
+    }
+}
+
+impl From<Arc<users::Model>> for User {
+    fn from(user: Arc<users::Model>) -> User {
+        User(user)
+    }
+}
 
 #[Object]
 impl User {
@@ -99,7 +113,7 @@ impl User {
     /// The user named by `managerEmail`, when they have an account in the company.
     async fn manager(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let (Some(company_id), Some(email)) = (self.0.company_id, &self.0.manager_email) else { return Ok(None) };
-        Ok(loader(ctx).load_one(ByEmail((company_id, email.clone()))).await?.map(User))
+        Ok(loader(ctx).load_one(ByEmail((company_id, email.clone()))).await?.map(User::from))
     }
     /// The projects the user is a member of, of the subscriptions the caller reaches.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::service_subscriptions::Project>> {
@@ -147,7 +161,7 @@ impl User {
     }
     /// Who invited the user, for users who came by invitation.
     async fn invited_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(InviterOf(self.0.id)).await?.map(User))
+        Ok(loader(ctx).load_one(InviterOf(self.0.id)).await?.map(User::from))
     }
     /// The users whose `managerEmail` is this user's address, in the order of `users`. A first
     /// page is fetched with the other users' of the response in one statement.
@@ -224,7 +238,7 @@ impl ServiceSubscription {
         self.0.status.into()
     }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User))
+        Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User::from))
     }
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
         let members = loader(ctx).load_one(MembersOfSubscription(self.0.id)).await?.unwrap_or_default();
@@ -234,7 +248,7 @@ impl ServiceSubscription {
             .map(|(member, user)| SubscriptionMember {
                 member,
                 subscription: subscription.clone(),
-                user: Some(User(user)),
+                user: Some(User::from(user)),
             })
             .collect())
     }
@@ -308,7 +322,7 @@ impl Company {
     }
     /// The company's owner.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(OwnerOf(self.0.id)).await?.map(User))
+        Ok(loader(ctx).load_one(OwnerOf(self.0.id)).await?.map(User::from))
     }
     /// How many users it has, by status (batched across companies: one statement per page).
     async fn user_counts(&self, ctx: &Context<'_>) -> Result<super::companies::UserCounts> {
@@ -358,7 +372,7 @@ impl SubAccount {
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
         let ids = loader(ctx).load_one(MembersOfSubAccount(self.0.id)).await?.unwrap_or_default();
         let mut found = loader(ctx).load_many(ids.iter().copied().map(UserById)).await?;
-        Ok(ids.into_iter().filter_map(|id| found.remove(&UserById(id))).map(User).collect())
+        Ok(ids.into_iter().filter_map(|id| found.remove(&UserById(id))).map(User::from).collect())
     }
     /// The service subscriptions it holds (with everything under them), of those the caller
     /// reaches.

@@ -165,7 +165,7 @@ impl AuditEvent {
     /// Who did it (null for the system, or an API key: see `actorApiKey`).
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(actor) = self.0.actor_id else { return Ok(None) };
-        Ok(loader(ctx).load_one(super::loaders::UserById(actor)).await?.map(User))
+        Ok(loader(ctx).load_one(super::loaders::UserById(actor)).await?.map(User::from))
     }
     async fn actor_id(&self) -> Option<ID> {
         self.0.actor_id.map(id)
@@ -207,7 +207,7 @@ pub fn user_connection(
     page: crate::domain::page::Page<crate::db::users::Model>,
     order: user_list::UserOrder,
 ) -> UserConnection {
-    connection(page, |u| (user_cursor(&UserCursor::of(&u, order)), User(u)))
+    connection(page, |u| (user_cursor(&UserCursor::of(&u, order)), User::from(u)))
 }
 pub type AuditEventConnection = Connection<String, AuditEvent, TotalCount>;
 
@@ -242,13 +242,13 @@ impl UserQuery {
     async fn users_by_ids(&self, ctx: &Context<'_>, ids: Vec<UserId>) -> Result<Vec<Option<User>>> {
         let principal = authorize(ctx)?;
         let found = people::get_many(services(ctx), principal, &ids).await?;
-        Ok(found.into_iter().map(|user| user.map(User)).collect())
+        Ok(found.into_iter().map(|user| user.map(User::from)).collect())
     }
 
     async fn user(&self, ctx: &Context<'_>, id: UserId) -> Result<Option<User>> {
         let principal = authorize(ctx)?;
         match people::get(&services(ctx).db, principal, id).await {
-            Ok(user) => Ok(Some(User(user))),
+            Ok(user) => Ok(Some(User::from(user))),
             Err(crate::domain::DomainError::NotFound(_)) => Ok(None),
             Err(error) => Err(error.into()),
         }
@@ -300,7 +300,7 @@ impl UserMutation {
             external_id: None,
             scim_user_name: None,
         };
-        Ok(User(people::create(services(ctx), principal, input).await?))
+        Ok(User::from(people::create(services(ctx), principal, input).await?))
     }
 
     async fn update_user(&self, ctx: &Context<'_>, id: UserId, input: UpdateUserInput) -> Result<User> {
@@ -317,7 +317,7 @@ impl UserMutation {
             external_id: None,
             scim_user_name: None,
         };
-        Ok(User(people::update(services(ctx), principal, id, input).await?))
+        Ok(User::from(people::update(services(ctx), principal, id, input).await?))
     }
 
     /// Refused while the user owns or holds anything (see `deactivationPlan`) unless
@@ -325,12 +325,12 @@ impl UserMutation {
     async fn deactivate_user(&self, ctx: &Context<'_>, id: UserId, transfer_to: Option<UserId>) -> Result<User> {
         let principal = authorize(ctx)?;
         let heir = transfer_to;
-        Ok(User(lifecycle::deactivate(services(ctx), principal, id, heir).await?))
+        Ok(User::from(lifecycle::deactivate(services(ctx), principal, id, heir).await?))
     }
 
     async fn reactivate_user(&self, ctx: &Context<'_>, id: UserId) -> Result<User> {
         let principal = authorize(ctx)?;
-        Ok(User(lifecycle::reactivate(services(ctx), principal, id).await?))
+        Ok(User::from(lifecycle::reactivate(services(ctx), principal, id).await?))
     }
 
     /// GDPR erasure: same transfer rules as deactivation; personal data replaced irreversibly.
@@ -343,7 +343,7 @@ impl UserMutation {
         let principal = authorize(ctx)?;
         let heir = transfer_to;
         let done = lifecycle::anonymize(services(ctx), principal, id, heir).await?;
-        Ok(Anonymization { user: User(done.user), scrubbed_fields: done.scrubbed })
+        Ok(Anonymization { user: User::from(done.user), scrubbed_fields: done.scrubbed })
     }
 
     /// Only for users who never activated (INVITED).
@@ -356,12 +356,12 @@ impl UserMutation {
     /// The owner makes an active user an administrator.
     async fn add_company_admin(&self, ctx: &Context<'_>, user_id: UserId) -> Result<User> {
         let principal = authorize(ctx)?;
-        Ok(User(people::set_admin(services(ctx), principal, user_id, true).await?))
+        Ok(User::from(people::set_admin(services(ctx), principal, user_id, true).await?))
     }
 
     /// The owner makes an administrator a user again.
     async fn remove_company_admin(&self, ctx: &Context<'_>, user_id: UserId) -> Result<User> {
         let principal = authorize(ctx)?;
-        Ok(User(people::set_admin(services(ctx), principal, user_id, false).await?))
+        Ok(User::from(people::set_admin(services(ctx), principal, user_id, false).await?))
     }
 }
