@@ -138,6 +138,7 @@ impl Application {
                 schema,
                 limits: crate::graphql::limits::QueryLimits::with_depth(config.graphql_max_depth),
                 persisted: http::PersistedQueries::default(),
+                documents: http::ParsedDocuments::default(),
                 max_message_bytes: config.max_body_bytes,
                 websocket_init_timeout: config.websocket_init_timeout,
                 batch_window: config.batch_window,

@@ -2,7 +2,7 @@
 //! connection out, with both neighbours' flags from the domain's page.
 
 use async_graphql::OutputType;
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::{Connection, CursorType, Edge};
 
 use super::ids::{parse_cursor, parse_user_cursor};
 use super::notifications::TotalCount;
@@ -35,10 +35,10 @@ pub fn user_page_request(
 }
 
 /// The connection of a page: each item's cursor and node from `edge`.
-pub fn connection<M, N: OutputType>(
+pub fn connection<M, C: CursorType + Send + Sync, N: OutputType>(
     page: Page<M>,
-    mut edge: impl FnMut(M) -> (String, N),
-) -> Connection<String, N, TotalCount> {
+    mut edge: impl FnMut(M) -> (C, N),
+) -> Connection<C, N, TotalCount> {
     let mut connection =
         Connection::with_additional_fields(page.has_previous_page, page.has_next_page, TotalCount::new(page.total));
     connection.edges.extend(page.items.into_iter().map(|item| {

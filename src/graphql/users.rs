@@ -200,14 +200,32 @@ impl AuditEvent {
     }
 }
 
-pub type UserConnection = Connection<String, User, TotalCount>;
+pub type UserConnection = Connection<ListingCursor, User, TotalCount>;
+
+/// An edge's place in the users listing, written out (base64url JSON) only when a client asks
+/// for it: most pages are read for their nodes, and encoding fifty cursors nobody reads was a
+/// fortieth of a `users(first: 50)`.
+pub struct ListingCursor(UserCursor);
+
+impl async_graphql::connection::CursorType for ListingCursor {
+    type Error = crate::domain::DomainError;
+
+    fn decode_cursor(text: &str) -> Result<Self, crate::domain::DomainError> {
+        let cursor = super::ids::parse_user_cursor("cursor", Some(text))?;
+        cursor.map(ListingCursor).ok_or_else(|| crate::domain::DomainError::invalid("cursor", "is empty"))
+    }
+
+    fn encode_cursor(&self) -> String {
+        user_cursor(&self.0)
+    }
+}
 
 /// A page of users as a connection, each edge's cursor its place in the listing order.
 pub fn user_connection(
     page: crate::domain::page::Page<crate::db::users::Model>,
     order: user_list::UserOrder,
 ) -> UserConnection {
-    connection(page, |u| (user_cursor(&UserCursor::of(&u, order)), User::from(u)))
+    connection(page, |u| (ListingCursor(UserCursor::of(&u, order)), User::from(u)))
 }
 pub type AuditEventConnection = Connection<String, AuditEvent, TotalCount>;
 

@@ -256,7 +256,7 @@ fn too_large() -> Refusal {
 fn operation_type(state: &AppState, request: &mut async_graphql::Request) -> Option<OperationType> {
     state.limits.check_text(&request.query).ok()?;
     let operation_name = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
+    let document = state.documents.parse(request)?;
     let chosen = match &operation_name {
         Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op),
         None => document.operations.iter().next().map(|(_, op)| op),

@@ -24,11 +24,13 @@ use crate::graphql::PortalSchema;
 use crate::graphql::loaders::Loaders;
 use crate::pages;
 
+mod documents;
 mod error;
 mod export;
 mod graphql;
 mod persisted;
 mod websocket;
+pub use documents::ParsedDocuments;
 pub use error::HttpError;
 pub use persisted::PersistedQueries;
 
@@ -40,6 +42,7 @@ pub struct AppState {
     /// The schema's own bounds, for the checks made before it runs (GET's operation type).
     pub limits: crate::graphql::limits::QueryLimits,
     pub persisted: PersistedQueries,
+    pub documents: ParsedDocuments,
     /// `PORTAL_MAX_BODY_BYTES`, which also bounds one websocket message.
     pub max_message_bytes: usize,
     /// `PORTAL_WEBSOCKET_INIT_TIMEOUT_SECONDS`.
