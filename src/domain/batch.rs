@@ -66,7 +66,13 @@ async fn with_their_users<M>(
     let users: HashMap<UserId, Arc<users::Model>> =
         users_by_id(db, &ids).await?.into_iter().map(|(id, user)| (id, Arc::new(user))).collect();
     // Every member has a user (a foreign key); one removed in the meantime is left out.
-    Ok(members.into_iter().filter_map(|m| Some((users.get(&user_of(&m))?.clone(), m))).map(|(u, m)| (m, u)).collect())
+    Ok(members
+        .into_iter()
+        .filter_map(|member| {
+            let user = users.get(&user_of(&member))?.clone();
+            Some((member, user))
+        })
+        .collect())
 }
 
 pub async fn api_keys_by_id(

@@ -89,7 +89,8 @@ impl Model {
 
 pub struct ProjectMember {
     member: project_members::Model,
-    /// Read with the member (`batch::members_of_projects`).
+    /// Read with the member when it came in a list (`batch::members_of_projects`); for a
+    /// member just added, `None`: read only if the client asks for it.
     user: Option<User>,
 }
 
@@ -98,8 +99,8 @@ impl ProjectMember {
     async fn id(&self) -> ID {
         id(self.member.id)
     }
-    async fn user(&self) -> Option<&User> {
-        self.user.as_ref()
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        super::types::held_or_loaded(ctx, self.user.as_ref(), self.member.user_id).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.member.created_at
@@ -191,8 +192,7 @@ impl SubscriptionMutation {
         let principal = authorize(ctx)?;
         let member = rules::add_member(services(ctx), principal, subscription_id, user_id, role.into()).await?;
         let subscription = Arc::new(rules::get(&services(ctx).db, principal, subscription_id).await?);
-        let user = loader(ctx).load_one(UserById(member.user_id)).await?.map(User::from);
-        Ok(SubscriptionMember { member, subscription, user })
+        Ok(SubscriptionMember { member, subscription, user: None })
     }
 
     /// Also removes the user from the subscription's projects.
@@ -225,8 +225,7 @@ impl SubscriptionMutation {
         let principal = authorize(ctx)?;
         let project = project_id;
         let member = rules::add_project_member(services(ctx), principal, project, user_id).await?;
-        let user = loader(ctx).load_one(UserById(member.user_id)).await?.map(User::from);
-        Ok(ProjectMember { member, user })
+        Ok(ProjectMember { member, user: None })
     }
 
     async fn create_environment(&self, ctx: &Context<'_>, project_id: ProjectId, name: String) -> Result<Environment> {

@@ -198,6 +198,14 @@ pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loaders> {
     ctx.data_unchecked::<DataLoader<Loaders>>()
 }
 
+/// A member's user: the one read with the member, or, for a member just added, read now.
+pub async fn held_or_loaded(ctx: &Context<'_>, held: Option<&User>, id: crate::types::UserId) -> Result<Option<User>> {
+    match held {
+        Some(user) => Ok(Some(User(user.0.clone()))),
+        None => Ok(loader(ctx).load_one(UserById(id)).await?.map(User::from)),
+    }
+}
+
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::SubscriptionRole")]
 pub enum SubscriptionRole {
@@ -277,7 +285,8 @@ pub struct SubscriptionMember {
     pub member: subscription_members::Model,
     /// Shared by the subscription's members, which a dashboard lists by the hundred.
     pub subscription: Arc<service_subscriptions::Model>,
-    /// Read with the member (`batch::members_of_subscriptions`).
+    /// Read with the member when it came in a list (`batch::members_of_subscriptions`); for a
+    /// member just added, `None`: read only if the client asks for it.
     pub user: Option<User>,
 }
 
@@ -289,8 +298,8 @@ impl SubscriptionMember {
     async fn subscription(&self) -> ServiceSubscription {
         ServiceSubscription(self.subscription.as_ref().clone())
     }
-    async fn user(&self) -> Option<&User> {
-        self.user.as_ref()
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        held_or_loaded(ctx, self.user.as_ref(), self.member.user_id).await
     }
     async fn role(&self) -> SubscriptionRole {
         self.member.role.into()
