@@ -17,6 +17,7 @@ mod m20261206_000011_last_signed_in;
 mod m20261206_000012_sub_account_holdings_and_company_status;
 mod m20261206_000013_user_orderings;
 mod m20261206_000014_import_sub_accounts;
+mod m20261207_000015_lazy_welcome_emails;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_sub_account_holdings_and_company_status::Migration),
             Box::new(m20261206_000013_user_orderings::Migration),
             Box::new(m20261206_000014_import_sub_accounts::Migration),
+            Box::new(m20261207_000015_lazy_welcome_emails::Migration),
         ]
     }
 }

@@ -33,6 +33,10 @@ pub struct Model {
     /// read through `import::states::sub_accounts_of`.
     #[sea_orm(column_type = "Text")]
     pub sub_account_ids: String,
+    /// COMPLETED, with welcome emails still to queue (`import::welcome`).
+    pub welcomes_pending: bool,
+    /// The last of the job's users (in id order) whose welcome email is queued.
+    pub welcomed_through: Option<UserId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,7 @@
 //! `users`: see the migration for what each column means.
 
 use crate::types::enums::{Role, UserStatus};
-use crate::types::{CompanyId, Email, Locale, UserId};
+use crate::types::{CompanyId, Email, ImportJobId, Locale, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 
@@ -38,6 +38,8 @@ pub struct Model {
     pub scim_user_name: Option<String>,
     /// When the user last opened a session (set by `accounts::open_session`).
     pub last_signed_in_at: Option<DateTimeUtc>,
+    /// The import that created the user, if one did (its welcome pass walks these).
+    pub import_job_id: Option<ImportJobId>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -124,6 +126,7 @@ impl sea_orm::FromQueryResult for ByPosition {
             external_id: nullable(row, at())?,
             scim_user_name: nullable(row, at())?,
             last_signed_in_at: nullable(row, at())?,
+            import_job_id: nullable(row, at())?,
         }))
     }
 }

@@ -53,6 +53,7 @@ impl NewUser<'_> {
             external_id: Set(None),
             scim_user_name: Set(None),
             last_signed_in_at: Set(None),
+            import_job_id: Set(None),
         };
         user.derive_keys(); // bulk inserts (the import) do not pass through `before_save`
         user

@@ -26,6 +26,7 @@ pub mod runner;
 pub mod states;
 pub mod terminal;
 pub mod validate;
+pub mod welcome;
 pub mod write;
 
 /// What imports need beyond the rules' context: this process's running jobs (so that a

@@ -15,6 +15,7 @@ use super::check::{self, Checked};
 use super::file;
 use super::report::Reporter;
 use super::states::{self, LEASE, Step, load};
+use super::welcome;
 use super::write::{self, Outcome};
 use crate::db::import_row_issues;
 use crate::domain::{DomainError, DomainResult, ImportStatus};
@@ -55,6 +56,9 @@ pub(super) fn spawn(svc: &Imports, job_id: ImportJobId) {
 /// all-or-nothing write. A step refused means the job was cancelled meanwhile.
 async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
+    if job.status == ImportStatus::Completed {
+        return welcome::run(svc, job_id).await; // written; its welcome emails still owed
+    }
     if job.status == ImportStatus::Validating {
         import_row_issues::Entity::delete_many()
             .filter(import_row_issues::Column::JobId.eq(job_id))
@@ -88,14 +92,8 @@ async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> Doma
     match write::run(svc, &job, &mut reporter, cancelled).await? {
         Outcome::Done => {
             file::delete(&svc.db, job_id).await?;
-            // The import is complete whatever happens here: a failure only costs claim speed
-            // until autovacuum analyzes, so it is logged, not the job's error.
-            if job.send_welcome_emails
-                && let Err(error) = crate::notify::refresh_statistics(&svc.db).await
-            {
-                tracing::warn!(%job_id, %error, "import: cannot refresh the outbox's statistics");
-            }
-            states::announce(svc, job_id).await
+            states::announce(svc, job_id).await?;
+            welcome::run(svc, job_id).await
         }
         Outcome::Cancelled => states::close_cancelled(svc, job_id).await,
     }

@@ -80,6 +80,8 @@ pub(super) fn new_job(
         finished_at: Set(None),
         lease_until: Set(None),
         sub_account_ids: Set(options.sub_account_ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")),
+        welcomes_pending: Set(false),
+        welcomed_through: Set(None),
     }
 }
 
@@ -92,10 +94,12 @@ pub(super) enum Step<'a> {
     },
     /// A validated dry run is to be written.
     Committed,
-    /// Every row is written (taken inside the write's transaction).
+    /// Every row is written (taken inside the write's transaction); `welcomes`: the welcome
+    /// emails are still to queue (`super::welcome`).
     Written {
         created: i32,
         total_rows: i32,
+        welcomes: bool,
     },
     Cancelled,
     /// Something unexpected stopped the job; the message is what its owner is told.
@@ -138,9 +142,10 @@ impl Step<'_> {
                 changes.dry_run = Set(false);
                 changes.lease_until = Set(None); // whoever runs it next claims it afresh
             }
-            Step::Written { created, total_rows } => {
+            Step::Written { created, total_rows, welcomes } => {
                 changes.created_count = Set(*created);
                 changes.processed_rows = Set(*total_rows);
+                changes.welcomes_pending = Set(*welcomes);
             }
             // Whatever the write had reached is rolled back.
             Step::Cancelled => changes.created_count = Set(0),
@@ -249,14 +254,23 @@ fn lease() -> chrono::Duration {
     chrono::Duration::from_std(LEASE).expect("a short duration")
 }
 
-/// Leases the job to this process when it is running and nobody holds it (never leased, or the
+/// Jobs with work left for a server process: running, or COMPLETED with welcome emails still
+/// to queue.
+fn has_work() -> Condition {
+    let welcoming = Condition::all()
+        .add(import_jobs::Column::Status.eq(ImportStatus::Completed))
+        .add(import_jobs::Column::WelcomesPending.eq(true));
+    Condition::any().add(import_jobs::Column::Status.is_in(RUNNING)).add(welcoming)
+}
+
+/// Leases the job to this process when it has work left and nobody holds it (never leased, or the
 /// lease ran out: its process died).
 pub(super) async fn claim(svc: &Imports, job_id: ImportJobId) -> DomainResult<bool> {
     let now = svc.clock.now();
     let claimed = import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(now + lease())))
         .filter(import_jobs::Column::Id.eq(job_id))
-        .filter(import_jobs::Column::Status.is_in(RUNNING))
+        .filter(has_work())
         .filter(
             Condition::any()
                 .add(import_jobs::Column::LeaseUntil.is_null())
@@ -282,14 +296,14 @@ pub(super) async fn keep_lease(svc: Imports, job_id: ImportJobId) {
     }
 }
 
-/// Running jobs nobody holds: their lease ran out, or they were stored and never leased (their
+/// Jobs with work left that nobody holds: their lease ran out, or they were stored and never leased (their
 /// process died between storing the file and starting the job).
 pub(super) async fn unleased(svc: &Imports) -> DomainResult<Vec<ImportJobId>> {
     let now = svc.clock.now();
     let jobs = import_jobs::Entity::find()
         .select_only()
         .column(import_jobs::Column::Id)
-        .filter(import_jobs::Column::Status.is_in(RUNNING))
+        .filter(has_work())
         .filter(
             Condition::any().add(import_jobs::Column::LeaseUntil.lt(now)).add(
                 Condition::all()

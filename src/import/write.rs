@@ -1,12 +1,13 @@
 //! The all-or-nothing write of a validated file: every row in one transaction, in batches
-//! (`db::bulk`), with the welcome emails queued in the same transaction. The file is read
+//! (`db::bulk`); the welcome emails are queued after it commits (`super::welcome`), each user
+//! marked with the job so that pass can find them. The file is read
 //! again from its stored chunks, through the transaction itself: on SQLite the transaction
 //! holds the only connection.
 
 use super::Imports;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend};
 use serde_json::json;
 
 use super::check::{Parsed, parse_file};
@@ -14,10 +15,9 @@ use super::file;
 use super::report::Reporter;
 use super::states::{self, Step, completed_notification};
 use super::validate::ValidRow;
-use crate::db::{bulk, companies, import_jobs, user_sub_accounts, users};
+use crate::db::{bulk, import_jobs, user_sub_accounts, users};
 use crate::domain::audit::AuditEvent;
-use crate::domain::{DomainError, DomainResult, UnitOfWork, welcome};
-use crate::notify::{self, Notification};
+use crate::domain::{DomainError, DomainResult, UnitOfWork};
 use crate::types::{AuditAction, TargetKind};
 use crate::types::{SubAccountId, UserId};
 use sea_orm::Set;
@@ -34,8 +34,6 @@ pub(super) async fn run(
     reporter: &mut Reporter,
     cancelled: &AtomicBool,
 ) -> DomainResult<Outcome> {
-    let company = companies::Entity::find_by_id(job.company_id).one(&svc.db).await?;
-    let company_name = company.map(|c| c.name).unwrap_or_default();
     // On SQLite the transaction below takes the only connection: progress then goes to this
     // process's subscribers only, and the job row is updated at the end.
     reporter.side_connection = svc.db.get_database_backend() == DatabaseBackend::Postgres;
@@ -71,7 +69,7 @@ pub(super) async fn run(
                         .collect::<Result<Vec<ValidRow>, _>>()
                         .map_err(|_| DomainError::internal(anyhow::anyhow!("a validated row no longer passes")))?;
                     created += rows.len() as i64;
-                    insert(svc, &tx, job, &company_name, &limits, rows).await?;
+                    insert(svc, &tx, job, &limits, rows).await?;
                     reporter.progress.created_count = created as i32;
                     if cancelled.load(Ordering::SeqCst) || reporter.tick().await? {
                         tx.rollback().await?;
@@ -112,7 +110,8 @@ async fn finish(
             .after(counts),
     );
     tx.notify(completed_notification(svc, job, created)).await?;
-    let written = Step::Written { created: created as i32, total_rows: job.total_rows };
+    let welcomes = job.send_welcome_emails && created > 0;
+    let written = Step::Written { created: created as i32, total_rows: job.total_rows, welcomes };
     if !states::advance(&tx, tx.now(), job.id, written).await? {
         tx.rollback().await?;
         return Ok(Outcome::Cancelled);
@@ -121,39 +120,21 @@ async fn finish(
     Ok(Outcome::Done)
 }
 
-/// One batch: the users, and for each active one (when the job sends them) a welcome email
-/// with a 7-day activation link, as `createUser` sends.
+/// One batch: the users, each marked with the job, and their sub-accounts.
 async fn insert(
     svc: &Imports,
     tx: &impl ConnectionTrait,
     job: &import_jobs::Model,
-    company_name: &str,
     limits: &[SubAccountId],
     rows: Vec<ValidRow>,
 ) -> DomainResult<()> {
     let now = svc.clock.now();
     let mut new_users = Vec::with_capacity(rows.len());
     let mut limited = Vec::with_capacity(rows.len() * limits.len());
-    let (mut tokens, mut events, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
-        let user = row.person.new_user(job.company_id, now);
+        let mut user = row.person.new_user(job.company_id, now);
+        user.import_job_id = Set(Some(job.id));
         let user_id: UserId = *user.id.as_ref();
-        if job.send_welcome_emails && row.person.is_active {
-            let person = &row.person;
-            let to =
-                welcome::Addressee { email: &person.email, given_name: &person.given_name, locale: &person.locale };
-            let (token, email) = welcome::with_activation_link(svc, user_id, &to, company_name, now);
-            let notification = Notification {
-                company_id: Some(job.company_id),
-                event_type: crate::types::EventType::UserCreated,
-                data: json!({"userId": user_id, "email": row.person.email.as_str(), "importJobId": job.id}),
-                email: Some(email),
-            };
-            let (event, delivery) = notify::event_row(&notification, now)?;
-            tokens.push(token);
-            events.push(event);
-            deliveries.extend(delivery);
-        }
         limited.extend(limits.iter().map(|sub_account| user_sub_accounts::ActiveModel {
             user_id: Set(user_id),
             sub_account_id: Set(*sub_account),
@@ -162,12 +143,5 @@ async fn insert(
     }
     bulk::insert::<users::ActiveModel>(tx, new_users).await?;
     bulk::insert(tx, limited).await?;
-    let queued_emails = !events.is_empty();
-    bulk::insert(tx, tokens).await?;
-    bulk::insert(tx, events).await?;
-    bulk::insert(tx, deliveries).await?;
-    if queued_emails {
-        notify::announce(tx).await?;
-    }
     Ok(())
 }

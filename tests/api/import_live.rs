@@ -22,6 +22,7 @@ backend_tests!(
     imported_users_get_welcome_emails_unless_asked_not_to,
     uploads_over_the_limit_are_refused,
     an_import_interrupted_by_a_crash_resumes_on_the_next_start,
+    welcome_emails_interrupted_by_a_crash_resume_after_the_last_queued,
     a_long_error_log_names_every_row_in_order,
     a_stalled_upload_holds_no_database_connection,
     concurrent_uploads_respect_the_company_limit,
@@ -432,6 +433,55 @@ async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp
     assert_eq!(users_under(&app, &owner, "ana@crash.example").await, 1);
     let failed = until(&app, &owner, &validating, "FAILED_VALIDATION").await;
     assert_eq!(failed["errorCount"], 1, "validated again from the start, issues not doubled");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+/// The welcome emails are queued after the write, 2,000 users a transaction, each batch with
+/// the mark of the last user it covered. A process that died after the first 100 (its lease
+/// run out) leaves the rest to the next server, which queues each remaining active user's email
+/// exactly once, over more than one batch, and none for someone deactivated meanwhile.
+async fn welcome_emails_interrupted_by_a_crash_resume_after_the_last_queued(app: TestApp) {
+    let owner = app.company_owner("Resume", "owner@resume.example").await;
+    let id = start(&app, &owner, &generated(2_100, "resume.example", "owner@resume.example"), false, false).await;
+    until(&app, &owner, &id, "COMPLETED").await;
+    let job = match app.backend {
+        Backend::Sqlite => format!("X'{}'", id.replace('-', "")),
+        _ => format!("'{id}'"),
+    };
+    let nth_imported =
+        |n: usize| format!("(SELECT u.id FROM users u WHERE u.import_job_id = {job} ORDER BY u.id LIMIT 1 OFFSET {n})");
+    let crashed = format!(
+        "UPDATE import_jobs SET send_welcome_emails = true, welcomes_pending = true, \
+         welcomed_through = {}, lease_until = '2000-01-01 00:00:00+00:00' WHERE id = {job}",
+        nth_imported(99)
+    );
+    sea_orm::ConnectionTrait::execute_unprepared(&app.db, &crashed).await.unwrap();
+    let deactivated = format!("UPDATE users SET status = 'INACTIVE' WHERE id = {}", nth_imported(150));
+    sea_orm::ConnectionTrait::execute_unprepared(&app.db, &deactivated).await.unwrap();
+
+    let mailbox = tempfile::tempdir().unwrap();
+    let next = portal::app::Application::build(common::test_config(&app.database_url, mailbox.path())).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(next.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let pending = format!("SELECT count(*) AS n FROM import_jobs WHERE id = {job} AND welcomes_pending");
+    common::eventually_within(60, "the welcome emails queued", async || (app.count(&pending).await == 0).then_some(()))
+        .await;
+    let welcomed = format!(
+        "FROM deliveries d JOIN users u ON u.email = d.recipient WHERE d.template = 'welcome' AND u.import_job_id = {job}"
+    );
+    assert_eq!(app.count(&format!("SELECT count(*) AS n {welcomed}")).await, 2_100 - 100 - 1);
+    assert_eq!(app.count(&format!("SELECT count(DISTINCT d.recipient) AS n {welcomed}")).await, 1_999, "none twice");
+    let before_the_mark = format!("SELECT count(*) AS n {welcomed} AND u.id <= {}", nth_imported(99));
+    assert_eq!(app.count(&before_the_mark).await, 0, "the first 100 were queued before the crash");
+    let inactive = format!("SELECT count(*) AS n {welcomed} AND u.status = 'INACTIVE'");
+    assert_eq!(app.count(&inactive).await, 0, "a user deactivated meanwhile gets no welcome");
+    let tokens = format!(
+        "SELECT count(*) AS n FROM link_tokens t JOIN users u ON u.id = t.user_id WHERE u.import_job_id = {job}"
+    );
+    assert_eq!(app.count(&tokens).await, 1_999, "one activation link per email");
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
