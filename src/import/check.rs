@@ -1,7 +1,8 @@
 //! Validation of a stored file, every row before anything is written. The file is parsed and
 //! each row checked on a blocking thread (`parse`), in batches; here, each batch goes through
 //! the file rules and one database lookup for the addresses already taken, and its issues are
-//! recorded at once. Managers are judged at the end, when every row of the file is known.
+//! recorded at once. Duplicates and managers are judged at the end, when every row of the file
+//! is known (by a second reading, for a file where the first found suspects).
 
 use super::Imports;
 use std::collections::HashSet;
@@ -15,7 +16,7 @@ use super::file::{self, StoredFile};
 use super::parse::{FileError, rows};
 use super::report::Reporter;
 use super::states::Verdict;
-use super::validate::{FileRules, InvalidRow, Issue, ValidRow, check_row, email_exists};
+use super::validate::{FileRules, InvalidRow, Issue, ValidRow, check_row, email_exists, unknown_manager};
 use crate::db::{bulk, import_jobs, import_row_issues};
 use crate::domain::{DomainError, DomainResult, Email, IssueCode, IssueSeverity, Services};
 use crate::types::{CompanyId, ImportJobId};
@@ -87,6 +88,7 @@ pub(super) fn parse_file(counting: Option<StoredFile>, reading: StoredFile) -> m
 struct Checker<'a> {
     svc: &'a Services,
     company_id: CompanyId,
+    job_id: ImportJobId,
     rules: FileRules,
 }
 
@@ -98,12 +100,12 @@ impl Checker<'_> {
             let (number, email) = match checked {
                 Ok(row) => {
                     let (email, manager) = row.addresses();
-                    issues.extend(self.rules.add(row.number, email, manager));
+                    self.rules.add(email, manager);
                     (row.number, Some(row.person.email))
                 }
                 Err(invalid) => {
                     issues.extend(invalid.issues);
-                    issues.extend(self.rules.add(invalid.number, invalid.email.as_ref(), invalid.manager.as_ref()));
+                    self.rules.add(invalid.email.as_ref(), invalid.manager.as_ref());
                     (invalid.number, invalid.email)
                 }
             };
@@ -115,11 +117,35 @@ impl Checker<'_> {
         Ok(issues)
     }
 
-    /// Managers, once every row is known.
+    /// Duplicates and managers, once every row is known: a second reading of the file when
+    /// the first found suspects (`FileRules`), none for a clean file.
     async fn finish(self) -> DomainResult<Vec<Issue>> {
-        let outside = self.rules.outside_managers();
-        let company_users = existing(&self.svc.db, Some(self.company_id), &outside).await?;
-        Ok(self.rules.finish(&company_users))
+        let (mut suspects, outside) = self.rules.end();
+        let outside: Vec<&Email> = outside.iter().collect();
+        suspects.found_in_company(&existing(&self.svc.db, Some(self.company_id), &outside).await?);
+        let mut issues = Vec::new();
+        if suspects.is_empty() {
+            return Ok(issues);
+        }
+        let mut parsed = parse(&self.svc.db, self.job_id, false);
+        while let Some(message) = parsed.recv().await {
+            let Parsed::Batch(batch) = message else { continue }; // the first reading read it whole
+            let mut outside = Vec::new();
+            for checked in &batch {
+                let (number, email, manager) = match checked {
+                    Ok(row) => (row.number, Some(&row.person.email), Some(&row.person.manager_email)),
+                    Err(invalid) => (invalid.number, invalid.email.as_ref(), invalid.manager.as_ref()),
+                };
+                let (duplicates, manager) = suspects.add(number, email, manager);
+                issues.extend(duplicates);
+                outside.extend(manager.map(|manager| (number, manager)));
+            }
+            let managers: Vec<&Email> = outside.iter().map(|(_, manager)| *manager).collect();
+            let company_users = existing(&self.svc.db, Some(self.company_id), &managers).await?;
+            let unknown = outside.iter().filter(|(_, manager)| !company_users.contains(*manager));
+            issues.extend(unknown.map(|(row, manager)| unknown_manager(*row, manager)));
+        }
+        Ok(issues)
     }
 }
 
@@ -166,13 +192,14 @@ pub(super) async fn run(
     reporter: &mut Reporter,
     cancelled: &AtomicBool,
 ) -> DomainResult<Checked> {
-    let mut checker = Checker { svc, company_id: job.company_id, rules: FileRules::default() };
+    let mut checker = Checker { svc, company_id: job.company_id, job_id: job.id, rules: FileRules::default() };
     let mut parsed = parse(&svc.db, job.id, true);
     let mut file_error = None;
     while let Some(message) = parsed.recv().await {
         match message {
             Parsed::Total(total) => {
                 reporter.progress.total_rows = total as i32;
+                checker.rules = FileRules::with_capacity(total as usize);
                 if reporter.report().await? {
                     return Ok(Checked::Cancelled);
                 }
@@ -212,7 +239,7 @@ pub(super) async fn run(
 
 /// The rules again, recording nothing: what a commit finds wrong with a validated dry run now.
 pub(super) async fn recheck(svc: &Imports, job: &import_jobs::Model) -> DomainResult<Vec<Issue>> {
-    let mut checker = Checker { svc, company_id: job.company_id, rules: FileRules::default() };
+    let mut checker = Checker { svc, company_id: job.company_id, job_id: job.id, rules: FileRules::default() };
     let mut parsed = parse(&svc.db, job.id, false);
     let mut issues = Vec::new();
     while let Some(message) = parsed.recv().await {

@@ -116,9 +116,8 @@ impl ValidRow {
     }
 }
 
-/// An address reduced to 128 bits of its SHA-256: the file rules remember every address of a
-/// million-row file at 16 bytes each instead of a `String` (two addresses of one file sharing
-/// a key is about as likely as guessing a random UUID).
+/// An address reduced to 128 bits of its SHA-256 (two addresses of one file sharing a key is
+/// about as likely as guessing a random UUID): how the second reading tells rows apart.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct EmailKey([u8; 16]);
 
@@ -129,72 +128,157 @@ impl EmailKey {
         key.copy_from_slice(&digest[..16]);
         EmailKey(key)
     }
+
+    /// Its first 64 bits: what the first reading keeps of every row. Two addresses of a
+    /// 10,000,000-row file share one with a chance of about 3 in a million; the second reading
+    /// then tells them apart by the whole key.
+    fn short(self) -> u64 {
+        let [a, b, c, d, e, f, g, h, ..] = self.0;
+        u64::from_be_bytes([a, b, c, d, e, f, g, h])
+    }
 }
 
-/// What can only be judged with the whole file in view.
+/// Distinct managers remembered with their address (a few MiB): a file naming more is unusual,
+/// and its further managers are looked up row by row in the second reading.
+const MANAGERS_KEPT: usize = 65_536;
+
+/// What can only be judged with the whole file in view, in two readings so that memory stays
+/// small whatever the file's size. The first notes 8 bytes per row (its address's short key)
+/// and each distinct manager; its end (`end`) names the suspects: addresses seen more than
+/// once, and managers that are neither addresses of the file nor, once looked up, users of the
+/// company. A file without suspects (a clean one) is read once. Only a file with suspects is
+/// read again (`Suspects`), remembering its suspect rows alone.
 #[derive(Default)]
 pub struct FileRules {
-    first_row: HashMap<EmailKey, u32>,
-    duplicates_reported: HashSet<u32>,
-    /// Every row's manager, as an index into the distinct managers (few, in practice).
-    managers: Vec<(u32, u32)>,
-    manager_index: HashMap<EmailKey, u32>,
-    manager_addresses: Vec<(EmailKey, Email)>,
+    addresses: Vec<u64>,
+    managers: HashMap<u64, Email>,
+    /// Managers past `MANAGERS_KEPT`, by key only; distinct after `compact`.
+    more_managers: Vec<u64>,
 }
 
 impl FileRules {
-    /// Notes row `number`'s addresses (those it has); returns its duplicate issues. Every
-    /// occurrence of a duplicated address is reported, each with the row it repeats.
-    pub fn add(&mut self, number: u64, email: Option<&Email>, manager: Option<&Email>) -> Vec<Issue> {
+    /// For a file of `rows` rows: its keys are then stored without reallocation.
+    pub fn with_capacity(rows: usize) -> FileRules {
+        FileRules { addresses: Vec::with_capacity(rows), ..FileRules::default() }
+    }
+
+    /// Notes a row's addresses (those it has), in the first reading.
+    pub fn add(&mut self, email: Option<&Email>, manager: Option<&Email>) {
+        if let Some(email) = email {
+            self.addresses.push(EmailKey::of(email).short());
+        }
+        if let Some(manager) = manager {
+            let key = EmailKey::of(manager).short();
+            if self.managers.len() < MANAGERS_KEPT {
+                self.managers.entry(key).or_insert_with(|| manager.clone());
+            } else if !self.managers.contains_key(&key) {
+                if self.more_managers.len() == self.more_managers.capacity() {
+                    compact(&mut self.more_managers);
+                }
+                self.more_managers.push(key);
+            }
+        }
+    }
+
+    /// The end of the first reading: the suspects, and the managers outside the file to look
+    /// up among the company's users (then `Suspects::found_in_company`).
+    pub fn end(mut self) -> (Suspects, Vec<Email>) {
+        self.addresses.sort_unstable();
+        let in_file = |key: &u64| self.addresses.binary_search(key).is_ok();
+        let repeated: HashSet<u64> = self.addresses.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        compact(&mut self.more_managers);
+        let look_up_by_row = self.more_managers.iter().copied().filter(|key| !in_file(key)).collect();
+        let outside: Vec<(u64, Email)> = self.managers.into_iter().filter(|(key, _)| !in_file(key)).collect();
+        let suspects = Suspects {
+            repeated,
+            unknown_managers: outside.iter().map(|(key, _)| *key).collect(),
+            look_up_by_row,
+            first_row: HashMap::new(),
+            duplicates_reported: HashSet::new(),
+        };
+        (suspects, outside.into_iter().map(|(_, email)| email).collect())
+    }
+}
+
+/// Sorted and deduplicated, with room for as many again.
+fn compact(keys: &mut Vec<u64>) {
+    keys.sort_unstable();
+    keys.dedup();
+    keys.reserve(keys.len().max(1_024));
+}
+
+/// The second reading of a file with suspects, row by row in file order.
+pub struct Suspects {
+    repeated: HashSet<u64>,
+    /// Managers that are neither rows of the file nor users of the company.
+    unknown_managers: HashSet<u64>,
+    /// Managers outside the file not remembered with their address: looked up per row.
+    look_up_by_row: HashSet<u64>,
+    /// Where each repeated address was first seen.
+    first_row: HashMap<EmailKey, u32>,
+    duplicates_reported: HashSet<u32>,
+}
+
+impl Suspects {
+    /// Of the managers `FileRules::end` gave to look up, these are users of the company.
+    pub fn found_in_company(&mut self, company_users: &HashSet<Email>) {
+        for user in company_users {
+            self.unknown_managers.remove(&EmailKey::of(user).short());
+        }
+    }
+
+    /// Nothing to look at: the file needs no second reading.
+    pub fn is_empty(&self) -> bool {
+        self.repeated.is_empty() && self.unknown_managers.is_empty() && self.look_up_by_row.is_empty()
+    }
+
+    /// Row `number`'s issues (every occurrence of a repeated address is reported, each with
+    /// the row it repeats; an unknown manager), and its manager when it is still to be looked
+    /// up among the company's users (`unknown_manager` if it is not one).
+    pub fn add<'m>(
+        &mut self,
+        number: u64,
+        email: Option<&Email>,
+        manager: Option<&'m Email>,
+    ) -> (Vec<Issue>, Option<&'m Email>) {
         let row = number as u32;
         let mut issues = Vec::new();
         if let Some(email) = email {
             let key = EmailKey::of(email);
-            match self.first_row.get(&key) {
-                Some(&first) => {
-                    if self.duplicates_reported.insert(first) {
-                        issues.push(duplicate(first.into(), email, number));
+            if self.repeated.contains(&key.short()) {
+                match self.first_row.get(&key) {
+                    Some(&first) => {
+                        if self.duplicates_reported.insert(first) {
+                            issues.push(duplicate(first.into(), email, number));
+                        }
+                        issues.push(duplicate(number, email, first.into()));
                     }
-                    issues.push(duplicate(number, email, first.into()));
-                }
-                None => {
-                    self.first_row.insert(key, row);
+                    None => {
+                        self.first_row.insert(key, row);
+                    }
                 }
             }
         }
+        let mut look_up = None;
         if let Some(manager) = manager {
-            let key = EmailKey::of(manager);
-            let next = self.manager_addresses.len() as u32;
-            let index = *self.manager_index.entry(key).or_insert(next);
-            if index == next {
-                self.manager_addresses.push((key, manager.clone()));
-            }
-            self.managers.push((row, index));
-        }
-        issues
-    }
-
-    /// Every manager address that is not a row of the file (to look up among the company's
-    /// users). Only final once every row has been added.
-    pub fn outside_managers(&self) -> Vec<&Email> {
-        self.manager_addresses.iter().filter(|(key, _)| !self.first_row.contains_key(key)).map(|(_, e)| e).collect()
-    }
-
-    /// The managers that are neither rows of the file nor in `company_users`.
-    pub fn finish(self, company_users: &HashSet<Email>) -> Vec<Issue> {
-        let mut issues = Vec::new();
-        for (row, index) in &self.managers {
-            let (key, manager) = &self.manager_addresses[*index as usize];
-            if !self.first_row.contains_key(key) && !company_users.contains(manager) {
-                issues.push(Issue {
-                    row: (*row).into(),
-                    column: Some(COLUMNS[MANAGER]),
-                    code: IssueCode::UnknownManager,
-                    message: format!("{manager} is neither a user of the company nor a row of this file"),
-                });
+            let key = EmailKey::of(manager).short();
+            if self.unknown_managers.contains(&key) {
+                issues.push(unknown_manager(number, manager));
+            } else if self.look_up_by_row.contains(&key) {
+                look_up = Some(manager);
             }
         }
-        issues
+        (issues, look_up)
+    }
+}
+
+/// The row's manager is neither a user of the company nor a row of the file.
+pub fn unknown_manager(row: u64, manager: &Email) -> Issue {
+    Issue {
+        row,
+        column: Some(COLUMNS[MANAGER]),
+        code: IssueCode::UnknownManager,
+        message: format!("{manager} is neither a user of the company nor a row of this file"),
     }
 }
 
@@ -347,6 +431,8 @@ mod tests {
         }
     }
 
+    /// The two readings: duplicates (also a repeat in another case) and managers outside the
+    /// file found, and a manager who is a company user not reported.
     #[test]
     fn file_rules_report_duplicates_existing_and_unknown_managers() {
         let (valid, issues) = check(
@@ -357,18 +443,23 @@ mod tests {
              Di,D,taken@x.com,B,boss@x.com,,1\n",
         );
         assert!(issues.is_empty());
-        let mut rules = FileRules::default();
-        let mut found: Vec<Issue> = valid
-            .iter()
-            .flat_map(|row| {
-                let (email, manager) = row.addresses();
-                rules.add(row.number, email, manager)
-            })
-            .collect();
-        let outside: HashSet<String> = rules.outside_managers().into_iter().map(|e| e.to_string()).collect();
+        let mut rules = FileRules::with_capacity(valid.len());
+        for row in &valid {
+            let (email, manager) = row.addresses();
+            rules.add(email, manager);
+        }
+        let (mut suspects, outside) = rules.end();
+        let outside: HashSet<String> = outside.iter().map(ToString::to_string).collect();
         assert_eq!(outside, HashSet::from(["boss@x.com".to_owned(), "ghost@x.com".to_owned()]));
-        found.push(email_exists(6, &Email::parse("taken@x.com").unwrap()));
-        found.extend(rules.finish(&HashSet::from([Email::parse("boss@x.com").unwrap()])));
+        suspects.found_in_company(&HashSet::from([Email::parse("boss@x.com").unwrap()]));
+        assert!(!suspects.is_empty());
+        let mut found = vec![email_exists(6, &Email::parse("taken@x.com").unwrap())];
+        for row in &valid {
+            let (email, manager) = row.addresses();
+            let (issues, look_up) = suspects.add(row.number, email, manager);
+            assert_eq!(look_up, None, "every manager was remembered with its address");
+            found.extend(issues);
+        }
         found.sort_by_key(|i| i.row);
         let found: Vec<(u64, IssueCode, &str)> = found.iter().map(|i| (i.row, i.code, i.message.as_str())).collect();
         assert_eq!(
@@ -380,5 +471,41 @@ mod tests {
                 (6, IssueCode::EmailExists, "taken@x.com already has an account in the portal"),
             ]
         );
+    }
+
+    /// A clean file leaves nothing to read twice: managers that are rows of the file, or
+    /// users of the company once looked up.
+    #[test]
+    fn a_clean_file_has_no_suspects() {
+        let mut rules = FileRules::default();
+        let email = |i: usize| Email::parse(&format!("user{i}@x.com")).unwrap();
+        let boss = Email::parse("boss@x.com").unwrap();
+        for i in 0..5_000 {
+            let manager = if i % 2 == 0 { boss.clone() } else { email(i / 100) };
+            rules.add(Some(&email(i)), Some(&manager));
+        }
+        let (mut suspects, outside) = rules.end();
+        assert_eq!(outside, [boss.clone()]);
+        suspects.found_in_company(&HashSet::from([boss]));
+        assert!(suspects.is_empty());
+    }
+
+    /// Past the managers remembered with their address, the rest are looked up row by row.
+    #[test]
+    fn many_managers_are_looked_up_by_row() {
+        let mut rules = FileRules::default();
+        let email = |i: usize| Email::parse(&format!("m{i}@x.com")).unwrap();
+        let rows = MANAGERS_KEPT + 10;
+        for i in 0..rows {
+            rules.add(None, Some(&email(i)));
+        }
+        let (mut suspects, outside) = rules.end();
+        assert_eq!(outside.len(), MANAGERS_KEPT);
+        suspects.found_in_company(&outside.into_iter().collect());
+        let by_row: Vec<u64> = (0..rows)
+            .filter(|&i| suspects.add(i as u64, None, Some(&email(i))).1.is_some())
+            .map(|i| i as u64)
+            .collect();
+        assert_eq!(by_row.len(), 10);
     }
 }
