@@ -4,7 +4,11 @@
 //! the rows as one JSON parameter: one round trip and one parameter per batch, so the server
 //! spends its time inserting rather than parsing statements (close to what `COPY` costs; the
 //! benchmark measures it). SQLite: multi-row `INSERT … VALUES` within its limit on bound
-//! variables.
+//! variables, the same text for every full statement so that the driver's statement cache
+//! prepares it once.
+//!
+//! `statements` only builds them, so that a caller can build the next rows' statements on
+//! another thread while the database runs these (the import does).
 
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityName, EntityTrait, Iterable, Statement, Value,
@@ -20,57 +24,84 @@ pub async fn insert<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<(), Db
 where
     A: ActiveModelTrait + Send,
 {
-    if rows.is_empty() {
-        return Ok(());
+    for statement in statements(db.get_database_backend(), rows)? {
+        db.execute_raw(statement).await?;
     }
-    let columns: Vec<<A::Entity as EntityTrait>::Column> = <A::Entity as EntityTrait>::Column::iter().collect();
-    match db.get_database_backend() {
-        DatabaseBackend::Postgres => {
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                populate(db, &columns, rows.by_ref().take(PG_BATCH)).await?;
-            }
-            Ok(())
-        }
-        _ => {
-            let per_statement = (SQLITE_VARIABLES / columns.len()).max(1);
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let batch: Vec<A> = rows.by_ref().take(per_statement).collect();
-                <A::Entity as EntityTrait>::insert_many(batch).exec_without_returning(db).await?;
-            }
-            Ok(())
-        }
-    }
+    Ok(())
 }
 
-async fn populate<A: ActiveModelTrait>(
-    db: &impl ConnectionTrait,
-    columns: &[<A::Entity as EntityTrait>::Column],
-    rows: impl Iterator<Item = A>,
-) -> Result<(), DbErr> {
+/// The statements that insert `rows` (every column set), to run in order.
+pub fn statements<A: ActiveModelTrait>(backend: DatabaseBackend, rows: Vec<A>) -> Result<Vec<Statement>, DbErr> {
+    let columns: Vec<<A::Entity as EntityTrait>::Column> = <A::Entity as EntityTrait>::Column::iter().collect();
     let names: Vec<&str> = columns.iter().map(|c| sea_orm::IdenStatic::as_str(c)).collect();
+    let table = <A::Entity as Default>::default().table_name().to_owned();
+    let quoted = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+    let per_statement = match backend {
+        DatabaseBackend::Postgres => PG_BATCH,
+        _ => (SQLITE_VARIABLES / columns.len()).max(1),
+    };
+    let mut built = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk = rows.by_ref().take(per_statement);
+        built.push(match backend {
+            DatabaseBackend::Postgres => populate(&table, &quoted, &columns, &names, chunk)?,
+            _ => values(backend, &table, &quoted, &columns, &names, chunk)?,
+        });
+    }
+    Ok(built)
+}
+
+/// A set column's value.
+fn value_of<A: ActiveModelTrait>(
+    row: &A,
+    column: <A::Entity as EntityTrait>::Column,
+    name: &str,
+) -> Result<Value, DbErr> {
+    row.get(column).into_value().ok_or_else(|| DbErr::Custom(format!("bulk insert: column {name} is not set")))
+}
+
+fn values<A: ActiveModelTrait>(
+    backend: DatabaseBackend,
+    table: &str,
+    quoted: &str,
+    columns: &[<A::Entity as EntityTrait>::Column],
+    names: &[&str],
+    rows: impl Iterator<Item = A>,
+) -> Result<Statement, DbErr> {
+    let mut values = Vec::new();
+    let mut count = 0;
+    for row in rows {
+        for (column, name) in columns.iter().zip(names) {
+            values.push(value_of(&row, *column, name)?);
+        }
+        count += 1;
+    }
+    let row = format!("({})", vec!["?"; columns.len()].join(", "));
+    let sql = format!("INSERT INTO \"{table}\" ({quoted}) VALUES {}", vec![row.as_str(); count].join(", "));
+    Ok(Statement::from_sql_and_values(backend, sql, values))
+}
+
+fn populate<A: ActiveModelTrait>(
+    table: &str,
+    quoted: &str,
+    columns: &[<A::Entity as EntityTrait>::Column],
+    names: &[&str],
+    rows: impl Iterator<Item = A>,
+) -> Result<Statement, DbErr> {
     let mut json = Vec::new();
     for row in rows {
         let mut object = serde_json::Map::with_capacity(columns.len());
-        for (column, name) in columns.iter().zip(&names) {
-            let value = row
-                .get(*column)
-                .into_value()
-                .ok_or_else(|| DbErr::Custom(format!("bulk insert: column {name} is not set")))?;
-            object.insert((*name).to_owned(), to_json(&value));
+        for (column, name) in columns.iter().zip(names) {
+            object.insert((*name).to_owned(), to_json(&value_of(&row, *column, name)?));
         }
         json.push(serde_json::Value::Object(object));
     }
-    let table = <A::Entity as Default>::default().table_name().to_owned();
-    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-    let columns = quoted.join(", ");
     let sql = format!(
-        "INSERT INTO \"{table}\" ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
+        "INSERT INTO \"{table}\" ({quoted}) SELECT {quoted} FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
     );
     let rows = serde_json::Value::Array(json).to_string();
-    db.execute_raw(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [rows.into()])).await?;
-    Ok(())
+    Ok(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [rows.into()]))
 }
 
 /// A column value as PostgreSQL reads it from JSON.
