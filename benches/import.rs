@@ -222,12 +222,12 @@ async fn import(imports: &Imports, company_id: portal::types::CompanyId, csv: &P
         states += 1;
     };
     let total = started.elapsed();
-    while welcome {
+    let pending = async || {
         use sea_orm::EntityTrait;
         let row = portal::db::import_jobs::Entity::find_by_id(job.id).one(&imports.services.db).await.unwrap();
-        if !row.is_some_and(|job| job.welcomes_pending) {
-            break;
-        }
+        row.is_some_and(|job| job.welcomes_pending)
+    };
+    while welcome && pending().await {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Measured {

@@ -485,7 +485,7 @@ mod tests {
             rules.add(Some(&email(i)), Some(&manager));
         }
         let (mut suspects, outside) = rules.end();
-        assert_eq!(outside, [boss.clone()]);
+        assert_eq!(outside, std::slice::from_ref(&boss));
         suspects.found_in_company(&HashSet::from([boss]));
         assert!(suspects.is_empty());
     }

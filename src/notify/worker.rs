@@ -300,9 +300,7 @@ impl Worker {
                 .exec(&tx)
                 .await?;
         }
-        for event in erase.into_values() {
-            erase_email_variables(&tx, event).await?;
-        }
+        erase_email_variables(&tx, erase.into_values()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -339,15 +337,30 @@ async fn listen_for_new_rows(db: DatabaseConnection, wakeup: Arc<Notify>) {
 }
 
 /// Once the email is out, its variables (which may hold a temporary password or a link token)
-/// have no reason to stay in the database.
-async fn erase_email_variables(db: &impl sea_orm::ConnectionTrait, event: outbox_events::Model) -> NotifyResult<()> {
-    let mut payload = event.payload.clone();
-    if let Some(vars) = payload.get_mut("email").and_then(|e| e.get_mut("vars")) {
-        *vars = serde_json::json!({"erased": "delivered"});
-        let mut active = event.into_active_model();
-        active.payload = Set(payload);
-        active.update(db).await?;
+/// have no reason to stay in the database: erased from every event of the batch that has them,
+/// in one statement.
+async fn erase_email_variables(
+    db: &impl sea_orm::ConnectionTrait,
+    events: impl Iterator<Item = outbox_events::Model>,
+) -> NotifyResult<()> {
+    let with_variables: Vec<_> = events
+        .filter(|event| event.payload.get("email").and_then(|email| email.get("vars")).is_some())
+        .map(|event| event.id)
+        .collect();
+    if with_variables.is_empty() {
+        return Ok(());
     }
+    let erased = match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            r#"jsonb_set("payload"::jsonb, '{email,vars}', '{"erased": "delivered"}'::jsonb)::json"#
+        }
+        _ => r#"json_set("payload", '$.email.vars', json('{"erased": "delivered"}'))"#,
+    };
+    outbox_events::Entity::update_many()
+        .col_expr(outbox_events::Column::Payload, Expr::cust(erased))
+        .filter(outbox_events::Column::Id.is_in(with_variables))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -371,6 +371,8 @@ async fn an_smtp_outage_loses_nothing(app: TestApp) {
     // The temporary password does not stay in the outbox once delivered.
     let event = outbox_events::Entity::find_by_id(delivery.event_id).one(&app.db).await.unwrap().unwrap();
     assert!(!event.payload.to_string().contains("temporaryPassword"), "{}", event.payload);
+    assert_eq!(event.payload["email"]["vars"], json!({"erased": "delivered"}), "only the variables are erased");
+    assert_eq!(event.payload["email"]["to"], "owner@outage.example");
 }
 
 async fn templates_are_listed_and_previewed(app: TestApp) {
