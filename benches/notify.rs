@@ -152,21 +152,29 @@ async fn main() {
     };
     let worker = Worker::new(db, registry, templates, clock, Arc::new(tokio::sync::Notify::new()));
     let started = Instant::now();
-    // Steady from first to last: the rate of the first and of the last tenth of the drain.
-    let (mut sent, mut first_tenth, mut last_tenth_from) = (0, None, None);
-    loop {
-        let round = worker.drain_once().await.unwrap();
-        if round == 0 {
-            break;
+    // Steady from first to last: the rate of the first and of the last tenth of the drain. As
+    // the worker drains (`Worker::drain_until_empty`): `lanes` batches in flight at once.
+    let sent = AtomicUsize::new(0);
+    let marks = std::sync::Mutex::new((None, None));
+    let lane = async || {
+        loop {
+            let round = worker.drain_once().await.unwrap();
+            if round == 0 {
+                break;
+            }
+            let sent = sent.fetch_add(round, Ordering::Relaxed) + round;
+            let mut marks = marks.lock().unwrap();
+            if marks.0.is_none() && sent * 10 >= emails {
+                marks.0 = Some((sent, started.elapsed()));
+            }
+            if marks.1.is_none() && sent * 10 >= emails * 9 {
+                marks.1 = Some((sent, started.elapsed()));
+            }
         }
-        sent += round;
-        if first_tenth.is_none() && sent * 10 >= emails {
-            first_tenth = Some((sent, started.elapsed()));
-        }
-        if last_tenth_from.is_none() && sent * 10 >= emails * 9 {
-            last_tenth_from = Some((sent, started.elapsed()));
-        }
-    }
+    };
+    futures_util::future::join_all((0..worker.lanes).map(|_| lane())).await;
+    let sent = sent.load(Ordering::Relaxed);
+    let (first_tenth, last_tenth_from) = marks.into_inner().unwrap();
     let elapsed = started.elapsed();
     if let (Some((first, at)), Some((from, since))) = (first_tenth, last_tenth_from) {
         let last_rate = (sent - from) as f64 / (elapsed - since).as_secs_f64().max(1e-9);

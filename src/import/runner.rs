@@ -136,7 +136,7 @@ impl RunningImports {
         self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(job_id).or_default().clone()
     }
 
-    fn is_running(&self, job_id: ImportJobId) -> bool {
+    pub(super) fn is_running(&self, job_id: ImportJobId) -> bool {
         self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(&job_id)
     }
 

@@ -75,7 +75,24 @@ pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
             println!("Dry run: the file is clean. Commit it with commitUserImport(id: \"{}\").", job.id)
         }
         ImportStatus::Completed if job.send_welcome_emails => {
-            println!("Welcome emails are queued; the server sends them.")
+            // They are queued after the write (`super::welcome`), by this process: it stays
+            // until they all are, or a server would only take them over once the lease ran out.
+            eprintln!("Queuing the welcome emails…");
+            let queued = loop {
+                let running = svc.running.is_running(job.id);
+                if !states::load(svc, job.id).await?.welcomes_pending {
+                    break true;
+                }
+                if !running {
+                    break false; // the pass failed here: the log says why
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            };
+            if queued {
+                println!("Welcome emails are queued; the server sends them.")
+            } else {
+                println!("Some welcome emails could not be queued yet (the log says why); a server will queue them.")
+            }
         }
         _ => {}
     }

@@ -72,7 +72,10 @@ pub struct Worker {
     /// Names this process in `leased_by`.
     pub id: String,
     pub batch_size: u64,
-    /// Deliveries handled at the same time.
+    /// Batches in flight at once, so that one batch's database work (its claim, its record)
+    /// overlaps another's deliveries instead of leaving the plugins idle.
+    pub lanes: usize,
+    /// Deliveries handled at the same time in each lane.
     pub concurrency: usize,
     pub lease: Duration,
     /// How often to look for due deliveries when nothing wakes the worker (retries, rows
@@ -97,7 +100,8 @@ impl Worker {
             retry: RetryPolicy::default(),
             id: format!("{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]),
             batch_size: 32,
-            concurrency: 8,
+            lanes: 2,
+            concurrency: 4,
             lease: Duration::from_secs(120),
             sweep_every: Duration::from_secs(2),
         }
@@ -114,10 +118,8 @@ impl Worker {
                 }
                 return;
             }
-            match self.drain_once().await {
-                Ok(handled) if handled as u64 >= self.batch_size => continue,
-                Ok(_) => {}
-                Err(error) => tracing::error!(error = %error, "outbox worker"),
+            if let Err(error) = self.drain_until_empty().await {
+                tracing::error!(error = %error, "outbox worker");
             }
             tokio::select! {
                 () = self.wakeup.notified() => {}
@@ -130,6 +132,21 @@ impl Worker {
                 },
             }
         }
+    }
+
+    /// Drains until nothing is due, `lanes` batches at a time; returns how many were handled.
+    pub async fn drain_until_empty(&self) -> NotifyResult<usize> {
+        let lane = async || -> NotifyResult<usize> {
+            let mut handled = 0;
+            loop {
+                match self.drain_once().await? {
+                    0 => return Ok(handled),
+                    round => handled += round,
+                }
+            }
+        };
+        let lanes = futures_util::future::join_all((0..self.lanes.max(1)).map(|_| lane())).await;
+        lanes.into_iter().sum()
     }
 
     /// Claims one batch of due deliveries, hands them to their plugins, and records every

@@ -618,6 +618,19 @@ fn the_import_command_writes_the_error_log_next_to_the_file() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(stdout.contains("Completed: 2 rows, 2 created, 0 errors"), "{stdout}");
+    // The command stays until the welcome emails are queued (after the write), for the
+    // active user only; a server sends them.
+    assert!(stdout.contains("Welcome emails are queued"), "{stdout}");
+    let queued = rusqlite::Connection::open(dir.path().join("portal.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM deliveries WHERE template = 'welcome' AND recipient LIKE '%@term.example' \
+             AND recipient <> 'owner@term.example'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .unwrap();
+    assert_eq!(queued, 1, "ana's welcome, none for ben (inactive)");
     // The terminal is the progress bar's: the library's info lines stay out of it.
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!stderr.contains("INFO"), "{stderr}");
