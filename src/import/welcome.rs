@@ -95,12 +95,25 @@ async fn queue_batch(
     notify::announce(&tx).await?;
     let last = batch.last().map(|user| user.id);
     let more = batch.len() as u64 == BATCH;
-    import_jobs::Entity::update_many()
+    // The mark moves only from where this batch started: a process that lost its lease (a long
+    // pause) and queued the same batch as the one that took the job over finds it moved, and
+    // rolls its batch back instead of sending those emails twice.
+    let mark = match after {
+        Some(after) => import_jobs::Column::WelcomedThrough.eq(after),
+        None => import_jobs::Column::WelcomedThrough.is_null(),
+    };
+    let moved = import_jobs::Entity::update_many()
         .col_expr(import_jobs::Column::WelcomedThrough, Expr::value(last.or(after)))
         .col_expr(import_jobs::Column::WelcomesPending, Expr::value(more))
         .filter(import_jobs::Column::Id.eq(job.id))
+        .filter(import_jobs::Column::WelcomesPending.eq(true))
+        .filter(mark)
         .exec(&tx)
         .await?;
+    if moved.rows_affected == 0 {
+        tx.rollback().await?;
+        return Ok(None); // another process has the job now
+    }
     tx.commit().await?;
     Ok(if more { last } else { None })
 }

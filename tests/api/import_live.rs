@@ -456,9 +456,10 @@ async fn welcome_emails_interrupted_by_a_crash_resume_after_the_last_queued(app:
          welcomed_through = {}, lease_until = '2000-01-01 00:00:00+00:00' WHERE id = {job}",
         nth_imported(99)
     );
-    sea_orm::ConnectionTrait::execute_unprepared(&app.db, &crashed).await.unwrap();
+    // Deactivated first: once the job owes emails, any server's sweep may start the pass.
     let deactivated = format!("UPDATE users SET status = 'INACTIVE' WHERE id = {}", nth_imported(150));
     sea_orm::ConnectionTrait::execute_unprepared(&app.db, &deactivated).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&app.db, &crashed).await.unwrap();
 
     let mailbox = tempfile::tempdir().unwrap();
     let next = portal::app::Application::build(common::test_config(&app.database_url, mailbox.path())).await.unwrap();
