@@ -11,7 +11,8 @@
 //! another thread while the database runs these (the import does).
 
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityName, EntityTrait, Iterable, Statement, Value,
+    ActiveModelTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityName, EntityTrait, IdenStatic, Iterable,
+    Statement, Value,
 };
 
 /// Rows per statement on PostgreSQL.
@@ -32,76 +33,83 @@ where
 
 /// The statements that insert `rows` (every column set), to run in order.
 pub fn statements<A: ActiveModelTrait>(backend: DatabaseBackend, rows: Vec<A>) -> Result<Vec<Statement>, DbErr> {
-    let columns: Vec<<A::Entity as EntityTrait>::Column> = <A::Entity as EntityTrait>::Column::iter().collect();
-    let names: Vec<&str> = columns.iter().map(|c| sea_orm::IdenStatic::as_str(c)).collect();
-    let table = <A::Entity as Default>::default().table_name().to_owned();
-    let quoted = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+    let table = Table::<A>::new();
     let per_statement = match backend {
         DatabaseBackend::Postgres => PG_BATCH,
-        _ => (SQLITE_VARIABLES / columns.len()).max(1),
+        _ => (SQLITE_VARIABLES / table.columns.len()).max(1),
     };
     let mut built = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk = rows.by_ref().take(per_statement);
         built.push(match backend {
-            DatabaseBackend::Postgres => populate(&table, &quoted, &columns, &names, chunk)?,
-            _ => values(backend, &table, &quoted, &columns, &names, chunk)?,
+            DatabaseBackend::Postgres => table.populate(chunk)?,
+            _ => table.values(backend, chunk)?,
         });
     }
     Ok(built)
 }
 
-/// A set column's value.
-fn value_of<A: ActiveModelTrait>(
-    row: &A,
-    column: <A::Entity as EntityTrait>::Column,
-    name: &str,
-) -> Result<Value, DbErr> {
-    row.get(column).into_value().ok_or_else(|| DbErr::Custom(format!("bulk insert: column {name} is not set")))
+/// The table of `A`, as both statement shapes name it.
+struct Table<A: ActiveModelTrait> {
+    name: String,
+    columns: Vec<<A::Entity as EntityTrait>::Column>,
+    /// The column names, quoted and comma-separated.
+    quoted: String,
 }
 
-fn values<A: ActiveModelTrait>(
-    backend: DatabaseBackend,
-    table: &str,
-    quoted: &str,
-    columns: &[<A::Entity as EntityTrait>::Column],
-    names: &[&str],
-    rows: impl Iterator<Item = A>,
-) -> Result<Statement, DbErr> {
-    let mut values = Vec::new();
-    let mut count = 0;
-    for row in rows {
-        for (column, name) in columns.iter().zip(names) {
-            values.push(value_of(&row, *column, name)?);
-        }
-        count += 1;
+impl<A: ActiveModelTrait> Table<A> {
+    fn new() -> Self {
+        let columns: Vec<<A::Entity as EntityTrait>::Column> = <A::Entity as EntityTrait>::Column::iter().collect();
+        let quoted = columns.iter().map(|c| format!("\"{}\"", c.as_str())).collect::<Vec<_>>().join(", ");
+        Table { name: <A::Entity as Default>::default().table_name().to_owned(), columns, quoted }
     }
-    let row = format!("({})", vec!["?"; columns.len()].join(", "));
-    let sql = format!("INSERT INTO \"{table}\" ({quoted}) VALUES {}", vec![row.as_str(); count].join(", "));
-    Ok(Statement::from_sql_and_values(backend, sql, values))
-}
 
-fn populate<A: ActiveModelTrait>(
-    table: &str,
-    quoted: &str,
-    columns: &[<A::Entity as EntityTrait>::Column],
-    names: &[&str],
-    rows: impl Iterator<Item = A>,
-) -> Result<Statement, DbErr> {
-    let mut json = Vec::new();
-    for row in rows {
-        let mut object = serde_json::Map::with_capacity(columns.len());
-        for (column, name) in columns.iter().zip(names) {
-            object.insert((*name).to_owned(), to_json(&value_of(&row, *column, name)?));
-        }
-        json.push(serde_json::Value::Object(object));
+    /// A row's values, in column order.
+    fn row_values(&self, row: &A) -> impl Iterator<Item = Result<(&'static str, Value), DbErr>> {
+        self.columns.iter().map(move |column| {
+            let name = column.as_str();
+            let value = row.get(*column).into_value();
+            value
+                .map(|value| (name, value))
+                .ok_or_else(|| DbErr::Custom(format!("bulk insert: column {name} is not set")))
+        })
     }
-    let sql = format!(
-        "INSERT INTO \"{table}\" ({quoted}) SELECT {quoted} FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
-    );
-    let rows = serde_json::Value::Array(json).to_string();
-    Ok(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [rows.into()]))
+
+    /// SQLite: `INSERT … VALUES (…), (…)`.
+    fn values(&self, backend: DatabaseBackend, rows: impl Iterator<Item = A>) -> Result<Statement, DbErr> {
+        let mut values = Vec::new();
+        let mut count = 0;
+        for row in rows {
+            for value in self.row_values(&row) {
+                values.push(value?.1);
+            }
+            count += 1;
+        }
+        let row = format!("({})", vec!["?"; self.columns.len()].join(", "));
+        let (table, quoted) = (&self.name, &self.quoted);
+        let sql = format!("INSERT INTO \"{table}\" ({quoted}) VALUES {}", vec![row.as_str(); count].join(", "));
+        Ok(Statement::from_sql_and_values(backend, sql, values))
+    }
+
+    /// PostgreSQL: the rows as one JSON parameter of `json_populate_recordset`.
+    fn populate(&self, rows: impl Iterator<Item = A>) -> Result<Statement, DbErr> {
+        let mut json = Vec::new();
+        for row in rows {
+            let mut object = serde_json::Map::with_capacity(self.columns.len());
+            for value in self.row_values(&row) {
+                let (name, value) = value?;
+                object.insert(name.to_owned(), to_json(&value));
+            }
+            json.push(serde_json::Value::Object(object));
+        }
+        let (table, quoted) = (&self.name, &self.quoted);
+        let sql = format!(
+            "INSERT INTO \"{table}\" ({quoted}) SELECT {quoted} FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
+        );
+        let rows = serde_json::Value::Array(json).to_string();
+        Ok(Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [rows.into()]))
+    }
 }
 
 /// A column value as PostgreSQL reads it from JSON.

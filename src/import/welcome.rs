@@ -16,7 +16,7 @@ use serde_json::json;
 use super::Imports;
 use crate::db::{bulk, companies, import_jobs, users};
 use crate::domain::users::greeting_name;
-use crate::domain::{DomainError, DomainResult, welcome};
+use crate::domain::{DomainResult, welcome};
 use crate::notify::{self, Notification};
 use crate::types::enums::UserStatus;
 use crate::types::{EventType, ImportJobId, UserId};
@@ -26,13 +26,13 @@ const BATCH: u64 = 2_000;
 
 /// Queues the welcome emails the job still owes, batch after batch, until none is left.
 pub(super) async fn run(svc: &Imports, job_id: ImportJobId) -> DomainResult<()> {
-    let job = import_jobs::Entity::find_by_id(job_id).one(&svc.db).await?.ok_or(DomainError::NotFound("import job"))?;
-    let company = companies::Entity::find_by_id(job.company_id).one(&svc.db).await?;
-    let company_name = company.map(|c| c.name).unwrap_or_default();
-    let mut after = job.welcomed_through;
+    let job = super::states::load(svc, job_id).await?;
     if !job.welcomes_pending {
         return Ok(());
     }
+    let company = companies::Entity::find_by_id(job.company_id).one(&svc.db).await?;
+    let company_name = company.map(|c| c.name).unwrap_or_default();
+    let mut after = job.welcomed_through;
     let mut batches = 0;
     while let Some(last) = queue_batch(svc, &job, &company_name, after).await? {
         after = Some(last);
