@@ -131,11 +131,13 @@ impl Application {
         }
         let imports = Imports::new(services.clone());
         let schema = graphql::build_schema(imports.clone(), worker.templates.clone(), &config);
+        let prejudged = graphql::build_prejudged(imports.clone(), worker.templates.clone(), &config);
         let router = http::router(
             AppState {
                 services: services.clone(),
                 imports: imports.clone(),
                 schema,
+                prejudged,
                 limits: crate::graphql::limits::QueryLimits::with_depth(config.graphql_max_depth),
                 persisted: http::PersistedQueries::default(),
                 documents: http::ParsedDocuments::default(),

@@ -74,7 +74,7 @@ impl Extension for PortalExtension {
 
 /// Errors raised by async-graphql itself (syntax, unknown fields, bad argument types, the
 /// complexity limit) have no code; they are all the client's to fix: `VALIDATION_FAILED`.
-fn with_codes(mut response: Response) -> Response {
+pub fn with_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {

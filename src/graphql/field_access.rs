@@ -32,15 +32,15 @@ impl FieldGuard {
             return next.run(ctx, info).await;
         }
         let principal = ctx.data_opt::<RequestContext>().and_then(|request| request.principal.as_ref());
-        self.check(principal, &info).map_err(|error| {
+        let root = info.path_node.parent.is_none();
+        judge(principal, info.parent_type, info.name, root, || self.in_own_account(&info)).map_err(|error| {
             let error = async_graphql::Error::from(error);
             let mut server = ServerError::new(error.message, Some(info.field.name.pos));
             server.extensions = error.extensions;
             server.path = info.path_node.to_string_vec().into_iter().map(async_graphql::PathSegment::Field).collect();
             server
         })?;
-        // The user a `viewer` or a new session returns is the caller's own account.
-        if matches!((info.parent_type, info.name), ("Query", "viewer") | ("Session", "user")) {
+        if opens_own_account(info.parent_type, info.name) {
             self.own_account_paths
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -49,42 +49,47 @@ impl FieldGuard {
         next.run(ctx, info).await
     }
 
-    fn check(&self, principal: Option<&Principal>, info: &ResolveInfo<'_>) -> Result<(), DomainError> {
-        let undeclared = || {
-            DomainError::internal(anyhow::anyhow!(
-                "{}.{} declares no requirement in access.rs",
-                info.parent_type,
-                info.name
-            ))
-        };
-        let access = if info.path_node.parent.is_none() {
-            match requirement(info.name).ok_or_else(undeclared)? {
-                Requirement::Public => return Ok(()),
-                // `viewer` answers null to the anonymous; the others refuse them themselves.
-                Requirement::Signed(Access::SignedInEvenWithTemporaryPassword) if principal.is_none() => return Ok(()),
-                Requirement::Signed(access) => access,
-            }
-        } else {
-            match field_requirement(info.parent_type, info.name).ok_or_else(undeclared)? {
-                FieldRequirement::Open => return Ok(()),
-                FieldRequirement::Signed(access) => access,
-                FieldRequirement::OwnOr(access) => {
-                    // Formatting the path costs more than the rest of the check: only when the
-                    // response holds the caller's own account somewhere.
-                    let paths = self.own_account_paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let own = !paths.is_empty()
-                        && info.path_node.parent.is_some_and(|parent| paths.contains(&parent.to_string()));
-                    drop(paths);
-                    if own {
-                        return Ok(());
-                    }
-                    access
-                }
-            }
-        };
-        let principal = principal.ok_or_else(|| {
-            DomainError::Unauthenticated("Sign in first: send `Authorization: Bearer <token>`".into())
-        })?;
-        principal.authorize(access)
+    /// Whether the field's object is the caller's own account, as recorded above. Formatting
+    /// the path costs more than the rest of the check: only when the response holds the
+    /// caller's own account somewhere.
+    fn in_own_account(&self, info: &ResolveInfo<'_>) -> bool {
+        let paths = self.own_account_paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        !paths.is_empty() && info.path_node.parent.is_some_and(|parent| paths.contains(&parent.to_string()))
     }
+}
+
+/// The user a `viewer` or a new session returns is the caller's own account.
+pub fn opens_own_account(parent: &str, field: &str) -> bool {
+    matches!((parent, field), ("Query", "viewer") | ("Session", "user"))
+}
+
+/// May the caller read `field` of `parent` (a root field when `root`)? `own` tells whether the
+/// field's object is the caller's own account; asked only for `OwnOr` fields. The one
+/// judgement of the field guard here and of the document walk (`prejudged.rs`).
+pub fn judge(
+    principal: Option<&Principal>,
+    parent: &str,
+    field: &str,
+    root: bool,
+    own: impl FnOnce() -> bool,
+) -> Result<(), DomainError> {
+    let undeclared = || DomainError::internal(anyhow::anyhow!("{parent}.{field} declares no requirement in access.rs"));
+    let access = if root {
+        match requirement(field).ok_or_else(undeclared)? {
+            Requirement::Public => return Ok(()),
+            // `viewer` answers null to the anonymous; the others refuse them themselves.
+            Requirement::Signed(Access::SignedInEvenWithTemporaryPassword) if principal.is_none() => return Ok(()),
+            Requirement::Signed(access) => access,
+        }
+    } else {
+        match field_requirement(parent, field).ok_or_else(undeclared)? {
+            FieldRequirement::Open => return Ok(()),
+            FieldRequirement::Signed(access) => access,
+            FieldRequirement::OwnOr(_) if own() => return Ok(()),
+            FieldRequirement::OwnOr(access) => access,
+        }
+    };
+    let principal = principal
+        .ok_or_else(|| DomainError::Unauthenticated("Sign in first: send `Authorization: Bearer <token>`".into()))?;
+    principal.authorize(access)
 }

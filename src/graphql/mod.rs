@@ -17,6 +17,7 @@ mod live;
 pub mod loaders;
 mod notifications;
 mod paging;
+pub mod prejudged;
 mod query;
 mod service_subscriptions;
 mod support;
@@ -72,14 +73,34 @@ pub struct RequestContext {
     pub client_address: Option<IpAddr>,
 }
 
+/// The schema every field of which is judged as it resolves (`field_access.rs`): websockets,
+/// and HTTP requests that select a field the caller may not read.
 pub fn build_schema(imports: crate::import::Imports, templates: Arc<Templates>, config: &Config) -> PortalSchema {
+    builder(imports, templates, config)
+        .extension(extensions::PortalExtensions { limits: limits::QueryLimits::with_depth(config.graphql_max_depth) })
+        .finish()
+}
+
+/// The same schema without the extension, for HTTP requests whose whole document was judged
+/// before they run (`prejudged.rs`).
+pub fn build_prejudged(
+    imports: crate::import::Imports,
+    templates: Arc<Templates>,
+    config: &Config,
+) -> prejudged::Prejudged {
+    prejudged::Prejudged::new(builder(imports, templates, config).finish())
+}
+
+fn builder(
+    imports: crate::import::Imports,
+    templates: Arc<Templates>,
+    config: &Config,
+) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(imports.services.clone())
         .data(imports)
         .data(templates)
-        .extension(extensions::PortalExtensions { limits: limits::QueryLimits::with_depth(config.graphql_max_depth) })
         .limit_complexity(config.graphql_max_complexity)
-        .finish()
 }
 
 /// The SDL the server serves (what `portal schema` prints and `schema.graphql` holds).

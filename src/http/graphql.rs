@@ -110,12 +110,17 @@ pub async fn endpoint(
     // Mutations keep the writer, which also sees what they have just written.
     let services =
         if kind == Some(OperationType::Query) { state.services.for_reading() } else { state.services.clone() };
+    let cleared = state.prejudged.clear(&state.limits, &mut operation.request, principal.as_ref());
     let request = operation
         .request
         .data(RequestContext { principal, client_address: Some(client.ip()) })
         .data(loaders(&services, state.batch_window))
         .data(services);
-    let response = state.schema.execute(request).await;
+    let response = match cleared {
+        // Every field was judged before the run; the extension's codes are added here.
+        Some(schema) => crate::graphql::extensions::with_codes(schema.execute(request).await),
+        None => state.schema.execute(request).await,
+    };
     if let Some(registration) = operation.registration
         && !failed_before_execution(&response)
     {

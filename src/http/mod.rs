@@ -39,6 +39,8 @@ pub struct AppState {
     pub services: Services,
     pub imports: crate::import::Imports,
     pub schema: PortalSchema,
+    /// The schema without the per-field guard, for requests judged whole (`prejudged.rs`).
+    pub prejudged: crate::graphql::prejudged::Prejudged,
     /// The schema's own bounds, for the checks made before it runs (GET's operation type).
     pub limits: crate::graphql::limits::QueryLimits,
     pub persisted: PersistedQueries,

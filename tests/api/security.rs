@@ -390,9 +390,23 @@ async fn nested_fields_keep_the_module_rules(app: TestApp) {
     // manager's grants.
     let body = app.graphql_as(Some(&uma), "{ viewer { email modules manager { email } } }", json!({})).await;
     assert_eq!(data(&body)["viewer"]["manager"]["email"], "owner@nested.example");
+    let own = "query { viewer { ...Mine } } fragment Mine on User { modules lastSignedInAt manager { email } }";
+    let body = app.graphql_as(Some(&uma), own, json!({})).await;
+    assert_eq!(data(&body)["viewer"]["modules"], json!([]), "{body}");
     for (query, path) in [
         ("{ viewer { manager { email modules } } }", json!(["viewer", "manager", "modules"])),
         ("{ me: viewer { boss: manager { subscriptions { role } } } }", json!(["me", "boss", "subscriptions"])),
+        // Fragments are judged where they are spread (`graphql/prejudged.rs` walks them before
+        // the request may skip the per-field guard).
+        (
+            "query { viewer { manager { ...Grants } } } fragment Grants on User { modules }",
+            json!(["viewer", "manager", "modules"]),
+        ),
+        ("{ viewer { manager { ... on User { email modules } } } }", json!(["viewer", "manager", "modules"])),
+        (
+            "query { viewer { email } ...Everyone } fragment Everyone on Query { users { totalCount } }",
+            json!(["users"]),
+        ),
     ] {
         let body = app.graphql_as(Some(&uma), query, json!({})).await;
         assert_eq!(error_code(&body), "FORBIDDEN", "{query}: {body}");
