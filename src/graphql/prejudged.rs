@@ -15,8 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::parser::types::{
-    BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet, TypeKind,
-    TypeSystemDefinition,
+    BaseType, ExecutableDocument, OperationType, Selection, SelectionSet, TypeKind, TypeSystemDefinition,
 };
 
 use super::PortalSchema;
@@ -104,14 +103,14 @@ pub fn every_field_allowed(
     operation_name: Option<&str>,
     principal: Option<&Principal>,
 ) -> bool {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), None) => operation,
-        (operations, Some(name)) => match operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)) {
-            Some((_, operation)) => operation,
-            None => return false,
-        },
-        (DocumentOperations::Multiple(_), None) => return false,
+    // As async-graphql chooses: the named one, or without a name the only one (named or not).
+    let mut operations = document.operations.iter();
+    let chosen = match operation_name {
+        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        None if operations.len() == 1 => operations.next(),
+        None => None,
     };
+    let Some((_, operation)) = chosen else { return false };
     let root = match operation.node.ty {
         OperationType::Query => "Query",
         OperationType::Mutation => "Mutation",
@@ -254,6 +253,7 @@ mod tests {
         assert!(!allowed(two, Some("Theirs"), Some(&plain)));
         assert!(!allowed(two, None, Some(&plain)));
         assert!(!allowed(two, Some("Other"), Some(&plain)));
+        assert!(allowed("query Mine { viewer { id } }", None, Some(&plain)), "the only operation, named");
         // A fragment cycle (the limits refuse it first) ends the walk instead of looping.
         assert!(!allowed("query { viewer { ...A } } fragment A on User { manager { ...A } }", None, Some(&admin)));
     }
