@@ -139,9 +139,11 @@ impl Worker {
         let lane = async || -> NotifyResult<usize> {
             let mut handled = 0;
             loop {
-                match self.drain_once().await? {
-                    0 => return Ok(handled),
-                    round => handled += round,
+                let round = self.drain_once().await?;
+                handled += round;
+                // A short batch took all that was due: one more claim would find nothing.
+                if round == 0 || (round as u64) < self.batch_size {
+                    return Ok(handled);
                 }
             }
         };
