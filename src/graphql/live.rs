@@ -34,7 +34,7 @@ impl ImportSubscription {
         let current = job::get(svc, principal, id).await?;
         let session = ctx.data_opt::<WebsocketSession>().map(|session| session.token.clone());
         let checker = svc.clone();
-        let states = progress::follow(svc.db.clone(), Progress::of(&current), receiver).then(move |state| {
+        let states = progress::follow(svc.reads.clone(), Progress::of(&current), receiver).then(move |state| {
             let (svc, session) = (checker.clone(), session.clone());
             async move {
                 if let Some(token) = session {

@@ -31,10 +31,11 @@ pub async fn error_log(
 /// The log of job `job_id`, whoever asks (the terminal command).
 pub async fn stream(svc: &Imports, job_id: ImportJobId) -> DomainResult<impl Stream<Item = Piece> + use<>> {
     // Problems with the file as a whole are recorded on row 1 (the header); they close the log.
-    let file_problems = messages_of(&svc.db, job_id, 1, 1).await?.into_iter().map(|(_, m)| m).collect();
+    // Read through the readers: on SQLite another job's write may hold the only writer.
+    let file_problems = messages_of(&svc.reads, job_id, 1, 1).await?.into_iter().map(|(_, m)| m).collect();
     let (sender, receiver) = mpsc::channel::<Piece>(4);
-    let stored = file::open(svc.db.clone(), job_id);
-    let issues = row_issues(svc.db.clone(), job_id);
+    let stored = file::open(svc.reads.clone(), job_id);
+    let issues = row_issues(svc.reads.clone(), job_id);
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(|| write_log(stored, issues, file_problems, &sender)));
     Ok(futures_util::stream::unfold(receiver, |mut receiver| async move {

@@ -5,7 +5,7 @@
 
 use super::Imports;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
 
@@ -124,11 +124,14 @@ pub async fn keep_resuming(svc: Imports) {
 }
 
 /// The jobs this process is running, each with its cancellation flag (checked between batches),
-/// and the gate every validation batch passes.
+/// and the gates every validation batch and every write batch pass.
 #[derive(Clone, Default)]
 pub struct RunningImports {
     flags: Arc<Mutex<HashMap<ImportJobId, Arc<AtomicBool>>>>,
     gate: Arc<tokio::sync::RwLock<()>>,
+    write_gate: Arc<tokio::sync::RwLock<()>>,
+    /// Writes at `write_checkpoint` now (held there while a test pauses them).
+    writes_at_checkpoint: Arc<AtomicUsize>,
 }
 
 impl RunningImports {
@@ -144,10 +147,17 @@ impl RunningImports {
         self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&job_id);
     }
 
-    pub(super) fn cancel(&self, job_id: ImportJobId) {
-        if let Some(flag) = self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&job_id) {
-            flag.store(true, Ordering::SeqCst);
-        }
+    /// Asks a job this process runs to stop at its next batch; true when this call is the one
+    /// that asked (the job runs here and had not been asked yet).
+    pub(super) fn cancel(&self, job_id: ImportJobId) -> bool {
+        let flags = self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        flags.get(&job_id).is_some_and(|flag| !flag.swap(true, Ordering::SeqCst))
+    }
+
+    /// Whether a job this process runs has been asked to stop (for tests, which wait on it).
+    pub fn cancel_requested(&self, job_id: ImportJobId) -> bool {
+        let flags = self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        flags.get(&job_id).is_some_and(|flag| flag.load(Ordering::SeqCst))
     }
 
     /// Holds every validation in this process after its current batch, until the guard is
@@ -160,5 +170,26 @@ impl RunningImports {
     /// Where a validation waits while paused (between batches, before the cancellation check).
     pub(super) async fn checkpoint(&self) {
         drop(self.gate.read().await);
+    }
+
+    /// Holds every write in this process after its current batch, inside its transaction
+    /// (on SQLite holding the only writer), until the guard is dropped: a test can then act
+    /// while a write is certainly half done.
+    pub async fn pause_write(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.write_gate.clone().write_owned().await
+    }
+
+    /// Where a write waits while paused (after a batch and its progress, before the
+    /// cancellation check).
+    pub(super) async fn write_checkpoint(&self) {
+        self.writes_at_checkpoint.fetch_add(1, Ordering::SeqCst);
+        drop(self.write_gate.read().await);
+        self.writes_at_checkpoint.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// How many writes wait at their checkpoint (while `pause_write` holds them: a test knows
+    /// a write is half done, its transaction open, once this is above zero).
+    pub fn writes_paused(&self) -> usize {
+        self.writes_at_checkpoint.load(Ordering::SeqCst)
     }
 }

@@ -168,6 +168,12 @@ pub(super) async fn advance(
     let mut changes = step.changes();
     changes.status = Set(to);
     changes.finished_at = Set(is_final(to).then_some(now));
+    if let Step::Written { .. } = step {
+        // A write may outlast the lease: on SQLite its transaction holds the only writer, so
+        // `keep_lease` cannot renew it meanwhile. The lease is renewed as the write commits,
+        // so that no sweep takes the job (its welcome emails) from this process.
+        changes.lease_until = Set(Some(now + lease()));
+    }
     let updated = import_jobs::Entity::update_many()
         .set(changes)
         .filter(import_jobs::Column::Id.eq(job_id))
@@ -204,7 +210,11 @@ pub(super) async fn announce(svc: &Imports, job_id: ImportJobId) -> DomainResult
 }
 
 /// After a cancellation took effect: nothing was written, and the file is no longer needed.
+/// The job is marked CANCELLED here too (unless its canceller already did, or it ended): a
+/// canceller in this process asks the job to stop before it changes the status (on SQLite the
+/// write it stops holds the only writer), so the job may be the first to stop.
 pub(super) async fn close_cancelled(svc: &Imports, job_id: ImportJobId) -> DomainResult<()> {
+    advance(&svc.db, svc.clock.now(), job_id, Step::Cancelled).await?;
     file::delete(&svc.db, job_id).await?;
     announce(svc, job_id).await
 }
@@ -247,7 +257,7 @@ pub(super) fn completed_notification(svc: &Imports, job: &import_jobs::Model, cr
 }
 
 /// How long a job stays leased without renewal; renewed every third of it.
-pub(super) const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn lease() -> chrono::Duration {
     #[allow(clippy::expect_used, reason = "LEASE is a constant of seconds")]

@@ -73,7 +73,9 @@ pub(super) async fn run(
                     }
                     created += batch.users as i64;
                     reporter.progress.created_count = created as i32;
-                    if cancelled.load(Ordering::SeqCst) || reporter.tick().await? {
+                    let stopped = reporter.tick().await?;
+                    svc.running.write_checkpoint().await;
+                    if stopped || cancelled.load(Ordering::SeqCst) {
                         tx.rollback().await?;
                         return Ok(Outcome::Cancelled);
                     }
@@ -111,7 +113,8 @@ async fn finish(
     tx.notify(completed_notification(svc, job, created)).await?;
     let welcomes = job.send_welcome_emails && created > 0;
     let written = Step::Written { created: created as i32, total_rows: job.total_rows, welcomes };
-    if !states::advance(&tx, tx.now(), job.id, written).await? {
+    // The clock now, not the transaction's start: the lease this step renews runs from here.
+    if !states::advance(&tx, svc.clock.now(), job.id, written).await? {
         tx.rollback().await?;
         return Ok(Outcome::Cancelled);
     }

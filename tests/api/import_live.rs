@@ -12,13 +12,17 @@ use std::process::{Command, Stdio};
 use common::receiver::{Receiver, verifies as verify};
 use common::{Backend, TestApp, data, error_code};
 use portal::domain::ImportStatus;
+use portal::domain::clock::Clock;
 use portal::import::progress::Progress;
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 backend_tests!(
     a_multipart_upload_is_followed_to_its_end_with_signed_webhooks,
     a_dry_run_is_committed_unless_the_portal_changed,
     cancelling_a_running_import_rolls_it_back,
+    a_write_half_done_serves_reads_and_is_cancelled,
+    a_write_longer_than_its_lease_keeps_its_job,
     imported_users_get_welcome_emails_unless_asked_not_to,
     uploads_over_the_limit_are_refused,
     an_import_interrupted_by_a_crash_resumes_on_the_next_start,
@@ -269,6 +273,63 @@ async fn cancelling_a_running_import_rolls_it_back(app: TestApp) {
         .collect();
     assert_eq!(cancelled.len(), 1, "one audit event for the cancellation");
     assert_eq!(cancelled[0]["node"]["targetId"], id.as_str());
+}
+
+/// While a write is half done (held after its first batch, its transaction open; on SQLite it
+/// holds the only writer): reads answer and see nobody of the file, and a cancellation rolls
+/// the write back. On SQLite the cancellation can take effect only through the running job
+/// itself, which must be asked before the status can change.
+async fn a_write_half_done_serves_reads_and_is_cancelled(app: TestApp) {
+    let owner = app.company_owner("Halfway", "owner@halfway.example").await;
+    let paused = app.imports.running.pause_write().await;
+    let id = start(&app, &owner, &generated(5_000, "halfway.example", "owner@halfway.example"), false, false).await;
+    let job_id: portal::types::ImportJobId = id.parse().unwrap();
+    common::eventually("the write holds after its first batch", async || {
+        (app.imports.running.writes_paused() > 0).then_some(())
+    })
+    .await;
+
+    let viewer = app.graphql_as(Some(&owner), "{ viewer { email } }", json!({})).await;
+    assert_eq!(data(&viewer)["viewer"]["email"], "owner@halfway.example");
+    assert_eq!(users_under(&app, &owner, "halfway.example").await, 1, "nobody of the file yet");
+    assert_eq!(job(&app, &owner, &id).await["status"], "IMPORTING");
+
+    let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status createdCount } }";
+    let cancelling = app.graphql_as(Some(&owner), cancel, json!({"id": id}));
+    let releasing = async {
+        common::eventually("the running job is asked to stop", async || {
+            app.imports.running.cancel_requested(job_id).then_some(())
+        })
+        .await;
+        drop(paused);
+    };
+    let (body, ()) = tokio::join!(cancelling, releasing);
+    let cancelled = &data(&body)["cancelUserImport"];
+    assert_eq!((&cancelled["status"], &cancelled["createdCount"]), (&json!("CANCELLED"), &json!(0)), "{body}");
+    assert_eq!(users_under(&app, &owner, "halfway.example").await, 1, "the first batch rolled back");
+    let body = app.graphql_as(Some(&owner), cancel, json!({"id": id})).await;
+    assert_eq!(error_code(&body), "CONFLICT", "already ended");
+}
+
+/// A write may outlast the job's lease (on SQLite its transaction holds the only writer, so
+/// the lease cannot be renewed meanwhile): the lease is renewed as the write commits, so no
+/// sweep takes the job, whose welcome emails are still to queue, from the process running it.
+async fn a_write_longer_than_its_lease_keeps_its_job(app: TestApp) {
+    let owner = app.company_owner("Lengthy", "owner@lengthy.example").await;
+    let paused = app.imports.running.pause_write().await;
+    let id = start(&app, &owner, &generated(3_000, "lengthy.example", "owner@lengthy.example"), false, true).await;
+    common::eventually("the write holds after its first batch", async || {
+        (app.imports.running.writes_paused() > 0).then_some(())
+    })
+    .await;
+    let lease = chrono::Duration::from_std(portal::import::states::LEASE).unwrap();
+    app.clock.advance(lease * 3);
+    drop(paused);
+    until(&app, &owner, &id, "COMPLETED").await;
+    let job_id: uuid::Uuid = id.parse().unwrap();
+    let stored = portal::db::import_jobs::Entity::find_by_id(job_id).one(&app.db).await.unwrap().unwrap();
+    let held_until = stored.lease_until.expect("leased");
+    assert!(held_until > app.clock.now(), "held until {held_until}, now {}", app.clock.now());
 }
 
 async fn imported_users_get_welcome_emails_unless_asked_not_to(app: TestApp) {
