@@ -243,6 +243,8 @@ fn beyond(cursor: &UserCursor, ascending: bool) -> Condition {
     any
 }
 
+/// A page of the company's users; `columns`: what to read of each (`Columns::ALL` for whole
+/// users).
 #[tracing::instrument(skip_all)]
 pub async fn list(
     svc: &Services,
@@ -250,6 +252,7 @@ pub async fn list(
     filter: &UserFilter,
     order: UserOrder,
     page: PageRequest<UserCursor>,
+    columns: users::Columns,
 ) -> DomainResult<Page<users::Model>> {
     let mut query = filtered(svc, principal, filter)?;
     let total = Total::of(&svc.db, query.clone());
@@ -274,6 +277,9 @@ pub async fn list(
             query.order_by(*column, sql_order.clone())
         };
     }
-    let items = users::read_all(query.order_by(users::Column::Id, sql_order).limit(page.size + 1), &svc.db).await?;
+    // The sort columns are read whatever was asked: a cursor is made of them.
+    let columns = columns.and(users::Columns::of(sort_columns(order.field)));
+    let query = query.order_by(users::Column::Id, sql_order).limit(page.size + 1);
+    let items = users::read_columns(query, columns, &svc.db).await?;
     Ok(page.finish(items, total))
 }

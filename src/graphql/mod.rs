@@ -23,6 +23,7 @@ mod service_subscriptions;
 mod support;
 mod syntax;
 pub mod types;
+mod user;
 mod users;
 
 use std::net::IpAddr;

@@ -9,12 +9,11 @@ use chrono::{DateTime, Utc};
 
 use super::guard::caller;
 use super::loaders::{
-    ByEmail, ContactsOfSubscription, FirstReports, HoldingsOf, InviterOf, Loaders, MembersOfSubAccount,
-    MembersOfSubscription, MembershipsOf, ModulesOf, OwnerOf, ProjectsOf, ProjectsOfSubscription, SubAccountById,
-    SubAccountsOf, SubscriptionById, SubscriptionsOfCompany, UserById, UserCountsOf,
+    ContactsOfSubscription, HoldingsOf, Loaders, MembersOfSubAccount, MembersOfSubscription, OwnerOf,
+    ProjectsOfSubscription, SubAccountById, SubscriptionsOfCompany, UserById, UserCountsOf,
 };
 
-use crate::db::{companies, service_subscriptions, sub_accounts, subscription_members, users};
+use crate::db::{companies, service_subscriptions, sub_accounts, subscription_members};
 use crate::domain::{self, password_policy::PasswordRule};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -48,151 +47,7 @@ pub enum UserStatus {
     Anonymized,
 }
 
-/// Shared, not copied: a user appears wherever they are a member, an owner or a manager, and a
-/// dashboard names the same people many times.
-pub struct User(pub Arc<users::Model>);
-
-impl From<users::Model> for User {
-    fn from(user: users::Model) -> User {
-        User(Arc::new(user))
-    }
-}
-
-impl From<Arc<users::Model>> for User {
-    fn from(user: Arc<users::Model>) -> User {
-        User(user)
-    }
-}
-
-#[Object]
-impl User {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn email(&self) -> &str {
-        &self.0.email
-    }
-    async fn given_name(&self) -> Option<&str> {
-        self.0.given_name.as_deref()
-    }
-    async fn surname(&self) -> Option<&str> {
-        self.0.surname.as_deref()
-    }
-    async fn job_title(&self) -> Option<&str> {
-        self.0.job_title.as_deref()
-    }
-    async fn manager_email(&self) -> Option<&str> {
-        self.0.manager_email.as_deref()
-    }
-    /// ISO 3166-1 alpha-2 code.
-    async fn country(&self) -> Option<&str> {
-        self.0.country.as_deref()
-    }
-    async fn locale(&self) -> &str {
-        &self.0.locale
-    }
-    async fn status(&self) -> UserStatus {
-        self.0.status.into()
-    }
-    async fn role(&self) -> Role {
-        self.0.role.into()
-    }
-    /// The modules the user may use; owners and administrators hold all of them.
-    async fn modules(&self, ctx: &Context<'_>) -> Result<Vec<Module>> {
-        if self.0.role.is_company_admin() {
-            return Ok(domain::Module::all().map(Module::from).collect());
-        }
-        let modules = loader(ctx).load_one(ModulesOf(self.0.id)).await?.unwrap_or_default();
-        Ok(modules.into_iter().map(Module::from).collect())
-    }
-    /// The sub-accounts the user is limited to; empty means the whole company.
-    async fn sub_accounts(&self, ctx: &Context<'_>) -> Result<Vec<SubAccount>> {
-        let list = loader(ctx).load_one(SubAccountsOf(self.0.id)).await?.unwrap_or_default();
-        Ok(list.into_iter().map(SubAccount).collect())
-    }
-    /// The user named by `managerEmail`, when they have an account in the company.
-    async fn manager(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let (Some(company_id), Some(email)) = (self.0.company_id, &self.0.manager_email) else { return Ok(None) };
-        Ok(loader(ctx).load_one(ByEmail((company_id, email.clone()))).await?.map(User::from))
-    }
-    /// The projects the user is a member of, of the subscriptions the caller reaches.
-    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<super::service_subscriptions::Project>> {
-        let list = loader(ctx).load_one(ProjectsOf(self.0.id)).await?.unwrap_or_default();
-        // Projects do not know their sub-account: their subscriptions (batched) do.
-        let holders = loader(ctx).load_many(list.iter().map(|p| SubscriptionById(p.subscription_id))).await?;
-        let reach = &caller(ctx)?.reach;
-        let in_reach = |project: &crate::db::projects::Model| {
-            holders.get(&SubscriptionById(project.subscription_id)).is_some_and(|s| reach.covers(s.sub_account_id))
-        };
-        Ok(list.into_iter().filter(in_reach).map(super::service_subscriptions::Project).collect())
-    }
-    /// The service subscriptions the user is a member of, of those the caller reaches.
-    async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
-        let list = loader(ctx).load_one(MembershipsOf(self.0.id)).await?.unwrap_or_default();
-        let reach = &caller(ctx)?.reach;
-        Ok(list
-            .into_iter()
-            .filter(|(_, subscription)| reach.covers(subscription.sub_account_id))
-            .map(|(member, subscription)| SubscriptionMember {
-                member,
-                subscription: Arc::new(subscription),
-                user: Some(User(self.0.clone())),
-            })
-            .collect())
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-    /// When the profile or the account last changed (not sign-ins: see `lastSignedInAt`).
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
-    }
-    /// When the user first became active (set a password, or was created active).
-    async fn activated_at(&self) -> Option<DateTime<Utc>> {
-        self.0.activated_at
-    }
-    /// When the user was last deactivated; null while active.
-    async fn deactivated_at(&self) -> Option<DateTime<Utc>> {
-        self.0.deactivated_at
-    }
-    /// When the user last signed in; null for someone who never has.
-    async fn last_signed_in_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_signed_in_at
-    }
-    /// Who invited the user, for users who came by invitation.
-    async fn invited_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx).load_one(InviterOf(self.0.id)).await?.map(User::from))
-    }
-    /// The users whose `managerEmail` is this user's address, in the order of `users`. A first
-    /// page is fetched with the other users' of the response in one statement.
-    async fn direct_reports(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> Result<super::users::UserConnection> {
-        let principal = super::guard::caller(ctx)?;
-        let page = super::paging::user_page_request(first, after, last, before)?;
-        let filter = domain::user_list::UserFilter { manager: Some(self.0.email.clone()), ..Default::default() };
-        let order = domain::user_list::UserOrder::default();
-        let services = super::guard::services(ctx);
-        let found = match (self.0.company_id, &page.from, page.backward) {
-            (Some(company), None, false) => {
-                let key = FirstReports((company, self.0.email.clone(), page.size + 1));
-                let items = loader(ctx).load_one(key).await?.unwrap_or_default();
-                page.finish(items, domain::user_list::total(services, principal, &filter)?)
-            }
-            _ => domain::user_list::list(services, principal, &filter, order, page).await?,
-        };
-        Ok(super::users::user_connection(found, order))
-    }
-    /// The identity provider's id of the person, for users provisioned over SCIM.
-    async fn external_id(&self) -> Option<&str> {
-        self.0.external_id.as_deref()
-    }
-}
+pub use super::user::User;
 
 pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loaders> {
     ctx.data_unchecked::<DataLoader<Loaders>>()
@@ -201,7 +56,7 @@ pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loaders> {
 /// A member's user: the one read with the member, or, for a member just added, read now.
 pub async fn held_or_loaded(ctx: &Context<'_>, held: Option<&User>, id: crate::types::UserId) -> Result<Option<User>> {
     match held {
-        Some(user) => Ok(Some(User(user.0.clone()))),
+        Some(user) => Ok(Some(user.clone())),
         None => Ok(loader(ctx).load_one(UserById(id)).await?.map(User::from)),
     }
 }

@@ -221,11 +221,13 @@ impl async_graphql::connection::CursorType for ListingCursor {
 }
 
 /// A page of users as a connection, each edge's cursor its place in the listing order.
+/// A page of users as a connection; `read`: the columns they were read with.
 pub fn user_connection(
     page: crate::domain::page::Page<crate::db::users::Model>,
     order: user_list::UserOrder,
+    read: crate::db::users::Columns,
 ) -> UserConnection {
-    connection(page, |u| (ListingCursor(UserCursor::of(&u, order)), User::from(u)))
+    connection(page, |u| (ListingCursor(UserCursor::of(&u, order)), User::read_with(u, read)))
 }
 pub type AuditEventConnection = Connection<String, AuditEvent, TotalCount>;
 
@@ -251,8 +253,9 @@ impl UserQuery {
         let page = user_page_request(first, after, last, before)?;
         let filter = filter.unwrap_or_default().parse()?;
         let order = order_by.map(Into::into).unwrap_or_default();
-        let found = user_list::list(services(ctx), principal, &filter, order, page).await?;
-        Ok(user_connection(found, order))
+        let read = super::user::columns_selected(&ctx.field());
+        let found = user_list::list(services(ctx), principal, &filter, order, page, read).await?;
+        Ok(user_connection(found, order, read))
     }
 
     /// Users of the company by id, in the order given (at most 100), null where an id names

@@ -74,7 +74,8 @@ fn header() -> Vec<u8> {
 async fn page(export: &Export, from: Option<UserCursor>) -> DomainResult<(Vec<u8>, Option<UserCursor>)> {
     let request = PageRequest { size: PAGE, from, backward: false };
     let svc = &export.svc;
-    let found = user_list::list(svc, &export.principal, &export.filter, export.order, request).await?;
+    let found =
+        user_list::list(svc, &export.principal, &export.filter, export.order, request, users::Columns::ALL).await?;
     let ids: Vec<_> = found.items.iter().map(|u| u.id).collect();
     let mut modules = batch::modules_of(&svc.db, &ids).await?;
     let mut sub_accounts = batch::sub_accounts_of(&svc.db, &ids).await?;

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use serde_json::{Value, json};
 
 backend_tests!(
+    every_user_field_reads_the_same_from_a_narrow_listing,
     every_ordering_pages_stably_both_ways,
     dashboard_filters_keep_the_right_people,
     every_ordering_reads_an_index,
@@ -282,4 +283,82 @@ async fn users_read_by_position_equal_users_read_by_name(app: TestApp) {
     }
     let reread = users::read_all(reordered.order_by_asc(users::Column::Email), &app.db).await.unwrap();
     assert_eq!(reread, by_name);
+    // Each column read alone (with the keys) holds what the whole row holds.
+    for column in <users::Column as sea_orm::Iterable>::iter() {
+        let select = users::Entity::find().order_by_asc(users::Column::Email);
+        let narrow = users::read_columns(select, users::Columns::of(&[column]), &app.db).await.unwrap();
+        assert_eq!(narrow.len(), by_name.len());
+        for (part, whole) in narrow.iter().zip(&by_name) {
+            use sea_orm::ModelTrait;
+            for read in [column, users::Column::Id, users::Column::CompanyId, users::Column::Email] {
+                assert_eq!(part.get(read), whole.get(read), "{read:?} read with {column:?}");
+            }
+        }
+    }
+}
+
+/// The fields of `type User` in the served schema, in order.
+fn user_fields() -> Vec<String> {
+    let sdl = include_str!("../../schema.graphql");
+    let body = sdl.split("\ntype User {\n").nth(1).unwrap().split("\n}").next().unwrap();
+    let mut fields = Vec::new();
+    let mut in_description = false;
+    for line in body.lines().map(str::trim) {
+        if line.starts_with("\"\"\"") {
+            in_description = !(in_description || line.len() > 3 && line.ends_with("\"\"\""));
+            continue;
+        }
+        if !in_description && !line.is_empty() {
+            fields.push(line.split(['(', ':']).next().unwrap().to_owned());
+        }
+    }
+    fields
+}
+
+/// A listing reads only the columns of the fields its client selected (`graphql/user.rs`):
+/// every field of `User`, alone and all together, answers from a listing exactly what it
+/// answers from users read whole (`usersByIds`), and a listing of addresses reads no more.
+async fn every_user_field_reads_the_same_from_a_narrow_listing(app: TestApp) {
+    let owner = team(&app).await;
+    let sql = format!(
+        "UPDATE users SET external_id = 'ext-' || email, job_title = 'Analyst', country = 'CO', \
+         manager_email = '{OWNER}', deactivated_at = created_at WHERE email LIKE '%order.example' AND email <> '{OWNER}'"
+    );
+    app.db.execute_unprepared(&sql).await.unwrap();
+    let selection = |field: &str| match field {
+        "subAccounts" | "projects" => format!("{field} {{ id }}"),
+        "manager" | "invitedBy" => format!("{field} {{ email }}"),
+        "subscriptions" => format!("{field} {{ role }}"),
+        "directReports" => format!("{field} {{ totalCount edges {{ node {{ email }} }} }}"),
+        _ => field.to_owned(),
+    };
+    let fields = user_fields();
+    assert!(fields.len() > 20 && fields.contains(&"lastSignedInAt".to_owned()), "{fields:?}");
+    let listed = app.graphql_as(Some(&owner), "{ users(first: 20) { nodes { id } } }", json!({})).await;
+    let ids: Vec<Value> = data(&listed)["users"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect();
+    assert_eq!(ids.len(), 8);
+    let mut all = fields.iter().map(|f| selection(f)).collect::<Vec<_>>();
+    all.push("...more".to_owned());
+    for chosen in fields.iter().map(|f| selection(f)).chain([all.join(" ")]) {
+        let fragment = "fragment more on User { email }";
+        let narrow = format!("{{ users(first: 20) {{ edges {{ node {{ {chosen} }} }} }} }} {fragment}");
+        let whole = format!("query ($ids: [ID!]!) {{ usersByIds(ids: $ids) {{ {chosen} }} }} {fragment}");
+        let (narrow, whole) = if chosen.contains("...more") {
+            (narrow, whole)
+        } else {
+            (narrow.replace(fragment, ""), whole.replace(fragment, ""))
+        };
+        let listed = app.graphql_as(Some(&owner), &narrow, json!({})).await;
+        let nodes: Vec<Value> =
+            data(&listed)["users"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+        let read_whole = app.graphql_as(Some(&owner), &whole, json!({"ids": ids})).await;
+        assert_eq!(Value::Array(nodes), data(&read_whole)["usersByIds"], "{chosen}");
+    }
+    app.services.statements.record();
+    app.graphql_as(Some(&owner), "{ users(first: 20) { edges { node { email } } } }", json!({})).await;
+    let recorded = app.services.statements.take();
+    let listing = recorded.iter().find(|sql| sql.contains("LIMIT")).expect("the listing's statement");
+    for unread in ["given_name", "search_key", "job_title", "external_id"] {
+        assert!(!listing.contains(unread), "{unread} read for addresses only: {listing}");
+    }
 }
