@@ -168,7 +168,7 @@ fn nullable<T: sea_orm::TryGetable>(row: &QueryResult, index: usize) -> Result<O
 /// (decoding the 23 columns of every row was a sixth of a `users(first: 50)`); what holds such a
 /// user (`graphql::types::User`) answers a field only when the field's columns were read, so an
 /// unread column is an error, never a made-up value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Columns(u32);
 
 impl Columns {

@@ -44,13 +44,27 @@ pub async fn users_by_email(
 }
 
 pub async fn users_by_id(db: &impl ConnectionTrait, ids: &[UserId]) -> DomainResult<HashMap<UserId, users::Model>> {
+    users_by_id_reading(db, ids, users::Columns::ALL).await
+}
+
+/// `users_by_id`, reading `columns` only (`users::read_columns`).
+async fn users_by_id_reading(
+    db: &impl ConnectionTrait,
+    ids: &[UserId],
+    columns: users::Columns,
+) -> DomainResult<HashMap<UserId, users::Model>> {
     let mut by_id = HashMap::with_capacity(ids.len());
     // A thousand at a time: a subscription's members may outnumber what one `IN` may bind.
     for chunk in ids.chunks(1000) {
         let select = users::Entity::find().filter(users::Column::Id.is_in(chunk.iter().copied()));
-        by_id.extend(users::read_all(select, db).await?.into_iter().map(|u| (u.id, u)));
+        by_id.extend(users::read_columns(select, columns, db).await?.into_iter().map(|u| (u.id, u)));
     }
     Ok(by_id)
+}
+
+/// Keys that name what to read of users, grouped by it (in a response, one group nearly always).
+fn by_columns<K: Copy>(keys: &[(K, users::Columns)]) -> HashMap<users::Columns, Vec<K>> {
+    grouped_pairs(keys.iter().map(|(key, columns)| (*columns, *key)))
 }
 
 /// `members` each with their user, read in one more statement: a dashboard lists hundreds of
@@ -59,12 +73,13 @@ async fn with_their_users<M>(
     db: &impl ConnectionTrait,
     members: Vec<M>,
     user_of: impl Fn(&M) -> UserId,
+    columns: users::Columns,
 ) -> DomainResult<Vec<(M, Arc<users::Model>)>> {
     let mut ids: Vec<UserId> = members.iter().map(&user_of).collect();
     ids.sort_unstable();
     ids.dedup();
     let users: HashMap<UserId, Arc<users::Model>> =
-        users_by_id(db, &ids).await?.into_iter().map(|(id, user)| (id, Arc::new(user))).collect();
+        users_by_id_reading(db, &ids, columns).await?.into_iter().map(|(id, user)| (id, Arc::new(user))).collect();
     // Every member has a user (a foreign key); one removed in the meantime is left out.
     Ok(members
         .into_iter()
@@ -208,16 +223,22 @@ pub async fn subscriptions_by_id(
 }
 
 /// Each subscription's members, oldest first.
+/// Each subscription's members with their users, read with the columns its key names.
 pub async fn members_of_subscriptions(
     db: &impl ConnectionTrait,
-    subscriptions: &[SubscriptionId],
-) -> DomainResult<HashMap<SubscriptionId, Vec<(subscription_members::Model, Arc<users::Model>)>>> {
-    let rows = subscription_members::Entity::find()
-        .filter(subscription_members::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
-        .order_by_asc(subscription_members::Column::Id)
-        .all(db)
-        .await?;
-    Ok(grouped(with_their_users(db, rows, |m| m.user_id).await?, |(m, _)| m.subscription_id))
+    keys: &[(SubscriptionId, users::Columns)],
+) -> DomainResult<HashMap<(SubscriptionId, users::Columns), Vec<(subscription_members::Model, Arc<users::Model>)>>> {
+    let mut found = HashMap::new();
+    for (columns, subscriptions) in by_columns(keys) {
+        let rows = subscription_members::Entity::find()
+            .filter(subscription_members::Column::SubscriptionId.is_in(subscriptions))
+            .order_by_asc(subscription_members::Column::Id)
+            .all(db)
+            .await?;
+        let members = with_their_users(db, rows, |m| m.user_id, columns).await?;
+        found.extend(grouped(members, |(m, _)| (m.subscription_id, columns)));
+    }
+    Ok(found)
 }
 
 /// Each project's environments, oldest first.
@@ -248,16 +269,22 @@ pub async fn models_of(
 }
 
 /// Each project's members, oldest first.
+/// Each project's members with their users, read with the columns its key names.
 pub async fn members_of_projects(
     db: &impl ConnectionTrait,
-    projects: &[ProjectId],
-) -> DomainResult<HashMap<ProjectId, Vec<(project_members::Model, Arc<users::Model>)>>> {
-    let rows = project_members::Entity::find()
-        .filter(project_members::Column::ProjectId.is_in(projects.iter().copied()))
-        .order_by_asc(project_members::Column::Id)
-        .all(db)
-        .await?;
-    Ok(grouped(with_their_users(db, rows, |m| m.user_id).await?, |(m, _)| m.project_id))
+    keys: &[(ProjectId, users::Columns)],
+) -> DomainResult<HashMap<(ProjectId, users::Columns), Vec<(project_members::Model, Arc<users::Model>)>>> {
+    let mut found = HashMap::new();
+    for (columns, projects) in by_columns(keys) {
+        let rows = project_members::Entity::find()
+            .filter(project_members::Column::ProjectId.is_in(projects))
+            .order_by_asc(project_members::Column::Id)
+            .all(db)
+            .await?;
+        let members = with_their_users(db, rows, |m| m.user_id, columns).await?;
+        found.extend(grouped(members, |(m, _)| (m.project_id, columns)));
+    }
+    Ok(found)
 }
 
 /// Each subscription's projects, by name.

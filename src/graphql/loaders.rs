@@ -75,14 +75,14 @@ loader!(
 );
 loader!(SubscriptionById(SubscriptionId) => service_subscriptions::Model, batch::subscriptions_by_id);
 loader!(
-    /// Each subscription's members, each with their user.
-    MembersOfSubscription(SubscriptionId) => Vec<(subscription_members::Model, Arc<users::Model>)>, batch::members_of_subscriptions
+    /// Each subscription's members, each with their user (read with these columns).
+    MembersOfSubscription((SubscriptionId, users::Columns)) => Vec<(subscription_members::Model, Arc<users::Model>)>, batch::members_of_subscriptions
 );
 loader!(EnvironmentsOf(ProjectId) => Vec<environments::Model>, batch::environments_of);
 loader!(ModelsOf(ProjectId) => Vec<project_models::Model>, batch::models_of);
 loader!(
-    /// Each project's members, each with their user.
-    MembersOfProject(ProjectId) => Vec<(project_members::Model, Arc<users::Model>)>, batch::members_of_projects
+    /// Each project's members, each with their user (read with these columns).
+    MembersOfProject((ProjectId, users::Columns)) => Vec<(project_members::Model, Arc<users::Model>)>, batch::members_of_projects
 );
 loader!(ProjectsOfSubscription(SubscriptionId) => Vec<projects::Model>, batch::projects_of_subscriptions);
 loader!(ContactsOfSubscription(SubscriptionId) => Vec<Contact>, batch::contacts_of_subscriptions);

@@ -48,8 +48,12 @@ impl Project {
         Ok(list.into_iter().map(Model).collect())
     }
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<ProjectMember>> {
-        let list = loader(ctx).load_one(MembersOfProject(self.0.id)).await?.unwrap_or_default();
-        Ok(list.into_iter().map(|(member, user)| ProjectMember { member, user: Some(User::from(user)) }).collect())
+        let read = super::user::columns_under(&ctx.field(), "user");
+        let list = loader(ctx).load_one(MembersOfProject((self.0.id, read))).await?.unwrap_or_default();
+        Ok(list
+            .into_iter()
+            .map(|(member, user)| ProjectMember { member, user: Some(User::read_with(user, read)) })
+            .collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -104,14 +104,15 @@ impl ServiceSubscription {
         Ok(loader(ctx).load_one(UserById(self.0.owner_id)).await?.map(User::from))
     }
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<SubscriptionMember>> {
-        let members = loader(ctx).load_one(MembersOfSubscription(self.0.id)).await?.unwrap_or_default();
+        let read = super::user::columns_under(&ctx.field(), "user");
+        let members = loader(ctx).load_one(MembersOfSubscription((self.0.id, read))).await?.unwrap_or_default();
         let subscription = Arc::new(self.0.clone());
         Ok(members
             .into_iter()
             .map(|(member, user)| SubscriptionMember {
                 member,
                 subscription: subscription.clone(),
-                user: Some(User::from(user)),
+                user: Some(User::read_with(user, read)),
             })
             .collect())
     }

@@ -92,9 +92,9 @@ const FIELDS: [(&str, Columns); 23] = [
 ];
 
 impl User {
-    /// A user read with `read` only (by `users::read_columns`).
-    pub fn read_with(row: users::Model, read: Columns) -> User {
-        User { row: Arc::new(row), read }
+    /// A user read with `read` only (by `users::read_columns`, which reads the keys too).
+    pub fn read_with(row: impl Into<Arc<users::Model>>, read: Columns) -> User {
+        User { row: row.into(), read: read.and(Columns::KEYS) }
     }
 
     /// The row, for a field that reads `columns` of it.
@@ -118,18 +118,31 @@ impl User {
 pub fn columns_selected(listing: &SelectionField<'_>) -> Columns {
     let mut columns = field::NONE;
     for part in listing.selection_set() {
-        let nodes: Vec<SelectionField<'_>> = match part.name() {
-            "nodes" => vec![part],
-            "edges" => part.selection_set().filter(|edge| edge.name() == "node").collect(),
+        columns = columns.and(match part.name() {
+            "nodes" => columns_of(&part),
+            "edges" => columns_under(&part, "node"),
             _ => continue,
-        };
-        for node in nodes {
-            for selected in node.selection_set() {
-                match FIELDS.iter().find(|(name, _)| *name == selected.name()) {
-                    Some((_, needs)) => columns = columns.and(*needs),
-                    None => return Columns::ALL,
-                }
-            }
+        });
+    }
+    columns
+}
+
+/// The columns the users selected as `name` under `parent` need (a member's `user`; none when
+/// no user is selected).
+pub fn columns_under(parent: &SelectionField<'_>, name: &str) -> Columns {
+    parent
+        .selection_set()
+        .filter(|child| child.name() == name)
+        .fold(field::NONE, |columns, user| columns.and(columns_of(&user)))
+}
+
+/// The columns of the fields selected on one `User`.
+fn columns_of(user: &SelectionField<'_>) -> Columns {
+    let mut columns = field::NONE;
+    for selected in user.selection_set() {
+        match FIELDS.iter().find(|(name, _)| *name == selected.name()) {
+            Some((_, needs)) => columns = columns.and(*needs),
+            None => return Columns::ALL,
         }
     }
     columns

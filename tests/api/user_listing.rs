@@ -354,6 +354,50 @@ async fn every_user_field_reads_the_same_from_a_narrow_listing(app: TestApp) {
         let read_whole = app.graphql_as(Some(&owner), &whole, json!({"ids": ids})).await;
         assert_eq!(Value::Array(nodes), data(&read_whole)["usersByIds"], "{chosen}");
     }
+    // Members' users are read with the columns their fields need too.
+    let owner_id = data(&app.graphql_as(Some(&owner), "{ viewer { id } }", json!({})).await)["viewer"]["id"].clone();
+    let create =
+        "mutation ($input: CreateServiceSubscriptionInput!) { createServiceSubscription(input: $input) { id } }";
+    let input = json!({"product": "Portal", "plan": "Enterprise", "ownerId": owner_id});
+    let subscription =
+        data(&app.graphql_as(Some(&owner), create, json!({"input": input})).await)["createServiceSubscription"]["id"]
+            .clone();
+    let add =
+        "mutation ($s: ID!, $u: ID!) { addSubscriptionMember(subscriptionId: $s, userId: $u, role: USER) { id } }";
+    let active = "{ users(filter: {status: ACTIVE}) { nodes { id } } }";
+    let active = data(&app.graphql_as(Some(&owner), active, json!({})).await)["users"]["nodes"].clone();
+    for user in active.as_array().unwrap().iter().filter(|u| u["id"] != owner_id).take(2) {
+        data(&app.graphql_as(Some(&owner), add, json!({"s": subscription, "u": user["id"]})).await);
+    }
+    let project = "mutation ($input: CreateProjectInput!) { createProject(input: $input) { id } }";
+    let input = json!({"subscriptionId": subscription, "name": "Dashboards", "ownerId": owner_id});
+    data(&app.graphql_as(Some(&owner), project, json!({"input": input})).await);
+    let members_of = |body: &Value| {
+        let subscriptions = data(body)["serviceSubscriptions"].as_array().unwrap().clone();
+        let mut users = Vec::new();
+        for subscription in &subscriptions {
+            let projects = subscription["projects"].as_array().unwrap();
+            let project_members = projects.iter().flat_map(|p| p["members"].as_array().unwrap().clone());
+            for member in subscription["members"].as_array().unwrap().iter().cloned().chain(project_members) {
+                users.push(member["user"]["v"].clone());
+            }
+        }
+        users
+    };
+    for chosen in fields.iter().map(|f| selection(f)) {
+        let query = |user: &str| {
+            format!(
+                "{{ serviceSubscriptions {{ members {{ user {{ {user} }} }} projects {{ members {{ user {{ {user} }} }} }} }} }}"
+            )
+        };
+        let narrow = app.graphql_as(Some(&owner), &query(&format!("v: {chosen}")), json!({})).await;
+        let whole =
+            app.graphql_as(Some(&owner), &query(&format!("v: {chosen} subscriptions {{ role }}")), json!({})).await;
+        let (narrow, whole) = (members_of(&narrow), members_of(&whole));
+        assert!(narrow.len() >= 4, "{narrow:?}");
+        assert_eq!(narrow, whole, "members' {chosen}");
+    }
+
     app.services.statements.record();
     app.graphql_as(Some(&owner), "{ users(first: 20) { edges { node { email } } } }", json!({})).await;
     let recorded = app.services.statements.take();
