@@ -311,6 +311,31 @@ async fn a_write_half_done_serves_reads_and_is_cancelled(app: TestApp) {
     assert_eq!(error_code(&body), "CONFLICT", "already ended");
 }
 
+/// On PostgreSQL a write half done (its transaction open) holds nothing a sign-in needs: the
+/// owner signs in while it waits. (On SQLite the write's transaction
+/// holds the only writer, and a sign-in writes: there it waits for the write; issue 14.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(portal_postgres_tests), ignore = "PORTAL_TEST_POSTGRES_URL is not set")]
+async fn a_login_during_a_write_succeeds_on_postgres() {
+    let Some(backend) = Backend::postgres() else { return };
+    let app = TestApp::spawn(backend).await;
+    let owner = app.company_owner("Busy", "owner@busy.example").await;
+    let paused = app.imports.running.pause_write().await;
+    let id = start(&app, &owner, &generated(3_000, "busy.example", "owner@busy.example"), false, false).await;
+    common::eventually("the write holds after its first batch", async || {
+        (app.imports.running.writes_paused() > 0).then_some(())
+    })
+    .await;
+    // A sign-in writes (a session, the time, an audit event).
+    let token = app.login("owner@busy.example", common::OWNER_PASSWORD).await;
+    let viewer = app.graphql_as(Some(&token), "{ viewer { email } }", json!({})).await;
+    assert_eq!(data(&viewer)["viewer"]["email"], "owner@busy.example");
+    assert_eq!(job(&app, &token, &id).await["status"], "IMPORTING", "still writing");
+    drop(paused);
+    let done = until(&app, &owner, &id, "COMPLETED").await;
+    assert_eq!(done["createdCount"], 3_000);
+}
+
 /// A write may outlast the job's lease (on SQLite its transaction holds the only writer, so
 /// the lease cannot be renewed meanwhile): the lease is renewed as the write commits, so no
 /// sweep takes the job, whose welcome emails are still to queue, from the process running it.
