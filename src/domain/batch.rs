@@ -62,11 +62,6 @@ async fn users_by_id_reading(
     Ok(by_id)
 }
 
-/// Keys that name what to read of users, grouped by it (in a response, one group nearly always).
-fn by_columns<K: Copy>(keys: &[(K, users::Columns)]) -> HashMap<users::Columns, Vec<K>> {
-    grouped_pairs(keys.iter().map(|(key, columns)| (*columns, *key)))
-}
-
 /// `members` each with their user, read in one more statement: a dashboard lists hundreds of
 /// members with their addresses, and a loader round per member cost more than the rows.
 async fn with_their_users<M>(
@@ -228,17 +223,8 @@ pub async fn members_of_subscriptions(
     db: &impl ConnectionTrait,
     keys: &[(SubscriptionId, users::Columns)],
 ) -> DomainResult<HashMap<(SubscriptionId, users::Columns), Vec<(subscription_members::Model, Arc<users::Model>)>>> {
-    let mut found = HashMap::new();
-    for (columns, subscriptions) in by_columns(keys) {
-        let rows = subscription_members::Entity::find()
-            .filter(subscription_members::Column::SubscriptionId.is_in(subscriptions))
-            .order_by_asc(subscription_members::Column::Id)
-            .all(db)
-            .await?;
-        let members = with_their_users(db, rows, |m| m.user_id, columns).await?;
-        found.extend(grouped(members, |(m, _)| (m.subscription_id, columns)));
-    }
-    Ok(found)
+    use subscription_members::{Column, Entity};
+    members_under::<Entity, _>(db, keys, Column::SubscriptionId, Column::Id, |m| m.subscription_id, |m| m.user_id).await
 }
 
 /// Each project's environments, oldest first.
@@ -274,15 +260,30 @@ pub async fn members_of_projects(
     db: &impl ConnectionTrait,
     keys: &[(ProjectId, users::Columns)],
 ) -> DomainResult<HashMap<(ProjectId, users::Columns), Vec<(project_members::Model, Arc<users::Model>)>>> {
+    use project_members::{Column, Entity};
+    members_under::<Entity, _>(db, keys, Column::ProjectId, Column::Id, |m| m.project_id, |m| m.user_id).await
+}
+
+/// The members (rows of `E`) under the keys' parents, in `order`, each with their user read
+/// with the columns its key names: per set of columns (in a response, nearly always one), one
+/// statement for the members and one for their users.
+async fn members_under<E, K>(
+    db: &impl ConnectionTrait,
+    keys: &[(K, users::Columns)],
+    parent: E::Column,
+    order: E::Column,
+    parent_of: impl Fn(&E::Model) -> K,
+    user_of: impl Fn(&E::Model) -> UserId,
+) -> DomainResult<HashMap<(K, users::Columns), Vec<(E::Model, Arc<users::Model>)>>>
+where
+    E: EntityTrait,
+    K: Copy + Eq + Hash + Into<sea_orm::Value>,
+{
     let mut found = HashMap::new();
-    for (columns, projects) in by_columns(keys) {
-        let rows = project_members::Entity::find()
-            .filter(project_members::Column::ProjectId.is_in(projects))
-            .order_by_asc(project_members::Column::Id)
-            .all(db)
-            .await?;
-        let members = with_their_users(db, rows, |m| m.user_id, columns).await?;
-        found.extend(grouped(members, |(m, _)| (m.project_id, columns)));
+    for (columns, parents) in grouped_pairs(keys.iter().map(|(key, columns)| (*columns, *key))) {
+        let rows = E::find().filter(parent.is_in(parents)).order_by_asc(order).all(db).await?;
+        let members = with_their_users(db, rows, &user_of, columns).await?;
+        found.extend(grouped(members, |(member, _)| (parent_of(member), columns)));
     }
     Ok(found)
 }

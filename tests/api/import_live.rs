@@ -108,6 +108,14 @@ async fn until(app: &TestApp, token: &str, id: &str, status: &str) -> Value {
     .await
 }
 
+/// Waits until a write paused by `pause_write` holds after its first batch (transaction open).
+async fn until_the_write_holds(app: &TestApp) {
+    common::eventually("the write holds after its first batch", async || {
+        (app.imports.running.writes_paused() > 0).then_some(())
+    })
+    .await;
+}
+
 async fn users_under(app: &TestApp, token: &str, domain: &str) -> u64 {
     let body = app
         .graphql_as(
@@ -284,10 +292,7 @@ async fn a_write_half_done_serves_reads_and_is_cancelled(app: TestApp) {
     let paused = app.imports.running.pause_write().await;
     let id = start(&app, &owner, &generated(5_000, "halfway.example", "owner@halfway.example"), false, false).await;
     let job_id: portal::types::ImportJobId = id.parse().unwrap();
-    common::eventually("the write holds after its first batch", async || {
-        (app.imports.running.writes_paused() > 0).then_some(())
-    })
-    .await;
+    until_the_write_holds(&app).await;
 
     let viewer = app.graphql_as(Some(&owner), "{ viewer { email } }", json!({})).await;
     assert_eq!(data(&viewer)["viewer"]["email"], "owner@halfway.example");
@@ -322,10 +327,7 @@ async fn a_login_during_a_write_succeeds_on_postgres() {
     let owner = app.company_owner("Busy", "owner@busy.example").await;
     let paused = app.imports.running.pause_write().await;
     let id = start(&app, &owner, &generated(3_000, "busy.example", "owner@busy.example"), false, false).await;
-    common::eventually("the write holds after its first batch", async || {
-        (app.imports.running.writes_paused() > 0).then_some(())
-    })
-    .await;
+    until_the_write_holds(&app).await;
     // A sign-in writes (a session, the time, an audit event).
     let token = app.login("owner@busy.example", common::OWNER_PASSWORD).await;
     let viewer = app.graphql_as(Some(&token), "{ viewer { email } }", json!({})).await;
@@ -343,10 +345,7 @@ async fn a_write_longer_than_its_lease_keeps_its_job(app: TestApp) {
     let owner = app.company_owner("Lengthy", "owner@lengthy.example").await;
     let paused = app.imports.running.pause_write().await;
     let id = start(&app, &owner, &generated(3_000, "lengthy.example", "owner@lengthy.example"), false, true).await;
-    common::eventually("the write holds after its first batch", async || {
-        (app.imports.running.writes_paused() > 0).then_some(())
-    })
-    .await;
+    until_the_write_holds(&app).await;
     let lease = chrono::Duration::from_std(portal::import::states::LEASE).unwrap();
     app.clock.advance(lease * 3);
     drop(paused);
