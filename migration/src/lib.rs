@@ -18,6 +18,7 @@ mod m20261206_000012_sub_account_holdings_and_company_status;
 mod m20261206_000013_user_orderings;
 mod m20261206_000014_import_sub_accounts;
 mod m20261207_000015_lazy_welcome_emails;
+mod m20261207_000016_hidden_import_rows;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_user_orderings::Migration),
             Box::new(m20261206_000014_import_sub_accounts::Migration),
             Box::new(m20261207_000015_lazy_welcome_emails::Migration),
+            Box::new(m20261207_000016_hidden_import_rows::Migration),
         ]
     }
 }

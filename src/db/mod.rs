@@ -8,6 +8,7 @@ pub mod companies;
 pub mod deliveries;
 pub mod delivery_attempts;
 pub mod environments;
+pub mod hidden_imports;
 pub mod import_file_chunks;
 pub mod import_jobs;
 pub mod import_row_issues;

@@ -45,6 +45,38 @@ pub struct Model {
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
+/// The users anyone may read: every read of `users` starts here (or from `find_by_id`), never
+/// from `Entity::find()` (a test in this module holds every file to it). An import writes its
+/// users in short transactions before it shows them all at once (`import::write`); until then
+/// its job is in `hidden_imports`, and its users are nobody's to read: not a listing's, a
+/// count's, a sign-in's, a manager's or an identity provider's.
+pub fn find() -> Select<Entity> {
+    Entity::find().filter(visible())
+}
+
+/// One user by id, under the rule of [`find`].
+pub fn find_by_id(id: UserId) -> Select<Entity> {
+    find().filter(Column::Id.eq(id))
+}
+
+/// Every user row, those of imports not yet shown too: for the import itself (its own rows, and
+/// the addresses a file may not take, which its hidden rows hold already).
+pub fn find_including_hidden() -> Select<Entity> {
+    Entity::find()
+}
+
+/// The rule of [`find`] as a condition, for statements built without it.
+pub fn visible() -> sea_orm::Condition {
+    use sea_orm::{QuerySelect as _, QueryTrait as _};
+    let hidden =
+        super::hidden_imports::Entity::find().select_only().column(super::hidden_imports::Column::JobId).into_query();
+    sea_orm::Condition::any().add(Column::ImportJobId.is_null()).add(Column::ImportJobId.not_in_subquery(hidden))
+}
+
+/// The rule of [`find`] in SQL, for hand-written statements over `users`.
+pub const VISIBLE_SQL: &str =
+    "(users.import_job_id IS NULL OR users.import_job_id NOT IN (SELECT job_id FROM hidden_imports))";
+
 /// The derived columns are computed here and nowhere else: every save through an active model
 /// recomputes them from the names and address it leaves (bulk inserts build their rows with
 /// `derive_keys` too).
@@ -280,4 +312,51 @@ fn narrow(row: &QueryResult, columns: Columns) -> Result<Model, DbErr> {
         }
     }
     Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    /// The rule of `find` is kept by the structure, not by memory: no file but this one starts
+    /// a read of `users` from the entity itself, and a file that builds a statement over `users`
+    /// by hand (sea-query's `from`, or SQL text) states the rule (`visible()`, `VISIBLE_SQL`).
+    #[test]
+    fn every_read_of_users_keeps_the_rows_of_imports_not_shown_hidden() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        assert!(files.len() > 50, "the sources were found");
+        let mut offenders = Vec::new();
+        for file in files.iter().filter(|f| !f.ends_with("db/users.rs")) {
+            let text = std::fs::read_to_string(file).unwrap();
+            let code: String =
+                text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+            if code.contains("users::Entity::find") {
+                offenders.push(format!("{}: users::Entity::find (use users::find)", file.display()));
+            }
+            let by_hand = code.contains("from(users::Entity)")
+                || code.to_lowercase().contains("from users ")
+                || code.to_lowercase().contains("join users ");
+            if by_hand && !code.contains("users::visible()") && !code.contains("users::VISIBLE_SQL") {
+                offenders.push(format!("{}: a statement over users without users::visible()", file.display()));
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "reads of users that would show an import's hidden rows:\n{}",
+            offenders.join("\n")
+        );
+    }
 }

@@ -60,12 +60,10 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
     // Counted before the password is checked, so concurrent guesses cannot outrun the lock.
     let attempt = attempts::LOGIN.attempt(&svc.db, &key, now).await?;
     let found = match &email {
-        Some(email) => {
-            user_passwords::with_password(users::Entity::find().filter(users::Column::Email.eq(email.as_str())))
-                .one(&svc.db)
-                .await?
-                .filter(|found| found.user.status == UserStatus::Active)
-        }
+        Some(email) => user_passwords::with_password(users::find().filter(users::Column::Email.eq(email.as_str())))
+            .one(&svc.db)
+            .await?
+            .filter(|found| found.user.status == UserStatus::Active),
         None => None,
     };
     // An unknown address costs a verification too, against a dummy hash.
@@ -164,7 +162,7 @@ pub async fn logout(svc: &Services, principal: &Principal) -> DomainResult<()> {
 #[tracing::instrument(skip_all)]
 pub async fn change_password(svc: &Services, principal: &Principal, current: &str, new: &str) -> DomainResult<()> {
     let user_passwords::WithPassword { user, password_hash } =
-        user_passwords::with_password(users::Entity::find_by_id(principal.person()?))
+        user_passwords::with_password(users::find_by_id(principal.person()?))
             .one(&svc.db)
             .await?
             .ok_or(DomainError::NotFound("user"))?;
@@ -377,15 +375,14 @@ pub async fn reset_password(svc: &Services, token: &str, new_password: &str) -> 
     let now = tx.now();
     // Reset links and the activation links of welcome emails both set a password.
     let link = redeem_link(&tx, token, &[LinkPurpose::PasswordReset, LinkPurpose::Activation], now).await?;
-    let user =
-        users::Entity::find_by_id(link.user_id).one(&tx).await?.filter(|u| u.status == UserStatus::Active).ok_or_else(
-            || {
-                DomainError::invalid(
-                    "token",
-                    "This link is invalid, has already been used, or has expired: ask for a new one",
-                )
-            },
-        )?;
+    let user = users::find_by_id(link.user_id).one(&tx).await?.filter(|u| u.status == UserStatus::Active).ok_or_else(
+        || {
+            DomainError::invalid(
+                "token",
+                "This link is invalid, has already been used, or has expired: ask for a new one",
+            )
+        },
+    )?;
     set_password(svc, &mut tx, user, "newPassword", new_password, None).await?;
     tx.commit().await
 }

@@ -36,7 +36,7 @@ pub async fn users_by_email(
     db: &impl ConnectionTrait,
     keys: &[(CompanyId, Email)],
 ) -> DomainResult<HashMap<(CompanyId, Email), users::Model>> {
-    let select = users::Entity::find()
+    let select = users::find()
         .filter(users::Column::CompanyId.is_in(keys.iter().map(|k| k.0)))
         .filter(users::Column::Email.is_in(keys.iter().map(|k| k.1.clone())));
     let found = users::read_all(select, db).await?;
@@ -56,7 +56,7 @@ async fn users_by_id_reading(
     let mut by_id = HashMap::with_capacity(ids.len());
     // A thousand at a time: a subscription's members may outnumber what one `IN` may bind.
     for chunk in ids.chunks(1000) {
-        let select = users::Entity::find().filter(users::Column::Id.is_in(chunk.iter().copied()));
+        let select = users::find().filter(users::Column::Id.is_in(chunk.iter().copied()));
         by_id.extend(users::read_columns(select, columns, db).await?.into_iter().map(|u| (u.id, u)));
     }
     Ok(by_id)
@@ -369,7 +369,8 @@ pub async fn first_reports(
         .from(users::Entity)
         .and_where(users::Column::CompanyId.is_in(keys.iter().map(|k| k.0)))
         .and_where(users::Column::ManagerEmail.is_in(keys.iter().map(|k| k.1.clone())))
-        .and_where(users::Column::Status.ne(super::UserStatus::Anonymized));
+        .and_where(users::Column::Status.ne(super::UserStatus::Anonymized))
+        .cond_where(users::visible());
     let mut outer = Query::select();
     outer
         .columns(users::Column::iter().map(|c| (Alias::new("ranked"), c)))
@@ -416,7 +417,7 @@ pub async fn inviters_of(db: &impl ConnectionTrait, ids: &[UserId]) -> DomainRes
 
 /// Each company's owner (platform staff need to know whom to talk to).
 pub async fn owners_of(db: &impl ConnectionTrait, ids: &[CompanyId]) -> DomainResult<HashMap<CompanyId, users::Model>> {
-    let owners = users::Entity::find()
+    let owners = users::find()
         .filter(users::Column::CompanyId.is_in(ids.iter().copied()))
         .filter(users::Column::Role.eq(Role::Owner))
         .all(db)
@@ -437,7 +438,7 @@ pub async fn user_counts_of(
     db: &impl ConnectionTrait,
     ids: &[CompanyId],
 ) -> DomainResult<HashMap<CompanyId, UserCounts>> {
-    let rows: Vec<(CompanyId, UserStatus, i64)> = users::Entity::find()
+    let rows: Vec<(CompanyId, UserStatus, i64)> = users::find()
         .select_only()
         .column(users::Column::CompanyId)
         .column(users::Column::Status)

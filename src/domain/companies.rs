@@ -37,7 +37,7 @@ pub enum Bootstrap {
 /// On a database with no operator, creates one. Never again once any operator exists.
 #[tracing::instrument(skip_all)]
 pub async fn bootstrap_operator(svc: &Services, email: &Email, password: Option<&str>) -> DomainResult<Bootstrap> {
-    let operators = users::Entity::find().filter(users::Column::Role.eq(Role::Operator)).count(&svc.db).await?;
+    let operators = users::find().filter(users::Column::Role.eq(Role::Operator)).count(&svc.db).await?;
     if operators > 0 {
         return Ok(Bootstrap::AlreadyThere);
     }
@@ -203,7 +203,7 @@ pub async fn update_settings(
     let mut tx = svc.begin_as(principal).await?;
     let company = of_caller(&tx, principal).await?;
     if let Some(Some(manager)) = &manager {
-        let active = users::Entity::find()
+        let active = users::find()
             .filter(users::Column::CompanyId.eq(company.id))
             .filter(users::Column::Email.eq(manager.as_str()))
             .filter(users::Column::Status.eq(UserStatus::Active))
@@ -344,7 +344,7 @@ pub async fn set_status(
     active.updated_at = Set(now);
     let company = active.update(&tx).await?;
     if status == CompanyStatus::Suspended {
-        let members = users::Entity::find()
+        let members = users::find()
             .select_only()
             .column(users::Column::Id)
             .filter(users::Column::CompanyId.eq(company.id))

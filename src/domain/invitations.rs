@@ -72,8 +72,7 @@ pub async fn invite(svc: &Services, principal: &Principal, input: Invite) -> Dom
     let plans = plan_addresses(&tx, company_id, &input.emails, &mut problems).await?;
     problems.finish()?;
 
-    let inviter =
-        users::Entity::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let inviter = users::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
     let company = companies::Entity::find_by_id(company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
     let grant = Grant { role: input.role, modules: &modules, sub_accounts: &sub_accounts };
     let mut sent = Vec::new();
@@ -316,8 +315,7 @@ pub async fn resend(svc: &Services, principal: &Principal, id: InvitationId) -> 
         let retry_after = (oldest + Duration::hours(1) - now).to_std().unwrap_or_default();
         return Err(DomainError::RateLimited { retry_after });
     }
-    let inviter =
-        users::Entity::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let inviter = users::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
     let company =
         companies::Entity::find_by_id(invitation.company_id).one(&tx).await?.ok_or(DomainError::NotFound("company"))?;
     let invitation = send(svc, &tx, invitation, &inviter, &company, now).await?;
@@ -380,7 +378,7 @@ pub async fn accept(
     let now = tx.now();
     let link = redeem_link(&tx, token, &[LinkPurpose::Invitation], now).await.map_err(|_| ask_again())?;
     let invitation = pending_of(&tx, link.user_id).await?.filter(|i| i.expires_at > now).ok_or_else(ask_again)?;
-    let user = users::Entity::find_by_id(link.user_id)
+    let user = users::find_by_id(link.user_id)
         .one(&tx)
         .await?
         .filter(|u| u.status == UserStatus::Invited)

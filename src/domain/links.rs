@@ -73,7 +73,7 @@ pub async fn inspect(
     if state != LinkState::Usable {
         return Ok(LinkInspection { state, email: None });
     }
-    let Some(user) = users::Entity::find_by_id(link.user_id).one(db).await? else { return Ok(invalid) };
+    let Some(user) = users::find_by_id(link.user_id).one(db).await? else { return Ok(invalid) };
     let person_fits = match kind {
         LinkKind::Password => user.status == UserStatus::Active,
         LinkKind::Invitation => {

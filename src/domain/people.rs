@@ -173,7 +173,7 @@ fn person_of(user: &users::Model) -> Option<Person> {
 
 /// Users of the caller's company.
 pub fn of_company(principal: &Principal) -> DomainResult<Select<users::Entity>> {
-    Ok(users::Entity::find().filter(users::Column::CompanyId.eq(principal.company()?)))
+    Ok(users::find().filter(users::Column::CompanyId.eq(principal.company()?)))
 }
 
 /// One user of the caller's company.

@@ -39,7 +39,7 @@ async fn active_user(
     id: UserId,
     field: &str,
 ) -> DomainResult<users::Model> {
-    users::Entity::find_by_id(id)
+    users::find_by_id(id)
         .filter(users::Column::CompanyId.eq(company_id))
         .filter(users::Column::Status.eq(UserStatus::Active))
         .one(db)
@@ -183,7 +183,7 @@ pub async fn create(
     let plan = text("plan", plan)?;
     let mut tx = svc.begin_as(principal).await?;
     let now = tx.now();
-    let owner = users::Entity::find_by_id(owner_id)
+    let owner = users::find_by_id(owner_id)
         .filter(users::Column::Status.eq(UserStatus::Active))
         .one(&tx)
         .await?

@@ -1,7 +1,7 @@
 //! Company users: the pieces every way of creating or changing a user shares.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, NotSet, QueryFilter, Set};
 
 use super::principal::Principal;
 use super::services::Services;
@@ -61,7 +61,7 @@ impl NewUser<'_> {
 }
 
 pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> DomainResult<Option<users::Model>> {
-    Ok(users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(db).await?)
+    Ok(users::find().filter(users::Column::Email.eq(email.as_str())).one(db).await?)
 }
 
 /// The signed-in user.
@@ -69,7 +69,7 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> DomainRe
 pub async fn viewer(svc: &Services, principal: &Principal) -> DomainResult<Option<users::Model>> {
     // An API key is nobody: its viewer is null, as an anonymous caller's.
     let Some(person) = principal.person_id() else { return Ok(None) };
-    Ok(users::Entity::find_by_id(person).one(&svc.db).await?)
+    Ok(users::find_by_id(person).one(&svc.db).await?)
 }
 
 /// A person's name for greetings: the given name, else the address.

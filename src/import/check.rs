@@ -17,7 +17,7 @@ use super::parse::{FileError, rows};
 use super::report::Reporter;
 use super::states::Verdict;
 use super::validate::{FileRules, InvalidRow, Issue, ValidRow, check_row, email_exists, unknown_manager};
-use crate::db::{bulk, import_jobs, import_row_issues};
+use crate::db::{bulk, import_jobs, import_row_issues, users};
 use crate::domain::{DomainError, DomainResult, Email, IssueCode, IssueSeverity, Services};
 use crate::types::{CompanyId, ImportJobId};
 
@@ -165,7 +165,10 @@ async fn existing(
     let mut sql = format!("SELECT email FROM users WHERE email IN ({list})");
     let mut found = HashSet::new();
     if company_id.is_some() {
-        sql.push_str(" AND company_id = $2");
+        // A manager must be someone the company can see; an address is taken by anyone, the
+        // rows of an import not yet shown too (they hold it in the unique index already).
+        sql.push_str(" AND company_id = $2 AND ");
+        sql.push_str(users::VISIBLE_SQL);
     }
     for batch in emails.chunks(5_000) {
         let addresses = serde_json::to_string(&batch.iter().map(|e| e.as_str()).collect::<Vec<_>>())

@@ -96,9 +96,8 @@ pub async fn chunk(db: &impl ConnectionTrait, job_id: ImportJobId, seq: i32) -> 
     Ok(import_file_chunks::Entity::find_by_id((job_id, seq)).one(db).await?.map(|chunk| chunk.data))
 }
 
-/// A `StoredFile` and the sender that feeds it chunks: whoever holds the sender loads them
-/// (the write pass does, through its transaction); dropping it ends the file.
-pub fn channel() -> (mpsc::Sender<DomainResult<Vec<u8>>>, StoredFile) {
+/// A `StoredFile` and the sender that feeds it chunks; dropping the sender ends the file.
+fn channel() -> (mpsc::Sender<DomainResult<Vec<u8>>>, StoredFile) {
     let (sender, receiver) = mpsc::channel(2);
     (sender, StoredFile { receiver, chunk: Vec::new(), at: 0 })
 }

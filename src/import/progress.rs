@@ -89,11 +89,6 @@ impl ProgressHub {
         self.sender.subscribe()
     }
 
-    /// To this process's subscribers only.
-    pub fn publish_here(&self, progress: Progress) {
-        let _ = self.sender.send(progress);
-    }
-
     /// To this process's subscribers, and on PostgreSQL to the other processes'. `db` must be
     /// free to run a statement (not a connection held by an open transaction).
     pub async fn publish(&self, db: &DatabaseConnection, progress: Progress) {

@@ -16,9 +16,6 @@ pub(super) struct Reporter {
     pub progress: Progress,
     subscribers: Throttle,
     webhooks: Throttle,
-    /// False while this process's only connection may be inside the write transaction
-    /// (SQLite): then states go to this process's subscribers only.
-    pub side_connection: bool,
 }
 
 impl Reporter {
@@ -29,7 +26,6 @@ impl Reporter {
             progress: Progress::of(job),
             subscribers: Throttle::subscribers(),
             webhooks: Throttle::webhooks(),
-            side_connection: true,
         }
     }
 
@@ -55,10 +51,6 @@ impl Reporter {
     pub async fn report(&mut self) -> DomainResult<bool> {
         let (done, total) = (self.done(), self.progress.total_rows.into());
         let hub = self.svc.progress.clone();
-        if !self.side_connection {
-            hub.publish_here(self.progress.clone());
-            return Ok(false);
-        }
         if !states::save_progress(&self.svc.db, &self.progress).await? {
             return Ok(true);
         }

@@ -42,6 +42,10 @@ pub(super) fn spawn(svc: &Imports, job_id: ImportJobId) {
                     _ => "The import failed; the cause has been logged".to_owned(),
                 };
                 let _ = states::advance(&svc.db, svc.clock.now(), job_id, Step::Failed(failure)).await;
+                if let Err(error) = write::discard(&svc, job_id).await {
+                    // Hidden still; the next sweep (`resume_interrupted`) deletes them.
+                    tracing::warn!(%job_id, %error, "import: cannot delete the rows of a failed write");
+                }
                 let _ = states::announce(&svc, job_id).await;
             }
             renewal.abort();
@@ -96,13 +100,19 @@ async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> Doma
             welcome::run(svc, job_id).await
         }
         Outcome::Cancelled => states::close_cancelled(svc, job_id).await,
+        Outcome::Abandoned => Ok(()),
     }
 }
 
 /// Resumes the jobs whose process died while running them (their lease ran out): validation
-/// starts over, and a write starts again (its transaction died with the process). Run at
+/// starts over, and a write goes on after the batches it committed. Deletes the hidden rows of
+/// writes that ended without completing, when their process died before it could. Run at
 /// start-up and every `LEASE` by the server.
 pub async fn resume_interrupted(svc: &Imports) -> DomainResult<usize> {
+    for job_id in states::abandoned_hidden(svc).await? {
+        tracing::info!(%job_id, "deleting the hidden rows of an import that ended");
+        write::discard(svc, job_id).await?;
+    }
     let interrupted = states::unleased(svc).await?;
     for job_id in &interrupted {
         if !svc.running.is_running(*job_id) {
@@ -132,6 +142,8 @@ pub struct RunningImports {
     write_gate: Arc<tokio::sync::RwLock<()>>,
     /// Writes at `write_checkpoint` now (held there while a test pauses them).
     writes_at_checkpoint: Arc<AtomicUsize>,
+    /// Writes stop at their next checkpoint as if their process had died (`simulate_crash`).
+    crashing: Arc<AtomicBool>,
 }
 
 impl RunningImports {
@@ -139,7 +151,7 @@ impl RunningImports {
         self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(job_id).or_default().clone()
     }
 
-    pub(super) fn is_running(&self, job_id: ImportJobId) -> bool {
+    pub fn is_running(&self, job_id: ImportJobId) -> bool {
         self.flags.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(&job_id)
     }
 
@@ -172,23 +184,31 @@ impl RunningImports {
         drop(self.gate.read().await);
     }
 
-    /// Holds every write in this process after its current batch, inside its transaction
-    /// (on SQLite holding the only writer), until the guard is dropped: a test can then act
-    /// while a write is certainly half done.
+    /// Holds every write in this process after its current batch (committed, hidden), until
+    /// the guard is dropped: a test can then act while a write is certainly half done.
     pub async fn pause_write(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
         self.write_gate.clone().write_owned().await
     }
 
-    /// Where a write waits while paused (after a batch and its progress, before the
-    /// cancellation check).
-    pub(super) async fn write_checkpoint(&self) {
+    /// Where a write waits while paused (after a batch committed and its progress, before the
+    /// cancellation check). True when the write is to stop there as if its process had died.
+    pub(super) async fn write_checkpoint(&self) -> bool {
         self.writes_at_checkpoint.fetch_add(1, Ordering::SeqCst);
         drop(self.write_gate.read().await);
         self.writes_at_checkpoint.fetch_sub(1, Ordering::SeqCst);
+        self.crashing.load(Ordering::SeqCst)
+    }
+
+    /// While `on`, every write in this process stops after its current batch without a word,
+    /// its job left as a process that died would leave it (IMPORTING, leased until the lease
+    /// runs out, its batches committed and hidden): a test can then check what a crash in the
+    /// middle of a write leaves, and resume it.
+    pub fn simulate_crash(&self, on: bool) {
+        self.crashing.store(on, Ordering::SeqCst);
     }
 
     /// How many writes wait at their checkpoint (while `pause_write` holds them: a test knows
-    /// a write is half done, its transaction open, once this is above zero).
+    /// a write is half done once this is above zero).
     pub fn writes_paused(&self) -> usize {
         self.writes_at_checkpoint.load(Ordering::SeqCst)
     }

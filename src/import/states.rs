@@ -147,9 +147,12 @@ impl Step<'_> {
                 changes.processed_rows = Set(*total_rows);
                 changes.welcomes_pending = Set(*welcomes);
             }
-            // Whatever the write had reached is rolled back.
+            // Whatever the write had reached is deleted (`write::discard`), never shown.
             Step::Cancelled => changes.created_count = Set(0),
-            Step::Failed(message) => changes.failure_message = Set(Some(message.clone())),
+            Step::Failed(message) => {
+                changes.created_count = Set(0);
+                changes.failure_message = Set(Some(message.clone()));
+            }
         }
         changes
     }
@@ -169,9 +172,8 @@ pub(super) async fn advance(
     changes.status = Set(to);
     changes.finished_at = Set(is_final(to).then_some(now));
     if let Step::Written { .. } = step {
-        // A write may outlast the lease: on SQLite its transaction holds the only writer, so
-        // `keep_lease` cannot renew it meanwhile. The lease is renewed as the write commits,
-        // so that no sweep takes the job (its welcome emails) from this process.
+        // The lease is renewed as the write completes, so that no sweep takes the job (its
+        // welcome emails) from this process, even if `keep_lease` could not renew it lately.
         changes.lease_until = Set(Some(now + lease()));
     }
     let updated = import_jobs::Entity::update_many()
@@ -304,6 +306,28 @@ pub(super) async fn keep_lease(svc: Imports, job_id: ImportJobId) {
             tracing::warn!(%job_id, %error, "import: cannot renew the lease");
         }
     }
+}
+
+/// Jobs whose write ended without completing (cancelled, failed) and whose hidden rows are still
+/// there, their process gone (the lease ran out, or never was): `write::discard` is owed.
+pub(super) async fn abandoned_hidden(svc: &Imports) -> DomainResult<Vec<ImportJobId>> {
+    use crate::db::hidden_imports;
+    use sea_orm::QueryTrait as _;
+    let hidden = hidden_imports::Entity::find().select_only().column(hidden_imports::Column::JobId).into_query();
+    let jobs = import_jobs::Entity::find()
+        .select_only()
+        .column(import_jobs::Column::Id)
+        .filter(import_jobs::Column::Id.in_subquery(hidden))
+        .filter(import_jobs::Column::Status.is_in([ImportStatus::Cancelled, ImportStatus::Failed]))
+        .filter(
+            Condition::any()
+                .add(import_jobs::Column::LeaseUntil.is_null())
+                .add(import_jobs::Column::LeaseUntil.lt(svc.clock.now())),
+        )
+        .into_tuple()
+        .all(&svc.db)
+        .await?;
+    Ok(jobs)
 }
 
 /// Jobs with work left that nobody holds: their lease ran out, or they were stored and never leased (their

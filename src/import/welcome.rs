@@ -67,7 +67,7 @@ async fn queue_batch(
     after: Option<UserId>,
 ) -> DomainResult<Option<UserId>> {
     let tx = svc.begin().await?;
-    let mut next = users::Entity::find().filter(users::Column::ImportJobId.eq(job.id));
+    let mut next = users::find().filter(users::Column::ImportJobId.eq(job.id));
     if let Some(after) = after {
         next = next.filter(users::Column::Id.gt(after));
     }

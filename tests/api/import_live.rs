@@ -14,7 +14,7 @@ use common::{Backend, TestApp, data, error_code};
 use portal::domain::ImportStatus;
 use portal::domain::clock::Clock;
 use portal::import::progress::Progress;
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 backend_tests!(
@@ -22,6 +22,9 @@ backend_tests!(
     a_dry_run_is_committed_unless_the_portal_changed,
     cancelling_a_running_import_rolls_it_back,
     a_write_half_done_serves_reads_and_is_cancelled,
+    a_login_during_a_write_succeeds,
+    a_crash_in_the_middle_of_a_write_shows_nobody_and_the_job_resumes,
+    a_write_that_fails_halfway_deletes_what_it_wrote,
     a_write_longer_than_its_lease_keeps_its_job,
     imported_users_get_welcome_emails_unless_asked_not_to,
     uploads_over_the_limit_are_refused,
@@ -283,10 +286,22 @@ async fn cancelling_a_running_import_rolls_it_back(app: TestApp) {
     assert_eq!(cancelled[0]["node"]["targetId"], id.as_str());
 }
 
-/// While a write is half done (held after its first batch, its transaction open; on SQLite it
-/// holds the only writer): reads answer and see nobody of the file, and a cancellation rolls
-/// the write back. On SQLite the cancellation can take effect only through the running job
-/// itself, which must be asked before the status can change.
+/// The rows a job has written, shown or not (what no client can count).
+async fn rows_written_by(app: &TestApp, id: &str) -> u64 {
+    let job: portal::types::ImportJobId = id.parse().unwrap();
+    let rows = portal::db::users::find_including_hidden().filter(portal::db::users::Column::ImportJobId.eq(job));
+    rows.count(&app.db).await.unwrap()
+}
+
+/// Whether the job's rows are hidden (listed in `hidden_imports`).
+async fn hidden(app: &TestApp, id: &str) -> bool {
+    let job: portal::types::ImportJobId = id.parse().unwrap();
+    portal::db::hidden_imports::Entity::find_by_id(job).one(&app.db).await.unwrap().is_some()
+}
+
+/// While a write is half done (held after its first batch, committed but hidden): reads answer
+/// and see nobody of the file, and a cancellation deletes what was written. The cancellation
+/// asks the running job to stop before it changes the status.
 async fn a_write_half_done_serves_reads_and_is_cancelled(app: TestApp) {
     let owner = app.company_owner("Halfway", "owner@halfway.example").await;
     let paused = app.imports.running.pause_write().await;
@@ -296,7 +311,11 @@ async fn a_write_half_done_serves_reads_and_is_cancelled(app: TestApp) {
 
     let viewer = app.graphql_as(Some(&owner), "{ viewer { email } }", json!({})).await;
     assert_eq!(data(&viewer)["viewer"]["email"], "owner@halfway.example");
-    assert_eq!(users_under(&app, &owner, "halfway.example").await, 1, "nobody of the file yet");
+    assert_eq!(rows_written_by(&app, &id).await, 2_000, "the first batch is in");
+    assert_eq!(users_under(&app, &owner, "halfway.example").await, 1, "nobody of the file shows yet");
+    let search = "{ users(filter: {search: \"user1@halfway\"}) { nodes { id } } }";
+    let found = app.graphql_as(Some(&owner), search, json!({})).await;
+    assert_eq!(data(&found)["users"]["nodes"], json!([]), "{found}");
     assert_eq!(job(&app, &owner, &id).await["status"], "IMPORTING");
 
     let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status createdCount } }";
@@ -311,19 +330,19 @@ async fn a_write_half_done_serves_reads_and_is_cancelled(app: TestApp) {
     let (body, ()) = tokio::join!(cancelling, releasing);
     let cancelled = &data(&body)["cancelUserImport"];
     assert_eq!((&cancelled["status"], &cancelled["createdCount"]), (&json!("CANCELLED"), &json!(0)), "{body}");
-    assert_eq!(users_under(&app, &owner, "halfway.example").await, 1, "the first batch rolled back");
+    assert_eq!(users_under(&app, &owner, "halfway.example").await, 1, "nobody of the file, ever");
+    common::eventually("the written rows are deleted", async || {
+        (rows_written_by(&app, &id).await == 0 && !hidden(&app, &id).await).then_some(())
+    })
+    .await;
     let body = app.graphql_as(Some(&owner), cancel, json!({"id": id})).await;
     assert_eq!(error_code(&body), "CONFLICT", "already ended");
 }
 
-/// On PostgreSQL a write half done (its transaction open) holds nothing a sign-in needs: the
-/// owner signs in while it waits. (On SQLite the write's transaction
-/// holds the only writer, and a sign-in writes: there it waits for the write; issue 14.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(portal_postgres_tests), ignore = "PORTAL_TEST_POSTGRES_URL is not set")]
-async fn a_login_during_a_write_succeeds_on_postgres() {
-    let Some(backend) = Backend::postgres() else { return };
-    let app = TestApp::spawn(backend).await;
+/// A write half done holds nothing a sign-in needs, on either database: each batch commits on
+/// its own, so SQLite's only writer is free between them. The job's progress is stored as it
+/// goes, and everyone shows at once at the end.
+async fn a_login_during_a_write_succeeds(app: TestApp) {
     let owner = app.company_owner("Busy", "owner@busy.example").await;
     let paused = app.imports.running.pause_write().await;
     let id = start(&app, &owner, &generated(3_000, "busy.example", "owner@busy.example"), false, false).await;
@@ -332,15 +351,74 @@ async fn a_login_during_a_write_succeeds_on_postgres() {
     let token = app.login("owner@busy.example", common::OWNER_PASSWORD).await;
     let viewer = app.graphql_as(Some(&token), "{ viewer { email } }", json!({})).await;
     assert_eq!(data(&viewer)["viewer"]["email"], "owner@busy.example");
-    assert_eq!(job(&app, &token, &id).await["status"], "IMPORTING", "still writing");
+    let during = job(&app, &token, &id).await;
+    assert_eq!((&during["status"], &during["createdCount"]), (&json!("IMPORTING"), &json!(2_000)), "{during}");
     drop(paused);
     let done = until(&app, &owner, &id, "COMPLETED").await;
     assert_eq!(done["createdCount"], 3_000);
+    assert_eq!(users_under(&app, &owner, "busy.example").await, 3_001, "everyone shows");
+    assert!(!hidden(&app, &id).await);
 }
 
-/// A write may outlast the job's lease (on SQLite its transaction holds the only writer, so
-/// the lease cannot be renewed meanwhile): the lease is renewed as the write commits, so no
-/// sweep takes the job, whose welcome emails are still to queue, from the process running it.
+/// A process that dies in the middle of a write (here: stops after its first batch, as a dead
+/// one would) leaves its batches hidden: nobody shows. The next sweep, once the lease ran out,
+/// resumes the job after those batches: every row of the file, exactly once.
+async fn a_crash_in_the_middle_of_a_write_shows_nobody_and_the_job_resumes(app: TestApp) {
+    let owner = app.company_owner("Midway", "owner@midway.example").await;
+    app.imports.running.simulate_crash(true);
+    let id = start(&app, &owner, &generated(5_000, "midway.example", "owner@midway.example"), false, false).await;
+    let job_id: portal::types::ImportJobId = id.parse().unwrap();
+    common::eventually("the write stopped after its first batch", async || {
+        (rows_written_by(&app, &id).await == 2_000 && !app.imports.running.is_running(job_id)).then_some(())
+    })
+    .await;
+    app.imports.running.simulate_crash(false);
+    assert_eq!(job(&app, &owner, &id).await["status"], "IMPORTING");
+    assert_eq!(users_under(&app, &owner, "midway.example").await, 1, "nobody of the file shows");
+    assert!(hidden(&app, &id).await);
+
+    let lease = chrono::Duration::from_std(portal::import::states::LEASE).unwrap();
+    app.clock.advance(lease * 2);
+    assert_eq!(portal::import::runner::resume_interrupted(&app.imports).await.unwrap(), 1);
+    let done = until(&app, &owner, &id, "COMPLETED").await;
+    assert_eq!(done["createdCount"], 5_000);
+    assert_eq!(rows_written_by(&app, &id).await, 5_000, "no row twice");
+    assert_eq!(users_under(&app, &owner, "midway.example").await, 5_001);
+    let search = "{ users(filter: {search: \"user4999@midway\"}) { nodes { email } } }";
+    let last = app.graphql_as(Some(&owner), search, json!({})).await;
+    assert_eq!(data(&last)["users"]["nodes"][0]["email"], "user4999@midway.example");
+}
+
+/// Someone takes an address of the file after it was validated, while the write is half done:
+/// the write fails at that batch, and what it had written is deleted, never shown. The person
+/// created meanwhile stays.
+async fn a_write_that_fails_halfway_deletes_what_it_wrote(app: TestApp) {
+    let owner = app.company_owner("Taken", "owner@taken.example").await;
+    let paused = app.imports.running.pause_write().await;
+    let id = start(&app, &owner, &generated(5_000, "taken.example", "owner@taken.example"), false, false).await;
+    until_the_write_holds(&app).await;
+    let input = json!({"input": {"givenName": "Early", "surname": "Bird", "email": "user4500@taken.example",
+                                 "jobTitle": "Analyst", "managerEmail": "owner@taken.example"}});
+    let create = "mutation ($input: CreateUserInput!) { createUser(input: $input) { email } }";
+    let created = app.graphql_as(Some(&owner), create, input).await;
+    assert_eq!(data(&created)["createUser"]["email"], "user4500@taken.example", "{created}");
+    drop(paused);
+    let failed = until(&app, &owner, &id, "FAILED").await;
+    assert_eq!(failed["createdCount"], 0, "{failed}");
+    let why =
+        app.graphql_as(Some(&owner), "query ($id: ID!) { importJob(id: $id) { failureMessage } }", json!({"id": id}));
+    let why = data(&why.await)["importJob"]["failureMessage"].as_str().unwrap().to_owned();
+    assert!(why.contains("given to someone else") && why.ends_with("nothing was imported"), "{why}");
+    common::eventually("the written rows are deleted", async || {
+        (rows_written_by(&app, &id).await == 0 && !hidden(&app, &id).await).then_some(())
+    })
+    .await;
+    assert_eq!(users_under(&app, &owner, "taken.example").await, 2, "the owner and the one created meanwhile");
+}
+
+/// A write may outlast the job's lease (a batch that takes longer than the lease, a renewal that
+/// failed): the lease is renewed as the write completes, so no sweep takes the job, whose
+/// welcome emails are still to queue, from the process running it.
 async fn a_write_longer_than_its_lease_keeps_its_job(app: TestApp) {
     let owner = app.company_owner("Lengthy", "owner@lengthy.example").await;
     let paused = app.imports.running.pause_write().await;

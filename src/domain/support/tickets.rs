@@ -66,7 +66,7 @@ pub async fn create_ticket(
     }
     .insert(&tx)
     .await?;
-    let opener = users::Entity::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let opener = users::find_by_id(principal.person()?).one(&tx).await?.ok_or(DomainError::NotFound("user"))?;
     tx.notify(created_notification(svc, &opener, &ticket, &subscription)).await?;
     tx.audit(
         AuditEvent::new(AuditAction::TicketCreated, TargetKind::SupportTicket, ticket.id)
@@ -118,7 +118,7 @@ async fn related_of(
 ) -> DomainResult<Related> {
     let user = match related_user_id {
         Some(id) => Some(
-            users::Entity::find_by_id(id)
+            users::find_by_id(id)
                 .filter(users::Column::CompanyId.eq(subscription.company_id))
                 .one(db)
                 .await?
@@ -249,7 +249,7 @@ async fn remove_related_user(
     ticket: &support_tickets::Model,
 ) -> DomainResult<()> {
     let user_id = ticket.related_user_id.ok_or(DomainError::NotFound("user"))?;
-    let user = users::Entity::find_by_id(user_id).one(&*tx).await?.ok_or(DomainError::NotFound("user"))?;
+    let user = users::find_by_id(user_id).one(&*tx).await?.ok_or(DomainError::NotFound("user"))?;
     if user.role == Role::Owner {
         return Err(DomainError::invalid("id", "the company owner cannot be removed"));
     }
