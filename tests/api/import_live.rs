@@ -299,6 +299,27 @@ async fn hidden(app: &TestApp, id: &str) -> bool {
     portal::db::hidden_imports::Entity::find_by_id(job).one(&app.db).await.unwrap().is_some()
 }
 
+/// Every way in to a person of the halfway file while its write is half done, tried as an
+/// attacker would: the owner's reports, the staff's counts, a password reset for one of them
+/// (same answer as for anyone, and no email), a sign-in with their address.
+async fn nobody_of_the_file_shows_anywhere(app: &TestApp, owner: &str) {
+    let reports = "{ users(filter: {managerEmail: \"owner@halfway.example\"}) { totalCount } }";
+    let body = app.graphql_as(Some(owner), reports, json!({})).await;
+    assert_eq!(data(&body)["users"]["totalCount"], 0, "{body}");
+    let operator = app.operator_token().await;
+    let counts = "{ companies(filter: {search: \"Halfway\"}) { nodes { userCounts { total invited active } } } }";
+    let body = app.graphql_as(Some(&operator), counts, json!({})).await;
+    assert_eq!(data(&body)["companies"]["nodes"][0]["userCounts"], json!({"total": 1, "invited": 0, "active": 1}));
+    let reset = "mutation ($e: String!) { requestPasswordReset(email: $e) }";
+    let body = app.graphql_as(None, reset, json!({"e": "user1@halfway.example"})).await;
+    assert_eq!(data(&body)["requestPasswordReset"], true, "the same answer as for anyone");
+    let login = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+    let body = app.graphql_as(None, login, json!({"e": "user1@halfway.example", "p": "Whatever-1234"})).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    app.settle().await;
+    assert_eq!(app.deliveries_to("user1@halfway.example").await, 0, "no reset email for a hidden person");
+}
+
 /// While a write is half done (held after its first batch, committed but hidden): reads answer
 /// and see nobody of the file, and a cancellation deletes what was written. The cancellation
 /// asks the running job to stop before it changes the status.
@@ -316,6 +337,7 @@ async fn a_write_half_done_serves_reads_and_is_cancelled(app: TestApp) {
     let search = "{ users(filter: {search: \"user1@halfway\"}) { nodes { id } } }";
     let found = app.graphql_as(Some(&owner), search, json!({})).await;
     assert_eq!(data(&found)["users"]["nodes"], json!([]), "{found}");
+    nobody_of_the_file_shows_anywhere(&app, &owner).await;
     assert_eq!(job(&app, &owner, &id).await["status"], "IMPORTING");
 
     let cancel = "mutation ($id: ID!) { cancelUserImport(id: $id) { status createdCount } }";
