@@ -2,8 +2,10 @@
 //! the import pipeline, against the database's own bulk path loading the same rows into an
 //! empty database of the same schema: PostgreSQL `COPY`, SQLite one prepared `INSERT` reused
 //! in one transaction (rusqlite). Prints, per backend: the bound, the import (validation and write), their ratio,
-//! the validation's share of the bound, the peak memory of the import, and how many progress
-//! states reached a subscriber while it ran. PostgreSQL runs when `PORTAL_TEST_POSTGRES_URL`
+//! the validation's share of the bound, the peak memory of the import, how many progress
+//! states reached a subscriber while it ran, and what a client saw meanwhile: the server runs
+//! beside the import, asked `{ viewer { id } }` every 100 ms and a sign-in (a write) every
+//! second, with their p50/p99/max and failures. PostgreSQL runs when `PORTAL_TEST_POSTGRES_URL`
 //! names a server.
 //!
 //! `cargo bench --bench import [-- --rows 1000000 --welcome --postgres-only|--sqlite-only]`
@@ -65,11 +67,19 @@ fn generate(path: &Path, count: usize) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
+/// The owner's password, for the probes' sign-ins.
+const PASSWORD: &str = "Bench-Password-2026";
+
 fn config(database_url: &str, dir: &Path) -> Config {
     let vars = [
         ("PORTAL_DATABASE_URL", database_url.to_owned()),
         ("PORTAL_MAILBOX_DIR", dir.join("mailbox").display().to_string()),
         ("PORTAL_IMPORT_MAX_BYTES", (1u64 << 30).to_string()),
+        ("PORTAL_LISTEN", "127.0.0.1:0".to_owned()),
+        // A sign-in a second is what is probed, not argon2 (which would take a core from the import).
+        ("PORTAL_ARGON2_MEMORY_KIB", "64".to_owned()),
+        ("PORTAL_ARGON2_ITERATIONS", "1".to_owned()),
+        ("PORTAL_LOGIN_ATTEMPTS_PER_MINUTE", "100000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -241,6 +251,100 @@ async fn import(imports: &Imports, company_id: portal::types::CompanyId, csv: &P
     }
 }
 
+/// What a client saw of the server while the import ran.
+#[derive(Default)]
+struct Probed {
+    viewer: Vec<Duration>,
+    viewer_failures: usize,
+    login: Vec<Duration>,
+    login_failures: usize,
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let at = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[at].as_secs_f64() * 1000.0
+}
+
+/// Asks the server `{ viewer { id } }` every 100 ms and signs in every second until `stop`.
+/// A failure is an error answer, a transport error, or no answer within 10 s.
+async fn probe(graphql: String, token: String, stop: tokio::sync::watch::Receiver<bool>) -> Probed {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let mut probed = Probed::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ok = |body: Option<serde_json::Value>, path: &str| {
+        body.is_some_and(|b| {
+            b.get("errors").is_none() && !b["data"].pointer(path).unwrap_or(&serde_json::Value::Null).is_null()
+        })
+    };
+    for round in 0u64.. {
+        tick.tick().await;
+        if *stop.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        let response = client
+            .post(&graphql)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"query": "{ viewer { id } }"}))
+            .send()
+            .await;
+        let body = match response {
+            Ok(r) => r.json::<serde_json::Value>().await.ok(),
+            Err(_) => None,
+        };
+        if ok(body, "/viewer/id") {
+            probed.viewer.push(started.elapsed());
+        } else {
+            probed.viewer_failures += 1;
+        }
+        if round % 10 == 0 {
+            let login = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+            let started = Instant::now();
+            let variables = serde_json::json!({"e": OWNER, "p": PASSWORD});
+            let response =
+                client.post(&graphql).json(&serde_json::json!({"query": login, "variables": variables})).send().await;
+            let body = match response {
+                Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            if ok(body, "/login/token") {
+                probed.login.push(started.elapsed());
+            } else {
+                probed.login_failures += 1;
+            }
+        }
+    }
+    probed.viewer.sort();
+    probed.login.sort();
+    probed
+}
+
+/// Gives the owner a password and signs in: the probes' token.
+async fn sign_in(services: &Services, graphql: &str) -> String {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let owner = users::find().filter(users::Column::Email.eq(OWNER)).one(&services.db).await.unwrap().unwrap();
+    let hash = services.passwords.hash(PASSWORD).await.unwrap();
+    portal::db::user_passwords::set(&services.db, owner.id, Some(hash)).await.unwrap();
+    let mut active: users::ActiveModel = owner.into();
+    active.must_change_password = sea_orm::Set(false);
+    active.update(&services.db).await.unwrap();
+    let login = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(graphql)
+        .json(&serde_json::json!({"query": login, "variables": {"e": OWNER, "p": PASSWORD}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["data"]["login"]["token"].as_str().unwrap().to_owned()
+}
+
 /// A database made for one phase: a SQLite file, or a PostgreSQL database dropped afterwards.
 struct Database {
     url: String,
@@ -276,9 +380,10 @@ impl Database {
 async fn phase(name: &str, backend: &str, csv: &Path, welcome: bool) {
     let database = Database::create(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let (services, _) = portal::app::services(&config(&database.url, dir.path()), Arc::new(SystemClock)).await.unwrap();
-    let company_id = company(&services).await;
     if name == "bound" {
+        let (services, _) =
+            portal::app::services(&config(&database.url, dir.path()), Arc::new(SystemClock)).await.unwrap();
+        let company_id = company(&services).await;
         let tsv = dir.path().join("users.tsv");
         users_tsv(csv, &tsv, company_id);
         let bound = match services.db.get_database_backend() {
@@ -291,19 +396,44 @@ async fn phase(name: &str, backend: &str, csv: &Path, welcome: bool) {
             }
         };
         println!("seconds={}", bound.as_secs_f64());
-    } else {
-        let measured = import(&Imports::new(services.clone()), company_id, csv, welcome).await;
-        println!(
-            "seconds={} welcomes={} validation={} states={} peak_mib={} status={:?} created={}",
-            measured.total.as_secs_f64(),
-            measured.welcomes.as_secs_f64(),
-            measured.validation.as_secs_f64(),
-            measured.states_while_running,
-            measured.peak_mib,
-            measured.status,
-            measured.created
-        );
+        services.db.close().await.unwrap();
+        return database.drop().await;
     }
+    // The import runs in the server's process, as it does when a client uploads the file.
+    let app = portal::app::Application::build(config(&database.url, dir.path())).await.unwrap();
+    let (services, imports) = (app.services().clone(), app.imports().clone());
+    let graphql = format!("http://{}/graphql", app.local_addr());
+    let server = tokio::spawn(app.run_until(std::future::pending()));
+    let company_id = company(&services).await;
+    let token = sign_in(&services, &graphql).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let probing = tokio::spawn(probe(graphql, token, stopped));
+    let measured = import(&imports, company_id, csv, welcome).await;
+    stop.send(true).unwrap();
+    let probed = probing.await.unwrap();
+    println!(
+        "seconds={} welcomes={} validation={} states={} peak_mib={} status={:?} created={} \
+         viewer_n={} viewer_failed={} viewer_p50={:.1} viewer_p99={:.1} viewer_max={:.1} \
+         login_n={} login_failed={} login_p50={:.1} login_p99={:.1} login_max={:.1}",
+        measured.total.as_secs_f64(),
+        measured.welcomes.as_secs_f64(),
+        measured.validation.as_secs_f64(),
+        measured.states_while_running,
+        measured.peak_mib,
+        measured.status,
+        measured.created,
+        probed.viewer.len(),
+        probed.viewer_failures,
+        quantile(&probed.viewer, 0.5),
+        quantile(&probed.viewer, 0.99),
+        quantile(&probed.viewer, 1.0),
+        probed.login.len(),
+        probed.login_failures,
+        quantile(&probed.login, 0.5),
+        quantile(&probed.login, 0.99),
+        quantile(&probed.login, 1.0),
+    );
+    server.abort();
     services.db.close().await.unwrap();
     database.drop().await;
 }
@@ -350,6 +480,19 @@ fn report(label: &str, backend: &str, csv: &Path, welcome: bool) {
         "[{label}] peak memory of the import process: {:.0} MiB; progress states received while running: {}",
         number(&import, "peak_mib"),
         import["states"]
+    );
+    println!(
+        "[{label}] meanwhile `{{ viewer {{ id }} }}` every 100 ms: {} answered, {} failed, p50 {} ms, p99 {} ms, max {} ms; a sign-in every second: {} signed in, {} failed, p50 {} ms, p99 {} ms, max {} ms",
+        import["viewer_n"],
+        import["viewer_failed"],
+        import["viewer_p50"],
+        import["viewer_p99"],
+        import["viewer_max"],
+        import["login_n"],
+        import["login_failed"],
+        import["login_p50"],
+        import["login_p99"],
+        import["login_max"],
     );
 }
 
