@@ -125,15 +125,45 @@ fn column_list() -> String {
     users::Column::iter().map(|c| format!("\"{}\"", sea_orm::IdenStatic::as_str(&c))).collect::<Vec<_>>().join(", ")
 }
 
-async fn copy_bound(db: &sea_orm::DatabaseConnection, tsv: &Path) -> Duration {
-    let started = Instant::now();
+/// The time a bulk load took, and its rows per second in its first and last tenth.
+struct Load {
+    seconds: f64,
+    first_tenth: f64,
+    last_tenth: f64,
+}
+
+impl Load {
+    /// From the moments the load passed each tenth of its `rows` (`marks[0]` its start).
+    fn of(rows: usize, marks: &[Instant]) -> Load {
+        let tenth = rows as f64 / 10.0;
+        let seconds = (marks[10] - marks[0]).as_secs_f64();
+        let first_tenth = tenth / (marks[1] - marks[0]).as_secs_f64();
+        let last_tenth = tenth / (marks[10] - marks[9]).as_secs_f64();
+        Load { seconds, first_tenth, last_tenth }
+    }
+}
+
+/// COPY of the file's lines, a tenth a statement in one transaction (each `finish` waits for
+/// the server to have loaded its tenth, so the marks follow the load).
+async fn copy_bound(db: &sea_orm::DatabaseConnection, tsv: &Path) -> Load {
+    let lines: Vec<String> =
+        std::io::BufReader::new(std::fs::File::open(tsv).unwrap()).lines().map(Result::unwrap).collect();
+    let tenths: Vec<Vec<u8>> = lines
+        .chunks(lines.len().div_ceil(10))
+        .map(|chunk| chunk.iter().flat_map(|l| l.bytes().chain(std::iter::once(b'\n'))).collect())
+        .collect();
     let pool = db.get_postgres_connection_pool();
-    let mut connection = pool.acquire().await.unwrap();
-    let mut copy = connection.copy_in_raw(&format!("COPY users ({}) FROM STDIN", column_list())).await.unwrap();
-    let mut file = tokio::fs::File::open(tsv).await.unwrap();
-    copy.read_from(&mut file).await.unwrap();
-    copy.finish().await.unwrap();
-    started.elapsed()
+    let mut marks = vec![Instant::now()];
+    let mut tx = pool.begin().await.unwrap();
+    for tenth in &tenths {
+        let mut copy = tx.copy_in_raw(&format!("COPY users ({}) FROM STDIN", column_list())).await.unwrap();
+        copy.send(tenth.as_slice()).await.unwrap();
+        copy.finish().await.unwrap();
+        marks.push(Instant::now());
+    }
+    tx.commit().await.unwrap();
+    *marks.last_mut().unwrap() = Instant::now();
+    Load::of(lines.len(), &marks)
 }
 
 /// SQLite's fastest path: one prepared statement, reused inside one transaction, through
@@ -141,7 +171,7 @@ async fn copy_bound(db: &sea_orm::DatabaseConnection, tsv: &Path) -> Duration {
 /// call, which is its cost rather than SQLite's). The statement inserts `ROWS_PER_STATEMENT`
 /// rows: with one row a statement, FTS5 (the users' search index) flushes its pending terms at
 /// every statement, which made the one-row bound 2.5x slower than the import.
-fn prepared_insert_bound(database: &Path, tsv: &Path) -> Duration {
+fn prepared_insert_bound(database: &Path, tsv: &Path) -> Load {
     use rusqlite::types::Value as Sql;
     const ROWS_PER_STATEMENT: usize = 1_000;
     let columns: Vec<users::Column> = users::Column::iter().collect();
@@ -170,9 +200,14 @@ fn prepared_insert_bound(database: &Path, tsv: &Path) -> Duration {
     connection.pragma_update(None, "synchronous", "NORMAL").unwrap();
     connection.pragma_update(None, "cache_size", -65_536).unwrap();
     let tx = connection.transaction().unwrap();
+    let mut marks = vec![started];
+    let tenth = lines.len().div_ceil(10).div_ceil(ROWS_PER_STATEMENT);
     {
         let mut full = tx.prepare(&sql(ROWS_PER_STATEMENT)).unwrap();
-        for chunk in lines.chunks(ROWS_PER_STATEMENT) {
+        for (i, chunk) in lines.chunks(ROWS_PER_STATEMENT).enumerate() {
+            if i > 0 && i % tenth == 0 {
+                marks.push(Instant::now());
+            }
             let params = chunk.iter().flat_map(|line| values(line));
             if chunk.len() == ROWS_PER_STATEMENT {
                 full.execute(rusqlite::params_from_iter(params)).unwrap();
@@ -182,7 +217,8 @@ fn prepared_insert_bound(database: &Path, tsv: &Path) -> Duration {
         }
     }
     tx.commit().unwrap();
-    started.elapsed()
+    marks.push(Instant::now());
+    Load::of(lines.len(), &marks)
 }
 
 fn peak_memory_mib() -> f64 {
@@ -195,7 +231,19 @@ fn peak_memory_mib() -> f64 {
     kib / 1024.0
 }
 
+/// Rows per second of a write in its first and last tenth, from the progress states it sent
+/// (each `(when, rows written)`; the first at the write's start, the last at its end).
+fn tenths(written: &[(Instant, i32)], total: i32) -> (f64, f64) {
+    let (Some(start), Some(end)) = (written.first(), written.last()) else { return (0.0, 0.0) };
+    let first = written.iter().find(|w| w.1 as f64 >= total as f64 / 10.0).unwrap_or(end);
+    let last = written.iter().find(|w| w.1 as f64 >= total as f64 * 0.9).unwrap_or(start);
+    let rate = |rows: i32, from: Instant, to: Instant| rows as f64 / (to - from).as_secs_f64().max(1e-9);
+    (rate(first.1 - start.1, start.0, first.0), rate(end.1 - last.1, last.0, end.0))
+}
+
 struct Measured {
+    first_tenth: f64,
+    last_tenth: f64,
     validation: Duration,
     total: Duration,
     /// From COMPLETED until every welcome email is queued (`import::welcome`).
@@ -218,6 +266,8 @@ async fn import(imports: &Imports, company_id: portal::types::CompanyId, csv: &P
     };
     let job = job::start(imports, company_id, None, options, file).await.unwrap();
     let (mut validation, mut states) = (None, 0);
+    // (when, rows written) while importing: the write's rate in its first and last tenth.
+    let mut written: Vec<(Instant, i32)> = Vec::new();
     let last = loop {
         let state = match progress.recv().await {
             Ok(state) if state.job_id == job.id => state,
@@ -226,12 +276,16 @@ async fn import(imports: &Imports, company_id: portal::types::CompanyId, csv: &P
         if state.status != ImportStatus::Validating && validation.is_none() {
             validation = Some(started.elapsed());
         }
+        if state.status == ImportStatus::Importing || state.is_final() {
+            written.push((Instant::now(), state.created_count));
+        }
         if state.is_final() {
             break state;
         }
         states += 1;
     };
     let total = started.elapsed();
+    let (first_tenth, last_tenth) = tenths(&written, last.created_count);
     let pending = async || {
         use sea_orm::EntityTrait;
         let row = portal::db::import_jobs::Entity::find_by_id(job.id).one(&imports.services.db).await.unwrap();
@@ -241,6 +295,8 @@ async fn import(imports: &Imports, company_id: portal::types::CompanyId, csv: &P
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Measured {
+        first_tenth,
+        last_tenth,
         validation: validation.unwrap_or_default(),
         total,
         welcomes: started.elapsed() - total,
@@ -387,16 +443,17 @@ async fn phase(name: &str, backend: &str, csv: &Path, welcome: bool) {
         let tsv = dir.path().join("users.tsv");
         users_tsv(csv, &tsv, company_id);
         let bound = match services.db.get_database_backend() {
-            sea_orm::DatabaseBackend::Postgres => copy_bound(&services.db, &tsv).await,
-            _ => {
+            sea_orm::DatabaseBackend::Postgres => {
+                let bound = copy_bound(&services.db, &tsv).await;
                 services.db.close().await.unwrap();
-                let bound = prepared_insert_bound(&database._dir.path().join("bench.db"), &tsv);
-                println!("seconds={}", bound.as_secs_f64());
-                return database.drop().await;
+                bound
+            }
+            _ => {
+                services.db.close().await.unwrap(); // rusqlite writes the file alone
+                prepared_insert_bound(&database._dir.path().join("bench.db"), &tsv)
             }
         };
-        println!("seconds={}", bound.as_secs_f64());
-        services.db.close().await.unwrap();
+        println!("seconds={} first_tenth={} last_tenth={}", bound.seconds, bound.first_tenth, bound.last_tenth);
         return database.drop().await;
     }
     // The import runs in the server's process, as it does when a client uploads the file.
@@ -406,20 +463,24 @@ async fn phase(name: &str, backend: &str, csv: &Path, welcome: bool) {
     let server = tokio::spawn(app.run_until(std::future::pending()));
     let company_id = company(&services).await;
     let token = sign_in(&services, &graphql).await;
+    let before_mib = peak_memory_mib(); // the server, up and answering, before the import
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let probing = tokio::spawn(probe(graphql, token, stopped));
     let measured = import(&imports, company_id, csv, welcome).await;
     stop.send(true).unwrap();
     let probed = probing.await.unwrap();
     println!(
-        "seconds={} welcomes={} validation={} states={} peak_mib={} status={:?} created={} \
+        "seconds={} first_tenth={} last_tenth={} welcomes={} validation={} states={} peak_mib={} before_mib={} status={:?} created={} \
          viewer_n={} viewer_failed={} viewer_p50={:.1} viewer_p99={:.1} viewer_max={:.1} \
          login_n={} login_failed={} login_p50={:.1} login_p99={:.1} login_max={:.1}",
         measured.total.as_secs_f64(),
+        measured.first_tenth,
+        measured.last_tenth,
         measured.welcomes.as_secs_f64(),
         measured.validation.as_secs_f64(),
         measured.states_while_running,
         measured.peak_mib,
+        before_mib,
         measured.status,
         measured.created,
         probed.viewer.len(),
@@ -476,9 +537,22 @@ fn report(label: &str, backend: &str, csv: &Path, welcome: bool) {
             (seconds + welcomes) / bound_seconds,
         );
     }
+    let steady =
+        |map: &std::collections::HashMap<String, String>| number(map, "last_tenth") / number(map, "first_tenth");
     println!(
-        "[{label}] peak memory of the import process: {:.0} MiB; progress states received while running: {}",
+        "[{label}] rows/s in the first and last tenth: bound {:.0} and {:.0} ({:.2}); the import's write {:.0} and {:.0} ({:.2}) = {:.2}x the bound's own ratio",
+        number(&bound, "first_tenth"),
+        number(&bound, "last_tenth"),
+        steady(&bound),
+        number(&import, "first_tenth"),
+        number(&import, "last_tenth"),
+        steady(&import),
+        steady(&import) / steady(&bound),
+    );
+    println!(
+        "[{label}] peak memory of the process: {:.0} MiB, of which {:.0} MiB before the import (the server up and answering); progress states received while running: {}",
         number(&import, "peak_mib"),
+        number(&import, "before_mib"),
         import["states"]
     );
     println!(

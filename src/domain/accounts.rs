@@ -60,8 +60,10 @@ pub async fn login(svc: &Services, email: &str, password: &str, client: Option<I
     // Counted before the password is checked, so concurrent guesses cannot outrun the lock.
     let attempt = attempts::LOGIN.attempt(&svc.db, &key, now).await?;
     let found = match &email {
+        // Through the readers: on SQLite the writer may be an import's for a batch, and a
+        // sign-in already waits for it twice (the attempt, the session).
         Some(email) => user_passwords::with_password(users::find().filter(users::Column::Email.eq(email.as_str())))
-            .one(&svc.db)
+            .one(&svc.reads)
             .await?
             .filter(|found| found.user.status == UserStatus::Active),
         None => None,
