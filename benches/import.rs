@@ -310,72 +310,76 @@ async fn import(imports: &Imports, company_id: portal::types::CompanyId, csv: &P
 /// What a client saw of the server while the import ran.
 #[derive(Default)]
 struct Probed {
-    viewer: Vec<Duration>,
-    viewer_failures: usize,
-    login: Vec<Duration>,
-    login_failures: usize,
+    viewer: Series,
+    login: Series,
 }
 
-fn quantile(sorted: &[Duration], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+/// One kind of request: how long each answer took, and how many failed.
+#[derive(Default)]
+struct Series {
+    times: Vec<Duration>,
+    failures: usize,
+}
+
+impl Series {
+    /// Sends `request`: an answer counts when it has no errors and a value at `path` in `data`;
+    /// anything else (an error answer, a transport error, no answer in time) is a failure.
+    async fn time(&mut self, request: reqwest::RequestBuilder, path: &str) {
+        let started = Instant::now();
+        let body = match request.send().await {
+            Ok(response) => response.json::<serde_json::Value>().await.ok(),
+            Err(_) => None,
+        };
+        let answered = body.is_some_and(|b| {
+            b.get("errors").is_none() && !b["data"].pointer(path).unwrap_or(&serde_json::Value::Null).is_null()
+        });
+        if answered {
+            self.times.push(started.elapsed());
+        } else {
+            self.failures += 1;
+        }
     }
-    let at = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[at].as_secs_f64() * 1000.0
+
+    /// `{name}_n=… {name}_failed=… {name}_p50=… {name}_p99=… {name}_max=…` (milliseconds).
+    fn figures(&mut self, name: &str) -> String {
+        self.times.sort();
+        let quantile = |q: f64| {
+            let Some(last) = self.times.len().checked_sub(1) else { return 0.0 };
+            let at = ((self.times.len() as f64 * q).ceil() as usize).saturating_sub(1).min(last);
+            self.times[at].as_secs_f64() * 1000.0
+        };
+        format!(
+            "{name}_n={} {name}_failed={} {name}_p50={:.1} {name}_p99={:.1} {name}_max={:.1}",
+            self.times.len(),
+            self.failures,
+            quantile(0.5),
+            quantile(0.99),
+            quantile(1.0)
+        )
+    }
 }
 
-/// Asks the server `{ viewer { id } }` every 100 ms and signs in every second until `stop`.
-/// A failure is an error answer, a transport error, or no answer within 10 s.
+const LOGIN: &str = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+
+/// Asks the server `{ viewer { id } }` every 100 ms and signs in every second until `stop`;
+/// each request gets 10 s.
 async fn probe(graphql: String, token: String, stop: tokio::sync::watch::Receiver<bool>) -> Probed {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let mut probed = Probed::default();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let ok = |body: Option<serde_json::Value>, path: &str| {
-        body.is_some_and(|b| {
-            b.get("errors").is_none() && !b["data"].pointer(path).unwrap_or(&serde_json::Value::Null).is_null()
-        })
-    };
     for round in 0u64.. {
         tick.tick().await;
         if *stop.borrow() {
             break;
         }
-        let started = Instant::now();
-        let response = client
-            .post(&graphql)
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"query": "{ viewer { id } }"}))
-            .send()
-            .await;
-        let body = match response {
-            Ok(r) => r.json::<serde_json::Value>().await.ok(),
-            Err(_) => None,
-        };
-        if ok(body, "/viewer/id") {
-            probed.viewer.push(started.elapsed());
-        } else {
-            probed.viewer_failures += 1;
-        }
+        let viewer = serde_json::json!({"query": "{ viewer { id } }"});
+        probed.viewer.time(client.post(&graphql).bearer_auth(&token).json(&viewer), "/viewer/id").await;
         if round % 10 == 0 {
-            let login = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
-            let started = Instant::now();
-            let variables = serde_json::json!({"e": OWNER, "p": PASSWORD});
-            let response =
-                client.post(&graphql).json(&serde_json::json!({"query": login, "variables": variables})).send().await;
-            let body = match response {
-                Ok(r) => r.json::<serde_json::Value>().await.ok(),
-                Err(_) => None,
-            };
-            if ok(body, "/login/token") {
-                probed.login.push(started.elapsed());
-            } else {
-                probed.login_failures += 1;
-            }
+            let login = serde_json::json!({"query": LOGIN, "variables": {"e": OWNER, "p": PASSWORD}});
+            probed.login.time(client.post(&graphql).json(&login), "/login/token").await;
         }
     }
-    probed.viewer.sort();
-    probed.login.sort();
     probed
 }
 
@@ -388,10 +392,9 @@ async fn sign_in(services: &Services, graphql: &str) -> String {
     let mut active: users::ActiveModel = owner.into();
     active.must_change_password = sea_orm::Set(false);
     active.update(&services.db).await.unwrap();
-    let login = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
     let body: serde_json::Value = reqwest::Client::new()
         .post(graphql)
-        .json(&serde_json::json!({"query": login, "variables": {"e": OWNER, "p": PASSWORD}}))
+        .json(&serde_json::json!({"query": LOGIN, "variables": {"e": OWNER, "p": PASSWORD}}))
         .send()
         .await
         .unwrap()
@@ -468,11 +471,9 @@ async fn phase(name: &str, backend: &str, csv: &Path, welcome: bool) {
     let probing = tokio::spawn(probe(graphql, token, stopped));
     let measured = import(&imports, company_id, csv, welcome).await;
     stop.send(true).unwrap();
-    let probed = probing.await.unwrap();
+    let mut probed = probing.await.unwrap();
     println!(
-        "seconds={} first_tenth={} last_tenth={} welcomes={} validation={} states={} peak_mib={} before_mib={} status={:?} created={} \
-         viewer_n={} viewer_failed={} viewer_p50={:.1} viewer_p99={:.1} viewer_max={:.1} \
-         login_n={} login_failed={} login_p50={:.1} login_p99={:.1} login_max={:.1}",
+        "seconds={} first_tenth={} last_tenth={} welcomes={} validation={} states={} peak_mib={} before_mib={} status={:?} created={} {} {}",
         measured.total.as_secs_f64(),
         measured.first_tenth,
         measured.last_tenth,
@@ -483,16 +484,8 @@ async fn phase(name: &str, backend: &str, csv: &Path, welcome: bool) {
         before_mib,
         measured.status,
         measured.created,
-        probed.viewer.len(),
-        probed.viewer_failures,
-        quantile(&probed.viewer, 0.5),
-        quantile(&probed.viewer, 0.99),
-        quantile(&probed.viewer, 1.0),
-        probed.login.len(),
-        probed.login_failures,
-        quantile(&probed.login, 0.5),
-        quantile(&probed.login, 0.99),
-        quantile(&probed.login, 1.0),
+        probed.viewer.figures("viewer"),
+        probed.login.figures("login"),
     );
     server.abort();
     services.db.close().await.unwrap();

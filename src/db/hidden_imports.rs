@@ -15,3 +15,9 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The hidden jobs' ids, as a subquery.
+pub fn job_ids() -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::{QuerySelect as _, QueryTrait as _};
+    Entity::find().select_only().column(Column::JobId).into_query()
+}

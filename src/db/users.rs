@@ -67,9 +67,7 @@ pub fn find_including_hidden() -> Select<Entity> {
 
 /// The rule of [`find`] as a condition, for statements built without it.
 pub fn visible() -> sea_orm::Condition {
-    use sea_orm::{QuerySelect as _, QueryTrait as _};
-    let hidden =
-        super::hidden_imports::Entity::find().select_only().column(super::hidden_imports::Column::JobId).into_query();
+    let hidden = super::hidden_imports::job_ids();
     sea_orm::Condition::any().add(Column::ImportJobId.is_null()).add(Column::ImportJobId.not_in_subquery(hidden))
 }
 

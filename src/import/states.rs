@@ -283,14 +283,15 @@ pub(super) async fn claim(svc: &Imports, job_id: ImportJobId) -> DomainResult<bo
         .col_expr(import_jobs::Column::LeaseUntil, Expr::value(Some(now + lease())))
         .filter(import_jobs::Column::Id.eq(job_id))
         .filter(has_work())
-        .filter(
-            Condition::any()
-                .add(import_jobs::Column::LeaseUntil.is_null())
-                .add(import_jobs::Column::LeaseUntil.lt(now)),
-        )
+        .filter(nobody_holds(now))
         .exec(&svc.db)
         .await?;
     Ok(claimed.rows_affected == 1)
+}
+
+/// The job's lease is free: never taken, or run out (its process died).
+fn nobody_holds(now: DateTime<Utc>) -> Condition {
+    Condition::any().add(import_jobs::Column::LeaseUntil.is_null()).add(import_jobs::Column::LeaseUntil.lt(now))
 }
 
 /// Keeps the lease of a job this process runs, until aborted.
@@ -311,19 +312,12 @@ pub(super) async fn keep_lease(svc: Imports, job_id: ImportJobId) {
 /// Jobs whose write ended without completing (cancelled, failed) and whose hidden rows are still
 /// there, their process gone (the lease ran out, or never was): `write::discard` is owed.
 pub(super) async fn abandoned_hidden(svc: &Imports) -> DomainResult<Vec<ImportJobId>> {
-    use crate::db::hidden_imports;
-    use sea_orm::QueryTrait as _;
-    let hidden = hidden_imports::Entity::find().select_only().column(hidden_imports::Column::JobId).into_query();
     let jobs = import_jobs::Entity::find()
         .select_only()
         .column(import_jobs::Column::Id)
-        .filter(import_jobs::Column::Id.in_subquery(hidden))
+        .filter(import_jobs::Column::Id.in_subquery(crate::db::hidden_imports::job_ids()))
         .filter(import_jobs::Column::Status.is_in([ImportStatus::Cancelled, ImportStatus::Failed]))
-        .filter(
-            Condition::any()
-                .add(import_jobs::Column::LeaseUntil.is_null())
-                .add(import_jobs::Column::LeaseUntil.lt(svc.clock.now())),
-        )
+        .filter(nobody_holds(svc.clock.now()))
         .into_tuple()
         .all(&svc.db)
         .await?;
