@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait,
-    Statement,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -67,11 +66,7 @@ pub(super) async fn run(
     let mut created = written as i64;
     while let Some(batch) = prepared.recv().await {
         let batch = batch?;
-        let tx = svc.begin().await?;
-        for statement in batch.statements {
-            tx.execute_raw(statement).await.map_err(taken_meanwhile)?;
-        }
-        tx.commit().await?;
+        batch.load.commit(&svc.db).await.map_err(taken_meanwhile)?;
         created += batch.users as i64;
         reporter.progress.created_count = created as i32;
         let stopped = reporter.tick().await?;
@@ -161,15 +156,15 @@ async fn finish(svc: &Imports, job: &import_jobs::Model, created: i64) -> Domain
     Ok(Outcome::Done)
 }
 
-/// A batch ready to run: its statements in order, and how many users they create.
+/// A batch ready to write, and how many users it creates.
 struct Prepared {
     users: usize,
-    statements: Vec<Statement>,
+    load: bulk::Load,
 }
 
-/// Turns the parser's batches into statements on a blocking thread of its own, so that the
-/// next batch is built while the database runs this one (building was a third of the write's
-/// time on SQLite, and the connection waited for it).
+/// Turns the parser's batches into loads (`COPY` data, or statements) on a blocking thread of
+/// its own, so that the next batch is built while the database writes this one (building was a
+/// third of the write's time on SQLite, and the connection waited for it).
 fn prepare(
     svc: &Imports,
     job: &import_jobs::Model,
@@ -228,7 +223,8 @@ fn statements(
         new_users.push(user);
     }
     let users = new_users.len();
-    let mut statements = bulk::statements::<users::ActiveModel>(backend, new_users)?;
-    statements.extend(bulk::statements(backend, limited)?);
-    Ok(Prepared { users, statements })
+    let mut load = bulk::Load::new(backend);
+    load.add(new_users)?;
+    load.add(limited)?;
+    Ok(Prepared { users, load })
 }

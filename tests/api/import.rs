@@ -62,23 +62,30 @@ async fn an_excel_file_imports_after_a_dry_run(app: TestApp) {
     let file = "\u{feff}Given Name;Surname;Email address;Job title;Manager's email address;Country;Is Active\r\n\
                 José;Pérez;jose@excel.example;\"Buyer; senior\";owner@excel.example;Colombia;1\r\n\
                 Ana;Núñez;ana@excel.example;Analyst;jose@excel.example;ES;0\r\n\
-                Zoë;O'Brien;zoe@excel.example;\"Head, Ops\";ana@excel.example;;1\r\n";
+                Zoë;O'Brien;zoe@excel.example;\"Head, Ops\";ana@excel.example;;1\r\n\
+                Bo;Back;bo@excel.example;C:\\Ops\\new \\N;owner@excel.example;;1\r\n";
     let id = upload(&app, &owner, file.as_bytes(), true).await;
     let job = finished(&app, &owner, &id).await;
     assert_eq!(
         job,
-        json!({"status": "VALIDATED", "dryRun": true, "totalRows": 3, "createdCount": 0, "errorCount": 0, "errorLogUrl": null})
+        json!({"status": "VALIDATED", "dryRun": true, "totalRows": 4, "createdCount": 0, "errorCount": 0, "errorLogUrl": null})
     );
     assert_eq!(count_users(&app, &owner, "excel.example").await, 1, "a dry run writes nobody");
 
     let id = upload(&app, &owner, file.as_bytes(), false).await;
     let job = finished(&app, &owner, &id).await;
-    assert_eq!((&job["status"], &job["createdCount"]), (&json!("COMPLETED"), &json!(3)));
+    assert_eq!((&job["status"], &job["createdCount"]), (&json!("COMPLETED"), &json!(4)));
     let body = app.graphql_as(Some(&owner), "{ users(filter: {search: \"perez\"}) { edges { node { email jobTitle country status manager { email } } } } }", json!({})).await;
     assert_eq!(
         data(&body)["users"]["edges"][0]["node"],
         json!({"email": "jose@excel.example", "jobTitle": "Buyer; senior", "country": "CO", "status": "ACTIVE", "manager": {"email": "owner@excel.example"}})
     );
+    // Backslashes and COPY's NULL marker arrive as they were written (PostgreSQL loads the
+    // file through COPY's text format, where they must be escaped).
+    let body = app
+        .graphql_as(Some(&owner), "{ users(filter: {search: \"bo@excel\"}) { nodes { jobTitle } } }", json!({}))
+        .await;
+    assert_eq!(data(&body)["users"]["nodes"][0], json!({"jobTitle": "C:\\Ops\\new \\N"}));
     let body = app
         .graphql_as(Some(&owner), "{ users(filter: {status: INACTIVE}) { edges { node { email } } } }", json!({}))
         .await;
