@@ -28,15 +28,16 @@ pub fn find(input: &str) -> Option<Country> {
     if wanted.is_empty() {
         return None;
     }
-    rust_iso3166::ALL
+    let by_name = || BY_LOWER_CASE_NAME.get(wanted.to_lowercase().as_str()).copied();
+    let by_code = rust_iso3166::ALL
         .iter()
-        .find(|c| {
-            c.alpha2.eq_ignore_ascii_case(wanted)
-                || c.alpha3.eq_ignore_ascii_case(wanted)
-                || c.name.to_lowercase() == wanted.to_lowercase()
-        })
-        .map(Country::from)
+        .find(|c| c.alpha2.eq_ignore_ascii_case(wanted) || c.alpha3.eq_ignore_ascii_case(wanted));
+    by_code.or_else(by_name).map(Country::from)
 }
+
+/// The countries by lower-cased English name, made once (an import looks up a country a row).
+static BY_LOWER_CASE_NAME: std::sync::LazyLock<std::collections::HashMap<String, &'static rust_iso3166::CountryCode>> =
+    std::sync::LazyLock::new(|| rust_iso3166::ALL.iter().map(|c| (c.name.to_lowercase(), c)).collect());
 
 #[cfg(test)]
 mod tests {
@@ -55,6 +56,11 @@ mod tests {
         assert_eq!(find(" ESP ").unwrap().code, "ES");
         assert_eq!(find("colombia").unwrap().code, "CO");
         assert_eq!(find("XX"), None);
+        for country in all() {
+            assert_eq!(find(&country.name.to_uppercase()), Some(country));
+            assert_eq!(find(&country.name.to_lowercase()), Some(country));
+        }
+        assert_eq!(find("CÔTE D'IVOIRE").map(|c| c.code), Some("CI"));
         assert_eq!(find(""), None);
     }
 }
