@@ -593,7 +593,9 @@ async fn main() {
     let size = generate(&csv, count);
     println!("{count} rows, {:.0} MB", size as f64 / 1e6);
     let (counting, checking) = parse_alone(&csv);
-    println!("reading the file alone, in this process: counting its rows {counting:.1} s, parsing and checking each row {checking:.1} s");
+    println!(
+        "reading the file alone, in this process: counting its rows {counting:.1} s, parsing and checking each row {checking:.1} s"
+    );
     if !std::env::args().any(|a| a == "--postgres-only") {
         report("SQLite", "sqlite", &csv, welcome);
     }

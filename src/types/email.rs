@@ -51,11 +51,8 @@ impl Email {
         }
         let input = input.trim();
         // ASCII is its own compatibility form: the normalisation is for the rest.
-        let address = if input.is_ascii() {
-            input.to_ascii_lowercase()
-        } else {
-            input.nfkc().collect::<String>().to_lowercase()
-        };
+        let address =
+            if input.is_ascii() { input.to_ascii_lowercase() } else { input.nfkc().collect::<String>().to_lowercase() };
         if address.is_empty() {
             return Err(InvalidEmail("is required"));
         }
