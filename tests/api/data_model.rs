@@ -19,8 +19,8 @@ backend_tests!(
     sqlite_waits_and_caches,
 );
 
-/// SQLite waits for another writer instead of failing, and has a cache an import's indexes fit
-/// in (see `db::connect`); on PostgreSQL there is nothing to check.
+/// SQLite waits for another writer instead of failing, and has a cache for the hot part of an
+/// import's indexes (see `db::connect`); on PostgreSQL there is nothing to check.
 async fn sqlite_waits_and_caches(app: TestApp) {
     if app.db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
         return;
@@ -32,7 +32,7 @@ async fn sqlite_waits_and_caches(app: TestApp) {
     let busy_ms: i64 = pragma("busy_timeout").await.try_get_by_index(0).unwrap();
     assert_eq!(busy_ms, 10_000);
     let cache: i64 = pragma("cache_size").await.try_get_by_index(0).unwrap();
-    assert_eq!(cache, -65_536, "64 MiB");
+    assert_eq!(cache, -32_768, "32 MiB");
 }
 
 /// Decodes a row of each entity: a column missing, misnamed or of another type fails here, and
