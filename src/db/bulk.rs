@@ -57,15 +57,20 @@ pub fn statements<A: ActiveModelTrait>(backend: DatabaseBackend, rows: Vec<A>) -
 
 /// Rows to write in one transaction of their own; built anywhere (it is plain data), committed
 /// on a connection of the database it was built for.
-pub struct Load {
-    backend: DatabaseBackend,
-    copies: Vec<Copy>,
-    statements: Vec<Statement>,
+pub enum Load {
+    /// PostgreSQL: `COPY`s, run on a connection of the pool (sea-orm's transactions do not
+    /// expose the driver's `COPY`).
+    Copies(Vec<CopyIn>),
+    /// Any other database: statements.
+    Statements(DatabaseBackend, Vec<Statement>),
 }
 
 impl Load {
     pub fn new(backend: DatabaseBackend) -> Load {
-        Load { backend, copies: Vec::new(), statements: Vec::new() }
+        match backend {
+            DatabaseBackend::Postgres => Load::Copies(Vec::new()),
+            other => Load::Statements(other, Vec::new()),
+        }
     }
 
     /// Adds `rows` (every column set), written after those added before.
@@ -73,9 +78,9 @@ impl Load {
         if rows.is_empty() {
             return Ok(());
         }
-        match self.backend {
-            DatabaseBackend::Postgres => self.copies.push(copy(rows)?),
-            backend => self.statements.extend(statements(backend, rows)?),
+        match self {
+            Load::Copies(copies) => copies.push(copy(rows)?),
+            Load::Statements(backend, built) => built.extend(statements(*backend, rows)?),
         }
         Ok(())
     }
@@ -83,25 +88,27 @@ impl Load {
     /// Writes the rows in one transaction and commits it.
     pub async fn commit(self, db: &sea_orm::DatabaseConnection) -> Result<(), DbErr> {
         use sea_orm::TransactionTrait as _;
-        if self.backend == DatabaseBackend::Postgres {
-            return copy_in(db.get_postgres_connection_pool(), &self.copies).await;
+        match self {
+            Load::Copies(copies) => copy_in(db.get_postgres_connection_pool(), &copies).await,
+            Load::Statements(_, statements) => {
+                let tx = db.begin().await?;
+                for statement in statements {
+                    tx.execute_raw(statement).await?;
+                }
+                tx.commit().await
+            }
         }
-        let tx = db.begin().await?;
-        for statement in self.statements {
-            tx.execute_raw(statement).await?;
-        }
-        tx.commit().await
     }
 }
 
 /// PostgreSQL: a `COPY … FROM STDIN` and its data, in COPY's text format.
-struct Copy {
+pub struct CopyIn {
     statement: String,
     data: Vec<u8>,
 }
 
 /// The `COPY` that loads `rows` (every column set).
-fn copy<A: ActiveModelTrait>(rows: impl IntoIterator<Item = A>) -> Result<Copy, DbErr> {
+fn copy<A: ActiveModelTrait>(rows: impl IntoIterator<Item = A>) -> Result<CopyIn, DbErr> {
     let table = Table::<A>::new();
     let mut data = Vec::new();
     for row in rows {
@@ -114,11 +121,11 @@ fn copy<A: ActiveModelTrait>(rows: impl IntoIterator<Item = A>) -> Result<Copy, 
         data.push(b'\n');
     }
     let statement = format!("COPY \"{}\" ({}) FROM STDIN", table.name, table.quoted);
-    Ok(Copy { statement, data })
+    Ok(CopyIn { statement, data })
 }
 
 /// Runs `copies` in order in one transaction on a connection of `pool`, and commits.
-async fn copy_in(pool: &sea_orm::sqlx::PgPool, copies: &[Copy]) -> Result<(), DbErr> {
+async fn copy_in(pool: &sea_orm::sqlx::PgPool, copies: &[CopyIn]) -> Result<(), DbErr> {
     let failed = |error: sea_orm::sqlx::Error| DbErr::Exec(sea_orm::RuntimeErr::SqlxError(error.into()));
     let mut tx = pool.begin().await.map_err(failed)?;
     for copy in copies {
@@ -132,21 +139,25 @@ async fn copy_in(pool: &sea_orm::sqlx::PgPool, copies: &[Copy]) -> Result<(), Db
 /// One value in COPY's text format: `\N` for NULL, text with its backslash, tab, newline and
 /// carriage return escaped. A column type not listed here fails rather than load wrong.
 fn copy_text(value: &Value, out: &mut Vec<u8>) -> Result<(), DbErr> {
+    use std::borrow::Cow;
     use std::fmt::Write as _;
-    let text = match value {
-        Value::String(Some(text)) => text.to_string(),
-        Value::Uuid(Some(id)) => id.to_string(),
-        Value::Bool(Some(yes)) => if *yes { "t" } else { "f" }.to_owned(),
-        Value::TinyInt(Some(n)) => n.to_string(),
-        Value::SmallInt(Some(n)) => n.to_string(),
-        Value::Int(Some(n)) => n.to_string(),
-        Value::BigInt(Some(n)) => n.to_string(),
-        Value::ChronoDateTimeUtc(Some(at)) => at.to_rfc3339(),
-        Value::Json(Some(json)) => json.to_string(),
-        Value::Bytes(Some(bytes)) => bytes.iter().fold(String::from("\\x"), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        }),
+    let text: Cow<str> = match value {
+        Value::String(Some(text)) => Cow::Borrowed(text),
+        Value::Uuid(Some(id)) => id.to_string().into(),
+        Value::Bool(Some(yes)) => Cow::Borrowed(if *yes { "t" } else { "f" }),
+        Value::TinyInt(Some(n)) => n.to_string().into(),
+        Value::SmallInt(Some(n)) => n.to_string().into(),
+        Value::Int(Some(n)) => n.to_string().into(),
+        Value::BigInt(Some(n)) => n.to_string().into(),
+        Value::ChronoDateTimeUtc(Some(at)) => at.to_rfc3339().into(),
+        Value::Json(Some(json)) => json.to_string().into(),
+        Value::Bytes(Some(bytes)) => {
+            let hex = bytes.iter().fold(String::from("\\x"), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            });
+            hex.into()
+        }
         other if sea_orm::sea_query::value::sea_value_to_json_value(other).is_null() => {
             out.extend_from_slice(b"\\N");
             return Ok(());
