@@ -28,16 +28,16 @@ pub fn find(input: &str) -> Option<Country> {
     if wanted.is_empty() {
         return None;
     }
-    let by_name = || BY_LOWER_CASE_NAME.get(wanted.to_lowercase().as_str()).copied();
     let by_code = rust_iso3166::ALL
         .iter()
-        .find(|c| c.alpha2.eq_ignore_ascii_case(wanted) || c.alpha3.eq_ignore_ascii_case(wanted));
-    by_code.or_else(by_name).map(Country::from)
+        .find(|c| c.alpha2.eq_ignore_ascii_case(wanted) || c.alpha3.eq_ignore_ascii_case(wanted))
+        .map(Country::from);
+    by_code.or_else(|| BY_LOWER_CASE_NAME.get(wanted.to_lowercase().as_str()).copied())
 }
 
 /// The countries by lower-cased English name, made once (an import looks up a country a row).
-static BY_LOWER_CASE_NAME: std::sync::LazyLock<std::collections::HashMap<String, &'static rust_iso3166::CountryCode>> =
-    std::sync::LazyLock::new(|| rust_iso3166::ALL.iter().map(|c| (c.name.to_lowercase(), c)).collect());
+static BY_LOWER_CASE_NAME: std::sync::LazyLock<std::collections::HashMap<String, Country>> =
+    std::sync::LazyLock::new(|| rust_iso3166::ALL.iter().map(|c| (c.name.to_lowercase(), Country::from(c))).collect());
 
 #[cfg(test)]
 mod tests {

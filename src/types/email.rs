@@ -4,7 +4,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use unicode_normalization::UnicodeNormalization;
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Also the column type of every stored address: what the database holds was parsed on the
 /// way in, so reading it back needs no second check.
@@ -59,8 +58,7 @@ impl Email {
         if address.len() > MAX_LEN {
             return Err(InvalidEmail("is longer than 254 characters"));
         }
-        let refused = |c: char| c.is_control() || (!c.is_ascii() && c.general_category() == GeneralCategory::Format);
-        if address.chars().any(refused) {
+        if address.chars().any(|c| c.is_control() || super::text::is_format(c)) {
             return Err(InvalidEmail("contains an invisible or control character"));
         }
         // `email_address` implements the RFC 5322 addr-spec grammar; display names ("Ana <a@x>")

@@ -84,16 +84,20 @@ fn refusal(c: char, lines: Lines) -> Option<TextError> {
         '\n' | '\t' | '\r' if lines == Lines::Many => None,
         '\n' | '\r' => Some(TextError::OneLine),
         c if c.is_control() => Some(TextError::Control),
-        // No ASCII character is a format character; the category table is the costly part of
-        // checking a million-row import, nearly all of it ASCII.
-        c if c.is_ascii() => None,
-        c if c.general_category() == GeneralCategory::Format => Some(TextError::Invisible),
+        c if is_format(c) => Some(TextError::Invisible),
         _ => None,
     }
 }
 
+/// An invisible format character (zero-width joiner, right-to-left override, …). No ASCII
+/// character is one: ASCII skips the category table, the costly part of checking a
+/// million-row import, nearly all of it ASCII.
+pub(crate) fn is_format(c: char) -> bool {
+    !c.is_ascii() && c.general_category() == GeneralCategory::Format
+}
+
 /// `text` in Unicode's composed form: copied as it is when it is already (all ASCII text is).
-pub(crate) fn nfc(text: &str) -> String {
+fn nfc(text: &str) -> String {
     match unicode_normalization::is_nfc_quick(text.chars()) {
         unicode_normalization::IsNormalized::Yes => text.to_owned(),
         _ => text.nfc().collect(),
@@ -120,11 +124,8 @@ fn parse(value: &str, max: usize, lines: Lines) -> Result<String, TextError> {
 /// characters shown as escapes, so a 50 MB cell or a line break cannot ride along.
 pub fn quoted(value: &str) -> String {
     const SHOWN: usize = 60;
-    let mut shown: String = value
-        .chars()
-        .take(SHOWN)
-        .map(|c| if c.is_control() || c.general_category() == GeneralCategory::Format { '\u{fffd}' } else { c })
-        .collect();
+    let mut shown: String =
+        value.chars().take(SHOWN).map(|c| if c.is_control() || is_format(c) { '\u{fffd}' } else { c }).collect();
     if value.chars().nth(SHOWN).is_some() {
         shown.push('…');
     }
