@@ -19,6 +19,7 @@ mod m20261206_000013_user_orderings;
 mod m20261206_000014_import_sub_accounts;
 mod m20261207_000015_lazy_welcome_emails;
 mod m20261207_000016_hidden_import_rows;
+mod m20261207_000017_sqlite_search_pages;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_import_sub_accounts::Migration),
             Box::new(m20261207_000015_lazy_welcome_emails::Migration),
             Box::new(m20261207_000016_hidden_import_rows::Migration),
+            Box::new(m20261207_000017_sqlite_search_pages::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 //! people are added between them). Each ordering is served by an index of migration 13 (or 3).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, LikeExpr, NullOrdering, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
     Value,
@@ -138,11 +138,10 @@ fn search_condition(backend: DbBackend, words: &[String]) -> Condition {
     } else {
         (Vec::new(), words.iter().collect())
     };
-    if !indexed.is_empty() {
-        let phrases: Vec<String> = indexed.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
+    if let Some(phrases) = fts_phrases(&indexed) {
         condition = condition.add(Expr::cust_with_values(
             r#""users"."id" IN (SELECT s.user_id FROM users_fts JOIN user_search s ON s.id = users_fts.rowid WHERE users_fts MATCH ?)"#,
-            [phrases.join(" AND ")],
+            [phrases],
         ));
     }
     for word in short {
@@ -153,8 +152,23 @@ fn search_condition(backend: DbBackend, words: &[String]) -> Condition {
     condition
 }
 
+/// The FTS5 query that every one of `words` matches as a substring; None for no words.
+fn fts_phrases(words: &[&String]) -> Option<String> {
+    if words.is_empty() {
+        return None;
+    }
+    let phrases: Vec<String> = words.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
+    Some(phrases.join(" AND "))
+}
+
 /// The company's users that `filter` keeps, in no order.
 fn filtered(svc: &Services, principal: &Principal, filter: &UserFilter) -> DomainResult<Select<users::Entity>> {
+    let words = search_words(filter.search.as_deref())?;
+    Ok(filtered_but_search(principal, filter)?.filter(search_condition(svc.db.get_database_backend(), &words)))
+}
+
+/// What `filter` keeps apart from its search.
+fn filtered_but_search(principal: &Principal, filter: &UserFilter) -> DomainResult<Select<users::Entity>> {
     let mut query = of_company(principal)?;
     query = match filter.status {
         Some(status) => query.filter(users::Column::Status.eq(status)),
@@ -197,7 +211,7 @@ fn filtered(svc: &Services, principal: &Principal, filter: &UserFilter) -> Domai
         Some(false) => query = query.filter(users::Column::LastSignedInAt.is_not_null()),
         None => {}
     }
-    Ok(query.filter(search_condition(svc.db.get_database_backend(), &search_words(filter.search.as_deref())?)))
+    Ok(query)
 }
 
 /// How many users `list` would page through with `filter`, counted only when asked: for a
@@ -206,9 +220,30 @@ pub fn total(svc: &Services, principal: &Principal, filter: &UserFilter) -> Doma
     Ok(Total::of(&svc.db, filtered(svc, principal, filter)?))
 }
 
+/// Where a page's rows are read from: `users`, or (SQLite) the copy of their filtering and
+/// ordering columns that migration 17 keeps in the search index's `user_search`, aliased `s`.
+/// The copy's columns are named as in `users`, but for the user's id.
+#[derive(Clone, Copy)]
+enum Rows {
+    Users,
+    SearchIndex,
+}
+
+impl Rows {
+    fn col(self, column: users::Column) -> SimpleExpr {
+        match self {
+            Rows::Users => Expr::col((users::Entity, column)),
+            Rows::SearchIndex if matches!(column, users::Column::Id) => {
+                Expr::col((Alias::new("s"), Alias::new("user_id")))
+            }
+            Rows::SearchIndex => Expr::col((Alias::new("s"), column)),
+        }
+    }
+}
+
 /// `column` compared with a cursor's value, NULL counting as the smallest value (only
 /// `last_signed_in_at` is ever NULL): `beyond` = greater (`ascending`) or smaller, else equal.
-fn compare(column: users::Column, value: &SortValue, ascending: bool, beyond: bool) -> SimpleExpr {
+fn compare(column: SimpleExpr, value: &SortValue, ascending: bool, beyond: bool) -> SimpleExpr {
     let value: Option<Value> = match value {
         SortValue::Text(text) => Some(text.clone().into()),
         SortValue::Time(time) => time.map(Into::into),
@@ -219,28 +254,109 @@ fn compare(column: users::Column, value: &SortValue, ascending: bool, beyond: bo
         (None, true, false) => Expr::value(false),
         (Some(value), false, _) => column.eq(value),
         (Some(value), true, true) => column.gt(value),
-        (Some(value), true, false) => column.lt(value).or(column.is_null()),
+        (Some(value), true, false) => column.clone().lt(value).or(column.is_null()),
     }
 }
 
 /// The rows beyond `cursor` in the reading direction: lexicographic over the sort columns and
 /// the id.
-fn beyond(cursor: &UserCursor, ascending: bool) -> Condition {
+fn beyond(cursor: &UserCursor, ascending: bool, rows: Rows) -> Condition {
     let columns = sort_columns(cursor.order.field);
     let mut any = Condition::any();
     for depth in 0..=columns.len() {
         let mut all = Condition::all();
         for (column, value) in columns.iter().zip(&cursor.values).take(depth) {
-            all = all.add(compare(*column, value, ascending, false));
+            all = all.add(compare(rows.col(*column), value, ascending, false));
         }
         all = all.add(match (columns.get(depth), cursor.values.get(depth)) {
-            (Some(column), Some(value)) => compare(*column, value, ascending, true),
-            _ if ascending => users::Column::Id.gt(cursor.id),
-            _ => users::Column::Id.lt(cursor.id),
+            (Some(column), Some(value)) => compare(rows.col(*column), value, ascending, true),
+            _ if ascending => rows.col(users::Column::Id).gt(cursor.id),
+            _ => rows.col(users::Column::Id).lt(cursor.id),
         });
         any = any.add(all);
     }
     any
+}
+
+/// SQLite: the ids of a search page (`size` rows beyond `from`), picked inside the search index
+/// among its matches, or None where the index cannot pick them alone. A common surname matches
+/// thousands of people; looking each up in `users` by its UUID to filter and order them was
+/// most of a search's time, and the index's copy of the columns (migration 17) is a lookup by
+/// integer key. The page's query keeps every condition of its own: these ids narrow it to the
+/// page it would have read.
+///
+/// The picked rows are the page only if the index applies every condition the page's query
+/// does, so the index is used only when the filter holds nothing but the search and a status,
+/// every word is long enough for the trigram index, and the ordering is one whose columns the
+/// copy holds (surname, status). The filter is taken apart field by field, so that a new
+/// filter does not compile until it is decided here.
+fn search_page_in_index(
+    backend: DbBackend,
+    principal: &Principal,
+    filter: &UserFilter,
+    order: UserOrder,
+    size: u64,
+    from: Option<&UserCursor>,
+    ascending: bool,
+) -> DomainResult<Option<SimpleExpr>> {
+    let UserFilter {
+        search,
+        status,
+        role,
+        manager,
+        module,
+        sub_account,
+        created_after,
+        created_before,
+        never_signed_in,
+    } = filter;
+    let only_search_and_status = role.is_none()
+        && manager.is_none()
+        && module.is_none()
+        && sub_account.is_none()
+        && created_after.is_none()
+        && created_before.is_none()
+        && never_signed_in.is_none();
+    let words = search_words(search.as_deref())?;
+    let indexed = words.iter().all(|word| word.chars().count() >= 3);
+    let copied = matches!(order.field, OrderField::Surname | OrderField::Status);
+    let Some(phrases) = fts_phrases(&words.iter().collect::<Vec<_>>()) else { return Ok(None) };
+    if backend != DbBackend::Sqlite || !only_search_and_status || !indexed || !copied {
+        return Ok(None);
+    }
+    let rows = Rows::SearchIndex;
+    let import_job = rows.col(users::Column::ImportJobId);
+    // `db::users::visible`, on the copy.
+    let visible = Condition::any()
+        .add(import_job.clone().is_null())
+        .add(import_job.not_in_subquery(crate::db::hidden_imports::job_ids()));
+    let status = match status {
+        Some(status) => rows.col(users::Column::Status).eq(*status),
+        None => rows.col(users::Column::Status).ne(UserStatus::Anonymized),
+    };
+    let mut picked = Query::select();
+    picked
+        .expr(rows.col(users::Column::Id))
+        .from(Alias::new("users_fts"))
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("user_search"),
+            Alias::new("s"),
+            Expr::col((Alias::new("s"), Alias::new("id"))).equals((Alias::new("users_fts"), Alias::new("rowid"))),
+        )
+        .and_where(Expr::cust_with_values("users_fts MATCH ?", [phrases]))
+        .and_where(rows.col(users::Column::CompanyId).eq(principal.company()?))
+        .and_where(status)
+        .cond_where(visible);
+    if let Some(from) = from {
+        picked.cond_where(beyond(from, ascending, rows));
+    }
+    let direction = if ascending { Order::Asc } else { Order::Desc };
+    for column in sort_columns(order.field).iter().chain([&users::Column::Id]) {
+        picked.order_by_expr(rows.col(*column), direction.clone());
+    }
+    picked.limit(size);
+    Ok(Some(users::Column::Id.in_subquery(picked)))
 }
 
 /// A page of the company's users; `columns`: what to read of each (`Columns::ALL` for whole
@@ -254,8 +370,10 @@ pub async fn list(
     page: PageRequest<UserCursor>,
     columns: users::Columns,
 ) -> DomainResult<Page<users::Model>> {
-    let mut query = filtered(svc, principal, filter)?;
-    let total = Total::of(&svc.db, query.clone());
+    let backend = svc.db.get_database_backend();
+    let search = search_condition(backend, &search_words(filter.search.as_deref())?);
+    let mut query = filtered_but_search(principal, filter)?;
+    let total = Total::of(&svc.db, query.clone().filter(search.clone()));
     // A backward page is read in reverse (`finish` puts it back in order).
     let ascending = (order.direction == Direction::Asc) != page.backward;
     if let Some(from) = &page.from {
@@ -266,8 +384,13 @@ pub async fn list(
         if from.values.len() != sort_columns(order.field).len() {
             return Err(DomainError::invalid(field, "is not a cursor of this list"));
         }
-        query = query.filter(beyond(from, ascending));
+        query = query.filter(beyond(from, ascending, Rows::Users));
     }
+    let size = page.size + 1;
+    query = match search_page_in_index(backend, principal, filter, order, size, page.from.as_ref(), ascending)? {
+        Some(picked) => query.filter(picked),
+        None => query.filter(search),
+    };
     let (sql_order, nulls) =
         if ascending { (Order::Asc, NullOrdering::First) } else { (Order::Desc, NullOrdering::Last) };
     for column in sort_columns(order.field) {
@@ -279,7 +402,7 @@ pub async fn list(
     }
     // The sort columns are read whatever was asked: a cursor is made of them.
     let columns = columns.and(users::Columns::of(sort_columns(order.field)));
-    let query = query.order_by(users::Column::Id, sql_order).limit(page.size + 1);
+    let query = query.order_by(users::Column::Id, sql_order).limit(size);
     let items = users::read_columns(query, columns, &svc.db).await?;
     Ok(page.finish(items, total))
 }

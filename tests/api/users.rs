@@ -19,6 +19,7 @@ backend_tests!(
     creating_a_user_follows_the_rules,
     search_filters_and_cursors,
     search_answers_alike_on_both_databases,
+    search_pages_follow_renames_statuses_and_companies,
     lists_page_backwards_as_well_as_forwards,
     a_dashboard_costs_a_constant_number_of_queries,
     total_count_is_counted_only_when_asked,
@@ -190,6 +191,78 @@ async fn search_answers_alike_on_both_databases(app: TestApp) {
         let page = list(&app, &owner, 10, None, json!({"search": nobody})).await;
         assert_eq!(emails(&page), Vec::<String>::new(), "search {nobody:?}");
     }
+}
+
+const SEARCH_PAGE: &str = "query ($first: Int, $after: String, $last: Int, $filter: UserFilter, $order: UserOrder) {
+    users(first: $first, after: $after, last: $last, filter: $filter, orderBy: $order) {
+        pageInfo { hasNextPage endCursor } edges { node { email } } } }";
+
+/// On SQLite a search page in the surname or status ordering is picked inside the search index,
+/// from its copy of the columns the page is filtered and ordered by (migration 17): the pages
+/// stay right when a rename moves someone, a status changes, and another company has people who
+/// match and sort first.
+async fn search_pages_follow_renames_statuses_and_companies(app: TestApp) {
+    let early = app.company_owner("Early", "owner@early.example").await;
+    for n in 0..3 {
+        create_id(&app, &early, "Aaa", "García", &format!("aaa{n}@early.example"), "owner@early.example").await;
+    }
+    let owner = app.company_owner("Pages", "owner@pages.example").await;
+    let mut ids = std::collections::HashMap::new();
+    for name in ["Ana", "Bea", "Carl", "Dan"] {
+        let email = format!("{}@pages.example", name.to_lowercase());
+        ids.insert(name, create_id(&app, &owner, name, "García", &email, "owner@pages.example").await);
+    }
+    let page = async |variables: Value| {
+        let body = app.graphql_as(Some(&owner), SEARCH_PAGE, variables).await;
+        data(&body)["users"].clone()
+    };
+    let walk = async |filter: Value, order: Value| {
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let found = page(json!({"first": 2, "after": after, "filter": filter, "order": order})).await;
+            seen.extend(emails(&found));
+            if found["pageInfo"]["hasNextPage"] == false {
+                return seen;
+            }
+            after = found["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        }
+    };
+    let garcia = json!({"search": "garcia"});
+    let surname = json!({"field": "SURNAME"});
+    assert_eq!(
+        walk(garcia.clone(), surname.clone()).await,
+        ["ana@pages.example", "bea@pages.example", "carl@pages.example", "dan@pages.example"]
+    );
+
+    let rename = "mutation ($id: ID!) { updateUser(id: $id, input: {surname: \"Zgarcía\"}) { surname } }";
+    app.graphql_as(Some(&owner), rename, json!({"id": ids["Bea"]})).await;
+    let first = page(json!({"first": 2, "filter": garcia, "order": surname})).await;
+    assert_eq!(emails(&first), ["ana@pages.example", "carl@pages.example"], "Bea now sorts last");
+    assert_eq!(
+        walk(garcia.clone(), surname.clone()).await,
+        ["ana@pages.example", "carl@pages.example", "dan@pages.example", "bea@pages.example"]
+    );
+    let last = page(json!({"last": 2, "filter": garcia, "order": surname})).await;
+    assert_eq!(emails(&last), ["dan@pages.example", "bea@pages.example"]);
+
+    let deactivate = "mutation ($id: ID!) { deactivateUser(id: $id) { status } }";
+    app.graphql_as(Some(&owner), deactivate, json!({"id": ids["Carl"]})).await;
+    let active = json!({"search": "garcia", "status": "ACTIVE"});
+    let found = page(json!({"first": 3, "filter": active, "order": surname})).await;
+    assert_eq!(emails(&found), ["ana@pages.example", "dan@pages.example", "bea@pages.example"], "{found}");
+    let inactive = json!({"search": "garcia", "status": "INACTIVE"});
+    assert_eq!(walk(inactive, surname.clone()).await, ["carl@pages.example"]);
+    let by_status = json!({"field": "STATUS"});
+    assert_eq!(
+        walk(garcia.clone(), by_status.clone()).await,
+        ["ana@pages.example", "dan@pages.example", "bea@pages.example", "carl@pages.example"]
+    );
+    let descending = json!({"field": "STATUS", "direction": "DESC"});
+    assert_eq!(
+        walk(garcia, descending).await,
+        ["carl@pages.example", "bea@pages.example", "dan@pages.example", "ana@pages.example"]
+    );
 }
 
 async fn search_filters_and_cursors(app: TestApp) {
