@@ -7,7 +7,6 @@
 //! writes them; the delete trigger of migration 10 already removes the row.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -50,22 +49,10 @@ const DOWN: [&str; 7] = [
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() != DatabaseBackend::Sqlite {
-            return Ok(());
-        }
-        for statement in UP {
-            m.get_connection().execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::on_sqlite_only(m, &UP).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() != DatabaseBackend::Sqlite {
-            return Ok(());
-        }
-        for statement in DOWN {
-            m.get_connection().execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::on_sqlite_only(m, &DOWN).await
     }
 }

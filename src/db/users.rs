@@ -67,8 +67,15 @@ pub fn find_including_hidden() -> Select<Entity> {
 
 /// The rule of [`find`] as a condition, for statements built without it.
 pub fn visible() -> sea_orm::Condition {
+    visible_by(sea_orm::sea_query::Expr::col((Entity, Column::ImportJobId)))
+}
+
+/// The rule of [`find`] on a copy of a user's `import_job_id` kept elsewhere (SQLite's search
+/// index keeps one).
+pub fn visible_by(import_job_id: sea_orm::sea_query::SimpleExpr) -> sea_orm::Condition {
+    use sea_orm::sea_query::ExprTrait as _;
     let hidden = super::hidden_imports::job_ids();
-    sea_orm::Condition::any().add(Column::ImportJobId.is_null()).add(Column::ImportJobId.not_in_subquery(hidden))
+    sea_orm::Condition::any().add(import_job_id.clone().is_null()).add(import_job_id.not_in_subquery(hidden))
 }
 
 /// The rule of [`find`] in SQL, for hand-written statements over `users`.

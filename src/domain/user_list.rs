@@ -134,11 +134,11 @@ fn search_words(search: Option<&str>) -> DomainResult<Vec<String>> {
 fn search_condition(backend: DbBackend, words: &[String]) -> Condition {
     let mut condition = Condition::all();
     let (indexed, short): (Vec<&String>, Vec<&String>) = if backend == DbBackend::Sqlite {
-        words.iter().partition(|word| word.chars().count() >= 3)
+        words.iter().partition(|word| trigram_indexed(word))
     } else {
         (Vec::new(), words.iter().collect())
     };
-    if let Some(phrases) = fts_phrases(&indexed) {
+    if let Some(phrases) = fts_phrases(indexed) {
         condition = condition.add(Expr::cust_with_values(
             r#""users"."id" IN (SELECT s.user_id FROM users_fts JOIN user_search s ON s.id = users_fts.rowid WHERE users_fts MATCH ?)"#,
             [phrases],
@@ -152,13 +152,23 @@ fn search_condition(backend: DbBackend, words: &[String]) -> Condition {
     condition
 }
 
+/// Whether a trigram index can find `word`: it has a trigram.
+fn trigram_indexed(word: &str) -> bool {
+    word.chars().count() >= 3
+}
+
 /// The FTS5 query that every one of `words` matches as a substring; None for no words.
-fn fts_phrases(words: &[&String]) -> Option<String> {
-    if words.is_empty() {
-        return None;
+fn fts_phrases<'a>(words: impl IntoIterator<Item = &'a String>) -> Option<String> {
+    let phrases: Vec<String> = words.into_iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
+    (!phrases.is_empty()).then(|| phrases.join(" AND "))
+}
+
+/// A status filter, or (None) every status but ANONYMIZED.
+fn status_condition(rows: Rows, status: Option<UserStatus>) -> SimpleExpr {
+    match status {
+        Some(status) => rows.col(users::Column::Status).eq(status),
+        None => rows.col(users::Column::Status).ne(UserStatus::Anonymized),
     }
-    let phrases: Vec<String> = words.iter().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect();
-    Some(phrases.join(" AND "))
 }
 
 /// The company's users that `filter` keeps, in no order.
@@ -169,11 +179,7 @@ fn filtered(svc: &Services, principal: &Principal, filter: &UserFilter) -> Domai
 
 /// What `filter` keeps apart from its search.
 fn filtered_but_search(principal: &Principal, filter: &UserFilter) -> DomainResult<Select<users::Entity>> {
-    let mut query = of_company(principal)?;
-    query = match filter.status {
-        Some(status) => query.filter(users::Column::Status.eq(status)),
-        None => query.filter(users::Column::Status.ne(UserStatus::Anonymized)),
-    };
+    let mut query = of_company(principal)?.filter(status_condition(Rows::Users, filter.status));
     if let Some(role) = filter.role {
         query = query.filter(users::Column::Role.eq(role));
     }
@@ -290,17 +296,22 @@ fn beyond(cursor: &UserCursor, ascending: bool, rows: Rows) -> Condition {
 /// every word is long enough for the trigram index, and the ordering is one whose columns the
 /// copy holds (surname, status). The filter is taken apart field by field, so that a new
 /// filter does not compile until it is decided here.
+#[allow(clippy::too_many_arguments)] // a page's request, taken apart as `list` has it
 fn search_page_in_index(
     backend: DbBackend,
     principal: &Principal,
     filter: &UserFilter,
+    words: &[String],
     order: UserOrder,
     size: u64,
     from: Option<&UserCursor>,
     ascending: bool,
 ) -> DomainResult<Option<SimpleExpr>> {
+    if backend != DbBackend::Sqlite {
+        return Ok(None);
+    }
     let UserFilter {
-        search,
+        search: _, // `words`, parsed once by `list`
         status,
         role,
         manager,
@@ -317,23 +328,13 @@ fn search_page_in_index(
         && created_after.is_none()
         && created_before.is_none()
         && never_signed_in.is_none();
-    let words = search_words(search.as_deref())?;
-    let indexed = words.iter().all(|word| word.chars().count() >= 3);
+    let indexed = words.iter().all(|word| trigram_indexed(word));
     let copied = matches!(order.field, OrderField::Surname | OrderField::Status);
-    let Some(phrases) = fts_phrases(&words.iter().collect::<Vec<_>>()) else { return Ok(None) };
-    if backend != DbBackend::Sqlite || !only_search_and_status || !indexed || !copied {
+    if !only_search_and_status || !indexed || !copied {
         return Ok(None);
     }
+    let Some(phrases) = fts_phrases(words) else { return Ok(None) };
     let rows = Rows::SearchIndex;
-    let import_job = rows.col(users::Column::ImportJobId);
-    // `db::users::visible`, on the copy.
-    let visible = Condition::any()
-        .add(import_job.clone().is_null())
-        .add(import_job.not_in_subquery(crate::db::hidden_imports::job_ids()));
-    let status = match status {
-        Some(status) => rows.col(users::Column::Status).eq(*status),
-        None => rows.col(users::Column::Status).ne(UserStatus::Anonymized),
-    };
     let mut picked = Query::select();
     picked
         .expr(rows.col(users::Column::Id))
@@ -346,8 +347,8 @@ fn search_page_in_index(
         )
         .and_where(Expr::cust_with_values("users_fts MATCH ?", [phrases]))
         .and_where(rows.col(users::Column::CompanyId).eq(principal.company()?))
-        .and_where(status)
-        .cond_where(visible);
+        .and_where(status_condition(rows, *status))
+        .cond_where(users::visible_by(rows.col(users::Column::ImportJobId)));
     if let Some(from) = from {
         picked.cond_where(beyond(from, ascending, rows));
     }
@@ -371,7 +372,8 @@ pub async fn list(
     columns: users::Columns,
 ) -> DomainResult<Page<users::Model>> {
     let backend = svc.db.get_database_backend();
-    let search = search_condition(backend, &search_words(filter.search.as_deref())?);
+    let words = search_words(filter.search.as_deref())?;
+    let search = search_condition(backend, &words);
     let mut query = filtered_but_search(principal, filter)?;
     let total = Total::of(&svc.db, query.clone().filter(search.clone()));
     // A backward page is read in reverse (`finish` puts it back in order).
@@ -387,7 +389,8 @@ pub async fn list(
         query = query.filter(beyond(from, ascending, Rows::Users));
     }
     let size = page.size + 1;
-    query = match search_page_in_index(backend, principal, filter, order, size, page.from.as_ref(), ascending)? {
+    query = match search_page_in_index(backend, principal, filter, &words, order, size, page.from.as_ref(), ascending)?
+    {
         Some(picked) => query.filter(picked),
         None => query.filter(search),
     };
