@@ -182,6 +182,8 @@ impl Application {
         // Imports whose process died resume here (at start-up, then every 30 s).
         let import_sweep = tokio::spawn(crate::import::runner::keep_resuming(imports.clone()));
         let attempt_purge = tokio::spawn(crate::domain::attempts::keep_purging(services.clone()));
+        // SQLite's write-ahead log copied into the file beside the writer, not by it.
+        let checkpoints = tokio::spawn(crate::db::checkpoints::keep_checkpointing(config.database.clone()));
         // Other processes' changes to sessions and permissions (PostgreSQL only).
         let principal_listener = (services.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
             .then(|| tokio::spawn(principal_cache::listen(services.db.clone(), services.principals.clone())));
@@ -208,6 +210,7 @@ impl Application {
         let _ = worker.await;
         import_sweep.abort();
         attempt_purge.abort();
+        checkpoints.abort();
         if let Some(listener) = principal_listener {
             listener.abort();
         }
