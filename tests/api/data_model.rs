@@ -2,6 +2,7 @@
 //! itself enforces hold, and the migration rolls back and forward.
 
 use crate::common;
+use crate::users::create_id;
 
 use chrono::Utc;
 use common::TestApp;
@@ -27,14 +28,16 @@ async fn sqlite_waits_and_caches(app: TestApp) {
     if app.db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
         return;
     }
-    let pragma = async |name: &str| {
-        let sql = sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Sqlite, format!("PRAGMA {name}"));
-        app.db.query_one_raw(sql).await.unwrap().unwrap()
-    };
-    let busy_ms: i64 = pragma("busy_timeout").await.try_get_by_index(0).unwrap();
+    let busy_ms: i64 = pragma(&app, "busy_timeout").await.try_get_by_index(0).unwrap();
     assert_eq!(busy_ms, 10_000);
-    let cache: i64 = pragma("cache_size").await.try_get_by_index(0).unwrap();
+    let cache: i64 = pragma(&app, "cache_size").await.try_get_by_index(0).unwrap();
     assert_eq!(cache, -32_768, "32 MiB");
+}
+
+/// The first row of `PRAGMA name` on the application's SQLite writer.
+async fn pragma(app: &TestApp, name: &str) -> sea_orm::QueryResult {
+    let sql = sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Sqlite, format!("PRAGMA {name}"));
+    app.db.query_one_raw(sql).await.unwrap().unwrap()
 }
 
 /// SQLite's search index keeps a copy of the columns a search page is filtered and ordered by
@@ -45,14 +48,7 @@ async fn sqlite_search_copies_follow_their_users(app: TestApp) {
         return;
     }
     let owner = app.company_owner("Copies", "owner@copies.example").await;
-    let body = app
-        .graphql_as(
-            Some(&owner),
-            "mutation { createUser(input: {email: \"eve@copies.example\", givenName: \"Eve\", surname: \"Early\", jobTitle: \"Analyst\", managerEmail: \"owner@copies.example\"}) { id } }",
-            serde_json::json!({}),
-        )
-        .await;
-    let eve = common::data(&body)["createUser"]["id"].as_str().unwrap().to_owned();
+    let eve = create_id(&app, &owner, "Eve", "Early", "eve@copies.example", "owner@copies.example").await;
     let out_of_step = async || -> (i64, i64) {
         let sql = "SELECT (SELECT count(*) FROM users) - (SELECT count(*) FROM user_search),
             (SELECT count(*) FROM user_search s JOIN users u ON u.id = s.user_id
@@ -212,20 +208,13 @@ async fn the_migration_rolls_back_and_forward(app: TestApp) {
 /// pages) would not have copied a write this small. PostgreSQL has no such log to copy.
 async fn sqlite_checkpoints_beside_the_writer(app: TestApp) {
     let sea_orm::DatabaseBackend::Sqlite = app.db.get_database_backend() else { return };
-    let sql = sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Sqlite, "PRAGMA wal_autocheckpoint");
-    let pages: i64 = app.db.query_one_raw(sql).await.unwrap().unwrap().try_get_by_index(0).unwrap();
+    let pages: i64 = pragma(&app, "wal_autocheckpoint").await.try_get_by_index(0).unwrap();
     assert_eq!(pages, 0, "the writer does not checkpoint");
 
     let owner = app.company_owner("Logged", "owner@logged.example").await;
-    let body = app
-        .graphql_as(
-            Some(&owner),
-            "mutation { createUser(input: {email: \"copied@logged.example\", givenName: \"Copied\", surname: \"Over\", jobTitle: \"Analyst\", managerEmail: \"owner@logged.example\"}) { id } }",
-            serde_json::json!({}),
-        )
-        .await;
-    assert!(body.get("errors").is_none(), "{body}");
-    let file = app.database_url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
+    create_id(&app, &owner, "Copied", "Over", "copied@logged.example", "owner@logged.example").await;
+    // The main database's file, as SQLite names it (`seq`, `name`, `file`).
+    let file: String = pragma(&app, "database_list").await.try_get_by_index(2).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     common::eventually("the new user in the database file itself", async || {
         // The file alone, copied without its log: only what a checkpoint copied into it. A copy

@@ -42,7 +42,14 @@ async fn create(app: &TestApp, token: &str, input: Value) -> Value {
     data(&body)["createUser"].clone()
 }
 
-async fn create_id(app: &TestApp, token: &str, given: &str, surname: &str, email: &str, manager: &str) -> String {
+pub(crate) async fn create_id(
+    app: &TestApp,
+    token: &str,
+    given: &str,
+    surname: &str,
+    email: &str,
+    manager: &str,
+) -> String {
     create(app, token, person(given, surname, email, manager)).await["id"].as_str().unwrap().to_owned()
 }
 
