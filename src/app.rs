@@ -129,7 +129,7 @@ impl Application {
                 );
             }
         }
-        let imports = Imports::new(services.clone());
+        let imports = Imports::new(services.clone(), worker.clone());
         let schema = graphql::build_schema(imports.clone(), worker.templates.clone(), &config);
         let prejudged = graphql::build_prejudged(imports.clone(), worker.templates.clone(), &config);
         let router = http::router(

@@ -154,8 +154,8 @@ async fn provision_company(config: Config, input: ProvisionCompany) -> anyhow::R
 }
 
 async fn import(config: Config, request: ImportRequest) -> anyhow::Result<bool> {
-    let (services, _worker) = portal::app::services(&config, Arc::new(SystemClock)).await?;
-    portal::import::terminal::run(&portal::import::Imports::new(services), request).await
+    let (services, worker) = portal::app::services(&config, Arc::new(SystemClock)).await?;
+    portal::import::terminal::run(&portal::import::Imports::new(services, worker), request).await
 }
 
 async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {

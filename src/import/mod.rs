@@ -30,18 +30,20 @@ pub mod welcome;
 pub mod write;
 
 /// What imports need beyond the rules' context: this process's running jobs (so that a
-/// cancellation reaches them at once) and the progress channel (to this process's subscribers
-/// and, on PostgreSQL, everyone's). One per process; it derefs to `Services`.
+/// cancellation reaches them at once), the progress channel (to this process's subscribers
+/// and, on PostgreSQL, everyone's), and the notification engine that sends the welcome emails
+/// (`welcome`). One per process; it derefs to `Services`.
 #[derive(Clone)]
 pub struct Imports {
     pub services: crate::domain::Services,
     pub progress: progress::ProgressHub,
     pub running: runner::RunningImports,
+    pub notifier: crate::notify::worker::Worker,
 }
 
 impl Imports {
-    pub fn new(services: crate::domain::Services) -> Imports {
-        Imports { services, progress: Default::default(), running: Default::default() }
+    pub fn new(services: crate::domain::Services, notifier: crate::notify::worker::Worker) -> Imports {
+        Imports { services, progress: Default::default(), running: Default::default(), notifier }
     }
 }
 

@@ -61,7 +61,7 @@ pub(super) fn spawn(svc: &Imports, job_id: ImportJobId) {
 async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> DomainResult<()> {
     let job = load(svc, job_id).await?;
     if job.status == ImportStatus::Completed {
-        return welcome::run(svc, job_id).await; // written; its welcome emails still owed
+        return welcome_pass(svc, job_id).await; // written; its welcome emails still owed
     }
     if job.status == ImportStatus::Validating {
         import_row_issues::Entity::delete_many()
@@ -97,11 +97,21 @@ async fn run(svc: &Imports, job_id: ImportJobId, cancelled: &AtomicBool) -> Doma
         Outcome::Done => {
             file::delete(&svc.db, job_id).await?;
             states::announce(svc, job_id).await?;
-            welcome::run(svc, job_id).await
+            welcome_pass(svc, job_id).await
         }
         Outcome::Cancelled => states::close_cancelled(svc, job_id).await,
         Outcome::Abandoned => Ok(()),
     }
+}
+
+/// The welcome emails of a COMPLETED job: a pass that stops (a shutdown, a database gone) is
+/// not the import's failure, and nothing of the import is to undo. Its lease runs out, and a
+/// server goes on after the last batch recorded.
+async fn welcome_pass(svc: &Imports, job_id: ImportJobId) -> DomainResult<()> {
+    if let Err(error) = welcome::run(svc, job_id).await {
+        tracing::warn!(%job_id, %error, "import: the welcome emails stopped; a server resumes them after the last batch sent");
+    }
+    Ok(())
 }
 
 /// Resumes the jobs whose process died while running them (their lease ran out): validation

@@ -1,7 +1,7 @@
 //! `portal import --company <id> users.csv`: the same pipeline as the API, for an operator at
 //! a terminal, with a progress bar (rows per second, ETA), a summary, and the error log
-//! written next to the file. Ctrl-C cancels the import. Welcome emails are queued in the
-//! outbox; a running server's worker sends them.
+//! written next to the file. Ctrl-C cancels the import. The command sends the welcome emails
+//! itself before it returns; any the transport refuses for now wait in the outbox for a server.
 
 use super::Imports;
 use std::path::{Path, PathBuf};
@@ -75,23 +75,23 @@ pub async fn run(svc: &Imports, request: Request) -> anyhow::Result<bool> {
             println!("Dry run: the file is clean. Commit it with commitUserImport(id: \"{}\").", job.id)
         }
         ImportStatus::Completed if job.send_welcome_emails => {
-            // They are queued after the write (`super::welcome`), by this process: it stays
+            // They are sent after the write (`super::welcome`), by this process: it stays
             // until they all are, or a server would only take them over once the lease ran out.
-            eprintln!("Queuing the welcome emails…");
-            let queued = loop {
+            eprintln!("Sending the welcome emails…");
+            let done = loop {
                 let running = svc.running.is_running(job.id);
                 if !states::load(svc, job.id).await?.welcomes_pending {
                     break true;
                 }
                 if !running {
-                    break false; // the pass failed here: the log says why
+                    break false; // the pass stopped here: the log says why
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             };
-            if queued {
-                println!("Welcome emails are queued; the server sends them.")
+            if done {
+                println!("Welcome emails sent (any the mail server refused for now are retried by the server).")
             } else {
-                println!("Some welcome emails could not be queued yet (the log says why); a server will queue them.")
+                println!("Some welcome emails could not be sent yet (the log says why); a server will send them.")
             }
         }
         _ => {}

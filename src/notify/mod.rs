@@ -4,8 +4,11 @@
 //! it, in the caller's transaction: the change and its notifications commit together or not at
 //! all. The `worker` claims due deliveries, renders them (`templates`) and hands each to the
 //! notifier plugin of its channel (`plugin`: email by `smtp` or `mailbox`, `webhook`), recording
-//! every attempt and retrying transient failures with backoff.
+//! every attempt and retrying transient failures with backoff. Work that composes thousands of
+//! emails at once (an import's welcomes) sends them itself through the same plugins and
+//! records them afterwards (`direct`), leaving the worker only what the transport refused.
 
+pub mod direct;
 pub mod email;
 pub mod mailbox;
 pub mod plugin;

@@ -26,6 +26,7 @@ use super::registry::Registry;
 use super::templates::Templates;
 use super::{Payload, Template};
 use crate::db::{deliveries, delivery_attempts, outbox_events};
+use crate::types::DeliveryId;
 use crate::types::clock::Clock;
 use crate::types::enums::{AttemptOutcome, DeliveryStatus};
 
@@ -213,18 +214,28 @@ impl Worker {
         let started = Instant::now();
         let (plugin, outcome) = match &event {
             None => ("none", Outcome::Permanent(format!("outbox event {} is missing", delivery.event_id))),
-            Some(event) => match self.prepare(&delivery, event) {
-                Err(problem) => ("render", Outcome::Permanent(problem)),
-                Ok(outgoing) => match self.registry.for_channel(outgoing.channel) {
-                    Some(plugin) => (plugin.name(), plugin.deliver(&outgoing).await),
-                    None => (
-                        "none",
-                        Outcome::Permanent(format!("no notifier plugin serves channel `{}`", delivery.channel.name())),
-                    ),
-                },
-            },
+            Some(event) => self.hand_over(&delivery, event).await,
         };
         Attempt { delivery, event, plugin, outcome, elapsed: started.elapsed() }
+    }
+
+    /// Renders `delivery` of `event` and hands it to its channel's plugin: which plugin, and
+    /// what came of it.
+    pub(super) async fn hand_over(
+        &self,
+        delivery: &deliveries::Model,
+        event: &outbox_events::Model,
+    ) -> (&'static str, Outcome) {
+        match self.prepare(delivery, event) {
+            Err(problem) => ("render", Outcome::Permanent(problem)),
+            Ok(outgoing) => match self.registry.for_channel(outgoing.channel) {
+                Some(plugin) => (plugin.name(), plugin.deliver(&outgoing).await),
+                None => (
+                    "none",
+                    Outcome::Permanent(format!("no notifier plugin serves channel `{}`", delivery.channel.name())),
+                ),
+            },
+        }
     }
 
     fn prepare(&self, delivery: &deliveries::Model, event: &outbox_events::Model) -> Result<Outgoing, String> {
@@ -259,34 +270,8 @@ impl Worker {
         for Attempt { delivery, event, plugin, outcome, elapsed } in attempts {
             let attempts = delivery.attempts + 1;
             let id = delivery.id;
-            let (status, error, next_attempt_at): (DeliveryStatus, Option<String>, Option<DateTime<Utc>>) =
-                match &outcome {
-                    Outcome::Delivered => (DeliveryStatus::Delivered, None, None),
-                    Outcome::Permanent(error) => (DeliveryStatus::Dead, Some(error.clone()), None),
-                    Outcome::Transient(error) => match self.retry.next_delay(attempts as usize) {
-                        Some(delay) => (DeliveryStatus::Failed, Some(error.clone()), Some(now + delay)),
-                        None => (DeliveryStatus::Dead, Some(error.clone()), None),
-                    },
-                };
-            match &error {
-                Some(error) => {
-                    tracing::warn!(delivery = %id, plugin, attempts, ?status, error, "notification not delivered")
-                }
-                None => tracing::debug!(delivery = %id, plugin, "notification delivered"),
-            }
-            rows.push(delivery_attempts::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                delivery_id: Set(id),
-                plugin: Set(plugin.to_owned()),
-                outcome: Set(match outcome {
-                    Outcome::Delivered => AttemptOutcome::Delivered,
-                    Outcome::Transient(_) => AttemptOutcome::Transient,
-                    Outcome::Permanent(_) => AttemptOutcome::Permanent,
-                }),
-                error: Set(error.clone()),
-                duration_ms: Set(elapsed.as_millis().min(i32::MAX as u128) as i32),
-                attempted_at: Set(now),
-            });
+            let Verdict { status, error, next_attempt_at } = self.judge(id, plugin, &outcome, attempts, now);
+            rows.push(attempt_row(id, plugin, &outcome, elapsed, now));
             if status == DeliveryStatus::Delivered {
                 delivered.push(id);
                 if let Some(event) = event {
@@ -325,6 +310,72 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// What the `attempts`-th attempt's outcome makes of a delivery (logged when it failed).
+    pub(super) fn judge(
+        &self,
+        id: DeliveryId,
+        plugin: &str,
+        outcome: &Outcome,
+        attempts: i32,
+        now: DateTime<Utc>,
+    ) -> Verdict {
+        let verdict = match outcome {
+            Outcome::Delivered => Verdict { status: DeliveryStatus::Delivered, error: None, next_attempt_at: None },
+            Outcome::Permanent(error) => {
+                Verdict { status: DeliveryStatus::Dead, error: Some(error.clone()), next_attempt_at: None }
+            }
+            Outcome::Transient(error) => match self.retry.next_delay(attempts as usize) {
+                Some(delay) => Verdict {
+                    status: DeliveryStatus::Failed,
+                    error: Some(error.clone()),
+                    next_attempt_at: Some(now + delay),
+                },
+                None => Verdict { status: DeliveryStatus::Dead, error: Some(error.clone()), next_attempt_at: None },
+            },
+        };
+        match &verdict.error {
+            Some(error) => {
+                tracing::warn!(delivery = %id, plugin, attempts, status = ?verdict.status, error, "notification not delivered")
+            }
+            None => tracing::debug!(delivery = %id, plugin, "notification delivered"),
+        }
+        verdict
+    }
+}
+
+/// A delivery's state after an attempt.
+pub(super) struct Verdict {
+    pub status: DeliveryStatus,
+    pub error: Option<String>,
+    /// When to try again (a transient failure with retries left).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// The record of one attempt.
+pub(super) fn attempt_row(
+    delivery_id: DeliveryId,
+    plugin: &str,
+    outcome: &Outcome,
+    elapsed: Duration,
+    now: DateTime<Utc>,
+) -> delivery_attempts::ActiveModel {
+    let (kind, error) = match outcome {
+        Outcome::Delivered => (AttemptOutcome::Delivered, None),
+        Outcome::Transient(error) => (AttemptOutcome::Transient, Some(error.clone())),
+        Outcome::Permanent(error) => (AttemptOutcome::Permanent, Some(error.clone())),
+    };
+    delivery_attempts::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        delivery_id: Set(delivery_id),
+        plugin: Set(plugin.to_owned()),
+        outcome: Set(kind),
+        error: Set(error),
+        duration_ms: Set(elapsed.as_millis().min(i32::MAX as u128) as i32),
+        attempted_at: Set(now),
+    }
+}
+
 /// One delivery's attempt, to be recorded with the rest of its batch.
 struct Attempt {
     delivery: deliveries::Model,
@@ -355,6 +406,9 @@ async fn listen_for_new_rows(db: DatabaseConnection, wakeup: Arc<Notify>) {
     }
 }
 
+/// What a delivered email's variables become in its outbox row.
+pub(super) const ERASED_VARIABLES: &str = r#"{"erased": "delivered"}"#;
+
 /// Once the email is out, its variables (which may hold a temporary password or a link token)
 /// have no reason to stay in the database: erased from every event of the batch that has them,
 /// in one statement.
@@ -371,9 +425,9 @@ async fn erase_email_variables(
     }
     let erased = match db.get_database_backend() {
         DatabaseBackend::Postgres => {
-            r#"jsonb_set("payload"::jsonb, '{email,vars}', '{"erased": "delivered"}'::jsonb)::json"#
+            format!(r#"jsonb_set("payload"::jsonb, '{{email,vars}}', '{ERASED_VARIABLES}'::jsonb)::json"#)
         }
-        _ => r#"json_set("payload", '$.email.vars', json('{"erased": "delivered"}'))"#,
+        _ => format!(r#"json_set("payload", '$.email.vars', json('{ERASED_VARIABLES}'))"#),
     };
     outbox_events::Entity::update_many()
         .col_expr(outbox_events::Column::Payload, Expr::cust(erased))

@@ -8,12 +8,17 @@ use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::receiver::{Receiver, verifies as verify};
 use common::{Backend, TestApp, data, error_code};
 use portal::domain::ImportStatus;
 use portal::domain::clock::Clock;
 use portal::import::progress::Progress;
+use portal::notify::email::EmailNotifier;
+use portal::notify::mailbox::MailboxDir;
+use portal::notify::plugin::{Channel, Notifier, Outcome, Outgoing};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -29,7 +34,8 @@ backend_tests!(
     imported_users_get_welcome_emails_unless_asked_not_to,
     uploads_over_the_limit_are_refused,
     an_import_interrupted_by_a_crash_resumes_on_the_next_start,
-    welcome_emails_interrupted_by_a_crash_resume_after_the_last_queued,
+    welcome_emails_interrupted_by_a_crash_resume_after_the_last_sent,
+    welcome_emails_wait_out_a_mail_outage,
     a_long_error_log_names_every_row_in_order,
     a_stalled_upload_holds_no_database_connection,
     concurrent_uploads_respect_the_company_limit,
@@ -532,6 +538,85 @@ async fn uploads_over_the_limit_are_refused(app: TestApp) {
     assert_eq!(response.status(), 409);
 }
 
+/// Email in front of a switch: the app's mailbox while up; while down, every attempt fails as
+/// a mail server that refuses connections would, and the switch counts the attempts made
+/// before their delivery was recorded (the welcome pass's own, not the outbox worker's).
+#[derive(Clone, Default)]
+struct MailSwitch {
+    down: Arc<AtomicBool>,
+    tried_unrecorded: Arc<AtomicUsize>,
+    tried: Arc<AtomicUsize>,
+    behind: Arc<std::sync::OnceLock<SwitchedTo>>,
+}
+
+/// The mailbox plugin behind a `MailSwitch`, and the database its deliveries are recorded in.
+type SwitchedTo = (Arc<dyn Notifier>, sea_orm::DatabaseConnection);
+
+#[async_trait::async_trait]
+impl Notifier for MailSwitch {
+    fn name(&self) -> &'static str {
+        "switch"
+    }
+    fn channel(&self) -> Channel {
+        Channel::Email
+    }
+    async fn deliver(&self, outgoing: &Outgoing) -> Outcome {
+        let (mailbox, db) = self.behind.get().expect("set after the app starts");
+        if !self.down.load(Ordering::SeqCst) {
+            return mailbox.deliver(outgoing).await;
+        }
+        self.tried.fetch_add(1, Ordering::SeqCst);
+        let recorded = portal::db::deliveries::Entity::find_by_id(outgoing.delivery_id).one(db).await.unwrap();
+        if recorded.is_none() {
+            self.tried_unrecorded.fetch_add(1, Ordering::SeqCst);
+        }
+        Outcome::Transient("SMTP: connection refused".into())
+    }
+}
+
+/// The mail server is down while an import's welcome pass runs: the pass tries no more than
+/// one round of emails (the rest wait in the outbox untried), records every email, and the
+/// worker delivers each one once the server is back, its activation link working.
+async fn welcome_emails_wait_out_a_mail_outage(app: TestApp) {
+    let switch = MailSwitch::default();
+    let app = TestApp::spawn_with_plugins(app.backend.clone(), &[], vec![Arc::new(switch.clone())]).await;
+    let from: lettre::message::Mailbox = "Portal <no-reply@example.com>".parse().unwrap();
+    let mailbox = EmailNotifier::new(MailboxDir::new(app.mailbox_dir.clone()), from);
+    assert!(switch.behind.set((Arc::new(mailbox), app.db.clone())).is_ok());
+    let owner = app.company_owner("Outage", "owner@outage.example").await;
+    switch.down.store(true, Ordering::SeqCst);
+    let id = start(&app, &owner, &generated(40, "outage.example", "owner@outage.example"), false, true).await;
+    until(&app, &owner, &id, "COMPLETED").await;
+    let pending = "SELECT count(*) AS n FROM import_jobs WHERE welcomes_pending";
+    common::eventually("the welcome pass ends", async || (app.count(pending).await == 0).then_some(())).await;
+    app.settle().await;
+    let by_the_pass = switch.tried_unrecorded.load(Ordering::SeqCst);
+    let round = app.worker.lanes * app.worker.concurrency;
+    assert!((1..=round).contains(&by_the_pass), "the pass tried {by_the_pass} of 40 (at most {round} at once)");
+    let welcomes = "FROM deliveries WHERE template = 'welcome' AND recipient LIKE 'user%@outage.example'";
+    let waiting = format!("SELECT count(*) AS n {welcomes} AND status = 'FAILED' AND attempts = 1");
+    assert_eq!(app.count(&waiting).await, 40, "every email recorded, tried once, waiting for its retry");
+    assert_eq!(switch.tried.load(Ordering::SeqCst), 40);
+
+    switch.down.store(false, Ordering::SeqCst);
+    app.clock.advance(chrono::Duration::seconds(8)); // past the first retry's 5 s (+20%)
+    app.settle().await;
+    let delivered = format!("SELECT count(*) AS n {welcomes} AND status = 'DELIVERED' AND attempts = 2");
+    assert_eq!(app.count(&delivered).await, 40);
+    let mailbox = common::mail::mailbox(&app.mailbox_dir);
+    for i in [0, 39] {
+        let to = format!("To: user{i}@outage.example");
+        assert_eq!(mailbox.iter().filter(|m| String::from_utf8_lossy(m).contains(&to)).count(), 1, "{to}");
+    }
+    let email = app.wait_for_email("user7@outage.example").await;
+    let text = email.body_text(0).unwrap().into_owned();
+    let link = common::mail::link(&text, "http://127.0.0.1:8080/set-password?token=");
+    let token = link.split("token=").nth(1).unwrap();
+    let set = "mutation ($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
+    data(&app.graphql(set, json!({"t": token, "p": "After-The-Outage-2026!"})).await);
+    app.login("user7@outage.example", "After-The-Outage-2026!").await;
+}
+
 async fn a_long_error_log_names_every_row_in_order(app: TestApp) {
     let owner = app.company_owner("Long", "owner@long.example").await;
     let hooks = Receiver::start().await;
@@ -629,11 +714,13 @@ async fn an_import_interrupted_by_a_crash_resumes_on_the_next_start(app: TestApp
     server.await.unwrap().unwrap();
 }
 
-/// The welcome emails are queued after the write, 2,000 users a transaction, each batch with
-/// the mark of the last user it covered. A process that died after the first 100 (its lease
-/// run out) leaves the rest to the next server, which queues each remaining active user's email
-/// exactly once, over more than one batch, and none for someone deactivated meanwhile.
-async fn welcome_emails_interrupted_by_a_crash_resume_after_the_last_queued(app: TestApp) {
+/// The welcome emails are sent after the write by the process that runs the job, 2,000 users a
+/// batch, each batch recorded with the mark of the last user it covered. A process that died
+/// after the first 100 (its lease run out) leaves the rest to the next server, which sends each
+/// remaining active user's email exactly once, over more than one batch, itself (not through
+/// the outbox, which another process's worker would share), and none to someone deactivated
+/// meanwhile.
+async fn welcome_emails_interrupted_by_a_crash_resume_after_the_last_sent(app: TestApp) {
     let owner = app.company_owner("Resume", "owner@resume.example").await;
     let id = start(&app, &owner, &generated(2_100, "resume.example", "owner@resume.example"), false, false).await;
     until(&app, &owner, &id, "COMPLETED").await;
@@ -660,12 +747,21 @@ async fn welcome_emails_interrupted_by_a_crash_resume_after_the_last_queued(app:
         let _ = stopped.await;
     }));
     let pending = format!("SELECT count(*) AS n FROM import_jobs WHERE id = {job} AND welcomes_pending");
-    common::eventually_within(60, "the welcome emails queued", async || (app.count(&pending).await == 0).then_some(()))
+    common::eventually_within(60, "the welcome emails sent", async || (app.count(&pending).await == 0).then_some(()))
         .await;
     let welcomed = format!(
         "FROM deliveries d JOIN users u ON u.email = d.recipient WHERE d.template = 'welcome' AND u.import_job_id = {job}"
     );
     assert_eq!(app.count(&format!("SELECT count(*) AS n {welcomed}")).await, 2_100 - 100 - 1);
+    // Sent by the pass itself before it marked the job done: all delivered, one attempt each.
+    // (Either server's sweep may have taken the job: each has its mailbox.)
+    let delivered = format!("SELECT count(*) AS n {welcomed} AND d.status = 'DELIVERED' AND d.attempts = 1");
+    assert_eq!(app.count(&delivered).await, 1_999, "delivered when the job says it is done");
+    let sent = common::mail::mailbox(mailbox.path()).len() + common::mail::mailbox(&app.mailbox_dir).len();
+    assert_eq!(sent, 1_999 + 1, "each once (and the owner's welcome)");
+    let links_kept = "SELECT count(*) AS n FROM outbox_events e JOIN deliveries d ON d.event_id = e.id \
+         WHERE d.template = 'welcome' AND CAST(e.payload AS TEXT) LIKE '%token=%'";
+    assert_eq!(app.count(links_kept).await, 0, "a delivered email's link is not kept in the outbox");
     assert_eq!(app.count(&format!("SELECT count(DISTINCT d.recipient) AS n {welcomed}")).await, 1_999, "none twice");
     let before_the_mark = format!("SELECT count(*) AS n {welcomed} AND u.id <= {}", nth_imported(99));
     assert_eq!(app.count(&before_the_mark).await, 0, "the first 100 were queued before the crash");
@@ -819,19 +915,22 @@ fn the_import_command_writes_the_error_log_next_to_the_file() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(stdout.contains("Completed: 2 rows, 2 created, 0 errors"), "{stdout}");
-    // The command stays until the welcome emails are queued (after the write), for the
-    // active user only; a server sends them.
-    assert!(stdout.contains("Welcome emails are queued"), "{stdout}");
-    let queued = rusqlite::Connection::open(dir.path().join("portal.db"))
+    // The command stays until the welcome emails are sent (after the write), for the active
+    // user only.
+    assert!(stdout.contains("Welcome emails sent"), "{stdout}");
+    let delivered = rusqlite::Connection::open(dir.path().join("portal.db"))
         .unwrap()
         .query_row(
             "SELECT count(*) FROM deliveries WHERE template = 'welcome' AND recipient LIKE '%@term.example' \
-             AND recipient <> 'owner@term.example'",
+             AND recipient <> 'owner@term.example' AND status = 'DELIVERED'",
             [],
             |row| row.get::<_, i64>(0),
         )
         .unwrap();
-    assert_eq!(queued, 1, "ana's welcome, none for ben (inactive)");
+    let mailbox = common::mail::mailbox(&dir.path().join("mailbox"));
+    let to = |needle: &str| mailbox.iter().filter(|m| String::from_utf8_lossy(m).contains(needle)).count();
+    assert_eq!((to("To: ana@term.example"), to("To: ben@term.example")), (1, 0), "in the mailbox before it returns");
+    assert_eq!(delivered, 1, "ana's welcome, none for ben (inactive)");
     // The terminal is the progress bar's: the library's info lines stay out of it.
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!stderr.contains("INFO"), "{stderr}");
