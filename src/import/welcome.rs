@@ -1,7 +1,7 @@
 //! The welcome emails of a written import, sent after its write by the process that ran it:
 //! 2,000 users at a time, each batch's emails handed to the transport at once
 //! (`notify::direct`) and recorded afterwards, with the mark of the last user covered, in one
-//! short transaction. They are not queued first: three outbox rows a user, written before the
+//! short transaction, while the next batch is sent. They are not queued first: three outbox rows a user, written before the
 //! first email left, took longer than the import (4.4x a `COPY` of the users, 200,000 rows),
 //! and a million queued welcomes stood in front of every password reset.
 //!
@@ -22,7 +22,7 @@ use super::Imports;
 use crate::db::{bulk, companies, import_jobs, users};
 use crate::domain::users::greeting_name;
 use crate::domain::{DomainResult, welcome};
-use crate::notify::direct::TransportHealth;
+use crate::notify::direct::{Sent, TransportHealth};
 use crate::notify::{self, Notification};
 use crate::types::enums::UserStatus;
 use crate::types::{EventType, ImportJobId, UserId};
@@ -39,15 +39,26 @@ pub(super) async fn run(svc: &Imports, job_id: ImportJobId) -> DomainResult<()> 
     let company = companies::Entity::find_by_id(job.company_id).one(&svc.db).await?;
     let company_name = company.map(|c| c.name).unwrap_or_default();
     let health = TransportHealth::default();
-    let mut after = job.welcomed_through;
+    let mut sent = send_batch(svc, &job, &company_name, job.welcomed_through, &health).await?;
     let mut batches = 0;
-    while let Some(last) = send_batch(svc, &job, &company_name, after, &health).await? {
-        after = Some(last);
+    while sent.more {
+        // The next batch goes out while this one is recorded: the transport and the database
+        // work at the same time.
+        let after = sent.last;
+        let (recorded, next) =
+            tokio::join!(record(svc, &job, sent), send_batch(svc, &job, &company_name, after, &health));
+        let (moved, next) = (recorded?, next?);
+        if !moved {
+            record(svc, &job, next).await?; // another process has the job now: what this one sent is kept
+            return Ok(());
+        }
+        sent = next;
         batches += 1;
         if batches % REFRESH_EVERY == 1 {
             refresh_statistics(svc, job_id).await;
         }
     }
+    record(svc, &job, sent).await?;
     refresh_statistics(svc, job_id).await;
     Ok(())
 }
@@ -65,16 +76,26 @@ async fn refresh_statistics(svc: &Imports, job_id: ImportJobId) {
     }
 }
 
-/// The next users of the job after `after`: their activation links stored, a welcome email
-/// sent to each active one, then the emails' records and the mark in one transaction. The last
-/// user it read, or None when the job owes no more.
+/// A batch of users whose welcome emails are out, to record.
+struct SentBatch {
+    /// The mark before this batch.
+    after: Option<UserId>,
+    /// The last user it read (active or not).
+    last: Option<UserId>,
+    /// A full batch: more users may follow.
+    more: bool,
+    sent: Sent,
+}
+
+/// The next users of the job after `after`: their activation links stored, then a welcome
+/// email sent to each active one.
 async fn send_batch(
     svc: &Imports,
     job: &import_jobs::Model,
     company_name: &str,
     after: Option<UserId>,
     health: &TransportHealth,
-) -> DomainResult<Option<UserId>> {
+) -> DomainResult<SentBatch> {
     let mut next = users::find().filter(users::Column::ImportJobId.eq(job.id));
     if let Some(after) = after {
         next = next.filter(users::Column::Id.gt(after));
@@ -98,13 +119,15 @@ async fn send_batch(
     bulk::insert(&tx, tokens).await?;
     tx.commit().await?;
     let sent = svc.notifier.send_now(emails, health).await?;
+    Ok(SentBatch { after, last: batch.last().map(|user| user.id), more: batch.len() as u64 == BATCH, sent })
+}
 
+/// The batch's emails recorded (event, delivery, attempt) and the job's mark moved past it, in
+/// one transaction. False when the mark had moved meanwhile: the job is another process's now
+/// (this one lost its lease in a long pause); what this one sent is recorded all the same.
+async fn record(svc: &Imports, job: &import_jobs::Model, batch: SentBatch) -> DomainResult<bool> {
+    let SentBatch { after, last, more, sent } = batch;
     let tx = svc.begin().await?;
-    let last = batch.last().map(|user| user.id);
-    let more = batch.len() as u64 == BATCH;
-    // The mark moves only from where this batch started: a process that lost its lease (a long
-    // pause) and sent the same batch as the one that took the job over finds it moved, records
-    // what it sent, and stops.
     let mark = match after {
         Some(after) => import_jobs::Column::WelcomedThrough.eq(after),
         None => import_jobs::Column::WelcomedThrough.is_null(),
@@ -124,8 +147,5 @@ async fn send_batch(
         notify::announce(&tx).await?;
     }
     tx.commit().await?;
-    if moved.rows_affected == 0 {
-        return Ok(None); // another process has the job now
-    }
-    Ok(if more { last } else { None })
+    Ok(moved.rows_affected == 1)
 }
