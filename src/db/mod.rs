@@ -69,8 +69,8 @@ pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnectio
         // `synchronous=NORMAL` is WAL's usual setting (a commit survives a crash of the
         // process; a power cut may lose the last commits, never the file); 32 MiB of page
         // cache holds the hot part of an import's indexes (at 1,000,000 rows 64 MiB wrote no
-        // faster, and kept the server above 200 MiB: docs/internals.md). It does not
-        // checkpoint: a connection of its own does, beside it (`checkpoints`).
+        // faster, and kept the server above 200 MiB: docs/internals.md). It checkpoints only
+        // rarely: a connection of its own does, beside it (`checkpoints`).
         DatabaseUrl::Sqlite { .. } => {
             options.map_sqlx_sqlite_opts(|sqlite| {
                 sqlite
@@ -78,7 +78,7 @@ pub async fn connect(database: &DatabaseUrl) -> anyhow::Result<DatabaseConnectio
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .pragma("cache_size", "-32768")
-                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("wal_autocheckpoint", checkpoints::WRITER_CHECKPOINT_PAGES.to_string())
             });
         }
     }

@@ -100,7 +100,8 @@ async fn send_batch(
     if let Some(after) = after {
         next = next.filter(users::Column::Id.gt(after));
     }
-    let batch = users::read_all(next.order_by_asc(users::Column::Id).limit(BATCH), &svc.db).await?;
+    // From a reader: on SQLite the writer is left to the records and to everyone else.
+    let batch = users::read_all(next.order_by_asc(users::Column::Id).limit(BATCH), &svc.reads).await?;
     let now = svc.clock.now();
     let (mut tokens, mut emails) = (Vec::new(), Vec::new());
     for user in batch.iter().filter(|user| user.status == UserStatus::Active) {
