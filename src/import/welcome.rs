@@ -9,7 +9,8 @@
 //! dies here leaves the lease to run out, and the server that resumes the job goes on after
 //! `welcomed_through`. A batch's activation links are stored before its emails leave, so a
 //! link in an email always works; a process that dies between sending a batch and recording it
-//! sends that batch again, with new links (at least once, as the outbox worker). Only users
+//! (a server stopped meanwhile, too) has that batch, and the one sent while it was recorded,
+//! sent again with new links: at least once, as the outbox worker, but up to 4,000 emails. Only users
 //! still ACTIVE when their batch is read are welcomed: someone an administrator deactivated or
 //! anonymized meanwhile gets nothing. When the transport fails, the rest of the pass is queued
 //! to the outbox untried, where the worker retries it with its backoff.
