@@ -1,19 +1,20 @@
 //! The welcome emails of a written import, sent after its write by the process that ran it:
 //! 2,000 users at a time, each batch's emails handed to the transport at once
 //! (`notify::direct`) and recorded afterwards, with the mark of the last user covered, in one
-//! short transaction, while the next batch is sent. They are not queued first: three outbox rows a user, written before the
-//! first email left, took longer than the import (4.4x a `COPY` of the users, 200,000 rows),
-//! and a million queued welcomes stood in front of every password reset.
+//! short transaction, while the next batch is sent. They are not queued first: three outbox
+//! rows a user, written before the first email left, took longer than the import (4.4x a
+//! `COPY` of the users, 200,000 rows), and a million queued welcomes stood in front of every
+//! password reset.
 //!
 //! The job, COMPLETED with `welcomes_pending`, keeps its lease while this runs; a process that
 //! dies here leaves the lease to run out, and the server that resumes the job goes on after
 //! `welcomed_through`. A batch's activation links are stored before its emails leave, so a
 //! link in an email always works; a process that dies between sending a batch and recording it
 //! (a server stopped meanwhile, too) has that batch, and the one sent while it was recorded,
-//! sent again with new links: at least once, as the outbox worker, but up to 4,000 emails. Only users
-//! still ACTIVE when their batch is read are welcomed: someone an administrator deactivated or
-//! anonymized meanwhile gets nothing. When the transport fails, the rest of the pass is queued
-//! to the outbox untried, where the worker retries it with its backoff.
+//! sent again with new links: at least once, as the outbox worker, but up to 4,000 emails.
+//! Only users still ACTIVE when their batch is read are welcomed: someone an administrator
+//! deactivated or anonymized meanwhile gets nothing. When the transport fails, the rest of the
+//! pass is queued to the outbox untried, where the worker retries it with its backoff.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
